@@ -1,0 +1,56 @@
+#include "command.hpp"
+
+#include <iostream>
+
+#include "ralm/core/plugin_manager.hpp"
+#include "ralm/error.hpp"
+#include "ralm/log.hpp"
+
+namespace ralm::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {
+      {"plugins", "list the loaded plugins, or document one component's parameters", &run_plugins},
+      {"validate", "check a pipeline file against the plugins' parameter documentation", &run_validate},
+      {"run", "build a pipeline's components and run it", &run_run},
+  };
+  return all;
+}
+
+po::options_description global_options() {
+  po::options_description options("Global options");
+  options.add_options()("plugin-path", po::value<std::vector<std::string>>()->composing(),
+                        "a folder (or file) to load plugins from, before RALMKIT_PLUGIN_PATH and the bundled "
+                        "plugins; may be repeated, or colon-separated")(
+      "log-level", po::value<std::string>(), "trace, debug, info, warn (default), error or off")("help,h",
+                                                                                                 "show help");
+  return options;
+}
+
+bool parse_command(const std::string& command, const std::string& usage, const std::vector<std::string>& args,
+                   po::options_description options, const po::positional_options_description& positional,
+                   po::variables_map& vm) {
+  options.add(global_options());
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: ralm " << usage << "\n\n" << options << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw InputError(command + ": " + e.what() + "; see `ralm " + command + " --help`");
+  }
+  return true;
+}
+
+void load_plugins(const GlobalOptions& global, core::Registry& registry) {
+  core::PluginManager manager(registry);
+  const auto path = core::plugin_search_path(global.plugin_paths);
+  std::string shown;
+  for (const auto& p : path) shown += (shown.empty() ? "" : ":") + p.string();
+  log_debug("plugin search path: " + shown);
+  manager.load_search_path(path);
+}
+
+}  // namespace ralm::cli

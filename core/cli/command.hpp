@@ -1,0 +1,44 @@
+// What every `ralm` subcommand shares: the global options, option parsing
+// that turns Boost.Program_options errors into one-line usage errors, and the
+// registry loaded from the plugin path.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+#include "ralm/core/registry.hpp"
+
+namespace ralm::cli {
+
+namespace po = boost::program_options;
+
+struct GlobalOptions {
+  std::vector<std::string> plugin_paths;
+};
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args, const GlobalOptions& global);
+};
+
+const std::vector<Command>& commands();
+
+// The options every subcommand also accepts (--plugin-path, --log-level).
+po::options_description global_options();
+
+// Parses a subcommand's arguments. Returns false after printing help when
+// --help was given. Usage errors throw InputError naming the command.
+bool parse_command(const std::string& command, const std::string& usage, const std::vector<std::string>& args,
+                   po::options_description options, const po::positional_options_description& positional,
+                   po::variables_map& vm);
+
+// Loads every plugin on the search path into `registry`.
+void load_plugins(const GlobalOptions& global, core::Registry& registry);
+
+int run_plugins(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_validate(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
+
+}  // namespace ralm::cli

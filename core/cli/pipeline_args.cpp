@@ -1,0 +1,50 @@
+#include "pipeline_args.hpp"
+
+#include "ralm/core/table.hpp"
+
+namespace ralm::cli {
+
+void add_pipeline_options(po::options_description& options, po::positional_options_description& positional) {
+  options.add_options()("pipeline", po::value<std::string>()->required(), "the pipeline YAML file")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override one value, SECTION.KEY=VALUE (e.g. retriever.k=5); may be repeated");
+  positional.add("pipeline", 1);
+}
+
+core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const core::Registry& registry) {
+  std::vector<core::Override> overrides;
+  if (vm.count("set")) {
+    for (const std::string& s : vm["set"].as<std::vector<std::string>>()) {
+      overrides.push_back(core::parse_override(s));
+    }
+  }
+  return core::load_pipeline(vm["pipeline"].as<std::string>(), overrides, registry);
+}
+
+namespace {
+std::string source(const Value& v) {
+  if (v.where().file == "default") return "default";
+  return v.where().str();
+}
+
+void print_params(std::ostream& out, const Params& params) {
+  core::Table table({"KEY", "VALUE", "FROM"});
+  for (const auto& [key, v] : params.values().as_map()) table.add({key, v.str(), source(v)});
+  table.print(out, "    ");
+}
+}  // namespace
+
+void print_pipeline(std::ostream& out, const core::PipelineSpec& spec) {
+  out << "pipeline '" << spec.name << "' (" << spec.file << ")\n";
+  if (!spec.description.empty()) out << "  " << spec.description << "\n";
+  for (const core::ComponentSpec& c : spec.components) {
+    out << "  " << c.kind << ": " << c.plugin;
+    if (c.entry && c.entry->plugin) out << "  [" << c.entry->plugin->name << " " << c.entry->plugin->version << "]";
+    out << "\n";
+    if (!c.params.values().as_map().empty()) print_params(out, c.params);
+  }
+  out << "  engine:\n";
+  print_params(out, spec.engine);
+}
+
+}  // namespace ralm::cli

@@ -1,0 +1,21 @@
+// The PIPELINE argument and `--set` overrides, shared by the subcommands that
+// take a pipeline.
+#pragma once
+
+#include <ostream>
+
+#include "command.hpp"
+#include "ralm/core/pipeline.hpp"
+
+namespace ralm::cli {
+
+void add_pipeline_options(po::options_description& options, po::positional_options_description& positional);
+
+// Loads and validates the pipeline the arguments name.
+core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const core::Registry& registry);
+
+// The resolved pipeline: each component, its plugin, and every parameter with
+// where its value came from.
+void print_pipeline(std::ostream& out, const core::PipelineSpec& spec);
+
+}  // namespace ralm::cli

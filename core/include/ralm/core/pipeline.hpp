@@ -1,0 +1,64 @@
+// A pipeline file: loading (extends, --set overrides) and validation against
+// the registry's parameter documentation.
+//
+//   extends: base.yaml          # optional; this file states only what differs
+//   name: icralm-bm25
+//   model:     {plugin: llama, ...}
+//   retriever: {plugin: bm25, ...}
+//   policy:    {plugin: prepend, ...}
+//   scheduler: {plugin: os3, ...}   # optional: absent means no speculation
+//   engine:    {stride: 4, ...}
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ralm/core/registry.hpp"
+#include "ralm/params.hpp"
+#include "ralm/value.hpp"
+
+namespace ralm::core {
+
+// One `--set section.key=value`.
+struct Override {
+  std::vector<std::string> path;  // {"retriever", "k"}
+  Value value;
+};
+
+// Parses "retriever.k=5"; a malformed one is an InputError.
+Override parse_override(const std::string& text);
+
+// The pipeline tree after following `extends:` and applying the overrides.
+// Merging: maps merge key by key, the including file winning; a component
+// section whose `plugin:` differs from the base's replaces it whole; a null
+// value removes the key (`scheduler: null` turns speculation off).
+Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+
+struct ComponentSpec {
+  std::string kind;    // "retriever"
+  std::string plugin;  // "bm25"
+  const RegistryEntry* entry = nullptr;
+  Params params;  // validated, defaults filled in
+  Location where;
+};
+
+struct PipelineSpec {
+  std::string file;
+  std::string name;  // `name:`, or the file's stem
+  std::string description;
+  std::vector<ComponentSpec> components;  // in build order: model, retriever, policy, scheduler
+  Params engine;
+
+  const ComponentSpec* find(const std::string& kind) const;
+};
+
+// Validates a loaded tree against the registry.
+PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const Registry& registry);
+
+// load_pipeline_tree, then validate_pipeline.
+PipelineSpec load_pipeline(const std::filesystem::path& file, const std::vector<Override>& overrides,
+                           const Registry& registry);
+
+}  // namespace ralm::core

@@ -1,0 +1,27 @@
+// Turns a validated pipeline into live components, in build order.
+#pragma once
+
+#include <memory>
+
+#include "ralm/context_policy.hpp"
+#include "ralm/core/pipeline.hpp"
+#include "ralm/model.hpp"
+#include "ralm/retriever.hpp"
+#include "ralm/speculation_scheduler.hpp"
+
+namespace ralm::core {
+
+struct BuiltPipeline {
+  std::shared_ptr<Model> model;                    // null when the pipeline has none
+  std::shared_ptr<Retriever> retriever;            // likewise
+  std::shared_ptr<ContextPolicy> policy;           // likewise
+  std::shared_ptr<SpeculationScheduler> scheduler; // null: no speculation
+  int threads = 1;                                 // engine.threads, 0 resolved to the core count
+};
+
+// Runs each component's factory. An InputError from a factory passes through
+// (it already names the file and key); any other failure becomes an Error
+// naming the section and plugin.
+BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry);
+
+}  // namespace ralm::core

@@ -1,0 +1,90 @@
+#include "ralm/core/registry.hpp"
+
+#include <algorithm>
+
+#include "ralm/context_policy.hpp"
+#include "ralm/error.hpp"
+#include "ralm/model.hpp"
+#include "ralm/retriever.hpp"
+#include "ralm/speculation_scheduler.hpp"
+
+namespace ralm::core {
+
+const std::vector<std::string>& component_kinds() {
+  static const std::vector<std::string> kinds = {Model::kKind, Retriever::kKind, ContextPolicy::kKind,
+                                                 SpeculationScheduler::kKind};
+  return kinds;
+}
+
+namespace {
+std::size_t kind_rank(const std::string& kind) {
+  const auto& kinds = component_kinds();
+  return static_cast<std::size_t>(std::find(kinds.begin(), kinds.end(), kind) - kinds.begin());
+}
+
+std::string describe(const PluginRecord* plugin) {
+  if (!plugin) return "the core";
+  return "plugin '" + plugin->name + "' (" + plugin->file + ")";
+}
+}  // namespace
+
+void Registry::add(RegistryEntry entry) {
+  if (kind_rank(entry.info.kind) == component_kinds().size()) {
+    throw InputError(describe(entry.plugin.get()) + " registers '" + entry.info.name + "' of unknown kind '" +
+                     entry.info.kind + "'; the kinds are model, retriever, policy and scheduler");
+  }
+  if (const RegistryEntry* existing = find(entry.info.kind, entry.info.name)) {
+    throw InputError(describe(entry.plugin.get()) + " registers " + entry.info.kind + " '" + entry.info.name +
+                     "', which " + describe(existing->plugin.get()) +
+                     " already registered; remove one of the two libraries from the plugin path or rename "
+                     "the component");
+  }
+  entries_.push_back(std::move(entry));
+}
+
+const RegistryEntry* Registry::find(const std::string& kind, const std::string& name) const {
+  for (const RegistryEntry& e : entries_) {
+    if (e.info.kind == kind && e.info.name == name) return &e;
+  }
+  return nullptr;
+}
+
+std::vector<const RegistryEntry*> Registry::entries() const {
+  std::vector<const RegistryEntry*> out;
+  for (const RegistryEntry& e : entries_) out.push_back(&e);
+  std::sort(out.begin(), out.end(), [](const RegistryEntry* a, const RegistryEntry* b) {
+    const auto ka = kind_rank(a->info.kind), kb = kind_rank(b->info.kind);
+    return ka != kb ? ka < kb : a->info.name < b->info.name;
+  });
+  return out;
+}
+
+std::vector<std::string> Registry::names(const std::string& kind) const {
+  std::vector<std::string> out;
+  for (const RegistryEntry& e : entries_) {
+    if (e.info.kind == kind) out.push_back(e.info.name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::shared_ptr<Component> Registry::create(const RegistryEntry& entry, const Params& params,
+                                            BuildContext& ctx) const {
+  std::unique_ptr<Component> made = entry.factory(params, ctx);
+  if (!made) {
+    throw Error(describe(entry.plugin.get()) + ": the factory of " + entry.info.kind + " '" + entry.info.name +
+                "' returned nothing");
+  }
+  // The deleter owns a reference to the library: the object's destructor is
+  // code in that library, so the library must outlive the object.
+  std::shared_ptr<const PluginRecord> keep_alive = entry.plugin;
+  return std::shared_ptr<Component>(made.release(),
+                                    [keep_alive](Component* component) { delete component; });
+}
+
+void Registry::throw_wrong_interface(const RegistryEntry& entry, const char* kind) {
+  throw Error(describe(entry.plugin.get()) + ": " + entry.info.kind + " '" + entry.info.name +
+              "' made an object that is not a " + kind);
+}
+
+}  // namespace ralm::core

@@ -1,0 +1,27 @@
+// OS³'s objective (RaLMSpec, Zhang et al. 2024): expected verified steps per
+// second for a speculation stride s, given the latency a of one speculation
+// step, b of one batched verification, and the probability gamma that a
+// speculated passage is right.
+#pragma once
+
+#include <cstdint>
+
+namespace ralm::schedulers {
+
+// 1 + gamma + ... + gamma^(s-1) = (1 - gamma^s) / (1 - gamma), the expected
+// number of steps a round of stride s keeps (written as a sum, so gamma = 1
+// needs no special case).
+double expected_kept_steps(double gamma, std::int32_t s);
+
+// Synchronous verification: (1-γ^s) / ((1-γ)(s·a + b)).
+double sync_objective(double gamma, double a, double b, std::int32_t s);
+
+// Asynchronous verification, overlapping the next step:
+// (1-γ^s) / ((1-γ)·[γ^s((s-1)a + max(a,b)) + (1-γ^s)(s·a + b)]).
+double async_objective(double gamma, double a, double b, std::int32_t s);
+
+// The stride in [1, max_stride] maximising the objective; ties go to the
+// smaller stride (less work lost on a mismatch).
+std::int32_t best_stride(double gamma, double a, double b, bool asynchronous, std::int32_t max_stride);
+
+}  // namespace ralm::schedulers

@@ -1,0 +1,43 @@
+// The OS³ scheduler: picks each round's speculation stride by maximising the
+// objective in os3_objective.hpp with online estimates of a, b and gamma.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+
+#include "ralm/speculation_scheduler.hpp"
+
+namespace ralm::schedulers {
+
+struct Os3Settings {
+  std::int32_t initial_stride = 1;  // before any round is observed (the paper: 1)
+  std::int32_t max_stride = 16;
+  std::int32_t gamma_window = 5;    // rounds in the gamma estimate (the paper: 5)
+  double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
+  std::int32_t latency_window = 1;  // rounds in the a and b estimates (the paper: the last one)
+  enum class Objective { Auto, Sync, Async } objective = Objective::Auto;
+};
+
+class Os3State final : public SchedulerState {
+ public:
+  std::deque<RoundObservation> rounds;  // newest last, at most max(windows)
+};
+
+class Os3Scheduler final : public SpeculationScheduler {
+ public:
+  explicit Os3Scheduler(Os3Settings settings) : settings_(settings) {}
+
+  std::unique_ptr<SchedulerState> begin() const override;
+  std::int32_t next_stride(const SchedulerState& state) const override;
+  void observe(SchedulerState& state, const RoundObservation& round) const override;
+
+  // The estimates next_stride() would use, for tests and logs.
+  double estimate_gamma(const Os3State& state) const;
+  double estimate_step_seconds(const Os3State& state) const;
+  double estimate_verify_seconds(const Os3State& state) const;
+
+ private:
+  Os3Settings settings_;
+};
+
+}  // namespace ralm::schedulers

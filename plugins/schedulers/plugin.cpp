@@ -1,0 +1,49 @@
+// The `schedulers` plugin: `fixed` and `os3`.
+#include "fixed_scheduler.hpp"
+#include "os3_scheduler.hpp"
+#include "ralm/ralm.hpp"
+
+RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3") {
+  using ralm::SpeculationScheduler;
+  namespace param = ralm::param;
+
+  registrar.add<SpeculationScheduler>(
+      "fixed", "speculate the same number of steps every round",
+      {param::integer("stride", 4, "speculation steps between two verifications").between(1, 1024)},
+      [](const ralm::Params& p, ralm::BuildContext&) {
+        return std::make_unique<ralm::schedulers::FixedScheduler>(static_cast<std::int32_t>(p.get_int("stride")));
+      });
+
+  registrar.add<SpeculationScheduler>(
+      "os3", "OS3 (RaLMSpec): the stride maximising verified steps per second, from online estimates",
+      {
+          param::integer("initial_stride", 1, "stride of the first round, before anything is observed")
+              .between(1, 1024),
+          param::integer("max_stride", 16, "largest stride considered").between(1, 1024),
+          param::integer("gamma_window", 5, "rounds in the estimate of the speculation hit rate gamma")
+              .at_least(1),
+          param::real("gamma_cap", 0.6, "upper bound on the gamma estimate (1: no cap)").between(0, 1),
+          param::integer("latency_window", 1, "rounds in the estimates of the step and verification latencies")
+              .at_least(1),
+          param::string("objective", "auto",
+                        "which objective to maximise: sync, async, or auto (whichever the engine reports)")
+              .one_of({"auto", "sync", "async"}),
+      },
+      [](const ralm::Params& p, ralm::BuildContext&) {
+        ralm::schedulers::Os3Settings s;
+        s.initial_stride = static_cast<std::int32_t>(p.get_int("initial_stride"));
+        s.max_stride = static_cast<std::int32_t>(p.get_int("max_stride"));
+        s.gamma_window = static_cast<std::int32_t>(p.get_int("gamma_window"));
+        s.gamma_cap = p.get_float("gamma_cap");
+        s.latency_window = static_cast<std::int32_t>(p.get_int("latency_window"));
+        const std::string objective = p.get_string("objective");
+        s.objective = objective == "sync"    ? ralm::schedulers::Os3Settings::Objective::Sync
+                      : objective == "async" ? ralm::schedulers::Os3Settings::Objective::Async
+                                             : ralm::schedulers::Os3Settings::Objective::Auto;
+        if (s.initial_stride > s.max_stride) {
+          p.fail("initial_stride", "is larger than max_stride (" + std::to_string(s.max_stride) +
+                                       "); lower it or raise max_stride");
+        }
+        return std::make_unique<ralm::schedulers::Os3Scheduler>(s);
+      });
+}

@@ -1,0 +1,42 @@
+// The Retriever interface: batched top-k search over a passage store.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ralm/component.hpp"
+#include "ralm/types.hpp"
+
+namespace ralm {
+
+class Retriever : public Component {
+ public:
+  static constexpr const char* kKind = "retriever";
+  ~Retriever() override;
+
+  // The best k passages for each query, ranked by ranks_before() (higher score
+  // first, ties to the lower id). One call for the batch: a retriever that can
+  // share work across queries (a dense scan) should.
+  virtual std::vector<std::vector<Hit>> search(std::span<const std::string> queries, std::int64_t k) = 0;
+
+  // The score that search() would give each of `ids` for `query`, computed by
+  // exactly the same function, in the order of `ids`. A speculative cache ranks
+  // its passages with this, so that a cache hit and a real search agree.
+  virtual std::vector<float> score(std::string_view query, std::span<const PassageId> ids) = 0;
+
+  // score() for several queries: queries.size() x ids.size(), row-major. The
+  // default calls score() once per query; a retriever that encodes queries
+  // should encode each once here.
+  virtual std::vector<float> score_batch(std::span<const std::string> queries, std::span<const PassageId> ids);
+
+  // The passage with this id; throws InputError for an id outside the store.
+  virtual Passage passage(PassageId id) const = 0;
+
+  // Number of passages in the store.
+  virtual std::int64_t size() const = 0;
+};
+
+}  // namespace ralm
