@@ -35,12 +35,14 @@ const core::RegistryEntry& find(const core::Registry& registry, const std::strin
   if (matches.size() == 1) return *matches.front();
   if (matches.empty()) {
     std::vector<std::string> names;
-    for (const core::RegistryEntry* e : registry.entries()) names.push_back(e->info.name);
-    throw InputError("plugins show: no component named '" + query + "'" +
-                     core::did_you_mean(query, names) + "; the components are: " + core::join_names(all));
+    for (const core::RegistryEntry* e : registry.entries())
+      names.push_back(e->info.name);
+    throw InputError("plugins show: no component named '" + query + "'" + core::did_you_mean(query, names) +
+                     "; the components are: " + core::join_names(all));
   }
   std::vector<std::string> options;
-  for (const core::RegistryEntry* e : matches) options.push_back(e->info.kind + "/" + e->info.name);
+  for (const core::RegistryEntry* e : matches)
+    options.push_back(e->info.kind + "/" + e->info.name);
   throw InputError("plugins show: '" + query + "' names several components; write one of " +
                    core::join_names(options));
 }
@@ -55,8 +57,8 @@ void show(const core::RegistryEntry& e) {
     std::cout << "\nno parameters\n";
     return;
   }
-  std::cout << "\nparameters (in the pipeline's `" << e.info.kind << ":` section, beside `plugin: "
-            << e.info.name << "`):\n";
+  std::cout << "\nparameters (in the pipeline's `" << e.info.kind
+            << ":` section, beside `plugin: " << e.info.name << "`):\n";
   core::Table table({"NAME", "TYPE", "DEFAULT", "ALLOWED", "HELP"});
   for (const ParamSpec& p : e.info.params) {
     table.add({p.name, param_type_name(p.type), p.default_value ? p.default_value->str() : "(required)",

@@ -31,8 +31,8 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   add_pipeline_options(options, positional);
   options.add_options()("dry-run", "build every component, report them, and stop");
   po::variables_map vm;
-  if (!parse_command("run", "run PIPELINE [--set SECTION.KEY=VALUE ...] [--dry-run]", args, options, positional,
-                     vm)) {
+  if (!parse_command("run", "run PIPELINE [--set SECTION.KEY=VALUE ...] [--dry-run]", args, options,
+                     positional, vm)) {
     return 0;
   }
   core::Registry registry;

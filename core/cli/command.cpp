@@ -48,7 +48,8 @@ void load_plugins(const GlobalOptions& global, core::Registry& registry) {
   core::PluginManager manager(registry);
   const auto path = core::plugin_search_path(global.plugin_paths);
   std::string shown;
-  for (const auto& p : path) shown += (shown.empty() ? "" : ":") + p.string();
+  for (const auto& p : path)
+    shown += (shown.empty() ? "" : ":") + p.string();
   log_debug("plugin search path: " + shown);
   manager.load_search_path(path);
 }

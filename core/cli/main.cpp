@@ -22,7 +22,8 @@ void print_usage(const ralm::cli::po::options_description& global) {
   for (const auto& c : ralm::cli::commands()) {
     std::cout << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
   }
-  std::cout << "\n" << global << "\n`ralm <command> --help` documents each command.\n"
+  std::cout << "\n"
+            << global << "\n`ralm <command> --help` documents each command.\n"
             << "Exit status: 0 success, 1 runtime failure, 2 bad usage or bad input.\n";
 }
 
@@ -40,7 +41,11 @@ int dispatch(int argc, char** argv) {
   po::variables_map vm;
   po::parsed_options parsed = [&] {
     try {
-      return po::command_line_parser(argc, argv).options(all).positional(positional).allow_unregistered().run();
+      return po::command_line_parser(argc, argv)
+          .options(all)
+          .positional(positional)
+          .allow_unregistered()
+          .run();
     } catch (const po::error& e) {
       throw ralm::InputError(std::string(e.what()) + "; see `ralm --help`");
     }
@@ -67,7 +72,8 @@ int dispatch(int argc, char** argv) {
   }
   const std::string name = vm["command"].as<std::string>();
   std::vector<std::string> names;
-  for (const auto& c : ralm::cli::commands()) names.push_back(c.name);
+  for (const auto& c : ralm::cli::commands())
+    names.push_back(c.name);
   for (const auto& c : ralm::cli::commands()) {
     if (name != c.name) continue;
     // Everything after the command name, global options included, goes to the

@@ -29,7 +29,8 @@ std::string source(const Value& v) {
 
 void print_params(std::ostream& out, const Params& params) {
   core::Table table({"KEY", "VALUE", "FROM"});
-  for (const auto& [key, v] : params.values().as_map()) table.add({key, v.str(), source(v)});
+  for (const auto& [key, v] : params.values().as_map())
+    table.add({key, v.str(), source(v)});
   table.print(out, "    ");
 }
 }  // namespace
@@ -39,7 +40,8 @@ void print_pipeline(std::ostream& out, const core::PipelineSpec& spec) {
   if (!spec.description.empty()) out << "  " << spec.description << "\n";
   for (const core::ComponentSpec& c : spec.components) {
     out << "  " << c.kind << ": " << c.plugin;
-    if (c.entry && c.entry->plugin) out << "  [" << c.entry->plugin->name << " " << c.entry->plugin->version << "]";
+    if (c.entry && c.entry->plugin)
+      out << "  [" << c.entry->plugin->name << " " << c.entry->plugin->version << "]";
     out << "\n";
     if (!c.params.values().as_map().empty()) print_params(out, c.params);
   }

@@ -10,7 +10,9 @@
 namespace ralm::core {
 namespace {
 
-bool is_pseudo_source(const std::string& file) { return file == "default" || file.rfind("--set", 0) == 0; }
+bool is_pseudo_source(const std::string& file) {
+  return file == "default" || file.rfind("--set", 0) == 0;
+}
 
 std::string found(const Value& v) {
   std::string what = kind_name(v.kind());
@@ -120,7 +122,8 @@ Value validate_params(const Value& given, const ParamSpecs& specs, const std::st
                      found(given));
   }
   std::vector<std::string> known;
-  for (const ParamSpec& s : specs) known.push_back(s.name);
+  for (const ParamSpec& s : specs)
+    known.push_back(s.name);
 
   for (const auto& [key, v] : given.as_map()) {
     if (std::find(reserved.begin(), reserved.end(), key) != reserved.end()) continue;

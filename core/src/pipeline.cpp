@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends", "name",   "description", "model",
+  static const std::vector<std::string> keys = {"extends",   "name",   "description", "model",
                                                 "retriever", "policy", "scheduler",   "engine"};
   return keys;
 }
@@ -66,8 +66,9 @@ Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, cons
   }
   Value tree = read_yaml_file(file);
   if (tree.kind() != Value::Kind::Map) {
-    throw InputError(tree.where().str() + ": a pipeline must be a map of sections (model:, retriever:, ...), " +
-                     "found a " + kind_name(tree.kind()));
+    throw InputError(tree.where().str() +
+                     ": a pipeline must be a map of sections (model:, retriever:, ...), " + "found a " +
+                     kind_name(tree.kind()));
   }
   const Value* extends = tree.find("extends");
   if (!extends) return tree;
@@ -147,7 +148,8 @@ Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& over
   std::vector<fs::path> chain;
   Value tree = load_with_extends(file, chain, Location{file.string(), 0, 0});
   tree.erase("extends");
-  for (const Override& o : overrides) apply_override(tree, o);
+  for (const Override& o : overrides)
+    apply_override(tree, o);
   return tree;
 }
 
@@ -177,8 +179,8 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
     const Value* section = tree.find(kind);
     if (!section) continue;
     if (section->kind() != Value::Kind::Map) {
-      throw InputError(section->where().str() + ": " + kind + ": expected a map with a `plugin:` key, found a " +
-                       kind_name(section->kind()));
+      throw InputError(section->where().str() + ": " + kind +
+                       ": expected a map with a `plugin:` key, found a " + kind_name(section->kind()));
     }
     const std::vector<std::string> available = registry.names(kind);
     const Value* plugin = section->find("plugin");
@@ -190,8 +192,8 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
     const RegistryEntry* entry = registry.find(kind, name);
     if (!entry) {
       throw InputError(plugin->where().str() + ": " + kind + ".plugin: unknown " + kind + " plugin '" + name +
-                       "'" + did_you_mean(name, available) + "; available: " +
-                       join_names(available, "none (check --plugin-path)"));
+                       "'" + did_you_mean(name, available) +
+                       "; available: " + join_names(available, "none (check --plugin-path)"));
     }
     ComponentSpec c;
     c.kind = kind;
@@ -205,8 +207,8 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
 
   const Value empty = Value::map({}, Location{file, 0, 0});
   const Value* engine = tree.find("engine");
-  spec.engine = Params("engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine",
-                                                 "the engine"));
+  spec.engine = Params(
+      "engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine", "the engine"));
   return spec;
 }
 

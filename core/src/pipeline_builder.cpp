@@ -43,7 +43,8 @@ BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry)
     if (c.kind == Model::kKind) built.model = build<Model>(c, registry, ctx);
     if (c.kind == Retriever::kKind) built.retriever = build<Retriever>(c, registry, ctx);
     if (c.kind == ContextPolicy::kKind) built.policy = build<ContextPolicy>(c, registry, ctx);
-    if (c.kind == SpeculationScheduler::kKind) built.scheduler = build<SpeculationScheduler>(c, registry, ctx);
+    if (c.kind == SpeculationScheduler::kKind)
+      built.scheduler = build<SpeculationScheduler>(c, registry, ctx);
   }
   return built;
 }

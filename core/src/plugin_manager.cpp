@@ -1,8 +1,8 @@
 #include "ralm/core/plugin_manager.hpp"
 
+#include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -64,10 +64,12 @@ fs::path bundled_plugin_dir() {
 std::vector<fs::path> plugin_search_path(const std::vector<std::string>& cli_paths) {
   std::vector<fs::path> path;
   for (const std::string& entry : cli_paths) {
-    for (const std::string& part : split_colons(entry)) path.emplace_back(part);
+    for (const std::string& part : split_colons(entry))
+      path.emplace_back(part);
   }
   if (const char* env = std::getenv("RALMKIT_PLUGIN_PATH")) {
-    for (const std::string& part : split_colons(env)) path.emplace_back(part);
+    for (const std::string& part : split_colons(env))
+      path.emplace_back(part);
   }
   path.push_back(bundled_plugin_dir());
   return path;
@@ -111,20 +113,25 @@ void PluginManager::load_file(const fs::path& file) {
   } catch (const std::exception& e) {
     std::string reason = e.what();
     std::replace(reason.begin(), reason.end(), '\n', ' ');
-    throw InputError(where + ": cannot load the library: " + reason +
-                     "; check that it is a shared library built for this machine, or remove it from the plugin "
-                     "path");
+    throw InputError(
+        where + ": cannot load the library: " + reason +
+        "; check that it is a shared library built for this machine, or remove it from the plugin "
+        "path");
   }
   if (!lib.has(RALM_PLUGIN_ENTRY_SYMBOL)) {
-    throw InputError(where + ": not a ralmkit plugin: it exports no '" RALM_PLUGIN_ENTRY_SYMBOL
+    throw InputError(where +
+                     ": not a ralmkit plugin: it exports no '" RALM_PLUGIN_ENTRY_SYMBOL
                      "' function; define one with RALM_PLUGIN (ralm/plugin.hpp) or remove the file from the "
                      "plugin path");
   }
   using EntryFn = const ralm_plugin_descriptor*();
   const ralm_plugin_descriptor* d = lib.get<EntryFn>(RALM_PLUGIN_ENTRY_SYMBOL)();
   if (d == nullptr) {
-    throw InputError(where + ": its '" RALM_PLUGIN_ENTRY_SYMBOL "' returned no descriptor; rebuild it with the "
-                     "RALM_PLUGIN macro of " + sdk);
+    throw InputError(where +
+                     ": its '" RALM_PLUGIN_ENTRY_SYMBOL
+                     "' returned no descriptor; rebuild it with the "
+                     "RALM_PLUGIN macro of " +
+                     sdk);
   }
   // The ABI version is the one field every descriptor layout shares: read it
   // before trusting anything else in the descriptor.
@@ -133,16 +140,16 @@ void PluginManager::load_file(const fs::path& file) {
                      ", but this ralm has ABI version " + std::to_string(RALM_SDK_ABI_VERSION) +
                      "; rebuild the plugin against " + sdk);
   }
-  if (d->descriptor_size < sizeof(ralm_plugin_descriptor) || d->fingerprint == nullptr || d->name == nullptr ||
-      d->register_components == nullptr) {
-    throw InputError(where + ": its plugin descriptor is incomplete; rebuild it with the RALM_PLUGIN macro of " +
-                     sdk);
+  if (d->descriptor_size < sizeof(ralm_plugin_descriptor) || d->fingerprint == nullptr ||
+      d->name == nullptr || d->register_components == nullptr) {
+    throw InputError(
+        where + ": its plugin descriptor is incomplete; rebuild it with the RALM_PLUGIN macro of " + sdk);
   }
   const std::string name = d->name;
   if (std::strcmp(d->fingerprint, RALM_BUILD_FINGERPRINT) != 0) {
     throw InputError(where + ": plugin '" + name + "' has build fingerprint \"" + d->fingerprint +
-                     "\", but this ralm has \"" RALM_BUILD_FINGERPRINT "\"; rebuild the plugin against " + sdk +
-                     " with the same C++ standard library");
+                     "\", but this ralm has \"" RALM_BUILD_FINGERPRINT "\"; rebuild the plugin against " +
+                     sdk + " with the same C++ standard library");
   }
 
   auto record = std::make_shared<PluginRecord>();

@@ -51,7 +51,8 @@ const RegistryEntry* Registry::find(const std::string& kind, const std::string& 
 
 std::vector<const RegistryEntry*> Registry::entries() const {
   std::vector<const RegistryEntry*> out;
-  for (const RegistryEntry& e : entries_) out.push_back(&e);
+  for (const RegistryEntry& e : entries_)
+    out.push_back(&e);
   std::sort(out.begin(), out.end(), [](const RegistryEntry* a, const RegistryEntry* b) {
     const auto ka = kind_rank(a->info.kind), kb = kind_rank(b->info.kind);
     return ka != kb ? ka < kb : a->info.name < b->info.name;
@@ -72,14 +73,13 @@ std::shared_ptr<Component> Registry::create(const RegistryEntry& entry, const Pa
                                             BuildContext& ctx) const {
   std::unique_ptr<Component> made = entry.factory(params, ctx);
   if (!made) {
-    throw Error(describe(entry.plugin.get()) + ": the factory of " + entry.info.kind + " '" + entry.info.name +
-                "' returned nothing");
+    throw Error(describe(entry.plugin.get()) + ": the factory of " + entry.info.kind + " '" +
+                entry.info.name + "' returned nothing");
   }
   // The deleter owns a reference to the library: the object's destructor is
   // code in that library, so the library must outlive the object.
   std::shared_ptr<const PluginRecord> keep_alive = entry.plugin;
-  return std::shared_ptr<Component>(made.release(),
-                                    [keep_alive](Component* component) { delete component; });
+  return std::shared_ptr<Component>(made.release(), [keep_alive](Component* component) { delete component; });
 }
 
 void Registry::throw_wrong_interface(const RegistryEntry& entry, const char* kind) {

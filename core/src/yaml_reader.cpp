@@ -57,11 +57,14 @@ Value convert(const YAML::Node& node, const std::string& file) {
   const Location where = at(file, node.Mark());
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null: return Value::null(where);
-    case YAML::NodeType::Scalar: return scalar(node, where);
+    case YAML::NodeType::Null:
+      return Value::null(where);
+    case YAML::NodeType::Scalar:
+      return scalar(node, where);
     case YAML::NodeType::Sequence: {
       Value::List items;
-      for (const YAML::Node& item : node) items.push_back(convert(item, file));
+      for (const YAML::Node& item : node)
+        items.push_back(convert(item, file));
       return Value::list(std::move(items), where);
     }
     case YAML::NodeType::Map: {
@@ -76,9 +79,15 @@ Value convert(const YAML::Node& node, const std::string& file) {
           throw InputError(key_at.str() + ": duplicate key '" + key + "'; keep one of the two");
         }
         Value v = convert(kv.second, file);
-        // Keys are where errors point for missing or unknown entries; a null
-        // value has no useful mark of its own.
-        if (v.kind() == Value::Kind::Null || v.where().line == 0) v.set_where(key_at);
+        // A section (map or list) is located at its key, where a reader looks
+        // for it; a scalar at its value, where a wrong type is. A null value
+        // has no mark of its own.
+        if (v.kind() != Value::Kind::Bool && v.kind() != Value::Kind::Int && v.kind() != Value::Kind::Float &&
+            v.kind() != Value::Kind::String) {
+          v.set_where(key_at);
+        } else if (v.where().line == 0) {
+          v.set_where(key_at);
+        }
         out.as_map().emplace_back(key, std::move(v));
       }
       return out;
@@ -102,8 +111,9 @@ Value read_yaml_file(const std::filesystem::path& file) {
   if (!in) {
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) {
-      throw InputError(name + ": no such file; check the path (relative paths start at the current folder, or "
-                              "at the including file for `extends:`)");
+      throw InputError(name +
+                       ": no such file; check the path (relative paths start at the current folder, or "
+                       "at the including file for `extends:`)");
     }
     throw InputError(name + ": cannot be read; check its permissions");
   }
@@ -133,14 +143,16 @@ Value parse_yaml_value(const std::string& text, const Location& where) {
     static void apply(Value& value, const Location& loc) {
       value.set_where(loc);
       if (value.kind() == Value::Kind::Map) {
-        for (auto& [k, item] : value.as_map()) apply(item, loc);
+        for (auto& [k, item] : value.as_map())
+          apply(item, loc);
       }
     }
   };
   Relocate::apply(v, where);
   if (v.kind() == Value::Kind::List) {
     Value::List items = v.as_list();
-    for (Value& item : items) item.set_where(where);
+    for (Value& item : items)
+      item.set_where(where);
     v = Value::list(std::move(items), where);
   }
   return v;

@@ -8,7 +8,9 @@ class NoState final : public PolicyState {
 };
 }  // namespace
 
-std::unique_ptr<PolicyState> NonePolicy::begin(const Tokens&) { return std::make_unique<NoState>(); }
+std::unique_ptr<PolicyState> NonePolicy::begin(const Tokens&) {
+  return std::make_unique<NoState>();
+}
 
 // The layout never changes shape, so the whole cache always survives.
 Layout NonePolicy::on_retrieval(PolicyState&, const Tokens& input, const Tokens& generated,

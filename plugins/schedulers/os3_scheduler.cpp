@@ -6,7 +6,9 @@
 
 namespace ralm::schedulers {
 
-std::unique_ptr<SchedulerState> Os3Scheduler::begin() const { return std::make_unique<Os3State>(); }
+std::unique_ptr<SchedulerState> Os3Scheduler::begin() const {
+  return std::make_unique<Os3State>();
+}
 
 // Each round is a run of Bernoulli trials that stops at the first failure:
 // `accepted` successes, then one failure unless the whole stride was right.
@@ -27,13 +29,15 @@ template <class Field>
 double recent_mean(const std::deque<RoundObservation>& rounds, std::int32_t window, Field field) {
   const auto n = std::min<std::size_t>(rounds.size(), static_cast<std::size_t>(window));
   double sum = 0;
-  for (auto it = rounds.end() - static_cast<std::ptrdiff_t>(n); it != rounds.end(); ++it) sum += field(*it);
+  for (auto it = rounds.end() - static_cast<std::ptrdiff_t>(n); it != rounds.end(); ++it)
+    sum += field(*it);
   return n ? sum / static_cast<double>(n) : 0.0;
 }
 }  // namespace
 
 double Os3Scheduler::estimate_step_seconds(const Os3State& state) const {
-  return recent_mean(state.rounds, settings_.latency_window, [](const RoundObservation& r) { return r.step_seconds; });
+  return recent_mean(state.rounds, settings_.latency_window,
+                     [](const RoundObservation& r) { return r.step_seconds; });
 }
 
 double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
@@ -57,7 +61,8 @@ void Os3Scheduler::observe(SchedulerState& state, const RoundObservation& round)
   auto& s = static_cast<Os3State&>(state);
   s.rounds.push_back(round);
   const auto keep = static_cast<std::size_t>(std::max(settings_.gamma_window, settings_.latency_window));
-  while (s.rounds.size() > keep) s.rounds.pop_front();
+  while (s.rounds.size() > keep)
+    s.rounds.pop_front();
 }
 
 }  // namespace ralm::schedulers

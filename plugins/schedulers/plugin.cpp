@@ -11,7 +11,8 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
       "fixed", "speculate the same number of steps every round",
       {param::integer("stride", 4, "speculation steps between two verifications").between(1, 1024)},
       [](const ralm::Params& p, ralm::BuildContext&) {
-        return std::make_unique<ralm::schedulers::FixedScheduler>(static_cast<std::int32_t>(p.get_int("stride")));
+        return std::make_unique<ralm::schedulers::FixedScheduler>(
+            static_cast<std::int32_t>(p.get_int("stride")));
       });
 
   registrar.add<SpeculationScheduler>(
@@ -23,7 +24,8 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::integer("gamma_window", 5, "rounds in the estimate of the speculation hit rate gamma")
               .at_least(1),
           param::real("gamma_cap", 0.6, "upper bound on the gamma estimate (1: no cap)").between(0, 1),
-          param::integer("latency_window", 1, "rounds in the estimates of the step and verification latencies")
+          param::integer("latency_window", 1,
+                         "rounds in the estimates of the step and verification latencies")
               .at_least(1),
           param::string("objective", "auto",
                         "which objective to maximise: sync, async, or auto (whichever the engine reports)")

@@ -27,7 +27,8 @@ std::vector<EvalResult> Model::eval_batch(std::span<Sequence* const> seqs,
   }
   std::vector<EvalResult> results;
   results.reserve(seqs.size());
-  for (std::size_t i = 0; i < seqs.size(); ++i) results.push_back(eval(*seqs[i], tokens[i], options));
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    results.push_back(eval(*seqs[i], tokens[i], options));
   return results;
 }
 

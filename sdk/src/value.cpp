@@ -18,13 +18,20 @@ std::string Location::str() const {
 
 const char* kind_name(Value::Kind kind) {
   switch (kind) {
-    case Value::Kind::Null: return "null";
-    case Value::Kind::Bool: return "boolean";
-    case Value::Kind::Int: return "integer";
-    case Value::Kind::Float: return "number";
-    case Value::Kind::String: return "string";
-    case Value::Kind::List: return "list";
-    case Value::Kind::Map: return "map";
+    case Value::Kind::Null:
+      return "null";
+    case Value::Kind::Bool:
+      return "boolean";
+    case Value::Kind::Int:
+      return "integer";
+    case Value::Kind::Float:
+      return "number";
+    case Value::Kind::String:
+      return "string";
+    case Value::Kind::List:
+      return "list";
+    case Value::Kind::Map:
+      return "map";
   }
   return "?";
 }
@@ -71,7 +78,9 @@ Value Value::map(Map entries, Location where) {
   return v;
 }
 
-Value::Kind Value::kind() const { return static_cast<Kind>(data_.index()); }
+Value::Kind Value::kind() const {
+  return static_cast<Kind>(data_.index());
+}
 
 namespace {
 [[noreturn]] void wrong_kind(const Value& v, const char* wanted) {
@@ -140,9 +149,12 @@ void Value::erase(const std::string& key) {
 
 std::string Value::str() const {
   switch (kind()) {
-    case Kind::Null: return "null";
-    case Kind::Bool: return as_bool() ? "true" : "false";
-    case Kind::Int: return std::to_string(as_int());
+    case Kind::Null:
+      return "null";
+    case Kind::Bool:
+      return as_bool() ? "true" : "false";
+    case Kind::Int:
+      return std::to_string(as_int());
     case Kind::Float: {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.17g", as_float());
@@ -154,7 +166,8 @@ std::string Value::str() const {
       }
       return buf;
     }
-    case Kind::String: return as_string();
+    case Kind::String:
+      return as_string();
     case Kind::List: {
       std::string s = "[";
       for (const Value& item : as_list()) {

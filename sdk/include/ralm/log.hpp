@@ -15,9 +15,15 @@ using LogSink = void (*)(LogLevel level, std::string_view message);
 void log(LogLevel level, std::string_view message);
 bool log_enabled(LogLevel level);
 
-inline void log_debug(std::string_view m) { log(LogLevel::Debug, m); }
-inline void log_info(std::string_view m) { log(LogLevel::Info, m); }
-inline void log_warn(std::string_view m) { log(LogLevel::Warn, m); }
+inline void log_debug(std::string_view m) {
+  log(LogLevel::Debug, m);
+}
+inline void log_info(std::string_view m) {
+  log(LogLevel::Info, m);
+}
+inline void log_warn(std::string_view m) {
+  log(LogLevel::Warn, m);
+}
 
 // For the core: where messages go and from which level on.
 void set_log_sink(LogSink sink, LogLevel level);

@@ -58,15 +58,15 @@ struct ralm_plugin_descriptor {
 };
 }
 
-#define RALM_PLUGIN(NAME, VERSION, DESCRIPTION)                                                             \
-  static void ralm_plugin_register_components_(::ralm::Registrar& registrar);                               \
-  static void ralm_plugin_register_trampoline_(::ralm::Registrar* registrar) {                              \
-    ralm_plugin_register_components_(*registrar);                                                           \
-  }                                                                                                         \
-  extern "C" RALM_PLUGIN_EXPORT const ::ralm_plugin_descriptor* ralm_plugin_entry(void) {                   \
-    static const ::ralm_plugin_descriptor descriptor = {                                                    \
-        RALM_SDK_ABI_VERSION, sizeof(::ralm_plugin_descriptor), RALM_BUILD_FINGERPRINT, NAME, VERSION,      \
-        DESCRIPTION,          &ralm_plugin_register_trampoline_};                                           \
-    return &descriptor;                                                                                     \
-  }                                                                                                         \
+#define RALM_PLUGIN(NAME, VERSION, DESCRIPTION)                                                        \
+  static void ralm_plugin_register_components_(::ralm::Registrar& registrar);                          \
+  static void ralm_plugin_register_trampoline_(::ralm::Registrar* registrar) {                         \
+    ralm_plugin_register_components_(*registrar);                                                      \
+  }                                                                                                    \
+  extern "C" RALM_PLUGIN_EXPORT const ::ralm_plugin_descriptor* ralm_plugin_entry(void) {              \
+    static const ::ralm_plugin_descriptor descriptor = {                                               \
+        RALM_SDK_ABI_VERSION, sizeof(::ralm_plugin_descriptor), RALM_BUILD_FINGERPRINT, NAME, VERSION, \
+        DESCRIPTION,          &ralm_plugin_register_trampoline_};                                      \
+    return &descriptor;                                                                                \
+  }                                                                                                    \
   static void ralm_plugin_register_components_([[maybe_unused]] ::ralm::Registrar& registrar)

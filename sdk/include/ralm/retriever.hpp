@@ -30,7 +30,8 @@ class Retriever : public Component {
   // score() for several queries: queries.size() x ids.size(), row-major. The
   // default calls score() once per query; a retriever that encodes queries
   // should encode each once here.
-  virtual std::vector<float> score_batch(std::span<const std::string> queries, std::span<const PassageId> ids);
+  virtual std::vector<float> score_batch(std::span<const std::string> queries,
+                                         std::span<const PassageId> ids);
 
   // The passage with this id; throws InputError for an id outside the store.
   virtual Passage passage(PassageId id) const = 0;

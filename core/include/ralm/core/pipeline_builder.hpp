@@ -12,11 +12,11 @@
 namespace ralm::core {
 
 struct BuiltPipeline {
-  std::shared_ptr<Model> model;                    // null when the pipeline has none
-  std::shared_ptr<Retriever> retriever;            // likewise
-  std::shared_ptr<ContextPolicy> policy;           // likewise
-  std::shared_ptr<SpeculationScheduler> scheduler; // null: no speculation
-  int threads = 1;                                 // engine.threads, 0 resolved to the core count
+  std::shared_ptr<Model> model;                     // null when the pipeline has none
+  std::shared_ptr<Retriever> retriever;             // likewise
+  std::shared_ptr<ContextPolicy> policy;            // likewise
+  std::shared_ptr<SpeculationScheduler> scheduler;  // null: no speculation
+  int threads = 1;                                  // engine.threads, 0 resolved to the core count
 };
 
 // Runs each component's factory. An InputError from a factory passes through

@@ -46,10 +46,12 @@ class Registry {
 
   // Runs the entry's factory. The object it returns keeps the entry's plugin
   // library loaded for as long as it lives, even after this registry is gone.
-  std::shared_ptr<Component> create(const RegistryEntry& entry, const Params& params, BuildContext& ctx) const;
+  std::shared_ptr<Component> create(const RegistryEntry& entry, const Params& params,
+                                    BuildContext& ctx) const;
 
   template <class Interface>
-  std::shared_ptr<Interface> create(const RegistryEntry& entry, const Params& params, BuildContext& ctx) const {
+  std::shared_ptr<Interface> create(const RegistryEntry& entry, const Params& params,
+                                    BuildContext& ctx) const {
     std::shared_ptr<Component> made = create(entry, params, ctx);
     auto typed = std::dynamic_pointer_cast<Interface>(made);
     if (!typed) throw_wrong_interface(entry, Interface::kKind);

@@ -1,0 +1,47 @@
+# Sourced by the quick-start scripts: installs the Debian packages the build
+# needs (only those missing), then configures and builds in Release when the
+# build is missing or stale. Idempotent.
+#
+#   RALM_BUILD_DIR  where to build (default: build/ in the repository)
+
+ralm_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ralm_build=${RALM_BUILD_DIR:-$ralm_root/build}
+
+ralm_packages=(
+  cmake ninja-build g++ binutils pkg-config
+  libboost-dev libboost-program-options-dev libboost-filesystem-dev
+  libyaml-cpp-dev libspdlog-dev libgtest-dev
+)
+
+ralm_say() { echo "ralmkit: $*" >&2; }
+
+ralm_install_packages() {
+  local missing=() p
+  for p in "${ralm_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo > /dev/null || { ralm_say "need root or sudo to install: ${missing[*]}"; return 1; }
+    sudo=(sudo)
+  fi
+  ralm_say "installing ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    > /dev/null
+}
+
+# CMake re-runs its own configuration when a CMakeLists.txt changed, so a
+# build is stale exactly when `cmake --build` has something to do.
+ralm_build() {
+  if [[ ! -f $ralm_build/CMakeCache.txt ]]; then
+    ralm_say "configuring $ralm_build (Release)"
+    cmake -S "$ralm_root" -B "$ralm_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRALM_WERROR=ON > /dev/null
+  fi
+  cmake --build "$ralm_build" --parallel "$(nproc)"
+}
+
+ralm_setup() {
+  ralm_install_packages && ralm_build
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up (warnings are errors), build, and run every test.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+ralm_setup
+ctest --test-dir "$ralm_build" --output-on-failure --parallel "$(nproc)" "$@"

@@ -1,0 +1,213 @@
+// The `ralm` command as a user meets it: output, exit codes, and one clear
+// line for every kind of bad input.
+#include <gtest/gtest.h>
+
+#include "run_command.hpp"
+
+namespace {
+
+using ralm::test::CommandResult;
+using ralm::test::run_command;
+using ralm::test::TempDir;
+
+const std::string kFixtures = RALM_FIXTURE_PLUGIN_DIR;
+
+CommandResult ralm_cmd(std::vector<std::string> args, const std::vector<std::string>& env = {}) {
+  args.insert(args.begin(), RALM_EXE);
+  return run_command(args, {}, env);
+}
+
+// A bad input: exit status 2, and exactly one line on stderr that contains
+// `expected`.
+void expect_input_error(const CommandResult& r, const std::string& expected) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_EQ(lines[0].rfind("ralm: error: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
+}
+
+TEST(Cli, PluginsListsEveryShippedComponentWithItsLibrary) {
+  const auto r = ralm_cmd({"plugins"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("KIND"), std::string::npos);
+  for (const std::string name : {"fixed", "os3", "none"})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  EXPECT_NE(r.out.find("libralm-schedulers.so"), std::string::npos);
+  EXPECT_NE(r.out.find("libralm-policies.so"), std::string::npos);
+}
+
+TEST(Cli, PluginsShowDocumentsEveryParameter) {
+  const auto r = ralm_cmd({"plugins", "show", "os3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string p :
+       {"initial_stride", "max_stride", "gamma_window", "gamma_cap", "latency_window", "objective"}) {
+    EXPECT_NE(r.out.find(p), std::string::npos) << p;
+  }
+  EXPECT_NE(r.out.find("between 0 and 1"), std::string::npos) << r.out;
+  const auto fixture = ralm_cmd(
+      {"plugins", "show", "retriever/fixture-retriever", "--plugin-path", kFixtures + "/fixture-good"});
+  ASSERT_EQ(fixture.exit_code, 0) << fixture.err;
+  EXPECT_NE(fixture.out.find("(required)"), std::string::npos) << fixture.out;
+  expect_input_error(ralm_cmd({"plugins", "show", "os4"}), "no component named 'os4' (did you mean 'os3'?)");
+}
+
+TEST(Cli, ThePluginPathComesFromTheOptionAndTheEnvironment) {
+  const auto opt = ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-good"});
+  ASSERT_EQ(opt.exit_code, 0) << opt.err;
+  EXPECT_NE(opt.out.find("fixture-retriever"), std::string::npos);
+  const auto env = ralm_cmd({"plugins"}, {"RALMKIT_PLUGIN_PATH=/nonexistent:" + kFixtures + "/fixture-good"});
+  ASSERT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_NE(env.out.find("fixture-retriever"), std::string::npos);
+  const auto without = ralm_cmd({"plugins"});
+  EXPECT_EQ(without.out.find("fixture-retriever"), std::string::npos);
+}
+
+TEST(Cli, ValidatePrintsTheResolvedPipeline) {
+  const auto r =
+      ralm_cmd({"validate", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--set", "engine.stride=8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("scheduler: os3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--set engine.stride=8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("quickstart.yaml: valid"), std::string::npos) << r.out;
+  const auto quiet = ralm_cmd({"validate", "-q", RALM_SOURCE_DIR "/pipelines/quickstart.yaml"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out, "");
+}
+
+TEST(Cli, EveryShippedPipelineValidates) {
+  for (const auto& item : std::filesystem::directory_iterator(RALM_SOURCE_DIR "/pipelines")) {
+    if (item.path().extension() != ".yaml") continue;
+    const auto r = ralm_cmd({"validate", "-q", item.path().string()});
+    EXPECT_EQ(r.exit_code, 0) << item.path() << ": " << r.err;
+  }
+}
+
+TEST(Cli, RunDryRunBuildsEveryComponent) {
+  const auto r =
+      ralm_cmd({"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--dry-run", "--log-level", "info"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("built 2 component(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("threads: engine"), std::string::npos) << r.err;  // the thread layout is logged
+}
+
+TEST(Cli, RunWithoutTheEngineIsARuntimeFailureNotACrash) {
+  const auto r = ralm_cmd({"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml"});
+  EXPECT_EQ(r.exit_code, 1);
+  ASSERT_EQ(r.err_lines().size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("--dry-run"), std::string::npos);
+}
+
+TEST(Cli, FactoryErrorsPointAtTheYaml) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "scheduler:\n  plugin: os3\n  initial_stride: 9\n  max_stride: 4\n");
+  expect_input_error(ralm_cmd({"run", file.string(), "--dry-run"}),
+                     file.string() + ":3:19: scheduler.initial_stride: is larger than max_stride (4)");
+}
+
+TEST(Cli, VersionAndHelp) {
+  const auto v = ralm_cmd({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("ralm 0.1.0 (plugin ABI 1"), std::string::npos) << v.out;
+  const auto h = ralm_cmd({"--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("Exit status: 0 success, 1 runtime failure, 2 bad usage or bad input"),
+            std::string::npos);
+  for (const std::string command : {"plugins", "validate", "run"}) {
+    const auto sub = ralm_cmd({command, "--help"});
+    EXPECT_EQ(sub.exit_code, 0) << command;
+    EXPECT_NE(sub.out.find("usage: ralm " + command), std::string::npos) << sub.out;
+    EXPECT_NE(sub.out.find("--plugin-path"), std::string::npos) << sub.out;
+  }
+  EXPECT_EQ(ralm_cmd({}).exit_code, 2);
+}
+
+TEST(CliBadInput, UnknownCommandAndOptions) {
+  expect_input_error(ralm_cmd({"valdate"}), "unknown command 'valdate' (did you mean 'validate'?)");
+  expect_input_error(ralm_cmd({"validate", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--sett", "a.b=1"}),
+                     "validate: unrecognised option '--sett'");
+  expect_input_error(ralm_cmd({"validate"}), "validate: the option '--pipeline' is required");
+  expect_input_error(ralm_cmd({"plugins", "--log-level", "loud"}), "unknown log level 'loud'");
+  expect_input_error(ralm_cmd({"validate", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--set", "engine"}),
+                     "--set engine: expected SECTION.KEY=VALUE");
+}
+
+TEST(CliBadInput, MalformedYaml) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "policy:\n  plugin: none\n bad indent: [\n");
+  expect_input_error(ralm_cmd({"validate", file.string()}), file.string() + ":3:");
+  expect_input_error(ralm_cmd({"validate", file.string()}), "malformed YAML");
+}
+
+TEST(CliBadInput, UnknownKey) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "scheduler:\n  plugin: os3\n  gama_cap: 0.5\n");
+  expect_input_error(ralm_cmd({"validate", file.string()}),
+                     file.string() +
+                         ":3:13: scheduler: unknown key 'gama_cap' for scheduler plugin 'os3' (did "
+                         "you mean 'gamma_cap'?)");
+}
+
+TEST(CliBadInput, WrongType) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "engine:\n  stride: four\n");
+  expect_input_error(ralm_cmd({"validate", file.string()}),
+                     file.string() + ":2:11: engine.stride: expected an integer, found the string 'four'");
+}
+
+TEST(CliBadInput, MissingRequiredKey) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "retriever:\n  plugin: fixture-retriever\n");
+  expect_input_error(ralm_cmd({"validate", file.string(), "--plugin-path", kFixtures + "/fixture-good"}),
+                     file.string() + ":1:1: retriever: missing required key 'index'");
+}
+
+TEST(CliBadInput, MissingPipelineFile) {
+  expect_input_error(ralm_cmd({"validate", "/nonexistent/pipeline.yaml"}),
+                     "/nonexistent/pipeline.yaml: no such file");
+}
+
+TEST(CliBadInput, ExtendsCycle) {
+  TempDir dir;
+  dir.write("a.yaml", "extends: b.yaml\n");
+  dir.write("b.yaml", "extends: a.yaml\n");
+  expect_input_error(ralm_cmd({"validate", (dir.path() / "a.yaml").string()}),
+                     "extends cycle: a.yaml -> b.yaml -> a.yaml");
+}
+
+TEST(CliBadInput, UnknownPluginName) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "policy:\n  plugin: prepnd\n");
+  expect_input_error(ralm_cmd({"validate", file.string()}),
+                     file.string() + ":2:11: policy.plugin: unknown policy plugin 'prepnd'; available: none");
+}
+
+TEST(CliBadInput, ASharedLibraryThatIsNotAPlugin) {
+  expect_input_error(ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-not-a-plugin"}),
+                     "libralm-fixture-not-a-plugin.so: not a ralmkit plugin");
+}
+
+TEST(CliBadInput, APluginBuiltForAnotherAbi) {
+  expect_input_error(
+      ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-other-abi"}),
+      "libralm-fixture-other-abi.so: plugin built for SDK ABI version 2, but this ralm has ABI "
+      "version 1; rebuild the plugin against ralmkit SDK 0.1.0");
+}
+
+TEST(CliBadInput, APluginWithAnotherBuildFingerprint) {
+  expect_input_error(ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-other-fingerprint"}),
+                     "rebuild the plugin against ralmkit SDK 0.1.0 with the same C++ standard library");
+}
+
+TEST(CliBadInput, APluginWhoseRegistrationThrows) {
+  expect_input_error(ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-throws"}),
+                     "plugin 'fixture-throws' failed while registering its components");
+}
+
+TEST(CliBadInput, TwoPluginsRegisteringTheSameName) {
+  expect_input_error(ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-duplicate"}),
+                     "registers scheduler 'fixed', which plugin 'fixture-duplicate'");
+}
+
+}  // namespace

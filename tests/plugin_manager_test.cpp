@@ -1,0 +1,208 @@
+// Loading plugins: the checks before any C++ call, duplicates, shadowing,
+// exported symbols, and the lifetime of objects made by a plugin.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "ralm/core/pipeline_builder.hpp"
+#include "ralm/core/plugin_manager.hpp"
+#include "ralm/error.hpp"
+#include "run_command.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ralm::core::PluginManager;
+using ralm::core::Registry;
+
+const std::string kFixtures = RALM_FIXTURE_PLUGIN_DIR;
+
+fs::path fixture(const std::string& name) {
+  return kFixtures + "/" + name + "/libralm-" + name + ".so";
+}
+
+std::string load_error(const std::vector<fs::path>& path, Registry& registry) {
+  try {
+    PluginManager(registry).load_search_path(path);
+  } catch (const ralm::InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string load_error(const std::vector<fs::path>& path) {
+  Registry registry;
+  return load_error(path, registry);
+}
+
+bool mapped(const std::string& file_name) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(file_name) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(PluginManager, LoadsTheShippedPlugins) {
+  Registry registry;
+  PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
+  EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
+  EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"none"}));
+  ASSERT_EQ(registry.plugins().size(), 2u);
+  const auto* os3 = registry.find("scheduler", "os3");
+  ASSERT_NE(os3, nullptr);
+  EXPECT_EQ(os3->plugin->name, "schedulers");
+  EXPECT_FALSE(os3->info.params.empty());
+}
+
+TEST(PluginManager, ALibraryWithoutTheEntryIsNotAPlugin) {
+  const std::string e = load_error({fixture("fixture-not-a-plugin")});
+  EXPECT_NE(
+      e.find("libralm-fixture-not-a-plugin.so: not a ralmkit plugin: it exports no 'ralm_plugin_entry'"),
+      std::string::npos)
+      << e;
+}
+
+TEST(PluginManager, AnotherAbiVersionIsRefusedBeforeRegistration) {
+  Registry registry;
+  const std::string e = load_error({fixture("fixture-other-abi")}, registry);
+  EXPECT_NE(e.find("plugin built for SDK ABI version 2, but this ralm has ABI version 1; rebuild the plugin "
+                   "against ralmkit SDK 0.1.0"),
+            std::string::npos)
+      << e;
+  EXPECT_TRUE(registry.plugins().empty());
+}
+
+TEST(PluginManager, AnotherBuildFingerprintIsRefused) {
+  const std::string e = load_error({fixture("fixture-other-fingerprint")});
+  EXPECT_NE(e.find("has build fingerprint \"ralmkit-sdk 0.1.0; libc++; ptr=8\""), std::string::npos) << e;
+}
+
+TEST(PluginManager, ARegistrationThatThrowsLeavesNothingBehind) {
+  Registry registry;
+  const std::string e = load_error({fixture("fixture-throws")}, registry);
+  EXPECT_NE(e.find("plugin 'fixture-throws' failed while registering its components: the fixture's "
+                   "configuration file is missing"),
+            std::string::npos)
+      << e;
+  EXPECT_TRUE(registry.entries().empty());
+}
+
+TEST(PluginManager, TwoPluginsRegisteringOneNameIsAnError) {
+  const std::string e = load_error({kFixtures + "/fixture-duplicate", RALM_SHIPPED_PLUGIN_DIR});
+  EXPECT_NE(
+      e.find("plugin 'schedulers' (" RALM_SHIPPED_PLUGIN_DIR "/libralm-schedulers.so) registers scheduler "
+             "'fixed', which plugin 'fixture-duplicate'"),
+      std::string::npos)
+      << e;
+}
+
+TEST(PluginManager, EarlierFoldersShadowTheSameLibraryFileInLaterOnes) {
+  ralm::test::TempDir first, second;
+  fs::copy_file(fixture("fixture-good"), first.path() / "libralm-fixture-good.so");
+  fs::copy_file(fixture("fixture-good"), second.path() / "libralm-fixture-good.so");
+  Registry registry;
+  EXPECT_EQ(load_error({first.path(), second.path()}, registry), "");
+  ASSERT_EQ(registry.plugins().size(), 1u);
+  EXPECT_EQ(fs::path(registry.plugins()[0]->file).parent_path(), first.path());
+}
+
+TEST(PluginManager, MissingFoldersAreSkipped) {
+  Registry registry;
+  EXPECT_EQ(load_error({"/nonexistent/ralm/plugins"}, registry), "");
+  EXPECT_TRUE(registry.entries().empty());
+}
+
+// Every shipped plugin, and a fixture built with the same helper, exports its
+// entry function and nothing else.
+TEST(PluginAbi, PluginsExportOnlyTheirEntrySymbol) {
+  std::vector<fs::path> libraries;
+  for (const auto& item : fs::directory_iterator(RALM_SHIPPED_PLUGIN_DIR))
+    libraries.push_back(item.path());
+  libraries.push_back(fixture("fixture-good"));
+  ASSERT_GE(libraries.size(), 3u);
+  for (const fs::path& lib : libraries) {
+    const auto result = ralm::test::run_command({"/usr/bin/nm", "-D", "--defined-only", lib.string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::set<std::string> symbols;
+    std::stringstream lines(result.out);
+    for (std::string line; std::getline(lines, line);) {
+      symbols.insert(line.substr(line.rfind(' ') + 1));
+    }
+    EXPECT_EQ(symbols, (std::set<std::string>{"ralm_plugin_entry"})) << lib;
+  }
+}
+
+class NoContext final : public ralm::BuildContext {
+ public:
+  std::shared_ptr<ralm::Model> model() const override { return nullptr; }
+  std::shared_ptr<ralm::Retriever> retriever() const override { return nullptr; }
+  int threads() const override { return 1; }
+};
+
+ralm::Params fixture_params() {
+  ralm::Value v = ralm::Value::map({}, {"test", 0, 0});
+  v.set("index", ralm::Value::string("idx"));
+  v.set("k", ralm::Value::integer(4));
+  return ralm::Params("retriever", v);
+}
+
+TEST(PluginLifetime, AnObjectOutlivesTheRegistryThatMadeIt) {
+  // Copied to a name no other test loads, so the mapping is this test's alone.
+  ralm::test::TempDir dir;
+  const std::string name = "libralm-fixture-good-lifetime.so";
+  fs::copy_file(fixture("fixture-good"), dir.path() / name);
+  std::shared_ptr<ralm::Retriever> retriever;
+  {
+    Registry registry;
+    PluginManager(registry).load_file(dir.path() / name);
+    NoContext ctx;
+    retriever = registry.create<ralm::Retriever>(*registry.find("retriever", "fixture-retriever"),
+                                                 fixture_params(), ctx);
+  }
+  // The registry, its entries and the plugin manager are gone; the object
+  // still works, because it holds its library.
+  ASSERT_TRUE(mapped(name));
+  const std::vector<std::string> queries = {"abc", "de"};
+  const auto hits = retriever->search(queries, 3);
+  ASSERT_EQ(hits.size(), 2u);
+  ASSERT_EQ(hits[0].size(), 3u);
+  // Ties (equal scores) go to the lower id.
+  EXPECT_EQ(hits[0][0].score, 2.0f);
+  EXPECT_EQ(hits[0][0].id, 2);
+  EXPECT_EQ(retriever->passage(1).text, "text 1");
+  // Once the last object goes, so may the library.
+  retriever.reset();
+  EXPECT_FALSE(mapped(name));
+}
+
+TEST(PluginLifetime, FactoryInputErrorsPointAtTheValue) {
+  Registry registry;
+  PluginManager(registry).load_file(fixture("fixture-good"));
+  ralm::Value v = ralm::Value::map({}, {"p.yaml", 1, 1});
+  v.set("index", ralm::Value::string("idx"));
+  v.set("k", ralm::Value::integer(13, {"p.yaml", 3, 6}));
+  NoContext ctx;
+  try {
+    registry.create<ralm::Retriever>(*registry.find("retriever", "fixture-retriever"),
+                                     ralm::Params("retriever", v), ctx);
+    FAIL();
+  } catch (const ralm::InputError& e) {
+    EXPECT_STREQ(e.what(), "p.yaml:3:6: retriever.k: 13 is unlucky; pick another k");
+  }
+}
+
+TEST(PluginLifetime, ObjectsOfTheWrongInterfaceAreRefused) {
+  Registry registry;
+  PluginManager(registry).load_file(fixture("fixture-good"));
+  NoContext ctx;
+  EXPECT_THROW(
+      registry.create<ralm::Model>(*registry.find("retriever", "fixture-retriever"), fixture_params(), ctx),
+      ralm::Error);
+}
+
+}  // namespace

@@ -1,0 +1,161 @@
+// The fixed and OS3 schedulers: the objective against its formula, the
+// stride against a brute-force search, and the online estimates.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "fixed_scheduler.hpp"
+#include "os3_objective.hpp"
+#include "os3_scheduler.hpp"
+
+namespace {
+
+using namespace ralm::schedulers;
+
+TEST(Os3Objective, ExpectedKeptStepsIsTheGeometricSum) {
+  for (double g : {0.0, 0.3, 0.6, 0.95}) {
+    for (int s = 1; s <= 12; ++s) {
+      EXPECT_NEAR(expected_kept_steps(g, s), (1 - std::pow(g, s)) / (1 - g), 1e-12) << g << " " << s;
+    }
+  }
+  EXPECT_DOUBLE_EQ(expected_kept_steps(1.0, 7), 7.0);
+}
+
+TEST(Os3Objective, MatchesThePapersFormulas) {
+  const double g = 0.7, a = 0.01, b = 0.05;
+  for (int s = 1; s <= 10; ++s) {
+    const double gs = std::pow(g, s);
+    EXPECT_NEAR(sync_objective(g, a, b, s), (1 - gs) / ((1 - g) * (s * a + b)), 1e-9);
+    const double async_time = gs * ((s - 1) * a + std::max(a, b)) + (1 - gs) * (s * a + b);
+    EXPECT_NEAR(async_objective(g, a, b, s), (1 - gs) / ((1 - g) * async_time), 1e-9);
+  }
+}
+
+TEST(Os3Objective, BestStrideIsTheBruteForceArgmax) {
+  for (double g : {0.1, 0.5, 0.6, 0.9, 0.99}) {
+    for (double ratio : {0.1, 1.0, 5.0, 40.0}) {
+      for (bool async : {false, true}) {
+        const double a = 0.002, b = a * ratio;
+        const int chosen = best_stride(g, a, b, async, 32);
+        double best = -1;
+        for (int s = 1; s <= 32; ++s) {
+          best = std::max(best, async ? async_objective(g, a, b, s) : sync_objective(g, a, b, s));
+        }
+        const double at = async ? async_objective(g, a, b, chosen) : sync_objective(g, a, b, chosen);
+        EXPECT_NEAR(at, best, best * 1e-9) << g << " " << ratio << " " << async;
+      }
+    }
+  }
+}
+
+TEST(Os3Objective, CheapVerificationMeansShortStridesAndDearVerificationLongOnes) {
+  EXPECT_EQ(best_stride(0.9, 0.01, 0.0, false, 16), 1);
+  EXPECT_GT(best_stride(0.9, 0.01, 0.5, false, 16), 8);
+  EXPECT_LT(best_stride(0.2, 0.01, 0.5, false, 16), best_stride(0.9, 0.01, 0.5, false, 16));
+  EXPECT_EQ(best_stride(1.0, 0.01, 0.5, false, 16), 16);  // speculation never wrong: longest stride
+}
+
+Os3Settings settings(double cap = 0.6) {
+  Os3Settings s;
+  s.gamma_cap = cap;
+  return s;
+}
+
+ralm::RoundObservation round(int stride, int accepted, double a = 0.01, double b = 0.1) {
+  ralm::RoundObservation r;
+  r.stride = stride;
+  r.accepted = accepted;
+  r.step_seconds = a;
+  r.verify_seconds = b;
+  return r;
+}
+
+TEST(Os3Scheduler, StartsAtTheInitialStride) {
+  Os3Settings s = settings();
+  s.initial_stride = 3;
+  Os3Scheduler scheduler(s);
+  auto state = scheduler.begin();
+  EXPECT_EQ(scheduler.next_stride(*state), 3);
+}
+
+TEST(Os3Scheduler, GammaIsSuccessesOverTrialsInTheWindowAndCapped) {
+  Os3Scheduler uncapped(settings(1.0));
+  auto state = uncapped.begin();
+  uncapped.observe(*state, round(4, 4));  // 4 successes, no failure
+  uncapped.observe(*state, round(4, 1));  // 1 success, then a failure
+  const auto& s = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(uncapped.estimate_gamma(s), 5.0 / 6.0);
+
+  Os3Scheduler capped(settings(0.6));
+  EXPECT_DOUBLE_EQ(capped.estimate_gamma(s), 0.6);
+
+  // Only the last gamma_window (5) rounds count.
+  for (int i = 0; i < 5; ++i)
+    uncapped.observe(*state, round(2, 0));
+  EXPECT_DOUBLE_EQ(uncapped.estimate_gamma(static_cast<const Os3State&>(*state)), 0.0);
+}
+
+TEST(Os3Scheduler, LatenciesComeFromTheLatencyWindow) {
+  Os3Settings s = settings();
+  s.latency_window = 2;
+  Os3Scheduler scheduler(s);
+  auto state = scheduler.begin();
+  scheduler.observe(*state, round(2, 2, 0.5, 5.0));
+  scheduler.observe(*state, round(2, 2, 0.1, 1.0));
+  scheduler.observe(*state, round(2, 2, 0.3, 3.0));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_step_seconds(st), 0.2);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(st), 2.0);
+}
+
+TEST(Os3Scheduler, ChoosesTheObjectivesBestStrideFromItsEstimates) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, round(8, 8, 0.01, 0.2));
+  scheduler.observe(*state, round(8, 7, 0.01, 0.2));
+  const double gamma = 15.0 / 16.0;
+  EXPECT_EQ(scheduler.next_stride(*state), best_stride(gamma, 0.01, 0.2, false, 16));
+
+  // The paper's cap holds the stride down even when speculation is never wrong.
+  Os3Scheduler capped(settings(0.6));
+  auto capped_state = capped.begin();
+  capped.observe(*capped_state, round(8, 8, 0.01, 0.2));
+  EXPECT_EQ(capped.next_stride(*capped_state), best_stride(0.6, 0.01, 0.2, false, 16));
+  EXPECT_LT(capped.next_stride(*capped_state), scheduler.next_stride(*state));
+}
+
+TEST(Os3Scheduler, AutoFollowsTheEngineAndTheSettingCanForceAnObjective) {
+  auto async_round = round(4, 2, 0.01, 0.05);
+  async_round.asynchronous = true;
+  Os3Scheduler automatic(settings(1.0));
+  auto st = automatic.begin();
+  automatic.observe(*st, async_round);
+  const double gamma = 2.0 / 3.0;
+  EXPECT_EQ(automatic.next_stride(*st), best_stride(gamma, 0.01, 0.05, true, 16));
+
+  Os3Settings forced = settings(1.0);
+  forced.objective = Os3Settings::Objective::Sync;
+  Os3Scheduler sync(forced);
+  auto st2 = sync.begin();
+  sync.observe(*st2, async_round);
+  EXPECT_EQ(sync.next_stride(*st2), best_stride(gamma, 0.01, 0.05, false, 16));
+}
+
+TEST(Os3Scheduler, EachRequestHasItsOwnState) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto a = scheduler.begin();
+  auto b = scheduler.begin();
+  scheduler.observe(*a, round(8, 8, 0.01, 1.0));
+  EXPECT_EQ(scheduler.next_stride(*b), 1);
+  EXPECT_GT(scheduler.next_stride(*a), 1);
+}
+
+TEST(FixedScheduler, AlwaysItsStride) {
+  FixedScheduler fixed(6);
+  auto state = fixed.begin();
+  EXPECT_EQ(fixed.next_stride(*state), 6);
+  fixed.observe(*state, round(6, 0));
+  EXPECT_EQ(fixed.next_stride(*state), 6);
+}
+
+}  // namespace
