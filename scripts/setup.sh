@@ -10,7 +10,7 @@ ralm_build=${RALM_BUILD_DIR:-$ralm_root/build}
 ralm_packages=(
   cmake ninja-build g++ binutils pkg-config
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
-  libyaml-cpp-dev libspdlog-dev libgtest-dev
+  libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }

@@ -32,7 +32,7 @@ TEST(Cli, PluginsListsEveryShippedComponentWithItsLibrary) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("KIND"), std::string::npos);
-  for (const std::string name : {"fixed", "os3", "none"})
+  for (const std::string name : {"fixed", "os3", "none", "llama"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   EXPECT_NE(r.out.find("libralm-schedulers.so"), std::string::npos);
   EXPECT_NE(r.out.find("libralm-policies.so"), std::string::npos);
@@ -88,7 +88,7 @@ TEST(Cli, RunDryRunBuildsEveryComponent) {
   const auto r =
       ralm_cmd({"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--dry-run", "--log-level", "info"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("built 2 component(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("built 3 component(s)"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("threads: engine"), std::string::npos) << r.err;  // the thread layout is logged
 }
 

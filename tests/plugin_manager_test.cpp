@@ -52,7 +52,8 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
   EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
   EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"none"}));
-  ASSERT_EQ(registry.plugins().size(), 2u);
+  EXPECT_EQ(registry.names("model"), (std::vector<std::string>{"llama"}));
+  ASSERT_EQ(registry.plugins().size(), 3u);
   const auto* os3 = registry.find("scheduler", "os3");
   ASSERT_NE(os3, nullptr);
   EXPECT_EQ(os3->plugin->name, "schedulers");

@@ -1,0 +1,69 @@
+// The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, or a random
+// model of any shape.
+#include "llama_config.hpp"
+#include "llama_model.hpp"
+#include "llama_weights.hpp"
+#include "ralm/ralm.hpp"
+#include "tokenizers.hpp"
+
+namespace {
+
+std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm::BuildContext& ctx) {
+  using namespace ralm::llama;
+  const int threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
+  const auto context = static_cast<std::int32_t>(p.get_int("context_length"));
+  if (p.get_string("init") == "random") {
+    LlamaConfig c;
+    c.vocab_size = static_cast<std::int32_t>(p.get_int("vocab_size"));
+    c.hidden_size = static_cast<std::int32_t>(p.get_int("hidden_size"));
+    c.intermediate_size = static_cast<std::int32_t>(p.get_int("intermediate_size"));
+    c.num_layers = static_cast<std::int32_t>(p.get_int("num_layers"));
+    c.num_heads = static_cast<std::int32_t>(p.get_int("num_heads"));
+    c.num_kv_heads = static_cast<std::int32_t>(p.get_int("num_kv_heads"));
+    if (c.num_kv_heads == 0) c.num_kv_heads = c.num_heads;
+    if (c.hidden_size % c.num_heads != 0) p.fail("hidden_size", "must be a multiple of num_heads");
+    c.head_dim = c.hidden_size / c.num_heads;
+    if (c.num_heads % c.num_kv_heads != 0) p.fail("num_kv_heads", "must divide num_heads");
+    c.max_position_embeddings = context > 0 ? context : 2048;
+    c.rope_theta = p.get_float("rope_theta");
+    c.tie_word_embeddings = p.get_bool("tie_embeddings");
+    c.validate("model (init: random)");
+    auto weights = random_llama_weights(c, static_cast<std::uint64_t>(p.get_int("seed")));
+    auto tokenizer = make_ids_only_tokenizer(c.vocab_size, c.bos_token_id, c.eos_token_id);
+    return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context);
+  }
+  const auto dir = p.get_path("path");
+  if (dir.empty())
+    p.fail("path", "no checkpoint given; set `path: DIR` (a Hugging Face folder) or `init: random`");
+  LlamaConfig c = read_llama_config(dir);
+  auto weights = load_llama_weights(dir, c);
+  auto tokenizer = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
+  return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context);
+}
+
+}  // namespace
+
+RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
+  namespace param = ralm::param;
+  registrar.add<ralm::Model>(
+      "llama", "Hugging Face LlamaForCausalLM: safetensors checkpoints, or a random model of any shape",
+      {
+          param::string("init", "checkpoint", "where the weights come from").one_of({"checkpoint", "random"}),
+          param::path("path", "", "the checkpoint folder (config.json, *.safetensors, tokenizer.model)"),
+          param::string("dtype", "f32", "weights in memory (bf16 arrives with the AVX-512 kernels)")
+              .one_of({"f32"}),
+          param::integer("threads", 0, "threads; 0: the engine's").at_least(0),
+          param::integer("context_length", 0, "tokens a sequence can hold; 0: max_position_embeddings")
+              .at_least(0),
+          param::integer("seed", 0, "init: random: the generator's seed"),
+          param::integer("vocab_size", 512, "init: random: vocabulary size").at_least(1),
+          param::integer("hidden_size", 128, "init: random: hidden size").at_least(2),
+          param::integer("intermediate_size", 344, "init: random: feed-forward size").at_least(1),
+          param::integer("num_layers", 2, "init: random: layers").at_least(1),
+          param::integer("num_heads", 4, "init: random: attention heads").at_least(1),
+          param::integer("num_kv_heads", 0, "init: random: key/value heads; 0: num_heads").at_least(0),
+          param::real("rope_theta", 10000.0, "init: random: rotary base").at_least(1),
+          param::boolean("tie_embeddings", false, "init: random: output matrix tied to the embeddings"),
+      },
+      make_model);
+}

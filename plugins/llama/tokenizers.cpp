@@ -1,0 +1,96 @@
+#include "tokenizers.hpp"
+
+#include <sentencepiece_processor.h>
+
+#include "ralm/error.hpp"
+
+namespace ralm::llama {
+namespace {
+
+class IdsOnlyTokenizer final : public Tokenizer {
+ public:
+  IdsOnlyTokenizer(std::int32_t vocab, TokenId bos, TokenId eos) : vocab_(vocab), bos_(bos), eos_(eos) {}
+  Tokens encode(std::string_view, bool) const override {
+    throw InputError(
+        "this model has no tokenizer.model, so it cannot encode text; give token ids, or add a "
+        "SentencePiece tokenizer.model to its folder");
+  }
+  std::string decode(std::span<const TokenId> ids) const override {
+    std::string out;
+    for (TokenId id : ids)
+      out += piece(id);
+    return out;
+  }
+  std::string piece(TokenId id) const override { return "<" + std::to_string(id) + ">"; }
+  std::int32_t vocab_size() const override { return vocab_; }
+  TokenId bos() const override { return bos_; }
+  TokenId eos() const override { return eos_; }
+  std::optional<TokenId> special(std::string_view) const override { return std::nullopt; }
+
+ private:
+  std::int32_t vocab_;
+  TokenId bos_, eos_;
+};
+
+class SentencePieceTokenizer final : public Tokenizer {
+ public:
+  SentencePieceTokenizer(const std::filesystem::path& file, std::int32_t vocab, TokenId bos, TokenId eos)
+      : vocab_(vocab), bos_(bos), eos_(eos) {
+    const auto status = sp_.Load(file.string());
+    if (!status.ok())
+      throw InputError(file.string() + ": cannot load the SentencePiece model: " + status.ToString());
+    if (sp_.GetPieceSize() > vocab) {
+      throw InputError(file.string() + ": the tokenizer has " + std::to_string(sp_.GetPieceSize()) +
+                       " pieces but config.json's vocab_size is " + std::to_string(vocab));
+    }
+  }
+  Tokens encode(std::string_view text, bool add_bos) const override {
+    std::vector<int> ids;
+    const auto status = sp_.Encode(text, &ids);
+    if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+    Tokens out;
+    if (add_bos) out.push_back(bos_);
+    out.insert(out.end(), ids.begin(), ids.end());
+    return out;
+  }
+  std::string decode(std::span<const TokenId> ids) const override {
+    std::vector<int> pieces(ids.begin(), ids.end());
+    std::string text;
+    const auto status = sp_.Decode(pieces, &text);
+    if (!status.ok()) throw Error("SentencePiece decode failed: " + status.ToString());
+    return text;
+  }
+  std::string piece(TokenId id) const override {
+    if (id < 0 || id >= sp_.GetPieceSize()) return "<" + std::to_string(id) + ">";
+    return sp_.IdToPiece(id);
+  }
+  std::int32_t vocab_size() const override { return vocab_; }
+  TokenId bos() const override { return bos_; }
+  TokenId eos() const override { return eos_; }
+  std::optional<TokenId> special(std::string_view name) const override {
+    const int id = sp_.PieceToId(name);
+    if (id == sp_.unk_id() && name != sp_.IdToPiece(sp_.unk_id())) return std::nullopt;
+    return id;
+  }
+
+ private:
+  sentencepiece::SentencePieceProcessor sp_;
+  std::int32_t vocab_;
+  TokenId bos_, eos_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, TokenId bos, TokenId eos) {
+  return std::make_unique<IdsOnlyTokenizer>(vocab_size, bos, eos);
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std::int32_t vocab_size,
+                                          TokenId bos, TokenId eos) {
+  const auto file = dir / "tokenizer.model";
+  if (std::filesystem::exists(file))
+    return std::make_unique<SentencePieceTokenizer>(file, vocab_size, bos, eos);
+  return make_ids_only_tokenizer(vocab_size, bos, eos);
+}
+
+}  // namespace ralm::llama

@@ -1,0 +1,20 @@
+// The llama plugin's tokenizers: SentencePiece's tokenizer.model when the
+// checkpoint has one, and an ids-only stand-in when it has none (test
+// checkpoints, random models), which decodes but cannot encode text.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "ralm/model.hpp"
+
+namespace ralm::llama {
+
+// SentencePiece from DIR/tokenizer.model, or the ids-only tokenizer when the
+// file is absent.
+std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std::int32_t vocab_size,
+                                          TokenId bos, TokenId eos);
+
+std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, TokenId bos, TokenId eos);
+
+}  // namespace ralm::llama

@@ -1,0 +1,460 @@
+// The llama plugin: Hugging Face exactness on a checkpoint transformers wrote,
+// a double-precision reference on random models of every architecture
+// option, KV-cache behaviour, and bad checkpoints.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "llama_config.hpp"
+#include "llama_model.hpp"
+#include "llama_weights.hpp"
+#include "ralm/error.hpp"
+#include "run_command.hpp"
+#include "safetensors.hpp"
+#include "tokenizers.hpp"
+
+namespace {
+
+using namespace ralm::llama;
+using ralm::test::TempDir;
+namespace fs = std::filesystem;
+
+const fs::path kHfFixture = RALM_SOURCE_DIR "/tests/fixtures/hf-llama-mha-tied-bf16";
+
+std::unique_ptr<LlamaModel> load(const fs::path& dir, int threads = 1) {
+  LlamaConfig c = read_llama_config(dir);
+  auto w = load_llama_weights(dir, c);
+  auto t = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
+  return std::make_unique<LlamaModel>(c, std::move(w), std::move(t), threads);
+}
+
+std::unique_ptr<LlamaModel> random_model(const LlamaConfig& c, std::uint64_t seed = 7, double std = 0.08) {
+  auto w = random_llama_weights(c, seed, std);
+  // Non-trivial norms, so a missing norm weight would show.
+  for (auto& l : w.layers) {
+    for (std::size_t i = 0; i < l.attn_norm.size(); ++i)
+      l.attn_norm[i] = 1.0f + 0.01f * static_cast<float>(i % 7);
+  }
+  return std::make_unique<LlamaModel>(c, std::move(w), make_ids_only_tokenizer(c.vocab_size, 1, 2), 2);
+}
+
+nlohmann::json ref() {
+  std::ifstream in(kHfFixture / "ref.json");
+  return nlohmann::json::parse(in);
+}
+
+ralm::TokenId argmax(const float* row, std::int32_t n) {
+  return static_cast<ralm::TokenId>(std::max_element(row, row + n) - row);
+}
+
+TEST(LlamaHuggingFace, ConfigReadsTransformers5RopeSpelling) {
+  const LlamaConfig c = read_llama_config(kHfFixture);
+  EXPECT_EQ(c.rope_theta, 500000.0);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(c.num_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 32);
+}
+
+TEST(LlamaHuggingFace, LogitsMatchTheReferenceWithin1e4) {
+  const auto r = ref();
+  auto model = load(kHfFixture);
+  auto seq = model->new_sequence();
+  const auto ids = r["input_ids"].get<std::vector<ralm::TokenId>>();
+  const auto out = model->eval(*seq, ids, {.all_logits = true});
+  ASSERT_EQ(out.rows, 32);
+  const auto last = r["logits_last"].get<std::vector<double>>();
+  double worst = 0;
+  for (std::size_t i = 0; i < last.size(); ++i)
+    worst = std::max(worst, std::abs(out.logits[31 * 512 + i] - last[i]));
+  EXPECT_LT(worst, 1e-4);
+  RecordProperty("max_abs_error_logits_last", std::to_string(worst));
+  std::printf("max |logit - reference| at the last position: %.3g\n", worst);
+  const auto rows = r["logits_rows_0_5_last"].get<std::vector<std::vector<double>>>();
+  const int positions[] = {0, 5, 31};
+  for (int k = 0; k < 3; ++k) {
+    for (std::size_t i = 0; i < rows[static_cast<std::size_t>(k)].size(); ++i) {
+      EXPECT_NEAR(out.logits[static_cast<std::size_t>(positions[k]) * 512 + i],
+                  rows[static_cast<std::size_t>(k)][i], 1e-4)
+          << "position " << positions[k] << " logit " << i;
+    }
+  }
+}
+
+TEST(LlamaHuggingFace, GreedyPathIsIdentical) {
+  const auto r = ref();
+  auto model = load(kHfFixture);
+  auto seq = model->new_sequence();
+  auto next = model->eval(*seq, r["greedy_prompt"].get<std::vector<ralm::TokenId>>(), {});
+  std::vector<ralm::TokenId> produced;
+  for (int i = 0; i < 24; ++i) {
+    const ralm::TokenId t = argmax(next.logits.data(), 512);
+    produced.push_back(t);
+    const ralm::TokenId one[] = {t};
+    next = model->eval(*seq, one, {});
+  }
+  EXPECT_EQ(produced, r["greedy_output"].get<std::vector<ralm::TokenId>>());
+}
+
+// A plain double-precision Llama, written from the architecture's definition.
+std::vector<double> reference_logits(const LlamaConfig& c, const LlamaWeights& w,
+                                     const std::vector<ralm::TokenId>& ids) {
+  const std::size_t n = ids.size(), h = static_cast<std::size_t>(c.hidden_size),
+                    hd = static_cast<std::size_t>(c.head_dim), nh = static_cast<std::size_t>(c.num_heads),
+                    nkv = static_cast<std::size_t>(c.num_kv_heads),
+                    ff = static_cast<std::size_t>(c.intermediate_size),
+                    v = static_cast<std::size_t>(c.vocab_size);
+  const auto inv = rope_inverse_frequencies(c);
+  using Mat = std::vector<std::vector<double>>;
+  auto linear = [](const Mat& x, const std::vector<float>& wt, std::size_t out) {
+    Mat y(x.size(), std::vector<double>(out));
+    for (std::size_t r = 0; r < x.size(); ++r)
+      for (std::size_t o = 0; o < out; ++o)
+        for (std::size_t i = 0; i < x[r].size(); ++i)
+          y[r][o] += x[r][i] * wt[o * x[r].size() + i];
+    return y;
+  };
+  auto norm = [&](const Mat& x, const std::vector<float>& wt) {
+    Mat y = x;
+    for (auto& row : y) {
+      double ms = 0;
+      for (double e : row)
+        ms += e * e;
+      ms = 1 / std::sqrt(ms / static_cast<double>(row.size()) + c.rms_norm_eps);
+      for (std::size_t i = 0; i < row.size(); ++i)
+        row[i] *= ms * wt[i];
+    }
+    return y;
+  };
+  auto rope = [&](Mat& x, std::size_t heads) {
+    for (std::size_t p = 0; p < x.size(); ++p)
+      for (std::size_t hh = 0; hh < heads; ++hh)
+        for (std::size_t i = 0; i < hd / 2; ++i) {
+          const double a = x[p][hh * hd + i], b = x[p][hh * hd + i + hd / 2],
+                       ang = static_cast<double>(p) * inv[i];
+          x[p][hh * hd + i] = a * std::cos(ang) - b * std::sin(ang);
+          x[p][hh * hd + i + hd / 2] = b * std::cos(ang) + a * std::sin(ang);
+        }
+  };
+  Mat x(n, std::vector<double>(h));
+  for (std::size_t p = 0; p < n; ++p)
+    for (std::size_t i = 0; i < h; ++i)
+      x[p][i] = w.embed[static_cast<std::size_t>(ids[p]) * h + i];
+  for (const auto& l : w.layers) {
+    const Mat xn = norm(x, l.attn_norm);
+    Mat q = linear(xn, l.wq, nh * hd), k = linear(xn, l.wk, nkv * hd), vv = linear(xn, l.wv, nkv * hd);
+    rope(q, nh);
+    rope(k, nkv);
+    Mat att(n, std::vector<double>(nh * hd));
+    for (std::size_t p = 0; p < n; ++p)
+      for (std::size_t hh = 0; hh < nh; ++hh) {
+        const std::size_t kvh = hh / (nh / nkv);
+        std::vector<double> s(p + 1);
+        double mx = -1e300, sum = 0;
+        for (std::size_t j = 0; j <= p; ++j) {
+          for (std::size_t d = 0; d < hd; ++d)
+            s[j] += q[p][hh * hd + d] * k[j][kvh * hd + d];
+          s[j] /= std::sqrt(static_cast<double>(hd));
+          mx = std::max(mx, s[j]);
+        }
+        for (auto& e : s)
+          sum += (e = std::exp(e - mx));
+        for (std::size_t j = 0; j <= p; ++j)
+          for (std::size_t d = 0; d < hd; ++d)
+            att[p][hh * hd + d] += s[j] / sum * vv[j][kvh * hd + d];
+      }
+    const Mat o = linear(att, l.wo, h);
+    for (std::size_t p = 0; p < n; ++p)
+      for (std::size_t i = 0; i < h; ++i)
+        x[p][i] += o[p][i];
+    const Mat xn2 = norm(x, l.ffn_norm);
+    Mat g = linear(xn2, l.w_gate, ff);
+    const Mat u = linear(xn2, l.w_up, ff);
+    for (std::size_t p = 0; p < n; ++p)
+      for (std::size_t i = 0; i < ff; ++i)
+        g[p][i] = g[p][i] / (1 + std::exp(-g[p][i])) * u[p][i];
+    const Mat d = linear(g, l.w_down, h);
+    for (std::size_t p = 0; p < n; ++p)
+      for (std::size_t i = 0; i < h; ++i)
+        x[p][i] += d[p][i];
+  }
+  const Mat final_rows = norm(Mat{x.back()}, w.final_norm);
+  return linear(final_rows, w.output_matrix(), v)[0];
+}
+
+struct Shape {
+  const char* name;
+  int heads, kv_heads;
+  bool tied;
+  double theta;
+  double llama3_factor;
+};
+
+class LlamaReference : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(LlamaReference, MatchesADoublePrecisionReference) {
+  const Shape s = GetParam();
+  LlamaConfig c;
+  c.vocab_size = 97;
+  c.hidden_size = 48;
+  c.intermediate_size = 67;  // odd sizes: no kernel may assume multiples of 16
+  c.num_layers = 2;
+  c.num_heads = s.heads;
+  c.num_kv_heads = s.kv_heads;
+  c.head_dim = 48 / s.heads;
+  c.max_position_embeddings = 64;
+  c.rope_theta = s.theta;
+  c.rope_scaling.factor = s.llama3_factor;
+  c.rope_scaling.original_max_position_embeddings = 16;
+  c.tie_word_embeddings = s.tied;
+  auto weights = random_llama_weights(c, 11, 0.1);
+  const auto want_weights = weights;
+  LlamaModel model(c, std::move(weights), make_ids_only_tokenizer(c.vocab_size, 1, 2), 2);
+  const std::vector<ralm::TokenId> ids = {1, 5, 96, 40, 40, 3, 17, 60, 2, 33, 71};
+  auto seq = model.new_sequence();
+  const auto got = model.eval(*seq, ids, {});
+  const auto want = reference_logits(c, want_weights, ids);
+  for (std::size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got.logits[i], want[i], 2e-5) << s.name << " logit " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, LlamaReference,
+                         ::testing::Values(Shape{"mha_untied", 4, 4, false, 10000, 0},
+                                           Shape{"gqa_tied", 4, 2, true, 500000, 0},
+                                           Shape{"mqa", 6, 1, false, 10000, 0},
+                                           Shape{"llama3_scaling", 4, 2, false, 500000, 8}),
+                         [](const auto& shape) { return std::string(shape.param.name); });
+
+LlamaConfig small_gqa() {
+  LlamaConfig c;
+  c.vocab_size = 61;
+  c.hidden_size = 40;
+  c.intermediate_size = 53;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 10;
+  c.max_position_embeddings = 48;
+  return c;
+}
+
+TEST(LlamaSequence, OneShotEqualsTokenByTokenBitForBit) {
+  auto model = random_model(small_gqa());
+  const std::vector<ralm::TokenId> ids = {3, 9, 27, 19, 57, 11, 0, 60};
+  auto a = model->new_sequence();
+  const auto all = model->eval(*a, ids, {.all_logits = true});
+  auto b = model->new_sequence();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto one = model->eval(*b, std::span(ids).subspan(i, 1), {});
+    for (int j = 0; j < 61; ++j)
+      ASSERT_EQ(one.logits[static_cast<std::size_t>(j)], all.logits[i * 61 + static_cast<std::size_t>(j)])
+          << i;
+  }
+  EXPECT_EQ(a->tokens(), b->tokens());
+}
+
+TEST(LlamaSequence, TruncateThenReevaluateEqualsAFreshSequence) {
+  auto model = random_model(small_gqa());
+  auto seq = model->new_sequence();
+  const std::vector<ralm::TokenId> first = {1, 2, 3, 4, 5, 6}, other = {40, 41};
+  model->eval(*seq, first, {});
+  seq->truncate(3);
+  EXPECT_EQ(seq->length(), 3);
+  const auto after = model->eval(*seq, other, {});
+  auto fresh = model->new_sequence();
+  const std::vector<ralm::TokenId> direct = {1, 2, 3, 40, 41};
+  const auto want = model->eval(*fresh, direct, {});
+  EXPECT_EQ(after.logits, want.logits);
+  EXPECT_THROW(seq->truncate(99), ralm::Error);
+}
+
+TEST(LlamaSequence, ClonesEvolveIndependently) {
+  auto model = random_model(small_gqa());
+  auto seq = model->new_sequence();
+  const std::vector<ralm::TokenId> prefix = {5, 6, 7}, x = {8}, y = {9};
+  model->eval(*seq, prefix, {});
+  auto copy = seq->clone();
+  const auto from_seq = model->eval(*seq, y, {});
+  const auto from_copy = model->eval(*copy, x, {});
+  auto fresh = model->new_sequence();
+  const std::vector<ralm::TokenId> direct = {5, 6, 7, 8};
+  EXPECT_EQ(from_copy.logits, model->eval(*fresh, direct, {}).logits);
+  EXPECT_EQ(seq->tokens(), (ralm::Tokens{5, 6, 7, 9}));
+  EXPECT_NE(from_seq.logits, from_copy.logits);
+}
+
+TEST(LlamaSequence, BatchedEqualsSingleAndThreadCountDoesNotMatter) {
+  auto model = random_model(small_gqa());
+  auto a = model->new_sequence(), b = model->new_sequence();
+  const std::vector<ralm::TokenId> ta = {1, 2, 3}, tb = {4, 5, 6, 7, 8};
+  std::vector<ralm::Sequence*> seqs = {a.get(), b.get()};
+  std::vector<std::span<const ralm::TokenId>> toks = {ta, tb};
+  const auto batch = model->eval_batch(seqs, toks, {});
+  auto c1 = small_gqa();
+  auto w = random_llama_weights(c1, 7, 0.08);
+  for (auto& l : w.layers)
+    for (std::size_t i = 0; i < l.attn_norm.size(); ++i)
+      l.attn_norm[i] = 1.0f + 0.01f * static_cast<float>(i % 7);
+  LlamaModel one_thread(c1, std::move(w), make_ids_only_tokenizer(61, 1, 2), 1);
+  auto s = one_thread.new_sequence();
+  EXPECT_EQ(one_thread.eval(*s, tb, {}).logits, batch[1].logits);
+}
+
+TEST(LlamaSequence, KeysAndHiddenStatesOnRequest) {
+  auto model = random_model(small_gqa());
+  auto seq = model->new_sequence();
+  const std::vector<ralm::TokenId> ids = {1, 2, 3};
+  const auto out = model->eval(*seq, ids, {.keys = true, .hidden = true});
+  EXPECT_EQ(out.keys.size(), 3u * 40u);
+  EXPECT_EQ(out.hidden.size(), 3u * 40u);
+  EXPECT_EQ(model->info().key_dim, 40);
+}
+
+TEST(LlamaErrors, BadTokensAndOverflowingTheContext) {
+  auto model = random_model(small_gqa());
+  auto seq = model->new_sequence();
+  const std::vector<ralm::TokenId> bad = {1, 61};
+  EXPECT_THROW(model->eval(*seq, bad, {}), ralm::InputError);
+  EXPECT_EQ(seq->length(), 0);
+  const std::vector<ralm::TokenId> long_prompt(49, 1);
+  EXPECT_THROW(model->eval(*seq, long_prompt, {}), ralm::InputError);
+}
+
+// Writes a checkpoint of `c` with `w`, in `dtype`, plus its config.json.
+void write_checkpoint(const fs::path& dir, const LlamaConfig& c, const LlamaWeights& w, DType dtype,
+                      const std::string& extra_config = "") {
+  fs::create_directories(dir);
+  std::vector<TensorToWrite> t;
+  const std::int64_t h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim,
+                     ff = c.intermediate_size, v = c.vocab_size;
+  t.push_back({"model.embed_tokens.weight", dtype, {v, h}, w.embed});
+  for (int l = 0; l < c.num_layers; ++l) {
+    const auto& L = w.layers[static_cast<std::size_t>(l)];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    t.push_back({p + "input_layernorm.weight", dtype, {h}, L.attn_norm});
+    t.push_back({p + "self_attn.q_proj.weight", dtype, {q, h}, L.wq});
+    t.push_back({p + "self_attn.k_proj.weight", dtype, {kv, h}, L.wk});
+    t.push_back({p + "self_attn.v_proj.weight", dtype, {kv, h}, L.wv});
+    t.push_back({p + "self_attn.o_proj.weight", dtype, {h, q}, L.wo});
+    t.push_back({p + "post_attention_layernorm.weight", dtype, {h}, L.ffn_norm});
+    t.push_back({p + "mlp.gate_proj.weight", dtype, {ff, h}, L.w_gate});
+    t.push_back({p + "mlp.up_proj.weight", dtype, {ff, h}, L.w_up});
+    t.push_back({p + "mlp.down_proj.weight", dtype, {h, ff}, L.w_down});
+  }
+  t.push_back({"model.norm.weight", dtype, {h}, w.final_norm});
+  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", dtype, {v, h}, w.lm_head});
+  write_safetensors(dir / "model.safetensors", t);
+  std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": " << v
+                                     << ", \"hidden_size\": " << h << ", \"intermediate_size\": " << ff
+                                     << ", \"num_hidden_layers\": " << c.num_layers
+                                     << ", \"num_attention_heads\": " << c.num_heads
+                                     << ", \"num_key_value_heads\": " << c.num_kv_heads
+                                     << ", \"max_position_embeddings\": " << c.max_position_embeddings
+                                     << ", \"tie_word_embeddings\": "
+                                     << (c.tie_word_embeddings ? "true" : "false") << extra_config << "}";
+}
+
+TEST(LlamaCheckpoint, RoundTripsInF32AndBf16AndReadsEveryRopeSpelling) {
+  TempDir dir;
+  const LlamaConfig c = small_gqa();
+  const auto w = random_llama_weights(c, 3, 0.05);
+  write_checkpoint(dir.path() / "f32", c, w, DType::F32, ", \"rope_theta\": 20000.0");
+  const auto f32 = load_llama_weights(dir.path() / "f32", read_llama_config(dir.path() / "f32"));
+  EXPECT_EQ(f32.layers[1].w_down, w.layers[1].w_down);
+  EXPECT_EQ(read_llama_config(dir.path() / "f32").rope_theta, 20000.0);
+  write_checkpoint(
+      dir.path() / "bf16", c, w, DType::BF16,
+      ", \"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+      "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 16}");
+  const auto bf16 = load_llama_weights(dir.path() / "bf16", read_llama_config(dir.path() / "bf16"));
+  for (std::size_t i = 0; i < w.embed.size(); ++i)
+    EXPECT_NEAR(bf16.embed[i], w.embed[i], std::abs(w.embed[i]) / 128 + 1e-30);
+  const auto c3 = read_llama_config(dir.path() / "bf16");
+  EXPECT_EQ(c3.rope_scaling.factor, 8.0);
+  write_checkpoint(dir.path() / "plain", c, w, DType::F32);
+  EXPECT_EQ(read_llama_config(dir.path() / "plain").rope_theta, 10000.0);  // absent: 10000
+}
+
+std::string load_error(const fs::path& dir) {
+  try {
+    load(dir);
+  } catch (const ralm::InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(LlamaCheckpoint, BadFilesAreOneLineErrorsNamingTensorAndFile) {
+  TempDir dir;
+  const LlamaConfig c = small_gqa();
+  const auto w = random_llama_weights(c, 3, 0.05);
+  const fs::path good = dir.path() / "good";
+  write_checkpoint(good, c, w, DType::F32);
+  const fs::path file = good / "model.safetensors";
+  const auto size = fs::file_size(file);
+
+  auto variant = [&](const std::string& name) {
+    const fs::path d = dir.path() / name;
+    fs::create_directories(d);
+    fs::copy_file(good / "config.json", d / "config.json");
+    fs::copy_file(file, d / "model.safetensors");
+    return d;
+  };
+
+  const auto truncated = variant("truncated");
+  fs::resize_file(truncated / "model.safetensors", size - 100);
+  EXPECT_NE(load_error(truncated).find("is past the end of the data"), std::string::npos)
+      << load_error(truncated);
+
+  const auto tiny = variant("tiny");
+  fs::resize_file(tiny / "model.safetensors", 4);
+  EXPECT_NE(load_error(tiny).find("truncated safetensors file"), std::string::npos);
+
+  const auto header = variant("header");
+  fs::resize_file(header / "model.safetensors", 20);
+  EXPECT_NE(load_error(header).find("its header claims"), std::string::npos) << load_error(header);
+
+  const auto shape = variant("shape");
+  std::ofstream(shape / "config.json")
+      << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 61, "
+         "\"hidden_size\": 40, \"intermediate_size\": 54, \"num_hidden_layers\": 2, "
+         "\"num_attention_heads\": 4, \"num_key_value_heads\": 2}";
+  EXPECT_NE(
+      load_error(shape).find("tensor model.layers.0.mlp.gate_proj.weight has shape [53, 40], but config.json "
+                             "implies [54, 40]"),
+      std::string::npos)
+      << load_error(shape);
+
+  const auto missing = variant("missing");
+  std::ofstream(missing / "config.json")
+      << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": 61, "
+         "\"hidden_size\": 40, \"intermediate_size\": 53, \"num_hidden_layers\": 3, "
+         "\"num_attention_heads\": 4, \"num_key_value_heads\": 2}";
+  EXPECT_NE(load_error(missing).find("missing tensor model.layers.2.input_layernorm.weight"),
+            std::string::npos);
+
+  const auto dtype = dir.path() / "dtype";
+  fs::create_directories(dtype);
+  fs::copy_file(good / "config.json", dtype / "config.json");
+  {
+    std::string text = "{\"model.norm.weight\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}";
+    std::ofstream out(dtype / "model.safetensors", std::ios::binary);
+    const std::uint64_t n = text.size();
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out << text << "abcd";
+  }
+  EXPECT_NE(load_error(dtype).find("tensor model.norm.weight: unsupported dtype I8"), std::string::npos)
+      << load_error(dtype);
+
+  const auto arch = dir.path() / "arch";
+  fs::create_directories(arch);
+  std::ofstream(arch / "config.json")
+      << "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\"}";
+  EXPECT_NE(load_error(arch).find("architecture [\"GPT2LMHeadModel\"] is not supported"), std::string::npos);
+
+  EXPECT_NE(load_error(dir.path() / "nothing").find("no config.json"), std::string::npos);
+}
+
+}  // namespace
