@@ -103,7 +103,7 @@ TEST(Cli, FactoryErrorsPointAtTheYaml) {
   TempDir dir;
   const auto file = dir.write("p.yaml", "scheduler:\n  plugin: os3\n  initial_stride: 9\n  max_stride: 4\n");
   expect_input_error(ralm_cmd({"run", file.string(), "--dry-run"}),
-                     file.string() + ":3:19: scheduler.initial_stride: is larger than max_stride (4)");
+                     file.string() + ":3:19: scheduler.initial_stride: 9 is larger than max_stride (4)");
 }
 
 TEST(Cli, VersionAndHelp) {
@@ -127,7 +127,7 @@ TEST(CliBadInput, UnknownCommandAndOptions) {
   expect_input_error(ralm_cmd({"valdate"}), "unknown command 'valdate' (did you mean 'validate'?)");
   expect_input_error(ralm_cmd({"validate", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--sett", "a.b=1"}),
                      "validate: unrecognised option '--sett'");
-  expect_input_error(ralm_cmd({"validate"}), "validate: the option '--pipeline' is required");
+  expect_input_error(ralm_cmd({"validate"}), "which pipeline? name its YAML file");
   expect_input_error(ralm_cmd({"plugins", "--log-level", "loud"}), "unknown log level 'loud'");
   expect_input_error(ralm_cmd({"validate", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--set", "engine"}),
                      "--set engine: expected SECTION.KEY=VALUE");

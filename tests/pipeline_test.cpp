@@ -78,7 +78,7 @@ TEST(Pipeline, ExtendsMergesMapsAndTheIncludingFileWins) {
                              "  k: 3\n  mode: exact\nscheduler:\n  plugin: os3\n  max_stride: 4\n");
   const auto file = dir.write("child.yaml", "extends: base.yaml\nretriever:\n  k: 7\n");
   const auto spec = load_pipeline(file, {}, registry());
-  EXPECT_EQ(spec.name, "base");
+  EXPECT_EQ(spec.name, "child");  // named by its own file, not its base's
   EXPECT_EQ(spec.find("retriever")->params.get_int("k"), 7);
   EXPECT_EQ(spec.find("retriever")->params.get_string("mode"), "exact");
   EXPECT_EQ(spec.find("scheduler")->params.get_int("max_stride"), 4);
@@ -94,6 +94,12 @@ TEST(Pipeline, ADifferentPluginReplacesTheBaseSectionAndNullRemovesIt) {
   EXPECT_EQ(spec.find("scheduler")->params.get_int("stride"), 2);  // os3's max_stride did not leak in
   const auto off = dir.write("off.yaml", "extends: base.yaml\nscheduler: null\n");
   EXPECT_EQ(load_pipeline(off, {}, registry()).find("scheduler"), nullptr);
+  // Null means "not given" in a file without a base too, and for a parameter.
+  const auto plain =
+      dir.write("plain.yaml", "scheduler: null\npolicy:\n  plugin: none\nengine:\n  stride: ~\n");
+  const auto spec_plain = load_pipeline(plain, {}, registry());
+  EXPECT_EQ(spec_plain.find("scheduler"), nullptr);
+  EXPECT_EQ(spec_plain.engine.get_int("stride"), 4);
 }
 
 TEST(Pipeline, OverridesParseValuesAsYaml) {
@@ -216,6 +222,17 @@ TEST(PipelineErrors, DuplicateKeysAreRejected) {
   TempDir dir;
   const auto file = dir.write("p.yaml", std::string(kRetriever) + "  k: 1\n  k: 2\n");
   EXPECT_NE(error_of(file).find(":5:3: duplicate key 'k'"), std::string::npos) << error_of(file);
+}
+
+TEST(PipelineErrors, ValuesInsideASetAreLocatedAtTheOption) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", kRetriever);
+  EXPECT_NE(
+      error_of(file, {"retriever={plugin: fixture-retriever, index: i, sizes: [1, x]}"})
+          .find("--set retriever={plugin: fixture-retriever, index: i, sizes: [1, x]}: retriever.sizes: "
+                "expected an integer"),
+      std::string::npos)
+      << error_of(file, {"retriever={plugin: fixture-retriever, index: i, sizes: [1, x]}"});
 }
 
 TEST(PipelineErrors, MalformedOverrides) {

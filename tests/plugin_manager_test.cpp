@@ -102,6 +102,16 @@ TEST(PluginManager, TwoPluginsRegisteringOneNameIsAnError) {
       << e;
 }
 
+TEST(PluginManager, AClashLeavesNoneOfThePluginsComponentsBehind) {
+  Registry registry;
+  PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
+  // fixture-duplicate registers a fresh name, then `fixed`, which is taken.
+  EXPECT_NE(load_error({kFixtures + "/fixture-duplicate"}, registry).find("already registered"),
+            std::string::npos);
+  EXPECT_EQ(registry.find("scheduler", "fixture-unique-scheduler"), nullptr);
+  EXPECT_EQ(registry.plugins().size(), 3u);
+}
+
 TEST(PluginManager, EarlierFoldersShadowTheSameLibraryFileInLaterOnes) {
   ralm::test::TempDir first, second;
   fs::copy_file(fixture("fixture-good"), first.path() / "libralm-fixture-good.so");
@@ -110,6 +120,10 @@ TEST(PluginManager, EarlierFoldersShadowTheSameLibraryFileInLaterOnes) {
   EXPECT_EQ(load_error({first.path(), second.path()}, registry), "");
   ASSERT_EQ(registry.plugins().size(), 1u);
   EXPECT_EQ(fs::path(registry.plugins()[0]->file).parent_path(), first.path());
+  // A path entry naming the file itself is shadowed the same way.
+  Registry by_file;
+  EXPECT_EQ(load_error({first.path(), second.path() / "libralm-fixture-good.so"}, by_file), "");
+  EXPECT_EQ(by_file.plugins().size(), 1u);
 }
 
 TEST(PluginManager, MissingFoldersAreSkipped) {

@@ -71,11 +71,13 @@ void show(const core::RegistryEntry& e) {
 
 int run_plugins(const std::vector<std::string>& args, const GlobalOptions& global) {
   po::options_description options("Options of `ralm plugins`");
-  options.add_options()("action", po::value<std::string>(), "")("name", po::value<std::string>(), "");
+  po::options_description positionals;
+  positionals.add_options()("action", po::value<std::string>())("name", po::value<std::string>());
   po::positional_options_description positional;
   positional.add("action", 1).add("name", 1);
   po::variables_map vm;
-  if (!parse_command("plugins", "plugins [show KIND/NAME|NAME] [options]", args, options, positional, vm)) {
+  if (!parse_command("plugins", "plugins [show KIND/NAME|NAME] [options]", args, options, positional, vm,
+                     positionals)) {
     return 0;
   }
   core::Registry registry;

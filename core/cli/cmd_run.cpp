@@ -27,12 +27,13 @@ void log_thread_layout(const core::BuiltPipeline& built) {
 
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   po::options_description options("Options of `ralm run`");
+  po::options_description hidden;
   po::positional_options_description positional;
-  add_pipeline_options(options, positional);
+  add_pipeline_options(options, hidden, positional);
   options.add_options()("dry-run", "build every component, report them, and stop");
   po::variables_map vm;
   if (!parse_command("run", "run PIPELINE [--set SECTION.KEY=VALUE ...] [--dry-run]", args, options,
-                     positional, vm)) {
+                     positional, vm, hidden)) {
     return 0;
   }
   core::Registry registry;

@@ -8,12 +8,13 @@ namespace ralm::cli {
 
 int run_validate(const std::vector<std::string>& args, const GlobalOptions& global) {
   po::options_description options("Options of `ralm validate`");
+  po::options_description hidden;
   po::positional_options_description positional;
-  add_pipeline_options(options, positional);
+  add_pipeline_options(options, hidden, positional);
   options.add_options()("quiet,q", "print nothing when the pipeline is valid");
   po::variables_map vm;
   if (!parse_command("validate", "validate PIPELINE [--set SECTION.KEY=VALUE ...]", args, options, positional,
-                     vm)) {
+                     vm, hidden)) {
     return 0;
   }
   core::Registry registry;

@@ -29,10 +29,12 @@ po::options_description global_options() {
 
 bool parse_command(const std::string& command, const std::string& usage, const std::vector<std::string>& args,
                    po::options_description options, const po::positional_options_description& positional,
-                   po::variables_map& vm) {
+                   po::variables_map& vm, const po::options_description& hidden) {
   options.add(global_options());
+  po::options_description all;
+  all.add(options).add(hidden);
   try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: ralm " << usage << "\n\n" << options << "\n";
       return false;

@@ -28,11 +28,12 @@ const std::vector<Command>& commands();
 // The options every subcommand also accepts (--plugin-path, --log-level).
 po::options_description global_options();
 
-// Parses a subcommand's arguments. Returns false after printing help when
+// Parses a subcommand's arguments; `hidden` holds the positional arguments,
+// which the usage line documents. Returns false after printing help when
 // --help was given. Usage errors throw InputError naming the command.
 bool parse_command(const std::string& command, const std::string& usage, const std::vector<std::string>& args,
                    po::options_description options, const po::positional_options_description& positional,
-                   po::variables_map& vm);
+                   po::variables_map& vm, const po::options_description& hidden = po::options_description());
 
 // Loads every plugin on the search path into `registry`.
 void load_plugins(const GlobalOptions& global, core::Registry& registry);

@@ -1,17 +1,22 @@
 #include "pipeline_args.hpp"
 
 #include "ralm/core/table.hpp"
+#include "ralm/error.hpp"
 
 namespace ralm::cli {
 
-void add_pipeline_options(po::options_description& options, po::positional_options_description& positional) {
-  options.add_options()("pipeline", po::value<std::string>()->required(), "the pipeline YAML file")(
-      "set", po::value<std::vector<std::string>>()->composing(),
-      "override one value, SECTION.KEY=VALUE (e.g. retriever.k=5); may be repeated");
+void add_pipeline_options(po::options_description& options, po::options_description& hidden,
+                          po::positional_options_description& positional) {
+  options.add_options()("set", po::value<std::vector<std::string>>()->composing(),
+                        "override one value, SECTION.KEY=VALUE (e.g. retriever.k=5); may be repeated");
+  hidden.add_options()("pipeline", po::value<std::string>());
   positional.add("pipeline", 1);
 }
 
 core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const core::Registry& registry) {
+  if (!vm.count("pipeline")) {
+    throw InputError("which pipeline? name its YAML file, e.g. pipelines/quickstart.yaml");
+  }
   std::vector<core::Override> overrides;
   if (vm.count("set")) {
     for (const std::string& s : vm["set"].as<std::vector<std::string>>()) {

@@ -9,7 +9,9 @@
 
 namespace ralm::cli {
 
-void add_pipeline_options(po::options_description& options, po::positional_options_description& positional);
+// Adds --set to `options`, and the PIPELINE argument to `hidden` and `positional`.
+void add_pipeline_options(po::options_description& options, po::options_description& hidden,
+                          po::positional_options_description& positional);
 
 // Loads and validates the pipeline the arguments name.
 core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const core::Registry& registry);

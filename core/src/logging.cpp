@@ -44,7 +44,7 @@ LogLevel parse_log_level(const std::string& text, const std::string& source) {
 }
 
 void init_logging(LogLevel level) {
-  auto logger = spdlog::stderr_color_st("ralm");
+  auto logger = spdlog::stderr_color_mt("ralm");
   logger->set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
   logger->set_level(to_spdlog(level));
   spdlog::set_default_logger(logger);

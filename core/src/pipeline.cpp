@@ -81,10 +81,26 @@ Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, cons
   Value merged = load_with_extends(base_file, chain, extends->where());
   chain.pop_back();
   merged.erase("extends");
+  // A pipeline is named and described by its own file, not its base's.
+  merged.erase("name");
+  merged.erase("description");
   Value child = tree;
   child.erase("extends");
   merge_into(merged, child, true);
   return merged;
+}
+
+// `key: null` means "not given", in a base, a child or a --set alike.
+void drop_nulls(Value& map) {
+  auto& entries = map.as_map();
+  for (auto it = entries.begin(); it != entries.end();) {
+    if (it->second.kind() == Value::Kind::Null) {
+      it = entries.erase(it);
+      continue;
+    }
+    if (it->second.kind() == Value::Kind::Map) drop_nulls(it->second);
+    ++it;
+  }
 }
 
 void apply_override(Value& tree, const Override& o) {
@@ -150,6 +166,7 @@ Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& over
   tree.erase("extends");
   for (const Override& o : overrides)
     apply_override(tree, o);
+  drop_nulls(tree);
   return tree;
 }
 

@@ -79,7 +79,7 @@ void PluginManager::load_search_path(const std::vector<fs::path>& path) {
   for (const fs::path& entry : path) {
     std::error_code ec;
     if (fs::is_regular_file(entry, ec)) {
-      load_file(entry);
+      load_unless_shadowed(entry);
       continue;
     }
     if (!fs::is_directory(entry, ec)) {
@@ -91,15 +91,18 @@ void PluginManager::load_search_path(const std::vector<fs::path>& path) {
       if (is_plugin_file_name(item.path())) files.push_back(item.path());
     }
     std::sort(files.begin(), files.end());
-    for (const fs::path& file : files) {
-      const std::string name = file.filename().string();
-      if (std::find(loaded_names_.begin(), loaded_names_.end(), name) != loaded_names_.end()) {
-        log_debug(file.string() + " is shadowed by an earlier " + name + " on the plugin path; skipped");
-        continue;
-      }
-      load_file(file);
-    }
+    for (const fs::path& file : files)
+      load_unless_shadowed(file);
   }
+}
+
+void PluginManager::load_unless_shadowed(const fs::path& file) {
+  const std::string name = file.filename().string();
+  if (std::find(loaded_names_.begin(), loaded_names_.end(), name) != loaded_names_.end()) {
+    log_debug(file.string() + " is shadowed by an earlier " + name + " on the plugin path; skipped");
+    return;
+  }
+  load_file(file);
 }
 
 void PluginManager::load_file(const fs::path& file) {
@@ -170,7 +173,11 @@ void PluginManager::load_file(const fs::path& file) {
                      "' threw a non-standard exception while registering; fix or remove the plugin");
   }
 
+  // All or nothing: a clash anywhere leaves the registry as it was.
   std::shared_ptr<const PluginRecord> shared = record;
+  Registry trial = registry_;
+  for (auto& [info, factory] : staging.staged)
+    trial.add(RegistryEntry{shared, info, factory});
   for (auto& [info, factory] : staging.staged) {
     registry_.add(RegistryEntry{shared, std::move(info), std::move(factory)});
   }

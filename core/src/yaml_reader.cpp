@@ -146,15 +146,15 @@ Value parse_yaml_value(const std::string& text, const Location& where) {
         for (auto& [k, item] : value.as_map())
           apply(item, loc);
       }
+      if (value.kind() == Value::Kind::List) {
+        Value::List items = value.as_list();
+        for (Value& item : items)
+          apply(item, loc);
+        value = Value::list(std::move(items), loc);
+      }
     }
   };
   Relocate::apply(v, where);
-  if (v.kind() == Value::Kind::List) {
-    Value::List items = v.as_list();
-    for (Value& item : items)
-      item.set_where(where);
-    v = Value::list(std::move(items), where);
-  }
   return v;
 }
 

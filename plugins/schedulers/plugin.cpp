@@ -43,8 +43,8 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
                       : objective == "async" ? ralm::schedulers::Os3Settings::Objective::Async
                                              : ralm::schedulers::Os3Settings::Objective::Auto;
         if (s.initial_stride > s.max_stride) {
-          p.fail("initial_stride", "is larger than max_stride (" + std::to_string(s.max_stride) +
-                                       "); lower it or raise max_stride");
+          p.fail("initial_stride", std::to_string(s.initial_stride) + " is larger than max_stride (" +
+                                       std::to_string(s.max_stride) + "); lower it or raise max_stride");
         }
         return std::make_unique<ralm::schedulers::Os3Scheduler>(s);
       });

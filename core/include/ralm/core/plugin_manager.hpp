@@ -35,6 +35,8 @@ class PluginManager {
   void load_file(const std::filesystem::path& file);
 
  private:
+  void load_unless_shadowed(const std::filesystem::path& file);
+
   Registry& registry_;
   std::vector<std::string> loaded_names_;
 };
