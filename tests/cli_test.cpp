@@ -32,7 +32,7 @@ TEST(Cli, PluginsListsEveryShippedComponentWithItsLibrary) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("KIND"), std::string::npos);
-  for (const std::string name : {"fixed", "os3", "none", "llama"})
+  for (const std::string name : {"fixed", "os3", "none", "llama", "bm25"})
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
   EXPECT_NE(r.out.find("libralm-schedulers.so"), std::string::npos);
   EXPECT_NE(r.out.find("libralm-policies.so"), std::string::npos);

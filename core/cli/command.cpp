@@ -13,6 +13,7 @@ const std::vector<Command>& commands() {
       {"plugins", "list the loaded plugins, or document one component's parameters", &run_plugins},
       {"validate", "check a pipeline file against the plugins' parameter documentation", &run_validate},
       {"run", "build a pipeline's components and run it", &run_run},
+      {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
   };
   return all;
 }

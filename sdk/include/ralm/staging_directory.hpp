@@ -1,0 +1,31 @@
+// Writing a folder so that nothing half-written is ever seen: everything goes
+// into DIR.partial-PID, and commit() renames it to DIR. If the owner is
+// destroyed before commit() (an error, an interruption), the partial folder
+// is removed, and a rerun starts clean. Passage stores, indexes, datastores
+// and checkpoints are all written this way.
+#pragma once
+
+#include <filesystem>
+
+namespace ralm {
+
+class StagingDirectory {
+ public:
+  // An existing `final_dir` is an InputError unless `overwrite`; the old
+  // folder is then replaced only once the new one is complete.
+  StagingDirectory(std::filesystem::path final_dir, bool overwrite);
+  ~StagingDirectory();
+  StagingDirectory(const StagingDirectory&) = delete;
+  StagingDirectory& operator=(const StagingDirectory&) = delete;
+
+  // Where to write the files.
+  const std::filesystem::path& path() const { return partial_; }
+  const std::filesystem::path& final_path() const { return final_; }
+  void commit();
+
+ private:
+  std::filesystem::path final_, partial_;
+  bool committed_ = false;
+};
+
+}  // namespace ralm

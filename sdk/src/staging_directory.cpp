@@ -1,0 +1,38 @@
+#include "ralm/staging_directory.hpp"
+
+#include <unistd.h>
+
+#include "ralm/error.hpp"
+
+namespace ralm {
+
+namespace fs = std::filesystem;
+
+StagingDirectory::StagingDirectory(fs::path final_dir, bool overwrite) : final_(std::move(final_dir)) {
+  if (fs::exists(final_) && !overwrite) {
+    throw InputError(final_.string() + ": already exists; choose another output folder or pass --force");
+  }
+  partial_ = final_.string() + ".partial-" + std::to_string(::getpid());
+  fs::remove_all(partial_);
+  fs::create_directories(partial_);
+}
+
+StagingDirectory::~StagingDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(partial_, ec);
+}
+
+void StagingDirectory::commit() {
+  if (fs::exists(final_)) {
+    const fs::path old = final_.string() + ".old-" + std::to_string(::getpid());
+    fs::rename(final_, old);
+    fs::rename(partial_, final_);
+    fs::remove_all(old);
+  } else {
+    fs::rename(partial_, final_);
+  }
+  committed_ = true;
+}
+
+}  // namespace ralm
