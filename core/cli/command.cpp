@@ -12,7 +12,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
       {"plugins", "list the loaded plugins, or document one component's parameters", &run_plugins},
       {"validate", "check a pipeline file against the plugins' parameter documentation", &run_validate},
-      {"run", "build a pipeline's components and run it", &run_run},
+      {"run", "build a pipeline's components and run its task", &run_run},
+      {"compare", "run the same prompts through several pipelines and compare them", &run_compare},
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
   };
   return all;

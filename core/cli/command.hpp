@@ -41,6 +41,7 @@ void load_plugins(const GlobalOptions& global, core::Registry& registry);
 int run_plugins(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_validate(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli

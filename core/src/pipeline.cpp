@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ralm/core/engine/tasks.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
 #include "ralm/core/suggest.hpp"
@@ -15,8 +16,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends",   "name",   "description", "model",
-                                                "retriever", "policy", "scheduler",   "engine"};
+  static const std::vector<std::string> keys = {"extends", "name",      "description", "model", "retriever",
+                                                "policy",  "scheduler", "engine",      "task"};
   return keys;
 }
 
@@ -226,6 +227,26 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
   const Value* engine = tree.find("engine");
   spec.engine = Params(
       "engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine", "the engine"));
+  if (const Value* task = tree.find("task")) {
+    if (task->kind() != Value::Kind::Map) {
+      throw InputError(task->where().str() + ": task: expected a map with a `kind:` key, found a " +
+                       kind_name(task->kind()));
+    }
+    const Value* kind = task->find("kind");
+    if (!kind) {
+      throw InputError(task->where().str() +
+                       ": task: missing `kind:`; the tasks are: " + join_names(task_kinds()));
+    }
+    const ParamSpecs* specs = task_param_specs(kind->str());
+    if (!specs) {
+      throw InputError(kind->where().str() + ": task.kind: unknown task '" + kind->str() + "'" +
+                       did_you_mean(kind->str(), task_kinds()) +
+                       "; the tasks are: " + join_names(task_kinds()));
+    }
+    spec.task_kind = kind->str();
+    spec.task =
+        Params("task", validate_params(*task, *specs, "task", "task '" + spec.task_kind + "'", {"kind"}));
+  }
   return spec;
 }
 

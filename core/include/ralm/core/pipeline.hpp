@@ -8,6 +8,7 @@
 //   policy:    {plugin: prepend, ...}
 //   scheduler: {plugin: os3, ...}   # optional: absent means no speculation
 //   engine:    {stride: 4, ...}
+//   task:      {kind: generate, prompts: prompts.jsonl}
 #pragma once
 
 #include <filesystem>
@@ -50,6 +51,8 @@ struct PipelineSpec {
   std::string description;
   std::vector<ComponentSpec> components;  // in build order: model, retriever, policy, scheduler
   Params engine;
+  std::string task_kind;  // empty: the pipeline has no task
+  Params task;
 
   const ComponentSpec* find(const std::string& kind) const;
 };

@@ -1,0 +1,59 @@
+// `ralm compare A.yaml B.yaml ...`: the same prompts through several
+// pipelines, one table: the figures, the speed-up against the first, and
+// whether each output is identical to the first's.
+#include <iostream>
+
+#include "command.hpp"
+#include "pipeline_args.hpp"
+#include "ralm/error.hpp"
+#include "run_task.hpp"
+
+namespace ralm::cli {
+
+int run_compare(const std::vector<std::string>& args, const GlobalOptions& global) {
+  po::options_description options("Options of `ralm compare`");
+  options.add_options()("set", po::value<std::vector<std::string>>()->composing(),
+                        "override one value in every pipeline, SECTION.KEY=VALUE; may be repeated")(
+      "prompts", po::value<std::string>(),
+      "one prompts JSONL file for every pipeline (default: the first's task)")(
+      "limit", po::value<std::int64_t>()->default_value(0), "run only the first N prompts");
+  po::options_description hidden;
+  hidden.add_options()("pipelines", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("pipelines", -1);
+  po::variables_map vm;
+  if (!parse_command("compare", "compare PIPELINE PIPELINE... [--set SECTION.KEY=VALUE ...] [--prompts FILE]",
+                     args, options, positional, vm, hidden)) {
+    return 0;
+  }
+  if (!vm.count("pipelines") || vm["pipelines"].as<std::vector<std::string>>().size() < 2) {
+    throw InputError("compare: name at least two pipelines, e.g. `ralm compare a.yaml b.yaml`");
+  }
+  core::Registry registry;
+  load_plugins(global, registry);
+  std::vector<core::Override> overrides;
+  if (vm.count("set")) {
+    for (const auto& s : vm["set"].as<std::vector<std::string>>())
+      overrides.push_back(core::parse_override(s));
+  }
+  // Validate everything before running anything: a typo in the last file
+  // should not cost the runs of the first ones.
+  std::vector<core::PipelineSpec> specs;
+  for (const auto& file : vm["pipelines"].as<std::vector<std::string>>()) {
+    specs.push_back(core::load_pipeline(file, overrides, registry));
+  }
+  TaskOverrides task;
+  if (vm.count("prompts")) {
+    task.prompts = vm["prompts"].as<std::string>();
+  } else if (!specs.front().task_kind.empty()) {
+    task.prompts = specs.front().task.get_path("prompts");
+  }
+  task.limit = vm["limit"].as<std::int64_t>();
+  std::vector<core::RunReport> reports;
+  for (const auto& spec : specs)
+    reports.push_back(run_task(spec, registry, task));
+  core::print_run_table(std::cout, reports);
+  return 0;
+}
+
+}  // namespace ralm::cli

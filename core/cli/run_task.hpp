@@ -1,0 +1,27 @@
+// Running a pipeline's task, shared by `ralm run` and `ralm compare`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+#include "ralm/core/engine/run_report.hpp"
+#include "ralm/core/pipeline.hpp"
+#include "ralm/core/pipeline_builder.hpp"
+
+namespace ralm::cli {
+
+struct TaskOverrides {
+  std::optional<std::filesystem::path> prompts;  // instead of task.prompts
+  std::int64_t limit = 0;                        // instead of task.limit, when > 0
+};
+
+// DESIGN.md §3: BLAS and OpenMP pools multiply; every run logs its threads.
+void log_thread_layout(const core::BuiltPipeline& built);
+
+// Builds the pipeline, runs its generate task over the prompts, writes the
+// run's files to task.output (default out/<name>) and returns the report.
+core::RunReport run_task(const core::PipelineSpec& spec, const core::Registry& registry,
+                         const TaskOverrides& overrides);
+
+}  // namespace ralm::cli

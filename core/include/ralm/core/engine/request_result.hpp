@@ -1,0 +1,48 @@
+// What one request through the engine produced, and where its time went.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ralm/types.hpp"
+
+namespace ralm::core {
+
+// Seconds spent in each phase of a request. The phases partition the wall
+// time: `other` is whatever the named phases do not cover (tokenising,
+// policies, choosing tokens), so the parts add up to `total` exactly.
+struct PhaseTimes {
+  double retrieval = 0;     // retriever calls
+  double prefill = 0;       // model evaluations of more than one token
+  double decode = 0;        // one-token model evaluations
+  double verification = 0;  // speculation: batched retrievals that check speculated steps
+  double rollback = 0;      // speculation: compute thrown away at a mismatch
+  double other = 0;
+  double total = 0;
+
+  PhaseTimes& operator+=(const PhaseTimes& o);
+};
+
+// One retrieval: where it happened and what it returned.
+struct RetrievalRecord {
+  std::int32_t position = 0;  // tokens generated before it
+  std::string query;
+  std::vector<Hit> hits;
+  bool speculative = false;  // served from the speculative cache
+};
+
+struct RequestResult {
+  std::string id;
+  Tokens input;   // after any overflow trimming
+  Tokens output;  // generated tokens, EOS included if it came
+  std::string text;
+  bool stopped_at_eos = false;
+  std::int32_t input_tokens_dropped = 0;  // oldest input tokens dropped to fit the context
+  std::int64_t tokens_computed = 0;       // tokens the model evaluated
+  std::int64_t tokens_kept = 0;           // input + output: what a single pass would compute
+  std::vector<RetrievalRecord> retrievals;
+  PhaseTimes times;
+};
+
+}  // namespace ralm::core

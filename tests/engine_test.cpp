@@ -1,0 +1,257 @@
+// The request loop with a tiny random Llama and BM25 over the fixture corpus:
+// KV-cache reuse is exact for every policy, retrievals happen where the papers
+// put them with the queries they use, and the time breakdown adds up.
+#include <gtest/gtest.h>
+
+#include "append_policy.hpp"
+#include "bm25_index.hpp"
+#include "bm25_retriever.hpp"
+#include "llama_model.hpp"
+#include "llama_weights.hpp"
+#include "none_policy.hpp"
+#include "prepend_policy.hpp"
+#include "ralm/core/corpus/corpus_builder.hpp"
+#include "ralm/core/engine/request_loop.hpp"
+#include "ralm/error.hpp"
+#include "run_command.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace ralm;
+using ralm::test::TempDir;
+
+// Bytes as tokens: id = byte + 3; 1 is BOS. EOS is outside the vocabulary, so
+// a random model never stops early and every test runs its full length.
+class ByteTokenizer final : public Tokenizer {
+ public:
+  Tokens encode(std::string_view text, bool add_bos) const override {
+    Tokens out;
+    if (add_bos) out.push_back(1);
+    for (unsigned char c : text)
+      out.push_back(static_cast<TokenId>(c) + 3);
+    return out;
+  }
+  std::string decode(std::span<const TokenId> ids) const override {
+    std::string s;
+    for (TokenId id : ids) {
+      if (id >= 3 && id < 259) s.push_back(static_cast<char>(id - 3));
+    }
+    return s;
+  }
+  std::string piece(TokenId id) const override { return decode(std::span(&id, 1)); }
+  std::int32_t vocab_size() const override { return 262; }
+  TokenId bos() const override { return 1; }
+  TokenId eos() const override { return 262; }
+  std::optional<TokenId> special(std::string_view) const override { return std::nullopt; }
+};
+
+// Forwards to a model, and checks that every evaluation on a reused cache
+// gives the logits a fresh evaluation of the sequence's whole layout gives.
+class CheckingModel final : public Model {
+ public:
+  explicit CheckingModel(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {}
+  const Tokenizer& tokenizer() const override { return inner_->tokenizer(); }
+  ModelInfo info() const override { return inner_->info(); }
+  std::unique_ptr<Sequence> new_sequence() override { return inner_->new_sequence(); }
+  EvalResult eval(Sequence& seq, std::span<const TokenId> tokens, const EvalOptions& options) override {
+    EvalResult r = inner_->eval(seq, tokens, options);
+    auto fresh = inner_->new_sequence();
+    const EvalResult want = inner_->eval(*fresh, seq.tokens(), options);
+    ++checked;
+    if (r.logits != want.logits) ++mismatches;
+    return r;
+  }
+  int checked = 0, mismatches = 0;
+
+ private:
+  std::shared_ptr<Model> inner_;
+};
+
+struct Fixture {
+  TempDir dir;
+  std::shared_ptr<CheckingModel> model;
+  std::shared_ptr<Retriever> retriever;
+
+  Fixture() {
+    llama::LlamaConfig c;
+    c.vocab_size = 262;
+    c.hidden_size = 32;
+    c.intermediate_size = 45;
+    c.num_layers = 2;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 8;
+    c.max_position_embeddings = 768;
+    auto llama = std::make_shared<llama::LlamaModel>(c, llama::random_llama_weights(c, 5, 0.3),
+                                                     std::make_unique<ByteTokenizer>(), 2);
+    model = std::make_shared<CheckingModel>(llama);
+    core::CorpusBuildOptions o;
+    o.sources = {core::parse_source("jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl")};
+    o.out = dir.path() / "corpus";
+    o.words_per_passage = 6;
+    core::build_corpus(o);
+    auto store = PassageStore::open(o.out);
+    bm25::build_index(*store, o.out / "bm25", false);
+    retriever = std::make_shared<bm25::Bm25Retriever>(
+        store, std::make_unique<bm25::Bm25Index>(o.out / "bm25", *store, 0.9f, 0.4f), 1);
+  }
+
+  core::BuiltPipeline pipeline(std::shared_ptr<ContextPolicy> policy) const {
+    core::BuiltPipeline p;
+    p.model = model;
+    p.retriever = retriever;
+    p.policy = std::move(policy);
+    return p;
+  }
+};
+
+core::EngineSettings settings(std::int32_t stride, std::int32_t new_tokens,
+                              std::int32_t passage_tokens = 40) {
+  core::EngineSettings s;
+  s.stride = stride;
+  s.query_tokens = 32;
+  s.top_k = 1;
+  s.max_passage_tokens = passage_tokens;
+  s.max_new_tokens = new_tokens;
+  return s;
+}
+
+const char* kPrompt = "Compilers translate a programming language; garbage collection reclaims memory";
+
+TEST(RequestLoop, NoneComputesEachTokenOnceAndNeverRetrieves) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::NonePolicy>());
+  core::RequestLoop loop(built, settings(4, 9));
+  const auto r = loop.run(kPrompt);
+  EXPECT_EQ(r.output.size(), 9u);
+  EXPECT_TRUE(r.retrievals.empty());
+  EXPECT_EQ(r.tokens_computed, static_cast<std::int64_t>(r.input.size() + r.output.size() - 1));
+  EXPECT_EQ(f.model->mismatches, 0);
+}
+
+TEST(RequestLoop, RetrievesEveryStrideWithTheLastQueryTokensAsTheQuery) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  core::RequestLoop loop(built, settings(4, 10));
+  const auto r = loop.run(kPrompt);
+  ASSERT_EQ(r.retrievals.size(), 3u);  // before tokens 0, 4 and 8
+  const ByteTokenizer tok;
+  for (std::size_t i = 0; i < r.retrievals.size(); ++i) {
+    const auto pos = r.retrievals[i].position;
+    EXPECT_EQ(pos, static_cast<std::int32_t>(4 * i));
+    Tokens generated(r.output.begin(), r.output.begin() + pos);
+    const Tokens window = core::query_window(r.input, generated, 32, 1);
+    EXPECT_EQ(window.size(), 32u);
+    EXPECT_EQ(r.retrievals[i].query, tok.decode(window));
+  }
+  // The first query is the prompt's last 32 bytes (BOS never part of it).
+  EXPECT_EQ(r.retrievals[0].query, std::string(kPrompt).substr(std::string(kPrompt).size() - 32));
+  EXPECT_EQ(core::query_window({1, 10, 11}, {12}, 32, 1), (Tokens{10, 11, 12}));
+}
+
+TEST(RequestLoop, PrependRecomputesEverythingAndItsReuseIsExact) {
+  Fixture f;
+  const auto plain = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  core::RequestLoop loop(plain, settings(4, 12));
+  const auto r = loop.run(kPrompt);
+  EXPECT_EQ(f.model->mismatches, 0);
+  // Each retrieval recomputes the whole layout; the tokens between are decoded one by one.
+  std::int64_t expected = 0;
+  for (const auto& rec : r.retrievals) {
+    const Passage p = f.retriever->passage(rec.hits[0].id);
+    const auto passage = f.model->tokenizer().encode(p.title + "\n" + p.text, false);
+    expected +=
+        static_cast<std::int64_t>(std::min<std::size_t>(passage.size(), 40) + r.input.size()) + rec.position;
+  }
+  // Every step yields one token; the steps that are not retrievals decode one.
+  expected += static_cast<std::int64_t>(r.output.size() - r.retrievals.size());
+  EXPECT_EQ(r.tokens_computed, expected);
+
+  // Keeping the cache when the passage is unchanged is exact: same outputs.
+  const auto reuse = f.pipeline(std::make_shared<policies::PrependPolicy>(1, true));
+  core::RequestLoop reuse_loop(reuse, settings(4, 12));
+  const auto r2 = reuse_loop.run(kPrompt);
+  EXPECT_EQ(r2.output, r.output);
+  EXPECT_LE(r2.tokens_computed, r.tokens_computed);
+  EXPECT_EQ(f.model->mismatches, 0);
+}
+
+TEST(RequestLoop, AppendCutsBackToTheInputAndItsReuseIsExact) {
+  Fixture f;
+  for (const bool marks : {true, false}) {
+    std::optional<policies::MarkingTokens> m;
+    if (marks) m = policies::MarkingTokens{260, 261};
+    const auto built = f.pipeline(std::make_shared<policies::AppendPolicy>(m));
+    core::RequestLoop loop(built, settings(4, 12));
+    const auto r = loop.run(kPrompt);
+    EXPECT_EQ(r.output.size(), 12u);
+    EXPECT_EQ(r.retrievals.size(), 3u);
+    // First: input + passage block. Then each retrieval: the stride's 4 new
+    // tokens + the new block; between retrievals one token each.
+    std::int64_t expected = static_cast<std::int64_t>(r.input.size());
+    for (std::size_t i = 0; i < r.retrievals.size(); ++i) {
+      const Passage p = f.retriever->passage(r.retrievals[i].hits[0].id);
+      const auto n =
+          std::min<std::size_t>(f.model->tokenizer().encode(p.title + "\n" + p.text, false).size(), 40);
+      expected += static_cast<std::int64_t>(n) + (marks ? 2 : 0) + (i > 0 ? 4 : 0);
+    }
+    // Every step yields one token; the steps that are not retrievals decode one.
+    expected += static_cast<std::int64_t>(r.output.size() - r.retrievals.size());
+    EXPECT_EQ(r.tokens_computed, expected) << "marks " << marks;
+  }
+  EXPECT_EQ(f.model->mismatches, 0);
+  EXPECT_GT(f.model->checked, 20);
+}
+
+TEST(RequestLoop, AppendComputesFarFewerTokensThanPrepend) {
+  Fixture f;
+  const std::string long_prompt = std::string(kPrompt) + " " + std::string(kPrompt) + " " + kPrompt;
+  const auto prepend = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  const auto append = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
+  const auto a = core::RequestLoop(append, settings(4, 16)).run(long_prompt);
+  const auto p = core::RequestLoop(prepend, settings(4, 16)).run(long_prompt);
+  EXPECT_LT(a.tokens_computed * 2, p.tokens_computed);
+  EXPECT_EQ(a.tokens_kept, p.tokens_kept);
+}
+
+TEST(RequestLoop, TheTimeBreakdownAddsUpToTheWallTime) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  const auto r = core::RequestLoop(built, settings(4, 8)).run(kPrompt);
+  const auto& t = r.times;
+  for (double part : {t.retrieval, t.prefill, t.decode, t.verification, t.rollback})
+    EXPECT_GE(part, 0.0);
+  EXPECT_GT(t.retrieval, 0.0);
+  EXPECT_GT(t.prefill, 0.0);
+  EXPECT_GT(t.decode, 0.0);
+  EXPECT_NEAR(t.retrieval + t.prefill + t.decode + t.verification + t.rollback + t.other, t.total, 1e-12);
+  EXPECT_GE(t.other, 0.0);
+}
+
+TEST(RequestLoop, OverflowDropsTheOldestInputTokensAndKeepsBos) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
+  const std::string huge(900, 'x');  // context 768
+  const auto r = core::RequestLoop(built, settings(4, 8)).run(huge + "END");
+  const std::int64_t budget = 768 - 8 - 42;
+  EXPECT_EQ(static_cast<std::int64_t>(r.input.size()), budget);
+  EXPECT_EQ(r.input_tokens_dropped, 901 - budget + 3);
+  EXPECT_EQ(r.input.front(), 1);  // BOS stays
+  EXPECT_EQ(f.model->tokenizer().decode(std::span(r.input).last(3)), "END");
+}
+
+TEST(RequestLoop, BadInput) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  EXPECT_THROW(core::RequestLoop(built, settings(4, 8)).run(""), InputError);
+  EXPECT_THROW(core::RequestLoop(built, settings(4, 760)).run(kPrompt), InputError);  // no room for passages
+  core::BuiltPipeline no_retriever = built;
+  no_retriever.retriever = nullptr;
+  EXPECT_THROW(core::RequestLoop(no_retriever, settings(4, 8)), InputError);
+  core::BuiltPipeline no_model = built;
+  no_model.model = nullptr;
+  EXPECT_THROW(core::RequestLoop(no_model, settings(4, 8)), InputError);
+}
+
+}  // namespace
