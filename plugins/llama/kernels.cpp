@@ -1,10 +1,247 @@
+// Kernel dispatch, weight packing, the matrix-product driver and the portable
+// kernel set. Built with -ffp-contract=off (see CMakeLists.txt): a compiler
+// that fused a multiply and an add in one loop version but not in another
+// would make an output's bits depend on which version computed it.
 #include "kernels.hpp"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "kernels_impl.hpp"
+#include "ralm/error.hpp"
 
 namespace ralm::llama {
 
-float dot(const float* a, const float* b, std::int64_t n) {
+const char* kernel_set_name(KernelSet set) {
+  return set == KernelSet::avx512 ? "avx512" : "portable";
+}
+
+const char* weight_type_name(WeightType type) {
+  return type == WeightType::bf16 ? "bf16" : "f32";
+}
+
+bool kernel_set_supported(KernelSet set) {
+  if (set == KernelSet::portable) return true;
+#if RALM_LLAMA_AVX512
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16") &&
+           __builtin_cpu_supports("fma");
+  }();
+  return supported;
+#else
+  return false;
+#endif
+}
+
+KernelSet choose_kernel_set(const char* ralm_kernels) {
+  if (ralm_kernels && std::string(ralm_kernels) == "portable") return KernelSet::portable;
+  return kernel_set_supported(KernelSet::avx512) ? KernelSet::avx512 : KernelSet::portable;
+}
+
+KernelSet default_kernel_set() {
+  static const KernelSet set = choose_kernel_set(std::getenv("RALM_KERNELS"));
+  return set;
+}
+
+std::uint16_t f32_to_bf16(float f) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<std::uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);                      // round to nearest, ties to even
+  return static_cast<std::uint16_t>(bits >> 16);
+}
+
+float bf16_to_f32(std::uint16_t h) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+void* allocate_aligned(std::size_t bytes) {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t align = bytes >= kHuge ? kHuge : 64;
+  const std::size_t size = (std::max<std::size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, size);
+  if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (align == kHuge) ::madvise(p, size, MADV_HUGEPAGE);  // a hint; failing is harmless
+#endif
+  return p;
+}
+
+void free_aligned(void* p) noexcept {
+  std::free(p);
+}
+
+AlignedBuffer::AlignedBuffer(std::size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  data_.reset(allocate_aligned(bytes));
+  std::memset(data_.get(), 0, bytes);
+}
+
+PackedMatrix::PackedMatrix(std::span<const float> w, std::int64_t out, std::int64_t in, WeightType type)
+    : PackedMatrix(std::span<const std::span<const float>>(&w, 1), in, type) {
+  if (out_ != out)
+    throw Error("PackedMatrix: " + std::to_string(w.size()) + " values are not " + std::to_string(out) +
+                " × " + std::to_string(in));
+}
+
+PackedMatrix::PackedMatrix(std::span<const std::span<const float>> stacked, std::int64_t in, WeightType type)
+    : in_(in), type_(type) {
+  if (in <= 0) throw Error("PackedMatrix: in must be positive");
+  std::vector<const float*> rows;
+  for (const auto& s : stacked) {
+    if (static_cast<std::int64_t>(s.size()) % in != 0) {
+      throw Error("PackedMatrix: " + std::to_string(s.size()) +
+                  " values are not a multiple of in = " + std::to_string(in));
+    }
+    for (std::size_t i = 0; i < s.size(); i += static_cast<std::size_t>(in))
+      rows.push_back(s.data() + i);
+  }
+  out_ = static_cast<std::int64_t>(rows.size());
+  if (out_ == 0) return;
+  const std::int64_t steps = k_steps(), last = panels() - 1;
+  const std::int64_t elements =
+      panel_offset(last) + panel_width(last) * steps * (type == WeightType::bf16 ? 2 : 1);
+  buffer_ = AlignedBuffer(static_cast<std::size_t>(elements) * (type == WeightType::bf16 ? 2 : 4));
+  // Panel by panel, so the writes are sequential and the reads are `width` streams.
+  for (std::int64_t p = 0; p <= last; ++p) {
+    const std::int64_t width = panel_width(p), o0 = p * kPanel, n = std::min(kPanel, out_ - o0);
+    if (type == WeightType::f32) {
+      float* dst = static_cast<float*>(buffer_.data()) + panel_offset(p);
+      for (std::int64_t k = 0; k < in; ++k)
+        for (std::int64_t c = 0; c < n; ++c)
+          dst[k * width + c] = rows[static_cast<std::size_t>(o0 + c)][k];
+    } else {
+      std::uint16_t* dst = static_cast<std::uint16_t*>(buffer_.data()) + panel_offset(p);
+      for (std::int64_t k = 0; k < in; ++k)
+        for (std::int64_t c = 0; c < n; ++c)
+          dst[(k / 2) * width * 2 + c * 2 + k % 2] = f32_to_bf16(rows[static_cast<std::size_t>(o0 + c)][k]);
+    }
+  }
+}
+
+std::int64_t PackedMatrix::panel_width(std::int64_t p) const {
+  const std::int64_t n = std::min(kPanel, out_ - p * kPanel);
+  return (n + 15) / 16 * 16;
+}
+
+std::int64_t PackedMatrix::panel_offset(std::int64_t p) const {
+  return p * kPanel * k_steps() * (type_ == WeightType::bf16 ? 2 : 1);
+}
+
+float PackedMatrix::at(std::int64_t o, std::int64_t i) const {
+  const std::int64_t p = o / kPanel, c = o % kPanel, width = panel_width(p);
+  if (type_ == WeightType::f32) return static_cast<const float*>(data())[panel_offset(p) + i * width + c];
+  return bf16_to_f32(
+      static_cast<const std::uint16_t*>(data())[panel_offset(p) + (i / 2) * width * 2 + c * 2 + i % 2]);
+}
+
+namespace detail {
+
+namespace {
+
+// Rows per call of the portable block: enough to reuse each weight vector a
+// few times from registers, few enough for the compiler to keep up.
+constexpr int kPortableRows = 4;
+
+template <int MR>
+void portable_f32_rows(const PanelArgs& a, std::int64_t r0) {
+  const float* x = static_cast<const float*>(a.x) + r0 * a.ldx;
+  const float* w = static_cast<const float*>(a.w);
+  float* y = a.y + r0 * a.ldy;
+  float acc[MR][PackedMatrix::kPanel];
+  for (int r = 0; r < MR; ++r)
+    for (std::int64_t c = 0; c < a.width; ++c)
+      acc[r][c] = a.first || c >= a.valid ? 0.0f : y[r * a.ldy + c];
+  for (std::int64_t k = 0; k < a.steps; ++k) {
+    const float* wk = w + k * a.width;
+    for (int r = 0; r < MR; ++r) {
+      const float xv = x[r * a.ldx + k];
+      for (std::int64_t c = 0; c < a.width; ++c)
+        acc[r][c] = acc[r][c] + xv * wk[c];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (std::int64_t c = 0; c < a.valid; ++c)
+      y[r * a.ldy + c] = acc[r][c];
+}
+
+// vdpbf16ps's order, as Intel documents it: the odd product first, then the
+// even one, each added with float32 rounding. The products of two bf16 values
+// are exact in float32.
+template <int MR>
+void portable_bf16_rows(const PanelArgs& a, std::int64_t r0) {
+  const std::uint32_t* x = static_cast<const std::uint32_t*>(a.x) + r0 * a.ldx;
+  const std::uint16_t* w = static_cast<const std::uint16_t*>(a.w);
+  float* y = a.y + r0 * a.ldy;
+  float acc[MR][PackedMatrix::kPanel];
+  for (int r = 0; r < MR; ++r)
+    for (std::int64_t c = 0; c < a.width; ++c)
+      acc[r][c] = a.first || c >= a.valid ? 0.0f : y[r * a.ldy + c];
+  float w0[PackedMatrix::kPanel], w1[PackedMatrix::kPanel];
+  for (std::int64_t k = 0; k < a.steps; ++k) {
+    const std::uint16_t* wk = w + k * a.width * 2;
+    for (std::int64_t c = 0; c < a.width; ++c) {
+      w0[c] = bf16_to_f32(wk[2 * c]);
+      w1[c] = bf16_to_f32(wk[2 * c + 1]);
+    }
+    for (int r = 0; r < MR; ++r) {
+      const std::uint32_t pair = x[r * a.ldx + k];
+      const float x0 = bf16_to_f32(static_cast<std::uint16_t>(pair & 0xffffu));
+      const float x1 = bf16_to_f32(static_cast<std::uint16_t>(pair >> 16));
+      for (std::int64_t c = 0; c < a.width; ++c)
+        acc[r][c] = (acc[r][c] + x1 * w1[c]) + x0 * w0[c];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (std::int64_t c = 0; c < a.valid; ++c)
+      y[r * a.ldy + c] = acc[r][c];
+}
+
+template <void (*Block1)(const PanelArgs&, std::int64_t), void (*Block2)(const PanelArgs&, std::int64_t),
+          void (*Block3)(const PanelArgs&, std::int64_t), void (*Block4)(const PanelArgs&, std::int64_t)>
+void portable_panel(const PanelArgs& a) {
+  std::int64_t r = 0;
+  for (; r + kPortableRows <= a.rows; r += kPortableRows)
+    Block4(a, r);
+  switch (a.rows - r) {
+    case 3:
+      Block3(a, r);
+      break;
+    case 2:
+      Block2(a, r);
+      break;
+    case 1:
+      Block1(a, r);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+void portable_panel_f32(const PanelArgs& a) {
+  portable_panel<portable_f32_rows<1>, portable_f32_rows<2>, portable_f32_rows<3>, portable_f32_rows<4>>(a);
+}
+
+void portable_panel_bf16(const PanelArgs& a) {
+  portable_panel<portable_bf16_rows<1>, portable_bf16_rows<2>, portable_bf16_rows<3>, portable_bf16_rows<4>>(
+      a);
+}
+
+float portable_dot(const float* a, const float* b, std::int64_t n) {
   constexpr int kLanes = 16;
   float acc[kLanes] = {};
   std::int64_t i = 0;
@@ -22,28 +259,182 @@ float dot(const float* a, const float* b, std::int64_t n) {
   return acc[0] + tail;
 }
 
-void matmul_transposed(const float* x, std::int64_t rows, std::int64_t in, const float* w, std::int64_t out,
-                       float* y, int threads) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (out * rows * in > (1 << 16))
-  for (std::int64_t o = 0; o < out; ++o) {
-    const float* wo = w + o * in;
-    for (std::int64_t r = 0; r < rows; ++r)
-      y[r * out + o] = dot(x + r * in, wo, in);
+void portable_silu_mul(float* gate, const float* up, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i)
+    gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
+  for (std::int64_t i = 0; 2 * i < n; ++i) {
+    const std::uint32_t lo = f32_to_bf16(x[2 * i]);
+    const std::uint32_t hi = 2 * i + 1 < n ? f32_to_bf16(x[2 * i + 1]) : 0u;
+    pairs[i] = lo | (hi << 16);
   }
 }
 
-void rms_norm(const float* x, const float* weight, std::int64_t n, double eps, float* out) {
-  double sum = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    sum += static_cast<double>(x[i]) * x[i];
-  const auto scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
-  for (std::int64_t i = 0; i < n; ++i)
-    out[i] = weight[i] * (x[i] * scale);
+void portable_attend(const AttendArgs& a) {
+  const std::int64_t ld = (a.visible + 15) / 16 * 16;
+  for (std::int64_t h = 0; h < a.heads; ++h) {
+    const float* q = a.q + h * a.head_dim;
+    float* scores = a.scores + h * ld;
+    float* out = a.out + h * a.head_dim;
+    float max_score = -INFINITY;
+    for (std::int64_t p = 0; p < a.visible; ++p) {
+      scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
+      max_score = std::max(max_score, scores[p]);
+    }
+    float sum = 0.0f;
+    for (std::int64_t p = 0; p < a.visible; ++p) {
+      scores[p] = std::exp(scores[p] - max_score);
+      sum += scores[p];
+    }
+    std::fill_n(out, a.head_dim, 0.0f);
+    for (std::int64_t p = 0; p < a.visible; ++p) {
+      const float weight = scores[p] / sum;
+      const float* vp = a.values + p * a.stride;
+      for (std::int64_t d = 0; d < a.head_dim; ++d)
+        out[d] += weight * vp[d];
+    }
+  }
 }
 
-void silu_mul(float* gate, const float* up, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i)
-    gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}  // namespace detail
+
+namespace {
+
+using PanelFn = void (*)(const detail::PanelArgs&);
+
+void require(KernelSet set) {
+  if (!kernel_set_supported(set)) {
+    throw Error(std::string("llama: the ") + kernel_set_name(set) +
+                " kernels are not available in this build or on this CPU");
+  }
+}
+
+PanelFn panel_fn(KernelSet set, WeightType type) {
+#if RALM_LLAMA_AVX512
+  if (set == KernelSet::avx512)
+    return type == WeightType::bf16 ? detail::avx512_panel_bf16 : detail::avx512_panel_f32;
+#endif
+  (void)set;
+  return type == WeightType::bf16 ? detail::portable_panel_bf16 : detail::portable_panel_f32;
+}
+
+// k steps per pass over a panel: 128 steps of 64 outputs are 32 KiB of
+// weights, which stay in L1 while every block of rows passes over them.
+constexpr std::int64_t kStepBlock = 128;
+
+}  // namespace
+
+void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, const PackedMatrix& w,
+            float* y, std::int64_t ldy, int threads) {
+  require(set);
+  const std::int64_t out = w.out(), in = w.in();
+  if (rows <= 0 || out <= 0) return;
+  const PanelFn fn = panel_fn(set, w.type());
+  const bool bf16 = w.type() == WeightType::bf16;
+  const std::int64_t steps = w.k_steps();
+  // bf16 weights take bf16 activations: rounded once per call, in pairs
+  // (both kernel sets round alike, to nearest even).
+  thread_local std::vector<std::uint32_t> pairs;
+  void (*to_pairs)(const float*, std::int64_t, std::uint32_t*) = detail::portable_bf16_pairs;
+#if RALM_LLAMA_AVX512
+  if (set == KernelSet::avx512) to_pairs = detail::avx512_bf16_pairs;
+#endif
+  if (bf16) pairs.resize(static_cast<std::size_t>(rows * steps));
+  std::uint32_t* const pair_data = pairs.data();
+  const void* xs = bf16 ? static_cast<const void*>(pair_data) : x;
+  const std::int64_t xstride = bf16 ? steps : ldx;
+  const std::int64_t panels = w.panels();
+  const bool parallel = threads > 1 && panels > 1 && rows * in * out >= (std::int64_t{1} << 15);
+#pragma omp parallel num_threads(threads) if (parallel)
+  {
+    if (bf16) {
+#pragma omp for schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r)
+        to_pairs(x + r * ldx, in, pair_data + r * steps);
+    }
+    // Guided: large contiguous runs of panels first, then small ones that
+    // even out the threads' finishing times. Which thread computes a panel
+    // never changes its bits. (On this noisy VM a thread is sometimes held
+    // up; static halves then wait for it.)
+#pragma omp for schedule(guided)
+    for (std::int64_t p = 0; p < panels; ++p) {
+      detail::PanelArgs a{};
+      a.ldx = xstride;
+      a.rows = rows;
+      a.width = w.panel_width(p);
+      a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
+      a.y = y + p * PackedMatrix::kPanel;
+      a.ldy = ldy;
+      for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
+        a.steps = std::min(kStepBlock, steps - k0);
+        a.first = k0 == 0;
+        if (bf16) {
+          a.x = static_cast<const std::uint32_t*>(xs) + k0;
+          a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
+        } else {
+          a.x = static_cast<const float*>(xs) + k0;
+          a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
+        }
+        fn(a);
+      }
+    }
+  }
+}
+
+void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
+            std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
+            float* out) {
+  const detail::AttendArgs a{q, heads, keys, values, stride, visible, head_dim, scale, scores, out};
+  require(set);
+#if RALM_LLAMA_AVX512
+  if (set == KernelSet::avx512) {
+    detail::avx512_attend(a);
+    return;
+  }
+#endif
+  detail::portable_attend(a);
+}
+
+float dot(KernelSet set, const float* a, const float* b, std::int64_t n) {
+#if RALM_LLAMA_AVX512
+  if (set == KernelSet::avx512) {
+    require(set);
+    return detail::avx512_dot(a, b, n);
+  }
+#endif
+  require(set);
+  return detail::portable_dot(a, b, n);
+}
+
+void rms_norm(const float* x, std::int64_t rows, const float* weight, std::int64_t n, double eps, float* out,
+              int threads) {
+#pragma omp parallel for schedule(static) \
+    num_threads(threads) if (threads > 1 && rows > 1 && rows * n >= (1 << 15))
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* o = out + r * n;
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < n; ++i)
+      sum += static_cast<double>(xr[i]) * xr[i];
+    const auto scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
+    for (std::int64_t i = 0; i < n; ++i)
+      o[i] = weight[i] * (xr[i] * scale);
+  }
+}
+
+void silu_mul(KernelSet set, float* gate, const float* up, std::int64_t rows, std::int64_t n, std::int64_t ld,
+              int threads) {
+  require(set);
+  void (*fn)(float*, const float*, std::int64_t) = detail::portable_silu_mul;
+#if RALM_LLAMA_AVX512
+  if (set == KernelSet::avx512) fn = detail::avx512_silu_mul;
+#endif
+#pragma omp parallel for schedule(static) \
+    num_threads(threads) if (threads > 1 && rows > 1 && rows * n >= (1 << 15))
+  for (std::int64_t r = 0; r < rows; ++r)
+    fn(gate + r * ld, up + r * ld, n);
 }
 
 }  // namespace ralm::llama

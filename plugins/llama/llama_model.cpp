@@ -29,14 +29,86 @@ std::unique_ptr<Sequence> LlamaSequence::clone() const {
   return std::make_unique<LlamaSequence>(*this);
 }
 
+namespace {
+
+// Frees a weight vector once it is packed, so loading peaks near one copy.
+void release(std::vector<float>& v) {
+  std::vector<float>().swap(v);
+}
+
+}  // namespace
+
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr<Tokenizer> tokenizer,
-                       int threads, std::int32_t context)
+                       int threads, std::int32_t context, WeightType dtype)
     : config_(std::move(config)),
-      weights_(std::move(weights)),
       tokenizer_(std::move(tokenizer)),
       threads_(std::max(1, threads)),
       context_(context > 0 ? context : config_.max_position_embeddings),
-      inv_freq_(rope_inverse_frequencies(config_)) {}
+      dtype_(dtype),
+      kernels_(default_kernel_set()),
+      inv_freq_(rope_inverse_frequencies(config_)) {
+  const std::int64_t h = config_.hidden_size, ff = config_.intermediate_size;
+  const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim;
+  for (auto& w : weights.layers) {
+    Layer l;
+    l.attn_norm = std::move(w.attn_norm);
+    l.ffn_norm = std::move(w.ffn_norm);
+    const std::span<const float> qkv[] = {w.wq, w.wk, w.wv};
+    l.qkv = PackedMatrix(qkv, h, dtype);
+    const std::span<const float> gate_up[] = {w.w_gate, w.w_up};
+    l.gate_up = PackedMatrix(gate_up, h, dtype);
+    l.wo = PackedMatrix(w.wo, h, q_dim, dtype);
+    l.down = PackedMatrix(w.w_down, h, ff, dtype);
+    for (auto* v : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down})
+      release(*v);
+    layers_.push_back(std::move(l));
+  }
+  output_ = PackedMatrix(weights.output_matrix(), config_.vocab_size, h, dtype);
+  release(weights.lm_head);
+  if (dtype == WeightType::bf16) {
+    embed_bf16_.resize(weights.embed.size());
+    for (std::size_t i = 0; i < weights.embed.size(); ++i)
+      embed_bf16_[i] = f32_to_bf16(weights.embed[i]);
+    release(weights.embed);
+  } else {
+    embed_f32_ = std::move(weights.embed);
+  }
+  final_norm_ = std::move(weights.final_norm);
+}
+
+void LlamaModel::set_kernel_set(KernelSet set) {
+  if (!kernel_set_supported(set)) {
+    throw Error(std::string("llama: the ") + kernel_set_name(set) +
+                " kernels are not available in this build or on this CPU");
+  }
+  kernels_ = set;
+}
+
+std::size_t LlamaModel::streamed_weight_bytes() const {
+  std::size_t bytes = output_.bytes();
+  for (const auto& l : layers_)
+    bytes += l.qkv.bytes() + l.wo.bytes() + l.gate_up.bytes() + l.down.bytes();
+  return bytes;
+}
+
+std::size_t LlamaModel::weight_bytes() const {
+  std::size_t bytes =
+      streamed_weight_bytes() + embed_f32_.size() * 4 + embed_bf16_.size() * 2 + final_norm_.size() * 4;
+  for (const auto& l : layers_)
+    bytes += (l.attn_norm.size() + l.ffn_norm.size()) * 4;
+  return bytes;
+}
+
+void LlamaModel::embed(TokenId token, float* out) const {
+  const auto h = static_cast<std::size_t>(config_.hidden_size);
+  const std::size_t row = static_cast<std::size_t>(token) * h;
+  if (dtype_ == WeightType::bf16) {
+    for (std::size_t i = 0; i < h; ++i)
+      out[i] = bf16_to_f32(embed_bf16_[row + i]);
+  } else {
+    std::copy_n(embed_f32_.begin() + static_cast<std::ptrdiff_t>(row), h, out);
+  }
+}
 
 ModelInfo LlamaModel::info() const {
   ModelInfo i;
@@ -96,87 +168,78 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
 
   const std::int64_t h = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
   const std::int64_t q_dim = nh * hd, kv_dim = nkv * hd, ff = c.intermediate_size;
+  const std::int64_t qkv_dim = q_dim + 2 * kv_dim;
   const std::int64_t group = nh / nkv;
   const auto sz = [](std::int64_t v) { return static_cast<std::size_t>(v); };
 
-  std::vector<float> x(sz(n * h)), xn(sz(n * h)), q(sz(n * q_dim)), k(sz(n * kv_dim)), v(sz(n * kv_dim));
-  std::vector<float> attn(sz(n * q_dim)), proj(sz(n * h)), gate(sz(n * ff)), up(sz(n * ff));
-  std::vector<float> scores(sz(start + n));
+  // qkv: each row is q, then k, then v; gate_up: gate, then up.
+  std::vector<float> x(sz(n * h)), xn(sz(n * h)), qkv(sz(n * qkv_dim));
+  std::vector<float> attn(sz(n * q_dim)), proj(sz(n * h)), gate_up(sz(n * 2 * ff));
   EvalResult result;
 
-  for (std::int64_t r = 0; r < n; ++r) {
-    std::copy_n(weights_.embed.begin() + static_cast<std::ptrdiff_t>(tokens[sz(r)] * h), h,
-                x.begin() + r * h);
-  }
+  for (std::int64_t r = 0; r < n; ++r)
+    embed(tokens[sz(r)], &x[sz(r * h)]);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const KernelSet ks = kernels_;
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
-    const LayerWeights& w = weights_.layers[sz(l)];
-    for (std::int64_t r = 0; r < n; ++r)
-      rms_norm(&x[sz(r * h)], w.attn_norm.data(), h, c.rms_norm_eps, &xn[sz(r * h)]);
-    matmul_transposed(xn.data(), n, h, w.wq.data(), q_dim, q.data(), threads_);
-    matmul_transposed(xn.data(), n, h, w.wk.data(), kv_dim, k.data(), threads_);
-    matmul_transposed(xn.data(), n, h, w.wv.data(), kv_dim, v.data(), threads_);
+    const Layer& w = layers_[sz(l)];
+    rms_norm(x.data(), n, w.attn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
+    matmul(ks, xn.data(), n, w.qkv, qkv.data(), threads_);
     float* k_cache = seq->keys(l);
     float* v_cache = seq->values(l);
+    const std::int64_t head_stride = std::int64_t{seq->context()} * hd;  // one KV head's cache
     for (std::int64_t r = 0; r < n; ++r) {
-      apply_rope(&q[sz(r * q_dim)], static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), inv_freq_,
+      float* row = &qkv[sz(r * qkv_dim)];
+      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), inv_freq_, start + r);
+      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), inv_freq_,
                  start + r);
-      apply_rope(&k[sz(r * kv_dim)], static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), inv_freq_,
-                 start + r);
-      std::copy_n(&k[sz(r * kv_dim)], kv_dim, k_cache + (start + r) * kv_dim);
-      std::copy_n(&v[sz(r * kv_dim)], kv_dim, v_cache + (start + r) * kv_dim);
-    }
-    // Causal attention: new token r sees positions 0 .. start + r.
-    for (std::int64_t r = 0; r < n; ++r) {
-      const std::int64_t visible = start + r + 1;
-      for (std::int64_t head = 0; head < nh; ++head) {
-        const float* qh = &q[sz(r * q_dim + head * hd)];
-        const std::int64_t kv_head = head / group;
-        float max_score = -INFINITY;
-        for (std::int64_t p = 0; p < visible; ++p) {
-          scores[sz(p)] = dot(qh, k_cache + p * kv_dim + kv_head * hd, hd) * scale;
-          max_score = std::max(max_score, scores[sz(p)]);
-        }
-        float sum = 0.0f;
-        for (std::int64_t p = 0; p < visible; ++p) {
-          scores[sz(p)] = std::exp(scores[sz(p)] - max_score);
-          sum += scores[sz(p)];
-        }
-        float* out = &attn[sz(r * q_dim + head * hd)];
-        std::fill_n(out, hd, 0.0f);
-        for (std::int64_t p = 0; p < visible; ++p) {
-          const float weight = scores[sz(p)] / sum;
-          const float* vp = v_cache + p * kv_dim + kv_head * hd;
-          for (std::int64_t d = 0; d < hd; ++d)
-            out[d] += weight * vp[d];
-        }
+      for (std::int64_t j = 0; j < nkv; ++j) {
+        std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + (start + r) * hd);
+        std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + (start + r) * hd);
       }
     }
-    matmul_transposed(attn.data(), n, q_dim, w.wo.data(), h, proj.data(), threads_);
+    // Causal attention: new token r sees positions 0 .. start + r. A task is
+    // one token and up to 4 query heads of one KV head (read once for them);
+    // each head's output is computed alone, so threads, grouping and batching
+    // cannot change it. Round-robin over tasks balances the causal rows'
+    // growing lengths.
+    const std::int64_t per_task = std::min<std::int64_t>(group, 4),
+                       chunks = (group + per_task - 1) / per_task;
+    const std::int64_t tasks = n * nkv * chunks;
+    const bool parallel = threads_ > 1 && tasks > 1 && n * nh * (start + n) * hd >= (std::int64_t{1} << 15);
+#pragma omp parallel num_threads(threads_) if (parallel)
+    {
+      std::vector<float> scores(sz(per_task * ((start + n + 15) / 16 * 16)));
+#pragma omp for schedule(static, 1)
+      for (std::int64_t t = 0; t < tasks; ++t) {
+        const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
+        const std::int64_t head = j * group + chunk * per_task,
+                           heads = std::min(per_task, group - chunk * per_task);
+        attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
+               v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
+               &attn[sz(r * q_dim + head * hd)]);
+      }
+    }
+    matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     for (std::int64_t i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
 
-    for (std::int64_t r = 0; r < n; ++r)
-      rms_norm(&x[sz(r * h)], w.ffn_norm.data(), h, c.rms_norm_eps, &xn[sz(r * h)]);
+    rms_norm(x.data(), n, w.ffn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
     if (options.keys && l == c.num_layers - 1) result.keys = xn;  // kNN-LM's key: the last FFN's normed input
-    matmul_transposed(xn.data(), n, h, w.w_gate.data(), ff, gate.data(), threads_);
-    matmul_transposed(xn.data(), n, h, w.w_up.data(), ff, up.data(), threads_);
-    silu_mul(gate.data(), up.data(), n * ff);
-    matmul_transposed(gate.data(), n, ff, w.w_down.data(), h, proj.data(), threads_);
+    matmul(ks, xn.data(), n, w.gate_up, gate_up.data(), threads_);
+    silu_mul(ks, gate_up.data(), gate_up.data() + ff, n, ff, 2 * ff, threads_);
+    matmul(ks, gate_up.data(), n, 2 * ff, w.down, proj.data(), h, threads_);
     for (std::int64_t i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
   }
 
-  for (std::int64_t r = 0; r < n; ++r) {
-    rms_norm(&x[sz(r * h)], weights_.final_norm.data(), h, c.rms_norm_eps, &xn[sz(r * h)]);
-  }
+  rms_norm(x.data(), n, final_norm_.data(), h, c.rms_norm_eps, xn.data(), threads_);
   if (options.hidden) result.hidden = xn;
   const std::int64_t first = options.all_logits ? 0 : n - 1;
   result.rows = static_cast<std::int32_t>(n - first);
   result.logits.resize(sz(result.rows * c.vocab_size));
-  matmul_transposed(&xn[sz(first * h)], result.rows, h, weights_.output_matrix().data(), c.vocab_size,
-                    result.logits.data(), threads_);
+  matmul(ks, &xn[sz(first * h)], result.rows, output_, result.logits.data(), threads_);
 
   auto& held = seq->mutable_tokens();
   held.insert(held.end(), tokens.begin(), tokens.end());

@@ -12,6 +12,7 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   using namespace ralm::llama;
   const int threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
   const auto context = static_cast<std::int32_t>(p.get_int("context_length"));
+  const WeightType dtype = p.get_string("dtype") == "bf16" ? WeightType::bf16 : WeightType::f32;
   if (p.get_string("init") == "random") {
     LlamaConfig c;
     c.vocab_size = static_cast<std::int32_t>(p.get_int("vocab_size"));
@@ -29,8 +30,21 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
     c.tie_word_embeddings = p.get_bool("tie_embeddings");
     c.validate("model (init: random)");
     auto weights = random_llama_weights(c, static_cast<std::uint64_t>(p.get_int("seed")));
-    auto tokenizer = make_ids_only_tokenizer(c.vocab_size, c.bos_token_id, c.eos_token_id);
-    return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context);
+    const std::string kind = p.get_string("tokenizer");
+    std::unique_ptr<ralm::Tokenizer> tokenizer;
+    if (kind == "bytes") {
+      if (c.vocab_size < 259) p.fail("vocab_size", "the byte tokenizer needs at least 259; raise vocab_size");
+      tokenizer = make_byte_tokenizer(c.vocab_size);
+    } else if (kind == "sentencepiece") {
+      const auto file = p.get_path("tokenizer_model");
+      if (file.filename() != "tokenizer.model" || !std::filesystem::exists(file)) {
+        p.fail("tokenizer_model", "give the path of an existing SentencePiece tokenizer.model");
+      }
+      tokenizer = make_tokenizer(file.parent_path(), c.vocab_size, c.bos_token_id, c.eos_token_id);
+    } else {
+      tokenizer = make_ids_only_tokenizer(c.vocab_size, c.bos_token_id, c.eos_token_id);
+    }
+    return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context, dtype);
   }
   const auto dir = p.get_path("path");
   if (dir.empty())
@@ -38,7 +52,7 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   LlamaConfig c = read_llama_config(dir);
   auto weights = load_llama_weights(dir, c);
   auto tokenizer = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
-  return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context);
+  return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context, dtype);
 }
 
 }  // namespace
@@ -50,8 +64,15 @@ RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
       {
           param::string("init", "checkpoint", "where the weights come from").one_of({"checkpoint", "random"}),
           param::path("path", "", "the checkpoint folder (config.json, *.safetensors, tokenizer.model)"),
-          param::string("dtype", "f32", "weights in memory (bf16 arrives with the AVX-512 kernels)")
-              .one_of({"f32"}),
+          param::string("dtype", "f32",
+                        "weights in memory: f32, or bf16 (rounded to nearest even; float32 sums, "
+                        "activations rounded to bf16 for each product; half the bytes decode reads)")
+              .one_of({"f32", "bf16"}),
+          param::string("tokenizer", "ids",
+                        "init: random: ids (token ids only), bytes (bytes as tokens) or sentencepiece")
+              .one_of({"ids", "bytes", "sentencepiece"}),
+          param::path("tokenizer_model", "",
+                      "init: random, tokenizer: sentencepiece: the tokenizer.model file"),
           param::integer("threads", 0, "threads; 0: the engine's").at_least(0),
           param::integer("context_length", 0, "tokens a sequence can hold; 0: max_position_embeddings")
               .at_least(0),

@@ -79,7 +79,48 @@ class SentencePieceTokenizer final : public Tokenizer {
   TokenId bos_, eos_;
 };
 
+class ByteTokenizer final : public Tokenizer {
+ public:
+  explicit ByteTokenizer(std::int32_t vocab) : vocab_(vocab) {}
+  Tokens encode(std::string_view text, bool add_bos) const override {
+    Tokens out;
+    out.reserve(text.size() + 1);
+    if (add_bos) out.push_back(bos());
+    for (unsigned char c : text)
+      out.push_back(static_cast<TokenId>(c) + kFirstByte);
+    return out;
+  }
+  std::string decode(std::span<const TokenId> ids) const override {
+    std::string out;
+    for (TokenId id : ids) {
+      if (id >= kFirstByte && id < kFirstByte + 256) out.push_back(static_cast<char>(id - kFirstByte));
+    }
+    return out;
+  }
+  std::string piece(TokenId id) const override {
+    if (id >= kFirstByte && id < kFirstByte + 256) return std::string(1, static_cast<char>(id - kFirstByte));
+    return "<" + std::to_string(id) + ">";
+  }
+  std::int32_t vocab_size() const override { return vocab_; }
+  TokenId bos() const override { return 1; }
+  TokenId eos() const override { return 2; }
+  std::optional<TokenId> special(std::string_view) const override { return std::nullopt; }
+
+ private:
+  static constexpr TokenId kFirstByte = 3;
+  std::int32_t vocab_;
+};
+
 }  // namespace
+
+std::unique_ptr<Tokenizer> make_byte_tokenizer(std::int32_t vocab_size) {
+  if (vocab_size < 259) {
+    throw InputError(
+        "the byte tokenizer needs a vocabulary of at least 259 ids (3 specials and 256 bytes), got " +
+        std::to_string(vocab_size));
+  }
+  return std::make_unique<ByteTokenizer>(vocab_size);
+}
 
 std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, TokenId bos, TokenId eos) {
   return std::make_unique<IdsOnlyTokenizer>(vocab_size, bos, eos);

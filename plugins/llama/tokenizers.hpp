@@ -17,4 +17,9 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std:
 
 std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, TokenId bos, TokenId eos);
 
+// Bytes as tokens: 0 unknown, 1 BOS, 2 EOS, 3 + b for byte b; needs a
+// vocabulary of at least 259. Any text encodes, with no training: the
+// tokenizer of random models that must read text (benchmarks, the quick start).
+std::unique_ptr<Tokenizer> make_byte_tokenizer(std::int32_t vocab_size);
+
 }  // namespace ralm::llama

@@ -1,0 +1,502 @@
+// The llama plugin's benchmark (issue 11): kernels and whole-model prefill
+// and decode, each beside the limit this binary measures in the same run.
+//
+//   decode  weight bytes per second over a 2-thread streaming read of 2 GiB,
+//           probe and decode alternating (bandwidth here swings by 2x within
+//           minutes), reported as the median of each decode over the mean of
+//           the probes either side of it;
+//   prefill GFLOP/s over the peak of a register-resident FMA loop (f32) or
+//           vdpbf16ps loop (bf16) on the same threads, with OpenBLAS sgemm on
+//           the same matrix shapes as a peer.
+//
+// Timings are ratios taken in one run; writes JSON (--json) and prints a
+// table. Not a test: nothing here asserts on time.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_limits.hpp"
+#include "kernels.hpp"
+#include "llama_model.hpp"
+#include "llama_weights.hpp"
+#include "tokenizers.hpp"
+
+namespace {
+
+using namespace ralm::llama;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Median time of `fn` over repetitions filling about `budget` seconds.
+double time_median(const std::function<void()>& fn, double budget = 0.25, int min_reps = 3) {
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (static_cast<int>(t.size()) < min_reps || seconds_since(start) < budget) {
+    const auto s = Clock::now();
+    fn();
+    t.push_back(seconds_since(s));
+    if (t.size() >= 200) break;
+  }
+  return median(t);
+}
+
+// OpenBLAS's pthreads and our OpenMP threads each spin a while after their
+// work; on 2 cores the other library's spinning threads would steal time.
+void settle() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+}
+
+struct Options {
+  int threads = 2;
+  std::string json_path = "llama_bench.json";
+  std::vector<std::string> shapes = {"small", "tinyllama"};
+  std::vector<int> chunks = {128, 512, 2048};
+  std::vector<int> contexts = {128, 1024, 4096};
+  int pairs = 5;  // decode measurements per context, each between two probes
+  bool kernels = true;
+  bool model = true;
+  double probe_gib = 2.0;
+};
+
+class Probe {
+ public:
+  Probe(double gib, int threads)
+      : n_(static_cast<std::int64_t>(gib * (1 << 30)) / 4),
+        buffer_(static_cast<std::size_t>(n_) * 4),
+        threads_(threads) {
+    auto* p = static_cast<float*>(buffer_.data());
+    for (std::int64_t i = 0; i < n_; ++i)
+      p[i] = static_cast<float>(i & 1023);
+  }
+  double gbps() const {
+    return ralm::bench::stream_read_gbps(static_cast<const float*>(buffer_.data()), n_, threads_);
+  }
+
+ private:
+  std::int64_t n_;
+  AlignedBuffer buffer_;
+  int threads_;
+};
+
+std::vector<float> random_floats(std::int64_t n, std::uint64_t& state, float scale) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& x : v) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    x = scale * (static_cast<float>(state >> 40) * 0x1.0p-24f * 2.0f - 1.0f);
+  }
+  return v;
+}
+
+struct ModelShape {
+  std::string name;
+  LlamaConfig config;
+};
+
+ModelShape shape_named(const std::string& name) {
+  LlamaConfig c;
+  c.vocab_size = 32000;
+  c.max_position_embeddings = 8192;
+  if (name == "tinyllama") {
+    c.hidden_size = 2048;
+    c.intermediate_size = 5632;
+    c.num_layers = 22;
+    c.num_heads = 32;
+    c.num_kv_heads = 4;
+  } else if (name == "small") {
+    c.hidden_size = 512;
+    c.intermediate_size = 1408;
+    c.num_layers = 8;
+    c.num_heads = 8;
+    c.num_kv_heads = 4;
+  } else {
+    std::fprintf(stderr, "unknown shape %s (small, tinyllama)\n", name.c_str());
+    std::exit(2);
+  }
+  c.head_dim = c.hidden_size / c.num_heads;
+  return {name, c};
+}
+
+// Uniform weights: values do not change the time, and random_llama_weights'
+// Box-Muller would take a minute for 1.1B parameters.
+LlamaWeights fast_random_weights(const LlamaConfig& c) {
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  const std::int64_t h = c.hidden_size, q = std::int64_t{c.num_heads} * c.head_dim,
+                     kv = std::int64_t{c.num_kv_heads} * c.head_dim, ff = c.intermediate_size,
+                     v = c.vocab_size;
+  const float s = 0.03f;
+  LlamaWeights w;
+  w.embed = random_floats(v * h, state, s);
+  for (int l = 0; l < c.num_layers; ++l) {
+    LayerWeights lw;
+    lw.attn_norm.assign(static_cast<std::size_t>(h), 1.0f);
+    lw.ffn_norm.assign(static_cast<std::size_t>(h), 1.0f);
+    lw.wq = random_floats(q * h, state, s);
+    lw.wk = random_floats(kv * h, state, s);
+    lw.wv = random_floats(kv * h, state, s);
+    lw.wo = random_floats(h * q, state, s);
+    lw.w_gate = random_floats(ff * h, state, s);
+    lw.w_up = random_floats(ff * h, state, s);
+    lw.w_down = random_floats(h * ff, state, s);
+    w.layers.push_back(std::move(lw));
+  }
+  w.final_norm.assign(static_cast<std::size_t>(h), 1.0f);
+  if (!c.tie_word_embeddings) w.lm_head = random_floats(v * h, state, s);
+  return w;
+}
+
+struct Peaks {
+  double f32 = 0, bf16 = 0;
+};
+
+// ---------------------------------------------------------------- kernels
+
+json bench_kernels(const Options& o, const Peaks& peaks, const Probe& probe) {
+  json out = json::array();
+  struct Shape {
+    const char* name;
+    std::int64_t in, out;
+  };
+  // TinyLlama's matrices as the model calls them (q, k, v stacked; gate, up
+  // stacked), and two odd ones.
+  const Shape shapes[] = {{"qkv", 2048, 2560},  {"o", 2048, 2048},   {"gate_up", 2048, 11264},
+                          {"down", 5632, 2048}, {"odd", 1000, 1000}, {"lm_head", 2048, 32000}};
+  const std::int64_t rows_list[] = {1, 128, 512};
+  std::printf("\nKernels, %d threads (GFLOP/s; rows = 1 also as weight GB/s over the paired probe)\n",
+              o.threads);
+  std::printf("%-8s %6s %6s %5s | %9s %9s %9s %9s | %7s %7s\n", "shape", "in", "out", "rows", "f32", "bf16",
+              "portable", "sgemm", "f32/pk", "bf16/pk");
+  std::uint64_t state = 12345;
+  for (const auto& s : shapes) {
+    const auto wf = random_floats(s.in * s.out, state, 0.05f);
+    // Matrix-vector products read their weights from memory only when the
+    // weights do not fit in the caches: rows = 1 cycles through copies
+    // totalling at least 512 MiB.
+    const auto copies =
+        static_cast<std::size_t>(std::max<std::int64_t>(1, (std::int64_t{512} << 20) / (s.in * s.out * 2)));
+    std::vector<PackedMatrix> pfs, pbs;
+    for (std::size_t i = 0; i < copies; ++i) {
+      pfs.emplace_back(wf, s.out, s.in, WeightType::f32);
+      pbs.emplace_back(wf, s.out, s.in, WeightType::bf16);
+    }
+    const PackedMatrix &pf = pfs[0], &pb = pbs[0];
+    std::vector<std::vector<float>> raw(std::max<std::size_t>(1, copies / 2), wf);  // f32: twice the bytes
+    for (const std::int64_t rows : rows_list) {
+      if (std::string(s.name) == "lm_head" && rows > 1) continue;
+      const auto x = random_floats(rows * s.in, state, 1.0f);
+      std::vector<float> y(static_cast<std::size_t>(rows * s.out));
+      const double flops = 2.0 * static_cast<double>(rows * s.in * s.out);
+      json row = {{"shape", s.name}, {"in", s.in}, {"out", s.out}, {"rows", rows}};
+      auto run = [&](KernelSet set, const std::vector<PackedMatrix>& ws) {
+        std::size_t next = 0;
+        return time_median([&] {
+          matmul(set, x.data(), rows, ws[rows == 1 ? next++ % ws.size() : 0], y.data(), o.threads);
+        });
+      };
+      double probe_before = 0;
+      if (rows == 1) probe_before = probe.gbps();
+      const double t_f32 = run(KernelSet::avx512, pfs);
+      const double t_bf16 = run(KernelSet::avx512, pbs);
+      const double t_port = rows <= 128 ? run(KernelSet::portable, pfs) : 0;
+      double probe_after = 0;
+      if (rows == 1) probe_after = probe.gbps();
+      settle();
+      openblas_set_num_threads(o.threads);
+      std::size_t next_raw = 0;
+      const double t_blas = time_median([&] {
+        if (rows == 1) {
+          const float* wr = raw[next_raw++ % raw.size()].data();
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(s.out), static_cast<int>(s.in), 1.0f, wr,
+                      static_cast<int>(s.in), x.data(), 1, 0.0f, y.data(), 1);
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows),
+                      static_cast<int>(s.out), static_cast<int>(s.in), 1.0f, x.data(), static_cast<int>(s.in),
+                      wf.data(), static_cast<int>(s.in), 0.0f, y.data(), static_cast<int>(s.out));
+        }
+      });
+      settle();
+      row["gflops"] = {{"f32", flops / t_f32 / 1e9},
+                       {"bf16", flops / t_bf16 / 1e9},
+                       {"portable_f32", t_port > 0 ? flops / t_port / 1e9 : 0.0},
+                       {"openblas_sgemm", flops / t_blas / 1e9}};
+      std::printf("%-8s %6lld %6lld %5lld | %9.1f %9.1f %9.1f %9.1f | %6.0f%% %6.0f%%\n", s.name,
+                  static_cast<long long>(s.in), static_cast<long long>(s.out), static_cast<long long>(rows),
+                  flops / t_f32 / 1e9, flops / t_bf16 / 1e9, t_port > 0 ? flops / t_port / 1e9 : 0.0,
+                  flops / t_blas / 1e9, 100 * flops / t_f32 / 1e9 / peaks.f32,
+                  100 * flops / t_bf16 / 1e9 / peaks.bf16);
+      if (rows == 1) {
+        const double bw = (probe_before + probe_after) / 2;
+        const double gb_f32 = static_cast<double>(pf.bytes()) / t_f32 / 1e9;
+        const double gb_bf16 = static_cast<double>(pb.bytes()) / t_bf16 / 1e9;
+        const double gb_blas = static_cast<double>(s.in * s.out * 4) / t_blas / 1e9;
+        row["weight_gbps"] = {{"f32", gb_f32}, {"bf16", gb_bf16}, {"openblas_sgemv", gb_blas}, {"probe", bw}};
+        std::printf(
+            "%-8s %6s %6s %5s | %7.1fGB %7.1fGB %9s %7.1fGB | probe %.1f GB/s (f32 %.0f%%, bf16 %.0f%%)\n",
+            "", "", "", "", gb_f32, gb_bf16, "", gb_blas, bw, 100 * gb_f32 / bw, 100 * gb_bf16 / bw);
+      }
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- model
+
+json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, const Peaks& peaks,
+                 const Probe& probe) {
+  const int max_context = *std::max_element(o.contexts.begin(), o.contexts.end());
+  const int max_chunk = *std::max_element(o.chunks.begin(), o.chunks.end());
+  const int context = std::max(max_context, max_chunk) + 1;
+  const auto build_start = Clock::now();
+  LlamaModel model(shape.config, fast_random_weights(shape.config),
+                   make_ids_only_tokenizer(shape.config.vocab_size, 1, 2), o.threads, context, dtype);
+  const double build_s = seconds_since(build_start);
+  const double streamed = static_cast<double>(model.streamed_weight_bytes());
+  // Prefill computes logits for its last token only: the output matrix
+  // counts once per chunk, the layers' matrices once per token.
+  const double output_flops = 2.0 * shape.config.vocab_size * shape.config.hidden_size;
+  const double layer_flops_per_token = 2.0 * streamed / (dtype == WeightType::bf16 ? 2 : 4) - output_flops;
+  const auto kv_per_token = model.info().kv_bytes_per_token;
+  const double peak = dtype == WeightType::bf16 ? peaks.bf16 : peaks.f32;
+  std::printf(
+      "\n%s, %s weights, %d threads, kernels %s: weights %.1f MiB (%.1f MiB read per token), KV cache %lld "
+      "bytes/token (%.1f MiB at %d tokens); built in %.1f s\n",
+      shape.name.c_str(), weight_type_name(dtype), o.threads, kernel_set_name(model.kernel_set()),
+      static_cast<double>(model.weight_bytes()) / (1 << 20), streamed / (1 << 20),
+      static_cast<long long>(kv_per_token), static_cast<double>(kv_per_token) * context / (1 << 20), context,
+      build_s);
+  json out = {{"shape", shape.name},
+              {"dtype", weight_type_name(dtype)},
+              {"threads", o.threads},
+              {"weight_bytes", model.weight_bytes()},
+              {"streamed_weight_bytes_per_token", streamed},
+              {"kv_bytes_per_token", kv_per_token},
+              {"prefill", json::array()},
+              {"decode", json::array()}};
+
+  std::printf("  prefill: %6s %10s %10s %8s\n", "tokens", "tokens/s", "GFLOP/s", "of peak");
+  for (int chunk : o.chunks) {
+    std::vector<ralm::TokenId> ids(static_cast<std::size_t>(chunk));
+    for (int i = 0; i < chunk; ++i)
+      ids[static_cast<std::size_t>(i)] = (i * 7919) % shape.config.vocab_size;
+    auto seq = model.new_sequence();
+    const int reps = chunk <= 128 ? 3 : 1;
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+      seq->truncate(0);
+      const auto s = Clock::now();
+      model.eval(*seq, ids, {});
+      t.push_back(seconds_since(s));
+    }
+    const double sec = median(t);
+    // Matrix products only: attention's flops grow with the chunk and are
+    // not part of the weights' GEMM figure.
+    const double gflops = (layer_flops_per_token * chunk + output_flops) / sec / 1e9;
+    std::printf("  prefill: %6d %10.1f %10.1f %7.0f%%\n", chunk, chunk / sec, gflops, 100 * gflops / peak);
+    out["prefill"].push_back({{"tokens", chunk},
+                              {"seconds", sec},
+                              {"tokens_per_s", chunk / sec},
+                              {"matmul_gflops", gflops},
+                              {"peak_gflops", peak}});
+  }
+
+  std::printf("  decode:  %7s %10s %10s %10s %8s %10s\n", "context", "tokens/s", "weight GB/s", "probe GB/s",
+              "ratio", "fixed ms");
+  for (int ctx : o.contexts) {
+    auto seq = model.new_sequence();
+    // The cache's contents do not change the time: hold ctx - 1 tokens
+    // without computing them, then decode the ctx-th again and again.
+    auto& llama_seq = dynamic_cast<LlamaSequence&>(*seq);
+    llama_seq.mutable_tokens().assign(static_cast<std::size_t>(ctx - 1), 1);
+    const ralm::TokenId one[] = {5};
+    model.eval(*seq, one, {});  // warm-up
+    seq->truncate(ctx - 1);
+    std::vector<double> probes = {probe.gbps()}, times;
+    for (int i = 0; i < o.pairs; ++i) {
+      const auto s = Clock::now();
+      model.eval(*seq, one, {});
+      times.push_back(seconds_since(s));
+      seq->truncate(ctx - 1);
+      probes.push_back(probe.gbps());
+    }
+    std::vector<double> ratios, fixed;
+    for (std::size_t i = 0; i < times.size(); ++i) {
+      const double bw = (probes[i] + probes[i + 1]) / 2 * 1e9;
+      ratios.push_back(streamed / times[i] / bw);
+      fixed.push_back(times[i] - streamed / bw);
+    }
+    const double t = median(times);
+    const double ratio = median(ratios), fixed_ms = median(fixed) * 1e3;
+    const double probe_mean =
+        std::accumulate(probes.begin(), probes.end(), 0.0) / static_cast<double>(probes.size());
+    std::printf("  decode:  %7d %10.2f %10.1f %10.1f %7.0f%% %10.3f\n", ctx, 1 / t, streamed / t / 1e9,
+                probe_mean, 100 * ratio, fixed_ms);
+    out["decode"].push_back({{"context", ctx},
+                             {"seconds", times},
+                             {"probes_gbps", probes},
+                             {"tokens_per_s", 1 / t},
+                             {"weight_gbps", streamed / t / 1e9},
+                             {"median_ratio_to_probe", ratio},
+                             {"fixed_ms_per_token", fixed_ms}});
+  }
+  return out;
+}
+
+// OpenBLAS sgemm on the model's matrix shapes for a prefill chunk: the peer
+// figure beside our prefill.
+json bench_sgemm_shapes(const Options& o, const ModelShape& shape) {
+  const auto& c = shape.config;
+  const std::int64_t h = c.hidden_size, q = std::int64_t{c.num_heads} * c.head_dim,
+                     kv = std::int64_t{c.num_kv_heads} * c.head_dim, ff = c.intermediate_size;
+  struct M {
+    std::int64_t in, out;
+    int count;
+  };
+  const M ms[] = {{h, q + 2 * kv, c.num_layers},
+                  {q, h, c.num_layers},
+                  {h, 2 * ff, c.num_layers},
+                  {ff, h, c.num_layers},
+                  {h, c.vocab_size, 1}};
+  json out = json::array();
+  std::uint64_t state = 777;
+  settle();
+  openblas_set_num_threads(o.threads);
+  for (int chunk : o.chunks) {
+    if (chunk > 512) continue;  // the peer figure at the sizes the targets name
+    double total_s = 0, flops = 0;
+    for (const auto& m : ms) {
+      const auto w = random_floats(m.in * m.out, state, 0.05f);
+      const auto x = random_floats(chunk * m.in, state, 1.0f);
+      std::vector<float> y(static_cast<std::size_t>(chunk * m.out));
+      const double t = time_median(
+          [&] {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, chunk, static_cast<int>(m.out),
+                        static_cast<int>(m.in), 1.0f, x.data(), static_cast<int>(m.in), w.data(),
+                        static_cast<int>(m.in), 0.0f, y.data(), static_cast<int>(m.out));
+          },
+          0.1, 2);
+      total_s += t * m.count;
+      flops += 2.0 * static_cast<double>(chunk * m.in * m.out) * m.count;
+    }
+    std::printf("  OpenBLAS sgemm (OPENBLAS_CORETYPE=%s) on %s's matrices, %d rows: %.1f GFLOP/s\n",
+                std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "unset",
+                shape.name.c_str(), chunk, flops / total_s / 1e9);
+    out.push_back({{"tokens", chunk}, {"gflops", flops / total_s / 1e9}});
+  }
+  settle();
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<int> split_ints(const std::string& s) {
+  std::vector<int> out;
+  for (const auto& p : split(s))
+    out.push_back(std::stoi(p));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") {
+      o.threads = std::stoi(value());
+    } else if (a == "--json") {
+      o.json_path = value();
+    } else if (a == "--shapes") {
+      o.shapes = split(value());
+    } else if (a == "--chunks") {
+      o.chunks = split_ints(value());
+    } else if (a == "--contexts") {
+      o.contexts = split_ints(value());
+    } else if (a == "--pairs") {
+      o.pairs = std::stoi(value());
+    } else if (a == "--probe-gib") {
+      o.probe_gib = std::stod(value());
+    } else if (a == "--no-kernels") {
+      o.kernels = false;
+    } else if (a == "--no-model") {
+      o.model = false;
+    } else {
+      std::fprintf(stderr,
+                   "usage: llama_bench [--threads N] [--json FILE] [--shapes small,tinyllama] [--chunks "
+                   "128,512,2048]\n"
+                   "                   [--contexts 128,1024,4096] [--pairs N] [--probe-gib G] [--no-kernels] "
+                   "[--no-model]\n");
+      return 2;
+    }
+  }
+  if (!kernel_set_supported(KernelSet::avx512)) {
+    std::fprintf(stderr, "llama_bench measures the AVX-512 kernels; this CPU or build has none\n");
+    return 1;
+  }
+  json report = {{"threads", o.threads}};
+  Peaks peaks;
+  peaks.f32 = std::max(ralm::bench::fma_peak_gflops(o.threads, 20'000'000),
+                       ralm::bench::fma_peak_gflops(o.threads, 20'000'000));
+  peaks.bf16 = std::max(ralm::bench::bf16_peak_gflops(o.threads, 20'000'000),
+                        ralm::bench::bf16_peak_gflops(o.threads, 20'000'000));
+  const Probe probe(o.probe_gib, o.threads);
+  const double first_probe = probe.gbps();
+  std::printf(
+      "Limits, %d threads: f32 FMA peak %.1f GFLOP/s, vdpbf16ps peak %.1f GFLOP/s, streaming read %.1f GB/s "
+      "(%.1f GiB)\n",
+      o.threads, peaks.f32, peaks.bf16, first_probe, o.probe_gib);
+  report["peaks_gflops"] = {{"f32_fma", peaks.f32}, {"bf16_dot", peaks.bf16}};
+  if (o.kernels) report["kernels"] = bench_kernels(o, peaks, probe);
+  if (o.model) {
+    report["models"] = json::array();
+    for (const auto& name : o.shapes) {
+      const ModelShape shape = shape_named(name);
+      for (const WeightType dtype : {WeightType::f32, WeightType::bf16})
+        report["models"].push_back(bench_model(o, shape, dtype, peaks, probe));
+      report["sgemm_" + name] = bench_sgemm_shapes(o, shape);
+    }
+  }
+  std::ofstream(o.json_path) << report.dump(2) << "\n";
+  std::printf("\nwrote %s\n", o.json_path.c_str());
+  return 0;
+}

@@ -1,0 +1,397 @@
+// The AVX-512 kernel set: avx512f/bw/vl, avx512_bf16 (vdpbf16ps) and FMA.
+// Only this file is compiled with those flags (see CMakeLists.txt), and
+// kernels.cpp calls it only after kernel_set_supported() has checked the CPU,
+// so the rest of the build runs anywhere. Everything here but the entry
+// points has internal linkage, and no standard-library template is used: an
+// inline function instantiated here would carry AVX-512 instructions, and the
+// linker could pick that copy for callers on any CPU.
+//
+// Matrix products: each (row, output) pair has one accumulator that takes
+// one fused multiply-add (f32) or one vdpbf16ps (bf16) per k step, in order
+// (see kernels.hpp); the blocks below only choose how many accumulators live
+// in registers at once.
+// GCC 12's avx512fintrin.h builds its "undefined" vectors by initialising
+// them from themselves (GCC bug 105593), which -Wuninitialized reports at
+// every inlined use; the intrinsics are correct.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include "kernels_impl.hpp"
+
+namespace ralm::llama::detail {
+
+namespace {
+
+// Rows per register block: 6 rows × 4 vectors of outputs are 24 accumulators,
+// plus 4 weight vectors, within the 32 registers; each weight vector loaded
+// from L1 feeds 6 multiply-adds and each broadcast row value feeds 4.
+constexpr int kRows = 6;
+
+inline __mmask16 first_lanes(std::int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+inline __m512bh as_bf16(__m512i v) {
+  return (__m512bh)v;
+}
+
+template <int MR, int NV>
+void f32_block(const PanelArgs& a, std::int64_t r0) {
+  const float* x = static_cast<const float*>(a.x) + r0 * a.ldx;
+  const float* w = static_cast<const float*>(a.w);
+  float* y = a.y + r0 * a.ldy;
+  const __mmask16 tail = first_lanes(a.valid - (NV - 1) * 16);
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      acc[r][v] = a.first ? _mm512_setzero_ps()
+                          : _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, y + r * a.ldy + v * 16);
+    }
+  }
+  for (std::int64_t k = 0; k < a.steps; ++k) {
+    const float* wk = w + k * (NV * 16);
+    __m512 wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      wv[v] = _mm512_loadu_ps(wk + v * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xb = _mm512_set1_ps(x[r * a.ldx + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm512_fmadd_ps(xb, wv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(y + r * a.ldy + v * 16, v == NV - 1 ? tail : 0xffff, acc[r][v]);
+  }
+}
+
+// A k step is a pair (k, k+1): the weights hold the pair per output, the
+// activations one 32-bit pair per row, broadcast to every output.
+template <int MR, int NV>
+void bf16_block(const PanelArgs& a, std::int64_t r0) {
+  const std::uint32_t* x = static_cast<const std::uint32_t*>(a.x) + r0 * a.ldx;
+  const std::uint16_t* w = static_cast<const std::uint16_t*>(a.w);
+  float* y = a.y + r0 * a.ldy;
+  const __mmask16 tail = first_lanes(a.valid - (NV - 1) * 16);
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      acc[r][v] = a.first ? _mm512_setzero_ps()
+                          : _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, y + r * a.ldy + v * 16);
+    }
+  }
+  for (std::int64_t k = 0; k < a.steps; ++k) {
+    const std::uint16_t* wk = w + k * (NV * 32);
+    __m512bh wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      wv[v] = as_bf16(_mm512_loadu_si512(wk + v * 32));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512bh xb = as_bf16(_mm512_set1_epi32(static_cast<int>(x[r * a.ldx + k])));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm512_dpbf16_ps(acc[r][v], xb, wv[v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(y + r * a.ldy + v * 16, v == NV - 1 ? tail : 0xffff, acc[r][v]);
+  }
+}
+
+using Block = void (*)(const PanelArgs&, std::int64_t);
+
+template <int MR, int NV>
+struct F32 {
+  static void run(const PanelArgs& a, std::int64_t r0) { f32_block<MR, NV>(a, r0); }
+};
+template <int MR, int NV>
+struct Bf16 {
+  static void run(const PanelArgs& a, std::int64_t r0) { bf16_block<MR, NV>(a, r0); }
+};
+
+// All rows of one panel: full blocks of kRows, then one block of the rest.
+template <template <int, int> class K, int NV>
+void panel_rows(const PanelArgs& a) {
+  static constexpr Block kTail[kRows] = {nullptr,       K<1, NV>::run, K<2, NV>::run,
+                                         K<3, NV>::run, K<4, NV>::run, K<5, NV>::run};
+  std::int64_t r = 0;
+  for (; r + kRows <= a.rows; r += kRows)
+    K<kRows, NV>::run(a, r);
+  if (r < a.rows) kTail[a.rows - r](a, r);
+}
+
+template <template <int, int> class K>
+void panel(const PanelArgs& a) {
+  switch (a.width) {
+    case 16:
+      panel_rows<K, 1>(a);
+      break;
+    case 32:
+      panel_rows<K, 2>(a);
+      break;
+    case 48:
+      panel_rows<K, 3>(a);
+      break;
+    default:
+      panel_rows<K, 4>(a);
+      break;
+  }
+}
+
+// Lanes l and l + 8, then l + 4, l + 2 and l + 1: the portable dot's tree.
+inline float sum_lanes(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+inline float dot16(const float* a, const float* b, std::int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+  if (i < n) {
+    const __mmask16 m = first_lanes(n - i);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+  }
+  return sum_lanes(acc);
+}
+
+// e^x as Cephes' expf computes it: x = n·ln 2 + r with |r| <= ln 2 / 2, e^r
+// by its polynomial, 2^n by vscalefps; within about 1 ulp of the correctly
+// rounded value. Below ln(FLT_MIN) it gives 0 (softmax loses nothing).
+inline __m512 exp16(__m512 x) {
+  const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_LT_OQ);
+  x = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+  p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~under), _mm512_scalef_ps(p, n));
+}
+
+// For H heads: out_h[d0, d0 + 16·NV) = Σ_p weight_hp · v_p, one accumulator
+// per output element running over p in order; each value row is loaded once
+// for all H heads.
+template <int H, int NV>
+void weighted_values(const AttendArgs& a, std::int64_t h0, std::int64_t ld, std::int64_t d0) {
+  const __mmask16 tail = first_lanes(a.head_dim - d0 - (NV - 1) * 16);
+  const float* scores = a.scores + h0 * ld;
+  __m512 acc[H][NV];
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      acc[h][v] = _mm512_setzero_ps();
+  for (std::int64_t p = 0; p < a.visible; ++p) {
+    const float* vp = a.values + p * a.stride + d0;
+    __m512 row[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      row[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, vp + v * 16);
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) {
+      const __m512 weight = _mm512_set1_ps(scores[h * ld + p]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v)
+        acc[h][v] = _mm512_fmadd_ps(weight, row[v], acc[h][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int h = 0; h < H; ++h)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      _mm512_mask_storeu_ps(a.out + (h0 + h) * a.head_dim + d0 + v * 16, v == NV - 1 ? tail : 0xffff,
+                            acc[h][v]);
+}
+
+template <int H>
+void weighted_values_heads(const AttendArgs& a, std::int64_t h0, std::int64_t ld, std::int64_t vectors) {
+  switch (vectors) {
+    case 1:
+      weighted_values<H, 1>(a, h0, ld, 0);
+      break;
+    case 2:
+      weighted_values<H, 2>(a, h0, ld, 0);
+      break;
+    case 3:
+      weighted_values<H, 3>(a, h0, ld, 0);
+      break;
+    default:
+      weighted_values<H, 4>(a, h0, ld, 0);
+      break;
+  }
+}
+
+// One head at a time, up to 128 dimensions per pass: wide heads.
+void weighted_values_wide(const AttendArgs& a, std::int64_t h, std::int64_t ld) {
+  for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += 128) {
+    switch ((a.head_dim - d0 + 15) / 16) {
+      case 1:
+        weighted_values<1, 1>(a, h, ld, d0);
+        break;
+      case 2:
+        weighted_values<1, 2>(a, h, ld, d0);
+        break;
+      case 3:
+        weighted_values<1, 3>(a, h, ld, d0);
+        break;
+      case 4:
+        weighted_values<1, 4>(a, h, ld, d0);
+        break;
+      case 5:
+        weighted_values<1, 5>(a, h, ld, d0);
+        break;
+      case 6:
+        weighted_values<1, 6>(a, h, ld, d0);
+        break;
+      case 7:
+        weighted_values<1, 7>(a, h, ld, d0);
+        break;
+      default:
+        weighted_values<1, 8>(a, h, ld, d0);
+        break;
+    }
+  }
+}
+
+// Heads taken together per pass over the cache: 4 heads × 4 vectors are 16
+// accumulators.
+constexpr std::int64_t kHeadsPerPass = 4;
+
+}  // namespace
+
+void avx512_panel_f32(const PanelArgs& a) {
+  panel<F32>(a);
+}
+
+void avx512_panel_bf16(const PanelArgs& a) {
+  panel<Bf16>(a);
+}
+
+float avx512_dot(const float* a, const float* b, std::int64_t n) {
+  return dot16(a, b, n);
+}
+
+void avx512_silu_mul(float* gate, const float* up, std::int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first_lanes(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    _mm512_mask_storeu_ps(
+        gate + i, m,
+        _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
+// The portable rounding (f32_to_bf16), 16 values at a time: the same bits.
+void avx512_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+  for (std::int64_t i = 0; i < n; i += 32) {
+    __m512i h[2];
+    for (int j = 0; j < 2; ++j) {
+      const __mmask16 m = first_lanes(n - i - 16 * j > 0 ? n - i - 16 * j : 0);
+      const __m512i bits = _mm512_maskz_loadu_epi32(m, x + i + 16 * j);
+      const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), inf);
+      const __m512i rounded = _mm512_srli_epi32(
+          _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one))),
+          16);
+      h[j] = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(bits, 16), quiet));
+    }
+    // 32 bf16 values in order, as 16 pairs: the low halves of h[0] then h[1].
+    const __m512i packed = _mm512_permutex2var_epi16(
+        h[0],
+        _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22,
+                         20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0),
+        h[1]);
+    const std::int64_t count = n - i >= 32 ? 16 : (n - i + 1) / 2;
+    _mm512_mask_storeu_epi32(pairs + i / 2, first_lanes(count), packed);
+  }
+}
+
+void avx512_attend(const AttendArgs& a) {
+  const std::int64_t ld = (a.visible + 15) / 16 * 16, vectors = (a.head_dim + 15) / 16;
+  for (std::int64_t h0 = 0; h0 < a.heads; h0 += kHeadsPerPass) {
+    const std::int64_t hc = a.heads - h0 < kHeadsPerPass ? a.heads - h0 : kHeadsPerPass;
+    // Scores: each key is loaded once for the pass's heads.
+    float max_score[kHeadsPerPass];
+    for (std::int64_t h = 0; h < hc; ++h)
+      max_score[h] = -__builtin_inff();
+    for (std::int64_t p = 0; p < a.visible; ++p) {
+      const float* kp = a.keys + p * a.stride;
+      for (std::int64_t h = 0; h < hc; ++h) {
+        const float s = dot16(a.q + (h0 + h) * a.head_dim, kp, a.head_dim) * a.scale;
+        a.scores[(h0 + h) * ld + p] = s;
+        max_score[h] = s > max_score[h] ? s : max_score[h];
+      }
+    }
+    for (std::int64_t h = 0; h < hc; ++h) {
+      float* scores = a.scores + (h0 + h) * ld;
+      const __m512 shift = _mm512_set1_ps(max_score[h]);
+      __m512 sums = _mm512_setzero_ps();
+      for (std::int64_t p = 0; p < a.visible; p += 16) {
+        const __mmask16 m = first_lanes(a.visible - p);
+        const __m512 e =
+            _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + p), shift)));
+        _mm512_mask_storeu_ps(scores + p, m, e);
+        sums = _mm512_add_ps(sums, e);
+      }
+      const __m512 sum = _mm512_set1_ps(sum_lanes(sums));
+      for (std::int64_t p = 0; p < a.visible; p += 16) {
+        const __mmask16 m = first_lanes(a.visible - p);
+        _mm512_mask_storeu_ps(scores + p, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, scores + p), sum));
+      }
+    }
+    if (vectors > 4) {
+      for (std::int64_t h = 0; h < hc; ++h)
+        weighted_values_wide(a, h0 + h, ld);
+      continue;
+    }
+    switch (hc) {
+      case 1:
+        weighted_values_heads<1>(a, h0, ld, vectors);
+        break;
+      case 2:
+        weighted_values_heads<2>(a, h0, ld, vectors);
+        break;
+      case 3:
+        weighted_values_heads<3>(a, h0, ld, vectors);
+        break;
+      default:
+        weighted_values_heads<4>(a, h0, ld, vectors);
+        break;
+    }
+  }
+}
+
+}  // namespace ralm::llama::detail

@@ -1,0 +1,56 @@
+// What the kernel sets implement, for kernels.cpp to dispatch. Internal to
+// the plugin. Deliberately free of standard-library templates: the AVX-512
+// translation unit includes it, and an inline function instantiated there
+// would carry AVX-512 instructions that the linker might pick for everyone.
+#pragma once
+
+#include <cstdint>
+
+namespace ralm::llama::detail {
+
+// One panel of outputs over a range of k steps, for every row.
+struct PanelArgs {
+  const void* x;     // f32: floats; bf16: uint32 pairs of bf16; at the range's first k step
+  std::int64_t ldx;  // row stride of x, in its elements
+  std::int64_t rows;
+  const void* w;       // the panel at the range's first k step
+  std::int64_t width;  // the panel's width: 16, 32, 48 or 64 outputs
+  std::int64_t valid;  // outputs to store (the last panel may be padded)
+  std::int64_t steps;  // k steps in the range
+  bool first;          // accumulators start at zero rather than from y
+  float* y;            // the panel's first output of row 0
+  std::int64_t ldy;
+};
+
+struct AttendArgs {
+  const float* q;  // `heads` queries, head_dim apart
+  std::int64_t heads;
+  const float* keys;
+  const float* values;
+  std::int64_t stride;
+  std::int64_t visible;
+  std::int64_t head_dim;
+  float scale;
+  float* scores;  // heads × round_up(visible, 16)
+  float* out;     // `heads` outputs, head_dim apart
+};
+
+void portable_panel_f32(const PanelArgs& a);
+void portable_panel_bf16(const PanelArgs& a);
+void portable_attend(const AttendArgs& a);
+float portable_dot(const float* a, const float* b, std::int64_t n);
+void portable_silu_mul(float* gate, const float* up, std::int64_t n);
+// Rounds to bf16 (nearest even) and packs (x[2i], x[2i+1]) into pairs[i];
+// an odd n gets a zero partner.
+void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs);
+
+#if RALM_LLAMA_AVX512
+void avx512_panel_f32(const PanelArgs& a);
+void avx512_panel_bf16(const PanelArgs& a);
+void avx512_attend(const AttendArgs& a);
+float avx512_dot(const float* a, const float* b, std::int64_t n);
+void avx512_silu_mul(float* gate, const float* up, std::int64_t n);
+void avx512_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs);
+#endif
+
+}  // namespace ralm::llama::detail
