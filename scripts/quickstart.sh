@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The main job: set up, list the plugins, validate the quick-start pipeline and
-# build its components.
+# The main job: set up, build the default corpus (FOLDOC and the Jargon File,
+# from their Debian packages) if it is missing, and compare no retrieval,
+# In-Context RALM (prepend) and FlashBack (append) on the same prompts.
+# Extra arguments go to `ralm compare` (e.g. --limit 2, --set engine.max_new_tokens=16).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ralm_setup
 ralm="$ralm_build/bin/ralm"
-"$ralm" plugins
-echo
-"$ralm" validate --quiet "$ralm_root/pipelines/quickstart.yaml" && echo "pipelines/quickstart.yaml: valid"
-echo
-"$ralm" run "$ralm_root/pipelines/quickstart.yaml" --dry-run "$@"
+cd "$ralm_root"
+if [[ ! -f data/corpus/manifest.json ]]; then
+  "$ralm" corpus build --source foldoc --source jargon --out data/corpus
+fi
+"$ralm" compare pipelines/quickstart.yaml pipelines/quickstart-prepend.yaml pipelines/quickstart-append.yaml \
+  --log-level info "$@"

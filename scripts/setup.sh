@@ -11,7 +11,7 @@ ralm_packages=(
   cmake ninja-build g++ binutils pkg-config
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
-  libstemmer-dev zlib1g-dev dict-foldoc dict-jargon
+  libstemmer-dev zlib1g-dev dict-foldoc dict-jargon libopenblas-dev
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }

@@ -79,7 +79,9 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                     {"tokens_kept", r.tokens_kept},
                     {"retrievals", retrievals},
                     {"times", times_json(r.times)}};
-    lines += j.dump() + "\n";
+    // Model output need not be valid UTF-8 (a byte tokenizer, a cut
+    // multi-byte character): invalid bytes become U+FFFD rather than failing.
+    lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   write_atomically(dir / "outputs.jsonl", lines);
   const json summary = {{"pipeline", report.pipeline},
@@ -90,7 +92,7 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                         {"tokens_kept", report.kept},
                         {"tokens_per_second", report.tokens_per_second()},
                         {"times", times_json(report.times)}};
-  write_atomically(dir / "summary.json", summary.dump(2) + "\n");
+  write_atomically(dir / "summary.json", summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
