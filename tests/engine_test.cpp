@@ -241,6 +241,17 @@ TEST(RequestLoop, OverflowDropsTheOldestInputTokensAndKeepsBos) {
   EXPECT_EQ(f.model->tokenizer().decode(std::span(r.input).last(3)), "END");
 }
 
+TEST(RequestLoop, ABlankQueryKeepsThePreviousPassages) {
+  Fixture f;
+  const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
+  // 40 spaces: the first query window is blank, so nothing is retrieved and
+  // the retriever (which refuses empty queries) is not asked.
+  const auto r = core::RequestLoop(built, settings(4, 8)).run(std::string(40, ' '));
+  ASSERT_EQ(r.retrievals.size(), 2u);
+  EXPECT_TRUE(r.retrievals[0].hits.empty());
+  EXPECT_EQ(f.model->mismatches, 0);
+}
+
 TEST(RequestLoop, BadInput) {
   Fixture f;
   const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));

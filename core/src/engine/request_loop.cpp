@@ -84,6 +84,7 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
   Tokens context;  // every token the model should have seen before the next is chosen
   Tokens generated;
   std::vector<float> logits;
+  std::vector<Hit> last_hits;  // the passages of the latest retrieval
 
   // Brings the sequence's cache to `context`, keeping what agrees with it (no
   // more than `reusable`) and evaluating at least the last token, whose
@@ -114,7 +115,14 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
         record.query =
             tokenizer.decode(query_window(input, generated, settings_.query_tokens, tokenizer.bos()));
         const auto t0 = Clock::now();
-        record.hits = pipeline_.retriever->search(std::span(&record.query, 1), settings_.top_k)[0];
+        // A window that decodes to blank text (whitespace, or ids with no
+        // text) is no query: the previous passages stay.
+        if (record.query.find_first_not_of(" \t\r\n") == std::string::npos) {
+          record.hits = last_hits;
+        } else {
+          record.hits = pipeline_.retriever->search(std::span(&record.query, 1), settings_.top_k)[0];
+        }
+        last_hits = record.hits;
         for (const Hit& hit : record.hits) {
           const Passage p = pipeline_.retriever->passage(hit.id);
           Tokens tokens = tokenizer.encode(p.title.empty() ? p.text : p.title + "\n" + p.text, false);
