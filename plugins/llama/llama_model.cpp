@@ -12,7 +12,6 @@ LlamaSequence::LlamaSequence(const LlamaConfig& c, std::int32_t context)
     : context_(context),
       layer_stride_(static_cast<std::size_t>(context) * static_cast<std::size_t>(c.num_kv_heads) *
                     static_cast<std::size_t>(c.head_dim)),
-      kv_dim_(static_cast<std::size_t>(c.num_kv_heads) * static_cast<std::size_t>(c.head_dim)),
       k_(layer_stride_ * static_cast<std::size_t>(c.num_layers)),
       v_(layer_stride_ * static_cast<std::size_t>(c.num_layers)) {}
 

@@ -30,7 +30,6 @@ class LlamaSequence final : public Sequence {
  private:
   std::int32_t context_;
   std::size_t layer_stride_;
-  std::size_t kv_dim_;
   Tokens tokens_;
   std::vector<float, AlignedAllocator<float>> k_, v_;  // layers × kv_heads × context × head_dim, preallocated
 };
