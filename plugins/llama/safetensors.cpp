@@ -1,16 +1,13 @@
 #include "safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ralm/error.hpp"
+#include "ralm/mapped_file.hpp"
+#include "ralm/staging_directory.hpp"
 
 namespace ralm::llama {
 
@@ -105,33 +102,19 @@ std::vector<float> TensorView::to_f32() const {
   return out;
 }
 
-SafetensorsFile::SafetensorsFile(const fs::path& file) {
+SafetensorsFile::SafetensorsFile(const fs::path& file) : map_(std::make_unique<MappedFile>(file)) {
   const std::string name = file.string();
-  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(name + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw InputError(name + ": cannot stat: " + std::strerror(errno));
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
-  if (size_ < 8) {
-    ::close(fd);
-    throw InputError(name + ": truncated safetensors file: " + std::to_string(size_) +
+  const std::size_t size = map_->size();
+  if (size < 8) {
+    throw InputError(name + ": truncated safetensors file: " + std::to_string(size) +
                      " bytes, shorter than its 8-byte header length");
   }
-  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    throw InputError(name + ": cannot map: " + std::strerror(errno));
-  }
-  const auto* bytes = static_cast<const std::byte*>(map_);
+  const auto* bytes = reinterpret_cast<const std::byte*>(map_->bytes());
   std::uint64_t header_len = 0;
   std::memcpy(&header_len, bytes, 8);  // little-endian, as is this machine
-  if (header_len > size_ - 8) {
+  if (header_len > size - 8) {
     throw InputError(name + ": truncated safetensors file: its header claims " + std::to_string(header_len) +
-                     " bytes but the file has " + std::to_string(size_ - 8) + " after the length");
+                     " bytes but the file has " + std::to_string(size - 8) + " after the length");
   }
   json header;
   try {
@@ -142,7 +125,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& file) {
   }
   if (!header.is_object()) throw InputError(name + ": the safetensors header is not a JSON object");
   const std::byte* data = bytes + 8 + header_len;
-  const std::size_t data_size = size_ - 8 - header_len;
+  const std::size_t data_size = size - 8 - header_len;
   for (const auto& [key, entry] : header.items()) {
     if (key == "__metadata__") continue;
     const std::string where = name + ": tensor " + key;
@@ -178,9 +161,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& file) {
   }
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
   const fs::path single = dir / "model.safetensors";
@@ -254,9 +235,7 @@ void write_safetensors(const fs::path& file, const std::vector<TensorToWrite>& t
   std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0)
     text.push_back(' ');  // aligned data, as Hugging Face writes it
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  write_file_atomically(file, [&](std::ostream& out) {
     const std::uint64_t len = text.size();
     out.write(reinterpret_cast<const char*>(&len), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
@@ -273,9 +252,7 @@ void write_safetensors(const fs::path& file, const std::vector<TensorToWrite>& t
         throw Error("write_safetensors: writing F16 is not supported");
       }
     }
-    if (!out) throw Error(tmp.string() + ": write failed");
-  }
-  fs::rename(tmp, file);
+  });
 }
 
 }  // namespace ralm::llama

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "ralm/mapped_file.hpp"
+
 namespace ralm::llama {
 
 enum class DType { F32, F16, BF16 };
@@ -46,8 +48,7 @@ class SafetensorsFile {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
 
  private:
-  void* map_ = nullptr;
-  std::size_t size_ = 0;
+  std::unique_ptr<MappedFile> map_;
   std::map<std::string, TensorView> tensors_;
 };
 

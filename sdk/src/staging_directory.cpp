@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <fstream>
+
 #include "ralm/error.hpp"
 
 namespace ralm {
@@ -33,6 +35,22 @@ void StagingDirectory::commit() {
     fs::rename(partial_, final_);
   }
   committed_ = true;
+}
+
+void write_file_atomically(const fs::path& file, const std::function<void(std::ostream&)>& write) {
+  const fs::path tmp = file.string() + ".tmp-" + std::to_string(::getpid());
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(tmp.string() + ": cannot create");
+    write(out);
+    out.close();
+    if (!out) throw Error(tmp.string() + ": write failed");
+    fs::rename(tmp, file);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
 }
 
 }  // namespace ralm

@@ -1,11 +1,11 @@
 #include "ralm/core/engine/run_report.hpp"
 
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ralm/core/table.hpp"
 #include "ralm/error.hpp"
+#include "ralm/staging_directory.hpp"
 
 namespace ralm::core {
 
@@ -35,16 +35,6 @@ json times_json(const PhaseTimes& t) {
           {"decode_s", t.decode},       {"verification_s", t.verification},
           {"rollback_s", t.rollback},   {"other_s", t.other},
           {"total_s", t.total}};
-}
-
-void write_atomically(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw Error(tmp.string() + ": write failed");
-  }
-  fs::rename(tmp, file);
 }
 
 std::string fixed(double v, int digits) {
@@ -83,7 +73,7 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
     // multi-byte character): invalid bytes become U+FFFD rather than failing.
     lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
-  write_atomically(dir / "outputs.jsonl", lines);
+  write_file_atomically(dir / "outputs.jsonl", [&](std::ostream& out) { out << lines; });
   const json summary = {{"pipeline", report.pipeline},
                         {"file", report.file},
                         {"requests", report.results.size()},
@@ -92,7 +82,9 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                         {"tokens_kept", report.kept},
                         {"tokens_per_second", report.tokens_per_second()},
                         {"times", times_json(report.times)}};
-  write_atomically(dir / "summary.json", summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomically(dir / "summary.json", [&](std::ostream& out) {
+    out << summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  });
 }
 
 void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {

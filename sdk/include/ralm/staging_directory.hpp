@@ -6,6 +6,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <ostream>
 
 namespace ralm {
 
@@ -27,5 +29,11 @@ class StagingDirectory {
   std::filesystem::path final_, partial_;
   bool committed_ = false;
 };
+
+// The same for one file: `write` fills FILE.tmp-PID, which is renamed to FILE
+// once it is complete and flushed; on an error the temporary goes and FILE is
+// untouched.
+void write_file_atomically(const std::filesystem::path& file,
+                           const std::function<void(std::ostream&)>& write);
 
 }  // namespace ralm
