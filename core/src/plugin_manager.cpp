@@ -173,14 +173,11 @@ void PluginManager::load_file(const fs::path& file) {
                      "' threw a non-standard exception while registering; fix or remove the plugin");
   }
 
-  // All or nothing: a clash anywhere leaves the registry as it was.
   std::shared_ptr<const PluginRecord> shared = record;
-  Registry trial = registry_;
+  std::vector<RegistryEntry> entries;
   for (auto& [info, factory] : staging.staged)
-    trial.add(RegistryEntry{shared, info, factory});
-  for (auto& [info, factory] : staging.staged) {
-    registry_.add(RegistryEntry{shared, std::move(info), std::move(factory)});
-  }
+    entries.push_back({shared, std::move(info), std::move(factory)});
+  registry_.add_all(std::move(entries));
   registry_.add_plugin(shared);
   loaded_names_.push_back(file.filename().string());
   log_debug("loaded plugin '" + name + "' " + record->version + " from " + record->file);

@@ -42,6 +42,17 @@ void Registry::add(RegistryEntry entry) {
   entries_.push_back(std::move(entry));
 }
 
+void Registry::add_all(std::vector<RegistryEntry> entries) {
+  const std::size_t before = entries_.size();
+  try {
+    for (RegistryEntry& e : entries)
+      add(std::move(e));
+  } catch (...) {
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(before), entries_.end());
+    throw;
+  }
+}
+
 const RegistryEntry* Registry::find(const std::string& kind, const std::string& name) const {
   for (const RegistryEntry& e : entries_) {
     if (e.info.kind == kind && e.info.name == name) return &e;

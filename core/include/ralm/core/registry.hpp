@@ -36,6 +36,9 @@ class Registry {
  public:
   // Throws InputError if (kind, name) is taken, naming both plugins.
   void add(RegistryEntry entry);
+  // All or nothing: a clash anywhere (with the registry or within `entries`)
+  // throws and leaves the registry as it was.
+  void add_all(std::vector<RegistryEntry> entries);
 
   const RegistryEntry* find(const std::string& kind, const std::string& name) const;
   // Entries sorted by kind (in build order), then name.
