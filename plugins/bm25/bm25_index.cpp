@@ -173,7 +173,9 @@ bool Bm25Index::find(const std::string& term, Term& out) const {
 
 std::vector<Hit> Bm25Index::search(const std::vector<std::string>& query, std::int64_t k,
                                    SearchScratch& s) const {
-  s.scores.assign(static_cast<std::size_t>(passages_), 0.0f);
+  // The buffer stays zero between queries (only touched entries are reset
+  // below), so a query costs its postings, not the corpus size.
+  s.scores.resize(static_cast<std::size_t>(passages_), 0.0f);
   s.touched.clear();
   const auto* ids = reinterpret_cast<const std::uint32_t*>(postings_ids_->bytes());
   const auto* tfs = reinterpret_cast<const std::uint32_t*>(postings_tfs_->bytes());
@@ -197,6 +199,8 @@ std::vector<Hit> Bm25Index::search(const std::vector<std::string>& query, std::i
   for (PassageId id = 0; static_cast<std::int64_t>(hits.size()) < k && id < passages_; ++id) {
     if (s.scores[static_cast<std::size_t>(id)] == 0.0f) hits.push_back({id, 0.0f});
   }
+  for (std::uint32_t id : s.touched)
+    s.scores[id] = 0.0f;
   return hits;
 }
 

@@ -86,23 +86,26 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
   std::vector<float> logits;
   std::vector<Hit> last_hits;  // the passages of the latest retrieval
 
-  // Brings the sequence's cache to `context`, keeping what agrees with it (no
-  // more than `reusable`) and evaluating at least the last token, whose
-  // logits choose the next one.
-  auto sync = [&](std::int32_t reusable) {
-    const Tokens& held = seq->tokens();
-    std::size_t common = 0;
-    while (common < held.size() && common < context.size() && held[common] == context[common])
-      ++common;
-    const std::size_t keep =
-        std::min({common, static_cast<std::size_t>(std::max(reusable, 0)), context.size() - 1});
-    if (keep < held.size()) seq->truncate(static_cast<std::int32_t>(keep));
+  // Evaluates context[keep..] on a cache truncated to `keep` tokens; the
+  // last position's logits choose the next token.
+  auto evaluate_from = [&](std::size_t keep) {
+    if (keep < seq->tokens().size()) seq->truncate(static_cast<std::int32_t>(keep));
     const std::span<const TokenId> fresh(context.data() + keep, context.size() - keep);
     const auto t0 = Clock::now();
     EvalResult r = model.eval(*seq, fresh, {});
     (fresh.size() > 1 ? result.times.prefill : result.times.decode) += seconds_since(t0);
     result.tokens_computed += static_cast<std::int64_t>(fresh.size());
     logits = std::move(r.logits);
+  };
+
+  // After a retrieval: keep the cache's longest prefix that agrees with the
+  // new layout (no more than `reusable`) and evaluate at least the last token.
+  auto sync = [&](std::int32_t reusable) {
+    const Tokens& held = seq->tokens();
+    std::size_t common = 0;
+    while (common < held.size() && common < context.size() && held[common] == context[common])
+      ++common;
+    evaluate_from(std::min({common, static_cast<std::size_t>(std::max(reusable, 0)), context.size() - 1}));
   };
 
   while (static_cast<std::int32_t>(generated.size()) < settings_.max_new_tokens) {
@@ -139,8 +142,10 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
       context = std::move(layout.tokens);
       sync(layout.reusable_prefix);
     } else {
+      // Between retrievals the cache already holds everything but the token
+      // just chosen: no prefix to compare.
       context.push_back(generated.back());
-      sync(INT32_MAX);
+      evaluate_from(context.size() - 1);
     }
     // Greedy: the first of equal maxima, the lowest id.
     const auto next = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
