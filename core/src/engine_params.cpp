@@ -13,6 +13,18 @@ const ParamSpecs& engine_param_specs() {
       param::integer("max_passage_tokens", 256, "each passage is truncated to this many tokens").at_least(1),
       param::integer("max_new_tokens", 64, "tokens to generate per request (fewer if EOS comes first)")
           .at_least(1),
+      // RaLMSpec (used only when the pipeline has a `scheduler:`).
+      param::integer("prefetch", 20,
+                     "speculation: each real search puts its top this-many passages in the speculative cache")
+          .at_least(1),
+      param::boolean("async_verification", false,
+                     "speculation: verify on another thread while the next step runs"),
+      param::integer(
+          "cache_capacity", 4096,
+          "speculation: passages the cache holds before evicting the least recently used; 0: no bound")
+          .at_least(0),
+      param::boolean("shared_cache", false,
+                     "speculation: one cache for every request of the run instead of one per request"),
       param::integer("threads", 0, "threads for the model and the retriever; 0: one per core").at_least(0),
   };
   return specs;

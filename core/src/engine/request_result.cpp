@@ -4,12 +4,23 @@ namespace ralm::core {
 
 PhaseTimes& PhaseTimes::operator+=(const PhaseTimes& o) {
   retrieval += o.retrieval;
+  cache += o.cache;
   prefill += o.prefill;
   decode += o.decode;
   verification += o.verification;
   rollback += o.rollback;
   other += o.other;
   total += o.total;
+  overlapped += o.overlapped;
+  return *this;
+}
+
+SpeculationStats& SpeculationStats::operator+=(const SpeculationStats& o) {
+  rounds += o.rounds;
+  speculated += o.speculated;
+  accepted += o.accepted;
+  rollbacks += o.rollbacks;
+  real += o.real;
   return *this;
 }
 

@@ -14,6 +14,7 @@ using nlohmann::json;
 
 void RunReport::add(RequestResult result) {
   times += result.times;
+  speculation += result.speculation;
   generated += static_cast<std::int64_t>(result.output.size());
   computed += result.tokens_computed;
   kept += result.tokens_kept;
@@ -31,10 +32,20 @@ std::size_t identical_outputs(const RunReport& report, const RunReport& referenc
 namespace {
 
 json times_json(const PhaseTimes& t) {
-  return {{"retrieval_s", t.retrieval}, {"prefill_s", t.prefill},
-          {"decode_s", t.decode},       {"verification_s", t.verification},
-          {"rollback_s", t.rollback},   {"other_s", t.other},
-          {"total_s", t.total}};
+  return {{"retrieval_s", t.retrieval},
+          {"cache_s", t.cache},
+          {"prefill_s", t.prefill},
+          {"decode_s", t.decode},
+          {"verification_s", t.verification},
+          {"rollback_s", t.rollback},
+          {"other_s", t.other},
+          {"total_s", t.total},
+          {"overlapped_verification_s", t.overlapped}};
+}
+
+json speculation_json(const SpeculationStats& s) {
+  return {{"rounds", s.rounds},       {"speculated_steps", s.speculated}, {"accepted_steps", s.accepted},
+          {"rollbacks", s.rollbacks}, {"real_retrievals", s.real},        {"acceptance", s.acceptance()}};
 }
 
 std::string fixed(double v, int digits) {
@@ -68,7 +79,8 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                     {"tokens_computed", r.tokens_computed},
                     {"tokens_kept", r.tokens_kept},
                     {"retrievals", retrievals},
-                    {"times", times_json(r.times)}};
+                    {"times", times_json(r.times)},
+                    {"speculation", speculation_json(r.speculation)}};
     // Model output need not be valid UTF-8 (a byte tokenizer, a cut
     // multi-byte character): invalid bytes become U+FFFD rather than failing.
     lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -81,15 +93,17 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                         {"tokens_computed", report.computed},
                         {"tokens_kept", report.kept},
                         {"tokens_per_second", report.tokens_per_second()},
-                        {"times", times_json(report.times)}};
+                        {"times", times_json(report.times)},
+                        {"speculation", speculation_json(report.speculation)}};
   write_file_atomically(dir / "summary.json", [&](std::ostream& out) {
     out << summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   });
 }
 
 void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
-  Table table({"PIPELINE", "REQUESTS", "TOKENS", "WALL s", "RETRIEVAL s", "PREFILL s", "DECODE s", "VERIFY s",
-               "ROLLBACK s", "OTHER s", "COMPUTED/KEPT", "TOKENS/s", "SPEED-UP", "IDENTICAL"});
+  Table table({"PIPELINE", "REQUESTS", "TOKENS", "WALL s", "RETRIEVAL s", "CACHE s", "PREFILL s", "DECODE s",
+               "VERIFY s", "ROLLBACK s", "OTHER s", "COMPUTED/KEPT", "TOKENS/s", "ACCEPTED", "SPEED-UP",
+               "IDENTICAL"});
   for (const RunReport& r : reports) {
     const RunReport& ref = reports.front();
     const std::size_t same = identical_outputs(r, ref);
@@ -98,10 +112,11 @@ void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
                                                              : "no (" + std::to_string(same) + "/" +
                                                                    std::to_string(r.results.size()) + ")";
     table.add({r.pipeline, std::to_string(r.results.size()), std::to_string(r.generated),
-               fixed(r.times.total, 3), fixed(r.times.retrieval, 3), fixed(r.times.prefill, 3),
-               fixed(r.times.decode, 3), fixed(r.times.verification, 3), fixed(r.times.rollback, 3),
-               fixed(r.times.other, 3), std::to_string(r.computed) + "/" + std::to_string(r.kept),
-               fixed(r.tokens_per_second(), 1),
+               fixed(r.times.total, 3), fixed(r.times.retrieval, 3), fixed(r.times.cache, 3),
+               fixed(r.times.prefill, 3), fixed(r.times.decode, 3), fixed(r.times.verification, 3),
+               fixed(r.times.rollback, 3), fixed(r.times.other, 3),
+               std::to_string(r.computed) + "/" + std::to_string(r.kept), fixed(r.tokens_per_second(), 1),
+               r.speculation.speculated > 0 ? fixed(100.0 * r.speculation.acceptance(), 0) + "%" : "-",
                r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-", identical});
   }
   table.print(out);

@@ -8,9 +8,15 @@
 // keeps the longest prefix of the sequence's KV cache that agrees with that
 // layout (no more than the policy allows) and evaluates the rest. Between
 // retrievals it decodes one token at a time, greedily.
+//
+// With a speculation scheduler in the pipeline it runs RaLMSpec instead: a
+// per-request (or shared) cache of passages stands in for the retriever for
+// `s` steps, one batched search verifies them, and the request rolls back to
+// the first wrong step. Outputs are those of the loop without speculation.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "ralm/core/engine/request_result.hpp"
@@ -19,12 +25,28 @@
 
 namespace ralm::core {
 
+class SpeculativeCache;
+
+// RaLMSpec's knobs; used only when the pipeline has a scheduler.
+struct SpeculationSettings {
+  // Each real search fetches this many passages into the speculative cache
+  // (the paper's prefetch: 20; top_k alone is speculation without prefetch).
+  std::int32_t prefetch = 20;
+  // Verify on another thread while the next step runs.
+  bool async_verification = false;
+  // Passages the cache holds before evicting the least recently used; 0: no bound.
+  std::int32_t cache_capacity = 4096;
+  // One cache for every request of a run rather than one per request.
+  bool shared_cache = false;
+};
+
 struct EngineSettings {
   std::int32_t stride = 4;
   std::int32_t query_tokens = 32;
   std::int32_t top_k = 1;
   std::int32_t max_passage_tokens = 256;
   std::int32_t max_new_tokens = 64;
+  SpeculationSettings speculation;
 
   static EngineSettings from(const Params& engine);
 };
@@ -34,6 +56,7 @@ class RequestLoop {
   // The pipeline must have a model and a policy, and a retriever when the
   // policy uses passages; otherwise an InputError says which is missing.
   RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings);
+  ~RequestLoop();
 
   // One request from text (tokenised with BOS) or from token ids.
   RequestResult run(const std::string& prompt);
@@ -44,6 +67,7 @@ class RequestLoop {
  private:
   const BuiltPipeline& pipeline_;
   EngineSettings settings_;
+  std::unique_ptr<SpeculativeCache> shared_cache_;  // with speculation.shared_cache
 };
 
 // The query the loop issues when `generated` tokens follow `input`: the last

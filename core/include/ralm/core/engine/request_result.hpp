@@ -13,15 +13,32 @@ namespace ralm::core {
 // time: `other` is whatever the named phases do not cover (tokenising,
 // policies, choosing tokens), so the parts add up to `total` exactly.
 struct PhaseTimes {
-  double retrieval = 0;     // retriever calls
+  double retrieval = 0;     // retriever calls: real searches and passage text
+  double cache = 0;         // speculation: ranking the speculative cache, and its passages' text
   double prefill = 0;       // model evaluations of more than one token
   double decode = 0;        // one-token model evaluations
   double verification = 0;  // speculation: batched retrievals that check speculated steps
   double rollback = 0;      // speculation: compute thrown away at a mismatch
   double other = 0;
   double total = 0;
+  // Asynchronous speculation: verification time hidden behind the model's
+  // work on another thread. Not part of `total`; `verification` holds only
+  // the time spent waiting for it.
+  double overlapped = 0;
 
   PhaseTimes& operator+=(const PhaseTimes& o);
+};
+
+// What speculation did in a request (all zero without a scheduler).
+struct SpeculationStats {
+  std::int64_t rounds = 0;      // batched verifications
+  std::int64_t speculated = 0;  // steps served by the cache and then verified
+  std::int64_t accepted = 0;    // of those, the steps whose passages were right
+  std::int64_t rollbacks = 0;   // rounds that rolled back at a mismatch
+  std::int64_t real = 0;        // retrievals done before speculating (the cache too small)
+
+  SpeculationStats& operator+=(const SpeculationStats& o);
+  double acceptance() const { return speculated > 0 ? static_cast<double>(accepted) / speculated : 0.0; }
 };
 
 // One retrieval: where it happened and what it returned.
@@ -29,7 +46,7 @@ struct RetrievalRecord {
   std::int32_t position = 0;  // tokens generated before it
   std::string query;
   std::vector<Hit> hits;
-  bool speculative = false;  // served from the speculative cache
+  bool speculative = false;  // served from the speculative cache (and verified)
 };
 
 struct RequestResult {
@@ -43,6 +60,7 @@ struct RequestResult {
   std::int64_t tokens_kept = 0;           // input + output: what a single pass would compute
   std::vector<RetrievalRecord> retrievals;
   PhaseTimes times;
+  SpeculationStats speculation;
 };
 
 }  // namespace ralm::core

@@ -16,6 +16,7 @@ struct RunReport {
   std::string file;
   std::vector<RequestResult> results;
   PhaseTimes times;  // summed over requests
+  SpeculationStats speculation;
   std::int64_t generated = 0, computed = 0, kept = 0;
 
   void add(RequestResult result);

@@ -1,0 +1,45 @@
+// RaLMSpec's speculative retrieval cache: passages seen by earlier real
+// retrievals, ranked for a new query with the retriever's own score(), so that
+// a speculated top-k equals the real one whenever the real top-k is cached.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ralm/retriever.hpp"
+#include "ralm/types.hpp"
+
+namespace ralm::core {
+
+class SpeculativeCache {
+ public:
+  // At most `capacity` passages (0: no bound); beyond it the least recently
+  // used passage (inserted, re-inserted or returned by top()) is evicted.
+  explicit SpeculativeCache(std::size_t capacity) : capacity_(capacity) {}
+
+  // Inserts (or refreshes) the hits' passages, best first.
+  void insert(std::span<const Hit> hits);
+
+  // The best k cached passages for `query`, scored by retriever.score() and
+  // ranked by ranks_before(); fewer when fewer are cached.
+  std::vector<Hit> top(Retriever& retriever, const std::string& query, std::int64_t k);
+
+  std::size_t size() const { return order_.size(); }
+  std::int64_t evictions() const { return evictions_; }
+  bool contains(PassageId id) const { return where_.count(id) != 0; }
+
+ private:
+  void touch(PassageId id);
+
+  std::size_t capacity_;
+  std::list<PassageId> order_;  // most recently used first
+  std::unordered_map<PassageId, std::list<PassageId>::iterator> where_;
+  std::int64_t evictions_ = 0;
+};
+
+}  // namespace ralm::core

@@ -1,0 +1,167 @@
+#include "generation.hpp"
+
+#include <algorithm>
+
+#include "ralm/error.hpp"
+
+namespace ralm::core {
+
+namespace {
+
+double seconds_since(Generation::Clock::time_point start) {
+  return std::chrono::duration<double>(Generation::Clock::now() - start).count();
+}
+
+}  // namespace
+
+Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
+                       RequestResult& result)
+    : pipeline_(pipeline),
+      settings_(settings),
+      model_(*pipeline.model),
+      policy_(*pipeline.policy),
+      tokenizer_(model_.tokenizer()),
+      result_(result),
+      retrieves_(policy_.uses_passages()) {
+  // Fit input, passages (with room for two marking tokens each) and output in
+  // the context by dropping the oldest input tokens, as In-Context RALM does.
+  const ModelInfo info = model_.info();
+  const std::int64_t passage_room =
+      retrieves_ ? std::int64_t{settings_.top_k} * (settings_.max_passage_tokens + 2) : 0;
+  const std::int64_t budget = info.context_length - settings_.max_new_tokens - passage_room;
+  if (budget < 2) {
+    throw InputError(
+        "the model's context (" + std::to_string(info.context_length) +
+        " tokens) cannot hold engine.max_new_tokens plus the passages; lower max_new_tokens, top_k "
+        "or max_passage_tokens");
+  }
+  const std::size_t keep_bos = !input.empty() && input.front() == tokenizer_.bos() ? 1 : 0;
+  if (input.size() <= keep_bos) throw InputError("empty prompt: a request needs at least one token");
+  if (static_cast<std::int64_t>(input.size()) > budget) {
+    const auto drop = static_cast<std::ptrdiff_t>(static_cast<std::int64_t>(input.size()) - budget);
+    input.erase(input.begin() + static_cast<std::ptrdiff_t>(keep_bos),
+                input.begin() + static_cast<std::ptrdiff_t>(keep_bos) + drop);
+    result_.input_tokens_dropped = static_cast<std::int32_t>(drop);
+  }
+  input_ = std::move(input);
+  state_ = policy_.begin(input_);
+  seq_ = model_.new_sequence();
+}
+
+std::string Generation::query() const {
+  return tokenizer_.decode(query_window(input_, generated_, settings_.query_tokens, tokenizer_.bos()));
+}
+
+bool Generation::is_blank(const std::string& query) {
+  return query.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+std::vector<RetrievedPassage> Generation::passages(std::span<const Hit> hits) const {
+  std::vector<RetrievedPassage> out;
+  out.reserve(hits.size());
+  for (const Hit& hit : hits) {
+    const Passage p = pipeline_.retriever->passage(hit.id);
+    Tokens tokens = tokenizer_.encode(p.title.empty() ? p.text : p.title + "\n" + p.text, false);
+    if (static_cast<std::int32_t>(tokens.size()) > settings_.max_passage_tokens) {
+      tokens.resize(static_cast<std::size_t>(settings_.max_passage_tokens));
+    }
+    out.push_back({hit, std::move(tokens)});
+  }
+  return out;
+}
+
+void Generation::evaluate_from(std::size_t keep) {
+  if (keep < seq_->tokens().size()) seq_->truncate(static_cast<std::int32_t>(keep));
+  const std::span<const TokenId> fresh(context_.data() + keep, context_.size() - keep);
+  const auto t0 = Clock::now();
+  EvalResult r = model_.eval(*seq_, fresh, {});
+  (fresh.size() > 1 ? result_.times.prefill : result_.times.decode) += seconds_since(t0);
+  result_.tokens_computed += static_cast<std::int64_t>(fresh.size());
+  logits_ = std::move(r.logits);
+}
+
+void Generation::apply_layout(Layout layout) {
+  if (layout.tokens.empty()) throw Error("the context policy returned an empty layout");
+  context_ = std::move(layout.tokens);
+  // Keep the cache's longest prefix that agrees with the new layout (no more
+  // than the policy allows) and evaluate at least the last token.
+  const Tokens& held = seq_->tokens();
+  std::size_t common = 0;
+  while (common < held.size() && common < context_.size() && held[common] == context_[common])
+    ++common;
+  evaluate_from(
+      std::min({common, static_cast<std::size_t>(std::max(layout.reusable_prefix, 0)), context_.size() - 1}));
+}
+
+void Generation::choose_next() {
+  // Greedy: the first of equal maxima, the lowest id.
+  const auto next = static_cast<TokenId>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+  generated_.push_back(next);
+  if (next == tokenizer_.eos()) {
+    result_.stopped_at_eos = true;
+    done_ = true;
+  } else if (static_cast<std::int32_t>(generated_.size()) >= settings_.max_new_tokens) {
+    done_ = true;
+  }
+}
+
+void Generation::step(RetrievalRecord record, std::span<const RetrievedPassage> passages) {
+  last_hits_ = record.hits;
+  result_.retrievals.push_back(std::move(record));
+  apply_layout(policy_.on_retrieval(*state_, input_, generated_, passages));
+  choose_next();
+  // Between retrievals the cache already holds everything but the token just
+  // chosen: no prefix to compare.
+  while (!done_ && (!retrieves_ || generated_.size() % static_cast<std::size_t>(settings_.stride) != 0)) {
+    context_.push_back(generated_.back());
+    evaluate_from(context_.size() - 1);
+    choose_next();
+  }
+}
+
+void Generation::run_without_retrieval() {
+  apply_layout(policy_.on_retrieval(*state_, input_, generated_, {}));
+  choose_next();
+  while (!done_) {
+    context_.push_back(generated_.back());
+    evaluate_from(context_.size() - 1);
+    choose_next();
+  }
+}
+
+Generation::Checkpoint Generation::checkpoint() const {
+  Checkpoint c;
+  c.generated = generated_.size();
+  c.records = result_.retrievals.size();
+  c.policy = state_->clone();
+  c.last_hits = last_hits_;
+  c.prefill = result_.times.prefill;
+  c.decode = result_.times.decode;
+  return c;
+}
+
+void Generation::restore(const Checkpoint& c) {
+  generated_.resize(c.generated);
+  result_.retrievals.resize(c.records);
+  state_ = c.policy->clone();
+  last_hits_ = c.last_hits;
+  result_.times.rollback += (result_.times.prefill - c.prefill) + (result_.times.decode - c.decode);
+  result_.times.prefill = c.prefill;
+  result_.times.decode = c.decode;
+  // A checkpoint is taken before a step, so no token after it ended the request.
+  result_.stopped_at_eos = false;
+  done_ = false;
+}
+
+void Generation::finish(Clock::time_point start) {
+  result_.text =
+      tokenizer_.decode(std::span(generated_.data(), generated_.size() - (result_.stopped_at_eos ? 1 : 0)));
+  result_.tokens_kept = static_cast<std::int64_t>(input_.size() + generated_.size());
+  result_.input = std::move(input_);
+  result_.output = std::move(generated_);
+  PhaseTimes& t = result_.times;
+  t.total = seconds_since(start);
+  t.other = t.total - t.retrieval - t.cache - t.prefill - t.decode - t.verification - t.rollback;
+}
+
+}  // namespace ralm::core

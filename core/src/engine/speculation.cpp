@@ -1,0 +1,250 @@
+#include "speculation.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <future>
+
+namespace ralm::core {
+
+namespace {
+
+using Clock = Generation::Clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A step run with speculated passages, not yet verified.
+struct PendingStep {
+  Generation::Checkpoint before;
+  std::string query;
+  bool needs_verification = true;  // false for a blank query, which keeps the previous passages
+  std::vector<Hit> speculated;
+  double seconds = 0;  // wall time of the step: cache lookup and model
+};
+
+// The outcome of one batched search over the pending steps' queries.
+struct Verification {
+  std::vector<std::vector<Hit>> truth;  // per step; empty for steps that need none
+  double seconds = 0;
+};
+
+class Speculator {
+ public:
+  Speculator(Generation& gen, const BuiltPipeline& pipeline, const EngineSettings& settings,
+             SpeculativeCache& cache, RequestResult& result)
+      : gen_(gen),
+        retriever_(*pipeline.retriever),
+        scheduler_(*pipeline.scheduler),
+        settings_(settings),
+        cache_(cache),
+        result_(result),
+        fetch_(std::max(settings.top_k, settings.speculation.prefetch)),
+        scheduler_state_(scheduler_.begin()) {}
+
+  void run() {
+    while (!gen_.done() || !pending_.empty()) {
+      if (gen_.done()) {
+        // The request ended inside a round: verify what is left.
+        settle(pending_.size(), verify(pending_.size()), false);
+        continue;
+      }
+      if (pending_.empty() && cache_.size() < static_cast<std::size_t>(settings_.top_k)) {
+        real_step();
+        continue;
+      }
+      const auto stride = static_cast<std::size_t>(std::max(1, scheduler_.next_stride(*scheduler_state_)));
+      if (pending_.size() < stride) {
+        speculate();
+        continue;
+      }
+      if (settings_.speculation.async_verification) {
+        verify_while_speculating(stride);
+      } else {
+        settle(stride, verify(stride), false);
+      }
+    }
+  }
+
+ private:
+  // A retrieval the baseline would do, before the cache can stand in.
+  void real_step() {
+    RetrievalRecord record{gen_.position(), gen_.query(), {}, false};
+    const auto t0 = Clock::now();
+    if (Generation::is_blank(record.query)) {
+      record.hits = gen_.last_hits();
+    } else {
+      std::vector<Hit> hits = retriever_.search(std::span(&record.query, 1), fetch_)[0];
+      cache_.insert(prefetched(hits));
+      record.hits = top(hits);
+      ++result_.speculation.real;
+    }
+    const auto passages = gen_.passages(record.hits);
+    result_.times.retrieval += seconds_since(t0);
+    gen_.step(std::move(record), passages);
+  }
+
+  // One step with the cache's passages. Its lookup happens now; the step's
+  // model work runs when `run_model` is called (async verification prepares
+  // the step, starts the search, and only then runs the model).
+  struct Prepared {
+    PendingStep step;
+    RetrievalRecord record;
+    std::vector<RetrievedPassage> passages;
+    Clock::time_point start;
+  };
+  Prepared prepare() {
+    Prepared p;
+    p.start = Clock::now();
+    p.step.before = gen_.checkpoint();
+    p.step.query = gen_.query();
+    p.step.needs_verification = !Generation::is_blank(p.step.query);
+    p.step.speculated =
+        p.step.needs_verification ? cache_.top(retriever_, p.step.query, settings_.top_k) : gen_.last_hits();
+    p.record = {gen_.position(), p.step.query, p.step.speculated, p.step.needs_verification};
+    p.passages = gen_.passages(p.step.speculated);
+    result_.times.cache += seconds_since(p.start);
+    return p;
+  }
+  void run_model(Prepared& p) {
+    gen_.step(std::move(p.record), p.passages);
+    p.step.seconds = seconds_since(p.start);
+    pending_.push_back(std::move(p.step));
+  }
+  void speculate() {
+    Prepared p = prepare();
+    run_model(p);
+  }
+
+  // One batched search for the first n pending steps' queries. Runs on the
+  // verification thread when asynchronous: it touches nothing but the
+  // retriever and its own copies of the queries.
+  static Verification search(Retriever& retriever, std::vector<std::string> queries, std::vector<bool> needed,
+                             std::int64_t fetch) {
+    Verification v;
+    const auto t0 = Clock::now();
+    std::vector<std::vector<Hit>> found;
+    if (!queries.empty()) found = retriever.search(queries, fetch);
+    v.seconds = seconds_since(t0);
+    v.truth.resize(needed.size());
+    for (std::size_t i = 0, q = 0; i < needed.size(); ++i) {
+      if (needed[i]) v.truth[i] = std::move(found[q++]);
+    }
+    return v;
+  }
+  std::pair<std::vector<std::string>, std::vector<bool>> queries_of(std::size_t n) const {
+    std::vector<std::string> queries;
+    std::vector<bool> needed;
+    for (std::size_t i = 0; i < n; ++i) {
+      needed.push_back(pending_[i].needs_verification);
+      if (pending_[i].needs_verification) queries.push_back(pending_[i].query);
+    }
+    return {std::move(queries), std::move(needed)};
+  }
+  Verification verify(std::size_t n) {
+    auto [queries, needed] = queries_of(n);
+    Verification v = search(retriever_, std::move(queries), std::move(needed), fetch_);
+    result_.times.verification += v.seconds;
+    return v;
+  }
+
+  // Starts the search for the first n steps on another thread, runs one more
+  // speculative step meanwhile, then settles the n.
+  void verify_while_speculating(std::size_t n) {
+    Prepared extra = prepare();
+    auto [queries, needed] = queries_of(n);
+    auto future = std::async(std::launch::async, &Speculator::search, std::ref(retriever_),
+                             std::move(queries), std::move(needed), fetch_);
+    try {
+      run_model(extra);
+    } catch (...) {
+      future.wait();  // never leave the search running on a retriever we may destroy
+      throw;
+    }
+    const auto t0 = Clock::now();
+    Verification v = future.get();
+    const double waited = seconds_since(t0);
+    result_.times.verification += waited;
+    result_.times.overlapped += std::max(0.0, v.seconds - waited);
+    settle(n, std::move(v), true);
+  }
+
+  // Compares the first n pending steps with the truth, accepts the leading
+  // ones that agree, and at the first that does not, restores its checkpoint
+  // and reruns it with the true passages.
+  void settle(std::size_t n, Verification v, bool asynchronous) {
+    for (auto& truth : v.truth)
+      cache_.insert(prefetched(truth));
+    std::size_t accepted = 0;
+    std::size_t speculated = 0;
+    double step_seconds = 0;
+    for (; accepted < n; ++accepted) {
+      const PendingStep& step = pending_[accepted];
+      if (!step.needs_verification) continue;
+      ++speculated;
+      step_seconds += step.seconds;
+      const std::vector<Hit> truth = top(v.truth[accepted]);
+      if (!same_passages(step.speculated, truth)) break;
+      // The record shows what the retriever said (equal ids; and equal scores
+      // for a retriever whose score() honours its contract).
+      result_.retrievals[step.before.records].hits = truth;
+    }
+    const std::size_t agreed = accepted;
+    result_.speculation.rounds += 1;
+    result_.speculation.speculated += static_cast<std::int64_t>(speculated);
+    result_.speculation.accepted += static_cast<std::int64_t>(agreed < n ? speculated - 1 : speculated);
+
+    RoundObservation round;
+    round.stride = static_cast<std::int32_t>(n);
+    round.accepted = static_cast<std::int32_t>(agreed);
+    round.step_seconds = speculated > 0 ? step_seconds / static_cast<double>(speculated) : 0.0;
+    round.verify_seconds = v.seconds;
+    round.asynchronous = asynchronous;
+    scheduler_.observe(*scheduler_state_, round);
+
+    if (agreed == n) {
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      return;
+    }
+    ++result_.speculation.rollbacks;
+    PendingStep wrong = std::move(pending_[agreed]);
+    pending_.clear();
+    gen_.restore(wrong.before);
+    const auto t0 = Clock::now();
+    RetrievalRecord record{gen_.position(), wrong.query, top(v.truth[agreed]), false};
+    const auto passages = gen_.passages(record.hits);
+    result_.times.retrieval += seconds_since(t0);
+    gen_.step(std::move(record), passages);
+  }
+
+  std::vector<Hit> top(const std::vector<Hit>& hits) const {
+    const auto k = std::min(hits.size(), static_cast<std::size_t>(settings_.top_k));
+    return {hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(k)};
+  }
+  std::span<const Hit> prefetched(const std::vector<Hit>& hits) const {
+    return std::span(hits).first(std::min(hits.size(), static_cast<std::size_t>(fetch_)));
+  }
+  static bool same_passages(const std::vector<Hit>& a, const std::vector<Hit>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const Hit& x, const Hit& y) { return x.id == y.id; });
+  }
+
+  Generation& gen_;
+  Retriever& retriever_;
+  const SpeculationScheduler& scheduler_;
+  const EngineSettings& settings_;
+  SpeculativeCache& cache_;
+  RequestResult& result_;
+  const std::int64_t fetch_;
+  std::unique_ptr<SchedulerState> scheduler_state_;
+  std::deque<PendingStep> pending_;
+};
+
+}  // namespace
+
+void run_speculative(Generation& gen, const BuiltPipeline& pipeline, const EngineSettings& settings,
+                     SpeculativeCache& cache, RequestResult& result) {
+  Speculator(gen, pipeline, settings, cache, result).run();
+}
+
+}  // namespace ralm::core

@@ -1,0 +1,39 @@
+#include "ralm/core/engine/speculative_cache.hpp"
+
+namespace ralm::core {
+
+void SpeculativeCache::touch(PassageId id) {
+  const auto it = where_.find(id);
+  if (it != where_.end()) {
+    order_.splice(order_.begin(), order_, it->second);
+    return;
+  }
+  order_.push_front(id);
+  where_.emplace(id, order_.begin());
+  if (capacity_ > 0 && order_.size() > capacity_) {
+    where_.erase(order_.back());
+    order_.pop_back();
+    ++evictions_;
+  }
+}
+
+void SpeculativeCache::insert(std::span<const Hit> hits) {
+  // Worst first, so that the best ends up most recently used and is the last
+  // to be evicted.
+  for (auto it = hits.rbegin(); it != hits.rend(); ++it)
+    touch(it->id);
+}
+
+std::vector<Hit> SpeculativeCache::top(Retriever& retriever, const std::string& query, std::int64_t k) {
+  if (order_.empty() || k <= 0) return {};
+  const std::vector<PassageId> ids(order_.begin(), order_.end());
+  const std::vector<float> scores = retriever.score(query, ids);
+  std::vector<Hit> hits(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    hits[i] = {ids[i], scores[i]};
+  rank_hits(hits, k);
+  insert(hits);
+  return hits;
+}
+
+}  // namespace ralm::core
