@@ -150,6 +150,66 @@ TEST(Os3Scheduler, EachRequestHasItsOwnState) {
   EXPECT_GT(scheduler.next_stride(*a), 1);
 }
 
+ralm::RoundObservation real_round(double step, double retrieve, int stride = 0, int accepted = 0) {
+  ralm::RoundObservation r;
+  r.real = true;
+  r.stride = stride;
+  r.accepted = accepted;
+  r.step_seconds = step;
+  r.retrieve_seconds = retrieve;
+  return r;
+}
+
+TEST(Os3Objective, CostPerKeptStepCountsTheRedoneStep) {
+  // s = 3, gamma = 0.5: kept 1.75 steps; a round costs 3a + b, and a mismatch
+  // (probability 0.875) costs one more step.
+  EXPECT_NEAR(seconds_per_kept_step(0.5, 0.01, 0.1, 3, false), (0.03 + 0.1 + 0.875 * 0.01) / 1.75, 1e-15);
+  EXPECT_NEAR(round_seconds(0.5, 0.01, 0.1, 3, true), 0.125 * (0.02 + 0.1) + 0.875 * 0.13, 1e-15);
+}
+
+TEST(Os3Scheduler, FallsBackToRealRetrievalWhenSearchIsCheap) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  // BM25-like: a search costs 0.1 ms, a step 20 ms; the cache is right 3 times in 4.
+  scheduler.observe(*state, real_round(0.02, 0.0001));
+  for (int i = 0; i < 4; ++i)
+    scheduler.observe(*state, real_round(0.02, 0.0001, 1, i < 3 ? 1 : 0));
+  EXPECT_EQ(scheduler.next_stride(*state), 0);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(static_cast<const Os3State&>(*state)), 0.75);
+
+  Os3Settings paper = settings(1.0);
+  paper.fallback = false;
+  Os3Scheduler never(paper);
+  auto never_state = never.begin();
+  never.observe(*never_state, real_round(0.02, 0.0001, 1, 1));
+  EXPECT_GE(never.next_stride(*never_state), 1);
+}
+
+TEST(Os3Scheduler, SpeculatesWhenSearchIsDear) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  // Exact dense over millions of vectors: a search costs 125 ms, a step 20 ms.
+  for (int i = 0; i < 4; ++i)
+    scheduler.observe(*state, real_round(0.02, 0.125, 1, i < 3 ? 1 : 0));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_retrieve_seconds(st), 0.125);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(st), 0.125);  // no round verified yet: r
+  EXPECT_EQ(scheduler.next_stride(*state), best_stride(0.75, 0.02, 0.125, false, 16));
+  EXPECT_GE(scheduler.next_stride(*state), 2);
+}
+
+TEST(Os3Scheduler, RealRetrievalsWithoutACheckAreNoTrialsOfGamma) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, round(4, 2, 0.01, 0.3));
+  for (int i = 0; i < 10; ++i)
+    scheduler.observe(*state, real_round(0.01, 0.1));  // stride 0: nothing tried
+  EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(static_cast<const Os3State&>(*state)), 2.0 / 3.0);
+  // ... but they do give the search latency, and the last round's b remains.
+  EXPECT_DOUBLE_EQ(scheduler.estimate_retrieve_seconds(static_cast<const Os3State&>(*state)), 0.1);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.3);
+}
+
 TEST(FixedScheduler, AlwaysItsStride) {
   FixedScheduler fixed(6);
   auto state = fixed.begin();

@@ -20,6 +20,16 @@ double sync_objective(double gamma, double a, double b, std::int32_t s);
 // (1-γ^s) / ((1-γ)·[γ^s((s-1)a + max(a,b)) + (1-γ^s)(s·a + b)]).
 double async_objective(double gamma, double a, double b, std::int32_t s);
 
+// The expected wall time of one round of stride s (the denominators above
+// without the (1-γ) factor).
+double round_seconds(double gamma, double a, double b, std::int32_t s, bool asynchronous);
+
+// Expected seconds per kept step of speculating with stride s, counting the
+// step that is redone with the true passage after a mismatch (probability
+// 1-γ^s, cost a), which the paper's objective leaves out. Retrieving for real
+// costs a + r per step; speculation pays only when this is lower.
+double seconds_per_kept_step(double gamma, double a, double b, std::int32_t s, bool asynchronous);
+
 // The stride in [1, max_stride] maximising the objective; ties go to the
 // smaller stride (less work lost on a mismatch).
 std::int32_t best_stride(double gamma, double a, double b, bool asynchronous, std::int32_t max_stride);

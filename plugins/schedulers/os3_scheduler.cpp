@@ -13,36 +13,70 @@ std::unique_ptr<SchedulerState> Os3Scheduler::begin() const {
 // Each round is a run of Bernoulli trials that stops at the first failure:
 // `accepted` successes, then one failure unless the whole stride was right.
 // The maximum-likelihood gamma over the window is successes / trials.
+// Only rounds that tried something count (a real retrieval the engine could
+// not check against the cache has stride 0).
 double Os3Scheduler::estimate_gamma(const Os3State& state) const {
   double successes = 0, trials = 0;
-  const auto n = std::min<std::size_t>(state.rounds.size(), static_cast<std::size_t>(settings_.gamma_window));
-  for (auto it = state.rounds.end() - static_cast<std::ptrdiff_t>(n); it != state.rounds.end(); ++it) {
+  std::int32_t rounds = 0;
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && rounds < settings_.gamma_window; ++it) {
+    if (it->stride == 0) continue;
     successes += it->accepted;
     trials += it->accepted + (it->accepted < it->stride ? 1 : 0);
+    ++rounds;
   }
   const double gamma = trials > 0 ? successes / trials : 1.0;
   return std::min(gamma, settings_.gamma_cap);
 }
 
 namespace {
-template <class Field>
-double recent_mean(const std::deque<RoundObservation>& rounds, std::int32_t window, Field field) {
-  const auto n = std::min<std::size_t>(rounds.size(), static_cast<std::size_t>(window));
+
+// Rounds kept for the latency estimates: real retrievals and speculation
+// rounds interleave, so the window of each kind is looked for further back.
+constexpr std::size_t kHistory = 64;
+
+// The mean of `field` over the newest `window` rounds that `counts`.
+template <class Counts, class Field>
+double recent_mean(const std::deque<RoundObservation>& rounds, std::int32_t window, Counts counts,
+                   Field field) {
   double sum = 0;
-  for (auto it = rounds.end() - static_cast<std::ptrdiff_t>(n); it != rounds.end(); ++it)
+  std::int32_t n = 0;
+  for (auto it = rounds.rbegin(); it != rounds.rend() && n < window; ++it) {
+    if (!counts(*it)) continue;
     sum += field(*it);
-  return n ? sum / static_cast<double>(n) : 0.0;
+    ++n;
+  }
+  return n ? sum / n : -1.0;  // -1: nothing observed
 }
+
+bool speculated(const RoundObservation& r) {
+  return !r.real;
+}
+bool retrieved(const RoundObservation& r) {
+  return r.real && r.retrieve_seconds > 0;
+}
+bool any(const RoundObservation&) {
+  return true;
+}
+
 }  // namespace
 
 double Os3Scheduler::estimate_step_seconds(const Os3State& state) const {
-  return recent_mean(state.rounds, settings_.latency_window,
-                     [](const RoundObservation& r) { return r.step_seconds; });
+  return std::max(0.0, recent_mean(state.rounds, settings_.latency_window, any,
+                                   [](const RoundObservation& r) { return r.step_seconds; }));
 }
 
 double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
-  return recent_mean(state.rounds, settings_.latency_window,
-                     [](const RoundObservation& r) { return r.verify_seconds; });
+  const double b = recent_mean(state.rounds, settings_.latency_window, speculated,
+                               [](const RoundObservation& r) { return r.verify_seconds; });
+  if (b >= 0) return b;
+  return std::max(0.0, recent_mean(state.rounds, settings_.latency_window, retrieved,
+                                   [](const RoundObservation& r) { return r.retrieve_seconds; }));
+}
+
+double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
+  const double r = recent_mean(state.rounds, settings_.latency_window, retrieved,
+                               [](const RoundObservation& o) { return o.retrieve_seconds; });
+  return r >= 0 ? r : estimate_verify_seconds(state);
 }
 
 std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
@@ -54,13 +88,20 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   bool asynchronous = s.rounds.back().asynchronous;
   if (settings_.objective == Os3Settings::Objective::Sync) asynchronous = false;
   if (settings_.objective == Os3Settings::Objective::Async) asynchronous = true;
-  return best_stride(estimate_gamma(s), a, b, asynchronous, settings_.max_stride);
+  const double gamma = estimate_gamma(s);
+  const std::int32_t best = best_stride(gamma, a, b, asynchronous, settings_.max_stride);
+  if (settings_.fallback &&
+      seconds_per_kept_step(gamma, a, b, best, asynchronous) >= a + estimate_retrieve_seconds(s)) {
+    return 0;
+  }
+  return best;
 }
 
 void Os3Scheduler::observe(SchedulerState& state, const RoundObservation& round) const {
   auto& s = static_cast<Os3State&>(state);
   s.rounds.push_back(round);
-  const auto keep = static_cast<std::size_t>(std::max(settings_.gamma_window, settings_.latency_window));
+  const auto keep = std::max(
+      kHistory, static_cast<std::size_t>(std::max(settings_.gamma_window, settings_.latency_window)));
   while (s.rounds.size() > keep)
     s.rounds.pop_front();
 }

@@ -16,11 +16,14 @@ struct Os3Settings {
   double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
   std::int32_t latency_window = 1;  // rounds in the a and b estimates (the paper: the last one)
   enum class Objective { Auto, Sync, Async } objective = Objective::Auto;
+  // Return stride 0 (retrieve for real) when the best stride's expected cost
+  // per kept step, rollback included, is no lower than a real step's a + r.
+  bool fallback = true;
 };
 
 class Os3State final : public SchedulerState {
  public:
-  std::deque<RoundObservation> rounds;  // newest last, at most max(windows)
+  std::deque<RoundObservation> rounds;  // newest last
 };
 
 class Os3Scheduler final : public SpeculationScheduler {
@@ -34,7 +37,10 @@ class Os3Scheduler final : public SpeculationScheduler {
   // The estimates next_stride() would use, for tests and logs.
   double estimate_gamma(const Os3State& state) const;
   double estimate_step_seconds(const Os3State& state) const;
+  // b: over the latency window's speculation rounds (real search latency r
+  // when there are none yet); r: over its real retrievals (b when none).
   double estimate_verify_seconds(const Os3State& state) const;
+  double estimate_retrieve_seconds(const Os3State& state) const;
 
  private:
   Os3Settings settings_;

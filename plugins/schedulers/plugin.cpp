@@ -27,6 +27,9 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::integer("latency_window", 1,
                          "rounds in the estimates of the step and verification latencies")
               .at_least(1),
+          param::boolean(
+              "fallback", true,
+              "retrieve for real (stride 0) while speculation is predicted to cost more than it saves"),
           param::string("objective", "auto",
                         "which objective to maximise: sync, async, or auto (whichever the engine reports)")
               .one_of({"auto", "sync", "async"}),
@@ -38,6 +41,7 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
         s.gamma_window = static_cast<std::int32_t>(p.get_int("gamma_window"));
         s.gamma_cap = p.get_float("gamma_cap");
         s.latency_window = static_cast<std::int32_t>(p.get_int("latency_window"));
+        s.fallback = p.get_bool("fallback");
         const std::string objective = p.get_string("objective");
         s.objective = objective == "sync"    ? ralm::schedulers::Os3Settings::Objective::Sync
                       : objective == "async" ? ralm::schedulers::Os3Settings::Objective::Async

@@ -39,7 +39,8 @@ class Speculator {
         settings_(settings),
         cache_(cache),
         result_(result),
-        fetch_(std::max(settings.top_k, settings.speculation.prefetch)),
+        fetch_(std::min<std::int64_t>(std::max(settings.top_k, settings.speculation.prefetch),
+                                      pipeline.retriever->size())),
         scheduler_state_(scheduler_.begin()) {}
 
   void run() {
@@ -53,7 +54,17 @@ class Speculator {
         real_step();
         continue;
       }
-      const auto stride = static_cast<std::size_t>(std::max(1, scheduler_.next_stride(*scheduler_state_)));
+      const auto stride = static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
+      if (stride == 0) {
+        // Speculation does not pay here: settle what is pending, then
+        // retrieve for real.
+        if (pending_.empty()) {
+          real_step();
+        } else {
+          settle(pending_.size(), verify(pending_.size()), false);
+        }
+        continue;
+      }
       if (pending_.size() < stride) {
         speculate();
         continue;
@@ -67,21 +78,42 @@ class Speculator {
   }
 
  private:
-  // A retrieval the baseline would do, before the cache can stand in.
+  // A retrieval the baseline would do: before the cache can stand in, or
+  // when the scheduler says speculation would not pay. When the cache could
+  // have answered, what it would have said is checked too: a free trial that
+  // keeps the scheduler's estimate of gamma current. The scheduler learns the
+  // search's latency and the step's.
   void real_step() {
     RetrievalRecord record{gen_.position(), gen_.query(), {}, false};
-    const auto t0 = Clock::now();
     if (Generation::is_blank(record.query)) {
       record.hits = gen_.last_hits();
-    } else {
-      std::vector<Hit> hits = retriever_.search(std::span(&record.query, 1), fetch_)[0];
-      cache_.insert(prefetched(hits));
-      record.hits = top(hits);
-      ++result_.speculation.real;
+      const auto passages = gen_.passages(record.hits);
+      gen_.step(std::move(record), passages);
+      return;
     }
+    RoundObservation round;
+    round.real = true;
+    round.asynchronous = settings_.speculation.async_verification;
+    std::vector<Hit> guess;
+    if (cache_.size() >= static_cast<std::size_t>(settings_.top_k)) {
+      const auto t0 = Clock::now();
+      guess = cache_.top(retriever_, record.query, settings_.top_k);
+      result_.times.cache += seconds_since(t0);
+      round.stride = 1;
+    }
+    const auto t0 = Clock::now();
+    std::vector<Hit> hits = retriever_.search(std::span(&record.query, 1), fetch_)[0];
+    round.retrieve_seconds = seconds_since(t0);
+    cache_.insert(prefetched(hits));
+    record.hits = top(hits);
+    round.accepted = round.stride == 1 && same_passages(guess, record.hits) ? 1 : 0;
     const auto passages = gen_.passages(record.hits);
     result_.times.retrieval += seconds_since(t0);
+    ++result_.speculation.real;
+    const auto t1 = Clock::now();
     gen_.step(std::move(record), passages);
+    round.step_seconds = seconds_since(t1);
+    scheduler_.observe(*scheduler_state_, round);
   }
 
   // One step with the cache's passages. Its lookup happens now; the step's

@@ -35,7 +35,7 @@ struct SpeculationStats {
   std::int64_t speculated = 0;  // steps served by the cache and then verified
   std::int64_t accepted = 0;    // of those, the steps whose passages were right
   std::int64_t rollbacks = 0;   // rounds that rolled back at a mismatch
-  std::int64_t real = 0;        // retrievals done before speculating (the cache too small)
+  std::int64_t real = 0;        // real retrievals: the cache too small, or the scheduler fell back
 
   SpeculationStats& operator+=(const SpeculationStats& o);
   double acceptance() const { return speculated > 0 ? static_cast<double>(accepted) / speculated : 0.0; }
