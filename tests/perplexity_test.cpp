@@ -214,6 +214,55 @@ TEST(Perplexity, KvReuseIsExactAndAppendKeepsTheInput) {
   EXPECT_NE(scores[3].nll, scores[2].nll);  // the marking tokens are part of the layout
 }
 
+// `none`'s layout, with logits rewritten at every position as kNN-LM would:
+// here a bonus for one token that grows with the key's first component.
+class BiasingPolicy final : public ContextPolicy {
+ public:
+  bool uses_passages() const override { return false; }
+  std::unique_ptr<PolicyState> begin(const Tokens& input) override { return none_.begin(input); }
+  Layout on_retrieval(PolicyState& state, const Tokens& input, const Tokens& generated,
+                      std::span<const RetrievedPassage> passages) override {
+    return none_.on_retrieval(state, input, generated, passages);
+  }
+  bool adjusts_logits() const override { return true; }
+  void adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) override {
+    key_sizes.push_back(key.size());
+    logits[3 + 'e'] += 2.0f + key[0];
+  }
+  std::vector<std::size_t> key_sizes;
+
+ private:
+  policies::NonePolicy none_;
+};
+
+TEST(Perplexity, APolicyThatAdjustsLogitsGetsEveryPositionWithItsKey) {
+  auto model = test::tiny_llama();
+  auto policy = std::make_shared<BiasingPolicy>();
+  const auto built = pipeline(model, nullptr, policy);
+  const Tokens text = model->tokenizer().encode(kText, false);
+  const auto s = core::PerplexityEvaluator(built, settings(4, 0)).score({"d", "", kText, -1});
+  ASSERT_EQ(policy->key_sizes.size(), text.size());  // once per scored token
+  for (std::size_t n : policy->key_sizes)
+    EXPECT_EQ(n, static_cast<std::size_t>(model->info().key_dim));
+
+  // The same adjustment applied to one pass over BOS + text.
+  Tokens all{1};
+  all.insert(all.end(), text.begin(), text.end());
+  auto seq = model->new_sequence();
+  EvalResult r = model->eval(*seq, all, {.all_logits = true, .keys = true});
+  const std::size_t vocab = 262, key_dim = static_cast<std::size_t>(model->info().key_dim);
+  double want = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    float* logits = r.logits.data() + i * vocab;
+    logits[3 + 'e'] += 2.0f + r.keys[i * key_dim];
+    double sum = 0;
+    for (std::size_t v = 0; v < vocab; ++v)
+      sum += std::exp(static_cast<double>(logits[v]));
+    want += std::log(sum) - logits[text[i]];
+  }
+  EXPECT_NEAR(s.nll, want, 1e-3);
+}
+
 TEST(Perplexity, WritesDocumentsAndSummary) {
   auto model = test::tiny_llama();
   const auto built = pipeline(model, nullptr, std::make_shared<policies::NonePolicy>());
