@@ -191,8 +191,7 @@ TEST(Perplexity, RetrievalExcludesTheScoredDocumentsOwnPassages) {
 TEST(Perplexity, KvReuseIsExactAndAppendKeepsTheInput) {
   test::TinyCorpus corpus;
   auto checking = std::make_shared<CheckingModel>(test::tiny_llama());
-  const std::string long_text = std::string(kText) + " " + kText;
-  const core::HeldOutDocument doc{"d", "", long_text, -1};
+  const core::HeldOutDocument doc{"d", "", kText, -1};
   std::vector<core::DocumentScore> scores;
   for (std::shared_ptr<ContextPolicy> policy : std::vector<std::shared_ptr<ContextPolicy>>{
            std::make_shared<policies::PrependPolicy>(1, false),
@@ -201,16 +200,16 @@ TEST(Perplexity, KvReuseIsExactAndAppendKeepsTheInput) {
            std::make_shared<policies::AppendPolicy>(std::nullopt)}) {
     const auto built = pipeline(checking, corpus.retriever, policy);
     scores.push_back(core::PerplexityEvaluator(built, settings(8, 0)).score(doc));
-    EXPECT_EQ(scores.back().tokens, static_cast<std::int64_t>(long_text.size()));
+    EXPECT_EQ(scores.back().tokens, static_cast<std::int64_t>(std::string(kText).size()));
   }
   EXPECT_EQ(checking->mismatches, 0);
-  EXPECT_GT(checking->checked, 100);
+  EXPECT_GT(checking->checked, 60);
   // Keeping the prepended passage's cache when it is unchanged changes no
   // figure, only the work.
   EXPECT_NEAR(scores[1].nll, scores[0].nll, 1e-6 * scores[0].nll);
   EXPECT_LE(scores[1].tokens_computed, scores[0].tokens_computed);
   // Append computes each stride's tokens and one passage; prepend the whole layout.
-  EXPECT_LT(scores[3].tokens_computed * 3, scores[0].tokens_computed);
+  EXPECT_LT(scores[3].tokens_computed * 2, scores[0].tokens_computed);
   EXPECT_NE(scores[3].nll, scores[2].nll);  // the marking tokens are part of the layout
 }
 
