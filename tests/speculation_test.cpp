@@ -293,6 +293,33 @@ TEST(Speculation, ASharedCacheServesLaterRequests) {
   EXPECT_EQ(second.speculation.rollbacks, 0);
 }
 
+TEST(Speculation, SampledOutputsEqualTheBaselineToo) {
+  // Rollback restores the sampler's generator with the rest of the request.
+  TempDir corpus_dir;
+  Fixture f(write_synthetic_corpus(corpus_dir));
+  core::BuiltPipeline built = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
+  core::EngineSettings s = settings(2, 24);
+  s.sampling.temperature = 0.9;
+  s.sampling.top_p = 0.95;
+  s.sampling.seed = 42;
+  core::SpeculationStats total;
+  for (const auto& prompt : kPrompts) {
+    const auto baseline = core::RequestLoop(built, s).run(prompt);
+    EXPECT_NE(baseline.output, core::RequestLoop(built, settings(2, 24)).run(prompt).output);  // it samples
+    for (const bool async : {false, true}) {
+      core::BuiltPipeline spec = built;
+      spec.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
+      core::EngineSettings ss = s;
+      ss.speculation.prefetch = 1;
+      ss.speculation.async_verification = async;
+      const auto r = core::RequestLoop(spec, ss).run(prompt);
+      expect_same_request(r, baseline, async ? "async" : "sync");
+      total += r.speculation;
+    }
+  }
+  EXPECT_GT(total.rollbacks, 0);
+}
+
 TEST(Speculation, ABoundedCacheStillGivesTheBaselineOutput) {
   TempDir corpus_dir;
   Fixture f(write_synthetic_corpus(corpus_dir));

@@ -15,7 +15,7 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   options.add_options()("set", po::value<std::vector<std::string>>()->composing(),
                         "override one value in every pipeline, SECTION.KEY=VALUE; may be repeated")(
       "prompts", po::value<std::string>(),
-      "one prompts JSONL file for every pipeline (default: the first's task)")(
+      "one prompts (generate) or questions (qa) JSONL file for every pipeline (default: the first's task)")(
       "limit", po::value<std::int64_t>()->default_value(0), "run only the first N prompts");
   po::options_description hidden;
   hidden.add_options()("pipelines", po::value<std::vector<std::string>>());
@@ -42,11 +42,24 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   for (const auto& file : vm["pipelines"].as<std::vector<std::string>>()) {
     specs.push_back(core::load_pipeline(file, overrides, registry));
   }
+  const std::string kind = specs.front().task_kind.empty() ? "generate" : specs.front().task_kind;
+  for (const auto& spec : specs) {
+    const std::string k = spec.task_kind.empty() ? "generate" : spec.task_kind;
+    if (k != kind) {
+      throw InputError(spec.file + ": its task is " + k + " but " + specs.front().file + "'s is " + kind +
+                       "; compare pipelines of one task kind");
+    }
+  }
+  // Every pipeline gets the first one's prompts or questions. Perplexity
+  // pipelines score their own task.text or task.corpus: have them extend one
+  // base so that it is the same.
   TaskOverrides task;
   if (vm.count("prompts")) {
     task.prompts = vm["prompts"].as<std::string>();
-  } else if (!specs.front().task_kind.empty()) {
+  } else if (kind == "generate" && !specs.front().task_kind.empty()) {
     task.prompts = specs.front().task.get_path("prompts");
+  } else if (kind == "qa") {
+    task.prompts = specs.front().task.get_path("questions");
   }
   task.limit = vm["limit"].as<std::int64_t>();
   std::vector<core::RunReport> reports;

@@ -14,8 +14,10 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   po::positional_options_description positional;
   add_pipeline_options(options, hidden, positional);
   options.add_options()("dry-run", "build every component, report them, and stop")(
-      "prompts", po::value<std::string>(), "a prompts JSONL file instead of task.prompts")(
-      "limit", po::value<std::int64_t>()->default_value(0), "run only the first N prompts; 0: task.limit");
+      "prompts", po::value<std::string>(),
+      "a prompts (generate) or questions (qa) JSONL file instead of the task's")(
+      "limit", po::value<std::int64_t>()->default_value(0),
+      "run only the first N prompts, questions or documents; 0: task.limit");
   po::variables_map vm;
   if (!parse_command("run", "run PIPELINE [--set SECTION.KEY=VALUE ...] [--dry-run]", args, options,
                      positional, vm, hidden)) {

@@ -12,15 +12,18 @@
 namespace ralm::cli {
 
 struct TaskOverrides {
-  std::optional<std::filesystem::path> prompts;  // instead of task.prompts
-  std::int64_t limit = 0;                        // instead of task.limit, when > 0
+  // Instead of task.prompts (generate) or task.questions (qa); an error for
+  // perplexity, which scores task.text or task.corpus.
+  std::optional<std::filesystem::path> prompts;
+  std::int64_t limit = 0;  // instead of task.limit, when > 0
 };
 
 // DESIGN.md §3: BLAS and OpenMP pools multiply; every run logs its threads.
 void log_thread_layout(const core::BuiltPipeline& built);
 
-// Builds the pipeline, runs its generate task over the prompts, writes the
-// run's files to task.output (default out/<name>) and returns the report.
+// Builds the pipeline, runs its task (generate, qa or perplexity; generate
+// when the pipeline has none but --prompts is given), writes the run's files
+// to task.output (default out/<name>) and returns the report.
 core::RunReport run_task(const core::PipelineSpec& spec, const core::Registry& registry,
                          const TaskOverrides& overrides);
 

@@ -13,6 +13,13 @@ const ParamSpecs& engine_param_specs() {
       param::integer("max_passage_tokens", 256, "each passage is truncated to this many tokens").at_least(1),
       param::integer("max_new_tokens", 64, "tokens to generate per request (fewer if EOS comes first)")
           .at_least(1),
+      param::real("temperature", 0.0,
+                  "0: greedy decoding; otherwise sample from softmax(logits / temperature)")
+          .at_least(0),
+      param::integer("top_k_sampling", 0, "sampling: keep only the k most likely tokens; 0: all").at_least(0),
+      param::real("top_p", 1.0, "sampling: keep the fewest most likely tokens whose probability reaches p")
+          .between(0, 1),
+      param::integer("seed", 0, "sampling: the generator's seed (each request starts from it)").at_least(0),
       // RaLMSpec (used only when the pipeline has a `scheduler:`).
       param::integer("prefetch", 20,
                      "speculation: each real search puts its top this-many passages in the speculative cache")

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/error.hpp"
 
 namespace ralm::core {
@@ -22,7 +23,8 @@ Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& sett
       policy_(*pipeline.policy),
       tokenizer_(model_.tokenizer()),
       result_(result),
-      retrieves_(policy_.uses_passages()) {
+      retrieves_(policy_.uses_passages()),
+      sampler_(settings.sampling) {
   // Fit input, passages (with room for two marking tokens each) and output in
   // the context by dropping the oldest input tokens, as In-Context RALM does.
   const ModelInfo info = model_.info();
@@ -52,22 +54,8 @@ std::string Generation::query() const {
   return tokenizer_.decode(query_window(input_, generated_, settings_.query_tokens, tokenizer_.bos()));
 }
 
-bool Generation::is_blank(const std::string& query) {
-  return query.find_first_not_of(" \t\r\n") == std::string::npos;
-}
-
 std::vector<RetrievedPassage> Generation::passages(std::span<const Hit> hits) const {
-  std::vector<RetrievedPassage> out;
-  out.reserve(hits.size());
-  for (const Hit& hit : hits) {
-    const Passage p = pipeline_.retriever->passage(hit.id);
-    Tokens tokens = tokenizer_.encode(p.title.empty() ? p.text : p.title + "\n" + p.text, false);
-    if (static_cast<std::int32_t>(tokens.size()) > settings_.max_passage_tokens) {
-      tokens.resize(static_cast<std::size_t>(settings_.max_passage_tokens));
-    }
-    out.push_back({hit, std::move(tokens)});
-  }
-  return out;
+  return tokenize_passages(*pipeline_.retriever, tokenizer_, hits, settings_.max_passage_tokens);
 }
 
 void Generation::evaluate_from(std::size_t keep) {
@@ -94,8 +82,7 @@ void Generation::apply_layout(Layout layout) {
 }
 
 void Generation::choose_next() {
-  // Greedy: the first of equal maxima, the lowest id.
-  const auto next = static_cast<TokenId>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+  const TokenId next = sampler_.sample(logits_);
   generated_.push_back(next);
   if (next == tokenizer_.eos()) {
     result_.stopped_at_eos = true;
@@ -131,6 +118,7 @@ void Generation::run_without_retrieval() {
 
 Generation::Checkpoint Generation::checkpoint() const {
   Checkpoint c;
+  c.sampler = sampler_;
   c.generated = generated_.size();
   c.records = result_.retrievals.size();
   c.policy = state_->clone();
@@ -145,6 +133,7 @@ void Generation::restore(const Checkpoint& c) {
   result_.retrievals.resize(c.records);
   state_ = c.policy->clone();
   last_hits_ = c.last_hits;
+  sampler_ = c.sampler;
   result_.times.rollback += (result_.times.prefill - c.prefill) + (result_.times.decode - c.decode);
   result_.times.prefill = c.prefill;
   result_.times.decode = c.decode;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ralm/core/engine/request_loop.hpp"
+#include "ralm/core/engine/sampler.hpp"
 
 namespace ralm::core {
 
@@ -43,10 +44,6 @@ class Generation {
   // The query the baseline issues at the current position: the last
   // query_tokens tokens of input ⊕ generated, detokenised.
   std::string query() const;
-  // A query that is only whitespace (or ids without text) is no query: the
-  // step keeps the previous passages.
-  static bool is_blank(const std::string& query);
-
   // The passages of `hits`, tokenised ("title\ntext") and truncated to
   // max_passage_tokens.
   std::vector<RetrievedPassage> passages(std::span<const Hit> hits) const;
@@ -67,6 +64,7 @@ class Generation {
     std::unique_ptr<PolicyState> policy;
     std::vector<Hit> last_hits;
     double prefill = 0, decode = 0;
+    Sampler sampler;  // the generator's state, so a sampled request rolls back exactly
   };
   Checkpoint checkpoint() const;
   // Forgets every token and retrieval after `c`; the model time spent on them
@@ -96,6 +94,7 @@ class Generation {
   Tokens context_;  // every token the model should have seen before the next is chosen
   std::vector<float> logits_;
   std::vector<Hit> last_hits_;
+  Sampler sampler_;
   bool done_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "generation.hpp"
+#include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
@@ -17,6 +18,10 @@ EngineSettings EngineSettings::from(const Params& engine) {
   s.top_k = static_cast<std::int32_t>(engine.get_int("top_k"));
   s.max_passage_tokens = static_cast<std::int32_t>(engine.get_int("max_passage_tokens"));
   s.max_new_tokens = static_cast<std::int32_t>(engine.get_int("max_new_tokens"));
+  s.sampling.temperature = engine.get_float("temperature");
+  s.sampling.top_k = static_cast<std::int32_t>(engine.get_int("top_k_sampling"));
+  s.sampling.top_p = engine.get_float("top_p");
+  s.sampling.seed = static_cast<std::uint64_t>(engine.get_int("seed"));
   s.speculation.prefetch = static_cast<std::int32_t>(engine.get_int("prefetch"));
   s.speculation.async_verification = engine.get_bool("async_verification");
   s.speculation.cache_capacity = static_cast<std::int32_t>(engine.get_int("cache_capacity"));
@@ -80,7 +85,7 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
     while (!gen.done()) {
       RetrievalRecord record{gen.position(), gen.query(), {}, false};
       const auto t0 = Generation::Clock::now();
-      if (Generation::is_blank(record.query)) {
+      if (is_blank_query(record.query)) {
         record.hits = gen.last_hits();
       } else {
         record.hits = pipeline_.retriever->search(std::span(&record.query, 1), settings_.top_k)[0];

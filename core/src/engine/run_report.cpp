@@ -1,5 +1,6 @@
 #include "ralm/core/engine/run_report.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,32 @@ void RunReport::add(RequestResult result) {
   computed += result.tokens_computed;
   kept += result.tokens_kept;
   results.push_back(std::move(result));
+}
+
+void RunReport::add(DocumentScore score) {
+  times += score.times;
+  computed += score.tokens_computed;
+  scored += score.tokens;
+  nll += score.nll;
+  documents.push_back(std::move(score));
+}
+
+double RunReport::perplexity() const {
+  return scored > 0 ? std::exp(nll / static_cast<double>(scored)) : 0;
+}
+
+double RunReport::exact_match() const {
+  double sum = 0;
+  for (const auto& q : questions)
+    sum += q.exact_match;
+  return questions.empty() ? 0 : sum / static_cast<double>(questions.size());
+}
+
+double RunReport::f1() const {
+  double sum = 0;
+  for (const auto& q : questions)
+    sum += q.f1;
+  return questions.empty() ? 0 : sum / static_cast<double>(questions.size());
 }
 
 std::size_t identical_outputs(const RunReport& report, const RunReport& reference) {
@@ -48,6 +75,24 @@ json speculation_json(const SpeculationStats& s) {
           {"rollbacks", s.rollbacks}, {"real_retrievals", s.real},        {"acceptance", s.acceptance()}};
 }
 
+json retrievals_json(const std::vector<RetrievalRecord>& records) {
+  json retrievals = json::array();
+  for (const auto& rec : records) {
+    json hits = json::array();
+    for (const auto& h : rec.hits)
+      hits.push_back({{"id", h.id}, {"score", h.score}});
+    retrievals.push_back(
+        {{"position", rec.position}, {"query", rec.query}, {"hits", hits}, {"speculative", rec.speculative}});
+  }
+  return retrievals;
+}
+
+// Model output need not be valid UTF-8 (a byte tokenizer, a cut multi-byte
+// character): invalid bytes become U+FFFD rather than failing.
+std::string dump_line(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 std::string fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -59,51 +104,98 @@ std::string fixed(double v, int digits) {
 void write_run_files(const RunReport& report, const fs::path& dir) {
   fs::create_directories(dir);
   std::string lines;
-  for (const RequestResult& r : report.results) {
-    json retrievals = json::array();
-    for (const auto& rec : r.retrievals) {
-      json hits = json::array();
-      for (const auto& h : rec.hits)
-        hits.push_back({{"id", h.id}, {"score", h.score}});
-      retrievals.push_back({{"position", rec.position},
-                            {"query", rec.query},
-                            {"hits", hits},
-                            {"speculative", rec.speculative}});
+  json summary = {{"pipeline", report.pipeline}, {"file", report.file}, {"task", report.task}};
+  if (report.task == "perplexity") {
+    for (const DocumentScore& d : report.documents) {
+      lines +=
+          dump_line({{"id", d.id},
+                     {"tokens_scored", d.tokens},
+                     {"nll", d.nll},
+                     {"perplexity", d.tokens > 0 ? std::exp(d.nll / static_cast<double>(d.tokens)) : 0.0},
+                     {"windows", d.windows},
+                     {"tokens_computed", d.tokens_computed},
+                     {"retrievals", retrievals_json(d.retrievals)},
+                     {"times", times_json(d.times)}});
     }
-    const json j = {{"id", r.id},
-                    {"output", r.text},
-                    {"output_ids", r.output},
-                    {"stopped_at_eos", r.stopped_at_eos},
-                    {"input_tokens", r.input.size()},
-                    {"input_tokens_dropped", r.input_tokens_dropped},
-                    {"tokens_computed", r.tokens_computed},
-                    {"tokens_kept", r.tokens_kept},
-                    {"retrievals", retrievals},
-                    {"times", times_json(r.times)},
-                    {"speculation", speculation_json(r.speculation)}};
-    // Model output need not be valid UTF-8 (a byte tokenizer, a cut
-    // multi-byte character): invalid bytes become U+FFFD rather than failing.
-    lines += j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    write_file_atomically(dir / "documents.jsonl", [&](std::ostream& out) { out << lines; });
+    summary.update({{"documents", report.documents.size()},
+                    {"tokens_scored", report.scored},
+                    {"nll", report.nll},
+                    {"perplexity", report.perplexity()},
+                    {"tokens_computed", report.computed},
+                    {"tokens_per_second", report.tokens_per_second()},
+                    {"times", times_json(report.times)}});
+  } else {
+    for (std::size_t i = 0; i < report.results.size(); ++i) {
+      const RequestResult& r = report.results[i];
+      json j = {{"id", r.id},
+                {"output", r.text},
+                {"output_ids", r.output},
+                {"stopped_at_eos", r.stopped_at_eos},
+                {"input_tokens", r.input.size()},
+                {"input_tokens_dropped", r.input_tokens_dropped},
+                {"tokens_computed", r.tokens_computed},
+                {"tokens_kept", r.tokens_kept},
+                {"retrievals", retrievals_json(r.retrievals)},
+                {"times", times_json(r.times)},
+                {"speculation", speculation_json(r.speculation)}};
+      if (i < report.questions.size()) {
+        const QaScore& q = report.questions[i];
+        j.update({{"question", q.question},
+                  {"answers", q.answers},
+                  {"prediction", q.prediction},
+                  {"exact_match", q.exact_match},
+                  {"f1", q.f1}});
+      }
+      lines += dump_line(j);
+    }
+    write_file_atomically(dir / "outputs.jsonl", [&](std::ostream& out) { out << lines; });
+    summary.update({{"requests", report.results.size()},
+                    {"tokens_generated", report.generated},
+                    {"tokens_computed", report.computed},
+                    {"tokens_kept", report.kept},
+                    {"tokens_per_second", report.tokens_per_second()},
+                    {"times", times_json(report.times)},
+                    {"speculation", speculation_json(report.speculation)}});
+    if (report.task == "qa") summary.update({{"exact_match", report.exact_match()}, {"f1", report.f1()}});
   }
-  write_file_atomically(dir / "outputs.jsonl", [&](std::ostream& out) { out << lines; });
-  const json summary = {{"pipeline", report.pipeline},
-                        {"file", report.file},
-                        {"requests", report.results.size()},
-                        {"tokens_generated", report.generated},
-                        {"tokens_computed", report.computed},
-                        {"tokens_kept", report.kept},
-                        {"tokens_per_second", report.tokens_per_second()},
-                        {"times", times_json(report.times)},
-                        {"speculation", speculation_json(report.speculation)}};
   write_file_atomically(dir / "summary.json", [&](std::ostream& out) {
     out << summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   });
 }
 
+namespace {
+
+void print_perplexity_table(std::ostream& out, const std::vector<RunReport>& reports) {
+  Table table({"PIPELINE", "DOCUMENTS", "SCORED", "PERPLEXITY", "VS FIRST", "WALL s", "RETRIEVAL s",
+               "PREFILL s", "DECODE s", "OTHER s", "COMPUTED/SCORED", "SCORED/s", "SPEED-UP"});
+  const RunReport& ref = reports.front();
+  for (const RunReport& r : reports) {
+    const double change = ref.perplexity() > 0 ? (r.perplexity() / ref.perplexity() - 1) * 100 : 0;
+    table.add({r.pipeline, std::to_string(r.documents.size()), std::to_string(r.scored),
+               fixed(r.perplexity(), 3),
+               &r == &ref ? "(reference)" : (change >= 0 ? "+" : "") + fixed(change, 2) + "%",
+               fixed(r.times.total, 3), fixed(r.times.retrieval, 3), fixed(r.times.prefill, 3),
+               fixed(r.times.decode, 3), fixed(r.times.other, 3),
+               r.scored > 0 ? fixed(static_cast<double>(r.computed) / static_cast<double>(r.scored), 2) : "-",
+               fixed(r.tokens_per_second(), 1),
+               r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-"});
+  }
+  table.print(out);
+}
+
+}  // namespace
+
 void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
-  Table table({"PIPELINE", "REQUESTS", "TOKENS", "WALL s", "RETRIEVAL s", "CACHE s", "PREFILL s", "DECODE s",
-               "VERIFY s", "ROLLBACK s", "OTHER s", "COMPUTED/KEPT", "TOKENS/s", "ACCEPTED", "SPEED-UP",
-               "IDENTICAL"});
+  if (reports.empty()) return;
+  if (reports.front().task == "perplexity") return print_perplexity_table(out, reports);
+  const bool qa = reports.front().task == "qa";
+  std::vector<std::string> header = {"PIPELINE",    "REQUESTS",   "TOKENS",    "WALL s",
+                                     "RETRIEVAL s", "CACHE s",    "PREFILL s", "DECODE s",
+                                     "VERIFY s",    "ROLLBACK s", "OTHER s",   "COMPUTED/KEPT",
+                                     "TOKENS/s",    "ACCEPTED",   "SPEED-UP",  "IDENTICAL"};
+  if (qa) header.insert(header.begin() + 3, {"EM", "F1"});
+  Table table(header);
   for (const RunReport& r : reports) {
     const RunReport& ref = reports.front();
     const std::size_t same = identical_outputs(r, ref);
@@ -111,13 +203,25 @@ void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
                                   : same == r.results.size() ? "yes"
                                                              : "no (" + std::to_string(same) + "/" +
                                                                    std::to_string(r.results.size()) + ")";
-    table.add({r.pipeline, std::to_string(r.results.size()), std::to_string(r.generated),
-               fixed(r.times.total, 3), fixed(r.times.retrieval, 3), fixed(r.times.cache, 3),
-               fixed(r.times.prefill, 3), fixed(r.times.decode, 3), fixed(r.times.verification, 3),
-               fixed(r.times.rollback, 3), fixed(r.times.other, 3),
-               std::to_string(r.computed) + "/" + std::to_string(r.kept), fixed(r.tokens_per_second(), 1),
-               r.speculation.speculated > 0 ? fixed(100.0 * r.speculation.acceptance(), 0) + "%" : "-",
-               r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-", identical});
+    std::vector<std::string> row = {
+        r.pipeline,
+        std::to_string(r.results.size()),
+        std::to_string(r.generated),
+        fixed(r.times.total, 3),
+        fixed(r.times.retrieval, 3),
+        fixed(r.times.cache, 3),
+        fixed(r.times.prefill, 3),
+        fixed(r.times.decode, 3),
+        fixed(r.times.verification, 3),
+        fixed(r.times.rollback, 3),
+        fixed(r.times.other, 3),
+        std::to_string(r.computed) + "/" + std::to_string(r.kept),
+        fixed(r.tokens_per_second(), 1),
+        r.speculation.speculated > 0 ? fixed(100.0 * r.speculation.acceptance(), 0) + "%" : "-",
+        r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-",
+        identical};
+    if (qa) row.insert(row.begin() + 3, {fixed(100 * r.exact_match(), 1), fixed(100 * r.f1(), 1)});
+    table.add(std::move(row));
   }
   table.print(out);
 }

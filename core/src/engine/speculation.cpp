@@ -4,6 +4,8 @@
 #include <deque>
 #include <future>
 
+#include "ralm/core/engine/retrieval_step.hpp"
+
 namespace ralm::core {
 
 namespace {
@@ -85,7 +87,7 @@ class Speculator {
   // search's latency and the step's.
   void real_step() {
     RetrievalRecord record{gen_.position(), gen_.query(), {}, false};
-    if (Generation::is_blank(record.query)) {
+    if (is_blank_query(record.query)) {
       record.hits = gen_.last_hits();
       const auto passages = gen_.passages(record.hits);
       gen_.step(std::move(record), passages);
@@ -130,7 +132,7 @@ class Speculator {
     p.start = Clock::now();
     p.step.before = gen_.checkpoint();
     p.step.query = gen_.query();
-    p.step.needs_verification = !Generation::is_blank(p.step.query);
+    p.step.needs_verification = !is_blank_query(p.step.query);
     p.step.speculated =
         p.step.needs_verification ? cache_.top(retriever_, p.step.query, settings_.top_k) : gen_.last_hits();
     p.record = {gen_.position(), p.step.query, p.step.speculated, p.step.needs_verification};

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "ralm/core/engine/request_result.hpp"
+#include "ralm/core/engine/sampler.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/params.hpp"
 
@@ -46,6 +47,7 @@ struct EngineSettings {
   std::int32_t top_k = 1;
   std::int32_t max_passage_tokens = 256;
   std::int32_t max_new_tokens = 64;
+  SamplingSettings sampling;  // greedy by default
   SpeculationSettings speculation;
 
   static EngineSettings from(const Params& engine);

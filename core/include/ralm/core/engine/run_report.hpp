@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ralm/core/engine/perplexity.hpp"
+#include "ralm/core/engine/qa.hpp"
 #include "ralm/core/engine/request_result.hpp"
 
 namespace ralm::core {
@@ -14,15 +16,27 @@ namespace ralm::core {
 struct RunReport {
   std::string pipeline;  // its name
   std::string file;
-  std::vector<RequestResult> results;
-  PhaseTimes times;  // summed over requests
-  SpeculationStats speculation;
+  std::string task = "generate";         // the task kind: generate, qa or perplexity
+  std::vector<RequestResult> results;    // generate and qa: one per request
+  std::vector<QaScore> questions;        // qa: one per request, in the same order
+  std::vector<DocumentScore> documents;  // perplexity: one per document
+  PhaseTimes times;                      // summed over requests or documents
+  SpeculationStats speculation;          // summed over requests
   std::int64_t generated = 0, computed = 0, kept = 0;
+  std::int64_t scored = 0;  // perplexity: target tokens scored
+  double nll = 0;           // perplexity: their summed -log p (nats)
 
   void add(RequestResult result);
+  void add(DocumentScore score);
   double tokens_per_second() const {
-    return times.total > 0 ? static_cast<double>(generated) / times.total : 0;
+    const auto tokens = task == "perplexity" ? scored : generated;
+    return times.total > 0 ? static_cast<double>(tokens) / times.total : 0;
   }
+  // perplexity: exp(mean NLL per scored token); 0 when nothing was scored.
+  double perplexity() const;
+  // qa: mean exact match and F1 over the questions, in [0, 1].
+  double exact_match() const;
+  double f1() const;
 };
 
 // How many of `report`'s outputs equal, token for token, those of
@@ -30,11 +44,16 @@ struct RunReport {
 std::size_t identical_outputs(const RunReport& report, const RunReport& reference);
 
 // Writes DIR/outputs.jsonl (one object per request: id, output text and ids,
-// retrievals, times) and DIR/summary.json, each through a temporary name.
+// retrievals, times; for qa also the question, answers, prediction, exact
+// match and F1) or, for perplexity, DIR/documents.jsonl (one object per
+// document: id, tokens scored, NLL, perplexity, retrievals, times), and
+// DIR/summary.json with the task's figures, each through a temporary name.
 void write_run_files(const RunReport& report, const std::filesystem::path& dir);
 
 // One row per report; the first is the reference for the speed-up and for
-// whether outputs are identical.
+// whether outputs are identical. The columns suit the reports' task: a
+// perplexity column (and no output comparison) for perplexity runs, exact
+// match and F1 for qa runs. The reports are of one task kind (the first's).
 void print_run_table(std::ostream& out, const std::vector<RunReport>& reports);
 
 }  // namespace ralm::core

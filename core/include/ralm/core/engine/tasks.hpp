@@ -4,6 +4,9 @@
 //     kind: generate          # prompts JSONL in, outputs JSONL out
 //     prompts: prompts.jsonl  # {"id": ..., "prompt": "..."} per line
 //     output: out/quickstart  # outputs.jsonl and summary.json go here
+//
+// `kind: perplexity` scores held-out text (task.text or task.corpus; see
+// perplexity.hpp) and `kind: qa` answers questions (task.questions; qa.hpp).
 #pragma once
 
 #include <filesystem>

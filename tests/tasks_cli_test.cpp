@@ -1,0 +1,111 @@
+// `ralm run` and `ralm compare` on the perplexity and qa tasks, end to end
+// with a tiny random Llama and BM25 over the fixture corpus: the figures are
+// printed and written, and bad task input is one clear line with exit code 2.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "run_command.hpp"
+
+namespace {
+
+using ralm::test::CommandResult;
+using ralm::test::run_command;
+using ralm::test::TempDir;
+
+CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::path& cwd) {
+  args.insert(args.begin(), RALM_EXE);
+  return run_command(args, cwd);
+}
+
+void expect_input_error(const CommandResult& r, const std::string& expected) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
+}
+
+// A folder with the fixture corpus and a base pipeline: a 2-layer random
+// Llama over bytes, BM25, prepend at stride 4.
+struct Workspace {
+  TempDir dir;
+  Workspace() {
+    const auto built =
+        ralm_cmd({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
+                  "--words", "6", "--out", (dir.path() / "corpus").string()},
+                 dir.path());
+    EXPECT_EQ(built.exit_code, 0) << built.err;
+    dir.write(
+        "base.yaml",
+        "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"
+        "        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}\n"
+        "retriever: {plugin: bm25, corpus: corpus}\n"
+        "policy: {plugin: prepend}\n"
+        "engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 8, threads: 1}\n");
+  }
+  CommandResult run(std::vector<std::string> args) const { return ralm_cmd(std::move(args), dir.path()); }
+};
+
+TEST(TasksCli, PerplexityPrintsAndWritesItsFigures) {
+  Workspace w;
+  w.dir.write("ppl.yaml", "extends: base.yaml\ntask: {kind: perplexity, corpus: corpus, max_tokens: 200}\n");
+  w.dir.write("ppl-none.yaml", "extends: ppl.yaml\nretriever: null\npolicy: {plugin: none}\n");
+  w.dir.write("ppl-append.yaml", "extends: ppl.yaml\npolicy: {plugin: append, marking_tokens: false}\n");
+  const auto r = w.run({"compare", "ppl-none.yaml", "ppl.yaml", "ppl-append.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("PERPLEXITY"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ppl-append"), std::string::npos) << r.out;
+  std::ifstream in(w.dir.path() / "out/ppl/summary.json");
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["task"], "perplexity");
+  EXPECT_EQ(summary["tokens_scored"], 200);
+  EXPECT_GT(summary["perplexity"].get<double>(), 1.0);
+  EXPECT_TRUE(std::filesystem::exists(w.dir.path() / "out/ppl/documents.jsonl"));
+
+  w.dir.write("text.txt", "Lisp programs are lists, and lists are Lisp programs.");
+  const auto t = w.run({"run", "ppl.yaml", "--set", "task.corpus=", "--set", "task.text=text.txt"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("PERPLEXITY"), std::string::npos) << t.out;
+}
+
+TEST(TasksCli, QaPrintsExactMatchAndF1) {
+  Workspace w;
+  w.dir.write("q.jsonl",
+              "{\"id\": \"a\", \"question\": \"What is Lisp?\", \"answers\": [\"a language\"]}\n"
+              "{\"id\": \"b\", \"question\": \"What is Fortran?\", \"answers\": [\"a language\"]}\n");
+  w.dir.write("qa.yaml", "extends: base.yaml\ntask: {kind: qa, questions: q.jsonl}\n");
+  w.dir.write("qa-none.yaml", "extends: qa.yaml\nretriever: null\npolicy: {plugin: none}\n");
+  const auto r = w.run({"compare", "qa-none.yaml", "qa.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("EM"), std::string::npos) << r.out;
+  std::ifstream in(w.dir.path() / "out/qa/summary.json");
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["task"], "qa");
+  EXPECT_EQ(summary["requests"], 2);
+  EXPECT_TRUE(summary.contains("f1"));
+}
+
+TEST(TasksCli, BadTaskInput) {
+  Workspace w;
+  w.dir.write("both.yaml", "extends: base.yaml\ntask: {kind: perplexity, corpus: corpus, text: x.txt}\n");
+  expect_input_error(w.run({"run", "both.yaml"}), "task.corpus: give exactly one of task.text");
+  w.dir.write("neither.yaml", "extends: base.yaml\ntask: {kind: perplexity}\n");
+  expect_input_error(w.run({"run", "neither.yaml"}), "give exactly one of task.text");
+  w.dir.write("missing.yaml", "extends: base.yaml\ntask: {kind: perplexity, text: missing.txt}\n");
+  expect_input_error(w.run({"run", "missing.yaml"}), "missing.txt: cannot open the held-out text");
+  w.dir.write("big.yaml", "extends: base.yaml\ntask: {kind: perplexity, corpus: corpus, window: 500}\n");
+  expect_input_error(w.run({"run", "big.yaml"}), "task.window: 500 text tokens and the passages do not fit");
+  expect_input_error(w.run({"run", "neither.yaml", "--prompts", "p.jsonl"}), "drop --prompts");
+  w.dir.write("prompts.yaml",
+              "extends: base.yaml\ntask: {kind: perplexity, corpus: corpus, prompts: p.jsonl}\n");
+  expect_input_error(w.run({"validate", "prompts.yaml"}), "unknown key 'prompts'");
+  w.dir.write("noslot.yaml", "extends: base.yaml\ntask: {kind: qa, questions: q.jsonl, template: \"Q:\"}\n");
+  w.dir.write("q.jsonl", "{\"question\": \"What?\", \"answers\": [\"x\"]}\n");
+  expect_input_error(w.run({"run", "noslot.yaml"}), "task.template: has no {question}");
+  w.dir.write("gen.yaml", "extends: base.yaml\ntask: {kind: generate, prompts: q.jsonl}\n");
+  w.dir.write("qa.yaml", "extends: base.yaml\ntask: {kind: qa, questions: q.jsonl}\n");
+  expect_input_error(w.run({"compare", "gen.yaml", "qa.yaml"}), "compare pipelines of one task kind");
+}
+
+}  // namespace
