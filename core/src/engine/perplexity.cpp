@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "jsonl_records.hpp"
 #include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/error.hpp"
 
@@ -20,10 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-bool blank(const std::string& s) {
-  return s.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
 // -log softmax(logits)[target], in double so that long sums stay exact.
@@ -44,36 +41,19 @@ std::vector<HeldOutDocument> read_held_out_text(const fs::path& file) {
   if (file.extension() != ".jsonl") {
     std::ostringstream all;
     all << in.rdbuf();
-    if (blank(all.str())) throw InputError(file.string() + ": the held-out text is empty");
+    if (is_blank_text(all.str())) throw InputError(file.string() + ": the held-out text is empty");
     docs.push_back({file.stem().string(), "", all.str(), -1});
     return docs;
   }
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (blank(line)) continue;
-    const std::string where = file.string() + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(where +
-                       ": malformed JSON; each line must be an object like "
-                       "{\"id\": \"d1\", \"title\": \"...\", \"text\": \"...\"}");
-    }
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-      throw InputError(where + ": needs a string \"text\" field");
+  for (const JsonlRecord& r :
+       read_jsonl_objects(in, file.string(), R"({"id": "d1", "title": "...", "text": "..."})")) {
     HeldOutDocument d;
-    d.text = j["text"].get<std::string>();
-    if (blank(d.text)) throw InputError(where + ": empty \"text\"");
-    if (j.contains("title")) {
-      if (!j["title"].is_string()) throw InputError(where + ": \"title\" must be a string");
-      d.title = j["title"].get<std::string>();
+    d.text = required_text(r, "text");
+    if (const auto title = r.object.find("title"); title != r.object.end()) {
+      if (!title->is_string()) throw InputError(r.where + ": \"title\" must be a string");
+      d.title = title->get<std::string>();
     }
-    if (j.contains("id")) {
-      d.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-    } else {
-      d.id = std::to_string(line_no);
-    }
+    d.id = record_id(r);
     docs.push_back(std::move(d));
   }
   if (docs.empty()) throw InputError(file.string() + ": no documents in the file");

@@ -7,15 +7,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "jsonl_records.hpp"
 #include "ralm/error.hpp"
 
 namespace ralm::core {
 
 namespace {
-
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
 
 std::vector<std::string> words(const std::string& s) {
   std::istringstream in(s);
@@ -51,32 +48,18 @@ std::vector<Question> read_questions(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) throw InputError(file.string() + ": cannot open the questions file; check task.questions");
   std::vector<Question> questions;
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (blank(line)) continue;
-    const std::string where = file.string() + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(where +
-                       ": malformed JSON; each line must be an object like "
-                       "{\"id\": \"q1\", \"question\": \"...\", \"answers\": [\"...\"]}");
-    }
-    if (!j.is_object() || !j.contains("question") || !j["question"].is_string())
-      throw InputError(where + ": needs a string \"question\" field");
+  for (const JsonlRecord& r :
+       read_jsonl_objects(in, file.string(), R"({"id": "q1", "question": "...", "answers": ["..."]})")) {
     Question q;
-    q.question = j["question"].get<std::string>();
-    if (blank(q.question)) throw InputError(where + ": empty question");
-    if (!j.contains("answers") || !j["answers"].is_array() || j["answers"].empty())
-      throw InputError(where + ": needs an \"answers\" list with at least one string");
-    for (const auto& a : j["answers"]) {
-      if (!a.is_string()) throw InputError(where + ": every item of \"answers\" must be a string");
+    q.question = required_text(r, "question");
+    const auto answers = r.object.find("answers");
+    if (answers == r.object.end() || !answers->is_array() || answers->empty())
+      throw InputError(r.where + ": needs an \"answers\" list with at least one string");
+    for (const auto& a : *answers) {
+      if (!a.is_string()) throw InputError(r.where + ": every item of \"answers\" must be a string");
       q.answers.push_back(a.get<std::string>());
     }
-    q.id = !j.contains("id")     ? std::to_string(line_no)
-           : j["id"].is_string() ? j["id"].get<std::string>()
-                                 : j["id"].dump();
+    q.id = record_id(r);
     questions.push_back(std::move(q));
   }
   if (questions.empty()) throw InputError(file.string() + ": no questions in the file");

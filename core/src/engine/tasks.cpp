@@ -1,8 +1,8 @@
 #include "ralm/core/engine/tasks.hpp"
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 
+#include "jsonl_records.hpp"
 #include "ralm/error.hpp"
 
 namespace ralm::core {
@@ -54,30 +54,9 @@ std::vector<Prompt> read_prompts(const std::filesystem::path& file) {
   if (!in)
     throw InputError(file.string() + ": cannot open the prompts file; check task.prompts or --prompts");
   std::vector<Prompt> prompts;
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = file.string() + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(
-          where + ": malformed JSON; each line must be an object like {\"id\": \"q1\", \"prompt\": \"...\"}");
-    }
-    const char* key = j.is_object() && j.contains("prompt") ? "prompt" : "text";
-    if (!j.is_object() || !j.contains(key) || !j[key].is_string()) {
-      throw InputError(where + ": needs a string \"prompt\" field");
-    }
-    Prompt p;
-    p.text = j[key].get<std::string>();
-    if (p.text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(where + ": empty prompt");
-    if (j.contains("id")) {
-      p.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-    } else {
-      p.id = std::to_string(line_no);
-    }
-    prompts.push_back(std::move(p));
+  for (const JsonlRecord& r : read_jsonl_objects(in, file.string(), R"({"id": "q1", "prompt": "..."})")) {
+    // "text" is accepted too, so that a documents file can serve as prompts.
+    prompts.push_back({record_id(r), required_text(r, r.object.contains("prompt") ? "prompt" : "text")});
   }
   if (prompts.empty()) throw InputError(file.string() + ": no prompts in the file");
   return prompts;
