@@ -147,6 +147,17 @@ float PackedMatrix::at(std::int64_t o, std::int64_t i) const {
       static_cast<const std::uint16_t*>(data())[panel_offset(p) + (i / 2) * width * 2 + c * 2 + i % 2]);
 }
 
+std::vector<float> PackedMatrix::unpack(std::int64_t o0, std::int64_t o1) const {
+  if (o0 < 0 || o1 > out_ || o0 > o1) throw Error("PackedMatrix::unpack: rows out of range");
+  std::vector<float> w(static_cast<std::size_t>((o1 - o0) * in_));
+  for (std::int64_t o = o0; o < o1; ++o) {
+    float* row = w.data() + (o - o0) * in_;
+    for (std::int64_t i = 0; i < in_; ++i)
+      row[i] = at(o, i);
+  }
+  return w;
+}
+
 namespace detail {
 
 namespace {
