@@ -6,6 +6,7 @@
 
 #include "kernels.hpp"
 #include "ralm/error.hpp"
+#include "thread_pool.hpp"
 
 namespace ralm::llama {
 
@@ -298,25 +299,23 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     // Causal attention: new token r sees positions 0 .. start + r. A task is
     // one token and up to 4 query heads of one KV head (read once for them);
     // each head's output is computed alone, so threads, grouping and batching
-    // cannot change it. Round-robin over tasks balances the causal rows'
-    // growing lengths.
+    // cannot change it. Tasks are handed out one at a time, which balances
+    // the causal rows' growing lengths.
     const std::int64_t per_task = std::min<std::int64_t>(group, 4),
                        chunks = (group + per_task - 1) / per_task;
     const std::int64_t tasks = n * nkv * chunks;
-    const bool parallel = threads_ > 1 && tasks > 1 && n * nh * (start + n) * hd >= (std::int64_t{1} << 15);
-#pragma omp parallel num_threads(threads_) if (parallel)
-    {
-      std::vector<float> scores(sz(per_task * ((start + n + 15) / 16 * 16)));
-#pragma omp for schedule(static, 1)
-      for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
-        const std::int64_t head = j * group + chunk * per_task,
-                           heads = std::min(per_task, group - chunk * per_task);
-        attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
-               v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
-               &attn[sz(r * q_dim + head * hd)]);
-      }
-    }
+    const std::int64_t work = n * nh * (start + n) * hd;
+    const std::int64_t scores_size = per_task * ((start + n + 15) / 16 * 16);
+    parallel_for(work >= kMinParallelWork / 4 ? threads_ : 1, tasks, [&](std::int64_t t) {
+      thread_local std::vector<float> scores;
+      if (static_cast<std::int64_t>(scores.size()) < scores_size) scores.resize(sz(scores_size));
+      const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
+      const std::int64_t head = j * group + chunk * per_task,
+                         heads = std::min(per_task, group - chunk * per_task);
+      attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
+             v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
+             &attn[sz(r * q_dim + head * hd)]);
+    });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
     for (std::int64_t i = 0; i < n * h; ++i)
