@@ -66,11 +66,18 @@ class ThreadPool {
       tasks_ = tasks;
       next_.store(0, std::memory_order_relaxed);
       wanted_ = helpers;
-      busy_.store(helpers, std::memory_order_relaxed);
+      open_ = true;
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     drain();
+    // The tasks are all taken. A worker that has not joined by now (asleep,
+    // or descheduled by another process) is not waited for: closing the job
+    // keeps it out, and only those still finishing a task are waited on.
+    {
+      std::lock_guard lk(m_);
+      open_ = false;
+    }
     if (!spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock lk(m_);
       done_.wait(lk, [&] { return busy_.load(std::memory_order_acquire) == 0; });
@@ -94,14 +101,13 @@ class ThreadPool {
         std::unique_lock lk(m_);
         wake_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
       }
-      int wanted = 0;
       {
         std::lock_guard lk(m_);  // the job's fields, as run() published them
         if (stop_) return;
         seen = generation_.load(std::memory_order_acquire);
-        wanted = wanted_;
+        if (!open_ || index >= wanted_) continue;
+        busy_.fetch_add(1, std::memory_order_relaxed);
       }
-      if (index >= wanted) continue;
       drain();
       if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard lk(m_);
@@ -117,6 +123,7 @@ class ThreadPool {
   const std::function<void(std::int64_t)>* task_ = nullptr;
   std::int64_t tasks_ = 0;
   int wanted_ = 0;
+  bool open_ = false;  // workers may still join the current job
   bool stop_ = false;
   std::atomic<std::int64_t> next_{0};
   std::atomic<int> busy_{0};
