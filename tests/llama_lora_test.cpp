@@ -381,4 +381,58 @@ TEST(LlamaLora, BadAdapterFoldersAreOneLineErrors) {
   EXPECT_NE(adapter_error(good, wider).find("expected [2, 48]"), std::string::npos);
 }
 
+// Through the plugin: a pipeline adds a special token and loads an adapter
+// that carries its rows, unmerged and merged; a bad adapter is one line
+// naming the pipeline's key.
+TEST(LlamaLora, APipelineLoadsSpecialTokensAndAnAdapter) {
+  TempDir dir;
+  LlamaConfig c;  // what the pipeline below builds, with <MARK_L> added
+  c.vocab_size = 301;
+  c.hidden_size = 64;
+  c.intermediate_size = 96;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 4;
+  c.head_dim = 16;
+  auto a = random_adapter(c, 11, 2, {LoraTarget::q_proj, LoraTarget::down_proj});
+  std::mt19937 rng(3);
+  a.embed_tokens = {{300}, normal(64, rng)};
+  write_peft_adapter(dir.path() / "marks-adapter", a, c);
+  dir.write("prompts.jsonl", "{\"id\": \"p\", \"prompt\": \"a <MARK_L> b\"}\n");
+  const auto yaml = dir.write("pipe.yaml", R"(name: lora
+model:
+  plugin: llama
+  init: random
+  seed: 4
+  tokenizer: bytes
+  vocab_size: 300
+  hidden_size: 64
+  intermediate_size: 96
+  num_layers: 2
+  num_heads: 4
+  context_length: 64
+  special_tokens: ["<MARK_L>"]
+  adapter: marks-adapter
+policy:
+  plugin: none
+engine:
+  max_new_tokens: 4
+task:
+  kind: generate
+  prompts: prompts.jsonl
+)");
+  for (const char* merge : {"false", "true"}) {
+    const auto r = ralm::test::run_command(
+        {RALM_EXE, "run", yaml.string(), "--set", std::string("model.merge_adapter=") + merge}, dir.path());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto bad = ralm::test::run_command(
+      {RALM_EXE, "run", yaml.string(), "--set", "model.adapter=" + (dir.path() / "nowhere").string()},
+      dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  ASSERT_EQ(bad.err_lines().size(), 1u) << bad.err;
+  EXPECT_NE(bad.err.find("model.adapter"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("adapter_config.json: missing"), std::string::npos) << bad.err;
+}
+
 }  // namespace

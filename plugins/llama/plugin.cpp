@@ -57,7 +57,7 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   auto model = build_model(p, ctx);
   for (const auto& name : p.get_string_list("special_tokens")) {
     if (name.empty()) p.fail("special_tokens", "a special token needs a non-empty name");
-    model->add_special_token(name);
+    model->add_special_token(name);  // a name the vocabulary has already: kept as it is
   }
   // After the special tokens: an adapter trained with them carries their rows.
   const auto adapter = p.get_path("adapter");
@@ -65,7 +65,11 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   if (!adapter.empty()) {
     const std::string name =
         adapter.filename().empty() ? adapter.parent_path().filename().string() : adapter.filename().string();
-    model->load_adapter(name, adapter);
+    try {
+      model->load_adapter(name, adapter);
+    } catch (const ralm::InputError& e) {
+      p.fail("adapter", e.what());
+    }
     model->set_active_adapter(name);
   }
   return model;
