@@ -22,17 +22,7 @@ using ralm::test::TempDir;
 namespace fs = std::filesystem;
 
 LlamaConfig shape(bool tied) {
-  LlamaConfig c;
-  c.vocab_size = 300;  // the byte tokenizer's 259 and some spare
-  c.hidden_size = 40;
-  c.intermediate_size = 53;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 10;
-  c.max_position_embeddings = 48;
-  c.tie_word_embeddings = tied;
-  return c;
+  return ralm::test::small_gqa_config(300, tied);  // the byte tokenizer's 259 ids and some spare
 }
 
 std::unique_ptr<LlamaModel> model(bool tied, WeightType dtype = WeightType::f32) {

@@ -145,16 +145,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LlamaReference,
                          [](const auto& shape) { return std::string(shape.param.name); });
 
 LlamaConfig small_gqa() {
-  LlamaConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = 40;
-  c.intermediate_size = 53;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 10;
-  c.max_position_embeddings = 48;
-  return c;
+  return ralm::test::small_gqa_config();
 }
 
 TEST(LlamaSequence, OneShotEqualsTokenByTokenBitForBit) {

@@ -11,6 +11,22 @@
 
 namespace ralm::test {
 
+// The tests' small grouped-query model: 4 heads over 2 KV heads of 10, odd
+// hidden and feed-forward sizes (no kernel may assume multiples of 16).
+inline llama::LlamaConfig small_gqa_config(std::int32_t vocab_size = 61, bool tied = false) {
+  llama::LlamaConfig c;
+  c.vocab_size = vocab_size;
+  c.hidden_size = 40;
+  c.intermediate_size = 53;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.head_dim = 10;
+  c.max_position_embeddings = 48;
+  c.tie_word_embeddings = tied;
+  return c;
+}
+
 // The last position's logits for `ids` under weights `w`.
 inline std::vector<double> reference_logits(const llama::LlamaConfig& c, const llama::LlamaWeights& w,
                                             const std::vector<TokenId>& ids) {
