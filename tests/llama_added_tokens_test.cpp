@@ -4,6 +4,7 @@
 // token, and a saved model reloads with the same ids and the same logits.
 #include <gtest/gtest.h>
 
+#include <sentencepiece_trainer.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -142,6 +143,63 @@ TEST(AddedTokens, ASavedModelReloadsWithTheSameIdsAndLogits) {
               back->eval(*s2, ids, {.all_logits = true}).logits);
     EXPECT_EQ(back->add_special_token("<MARK_L>"), 300);
   }
+}
+
+TEST(AddedTokens, ABf16ModelSavedInBf16ReloadsBitForBit) {
+  TempDir dir;
+  auto m = model(false, WeightType::bf16);
+  m->add_special_token("<MARK_R>");
+  save_llama_model(*m, dir.path() / "bf16", DType::BF16);
+  EXPECT_EQ(read_json(dir.path() / "bf16" / "config.json")["torch_dtype"], "bfloat16");
+  const SafetensorsFile st(dir.path() / "bf16" / "model.safetensors");
+  EXPECT_EQ(st.tensors().at("lm_head.weight").dtype, DType::BF16);
+  auto back = load_llama_model(dir.path() / "bf16", 2, 0, WeightType::bf16);
+  const std::vector<ralm::TokenId> ids = {1, 300, 70, 5};
+  auto s1 = m->new_sequence(), s2 = back->new_sequence();
+  EXPECT_EQ(m->eval(*s1, ids, {.all_logits = true}).logits,
+            back->eval(*s2, ids, {.all_logits = true}).logits);
+}
+
+// A SentencePiece checkpoint: text around an added token is encoded by
+// SentencePiece, the token itself is one id, and tokenizer.model is saved
+// beside the weights.
+TEST(AddedTokens, SentencePieceCheckpointsKeepThemWholeAndSaveTheirModel) {
+  TempDir dir;
+  std::ofstream text(dir.path() / "text.txt");
+  for (int i = 0; i < 50; ++i)
+    text << "a compiler translates source code into machine code line " << i << "\n";
+  text.close();
+  const auto status =
+      sentencepiece::SentencePieceTrainer::Train("--input=" + (dir.path() / "text.txt").string() +
+                                                 " --model_prefix=" + (dir.path() / "tokenizer").string() +
+                                                 " --vocab_size=60 --model_type=bpe --minloglevel=2");
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const fs::path base = dir.path() / "base";
+  fs::create_directories(base);
+  fs::copy(dir.path() / "tokenizer.model", base / "tokenizer.model");
+  LlamaConfig c = shape(true);
+  c.vocab_size = 60;
+  auto m =
+      std::make_unique<LlamaModel>(c, random_llama_weights(c, 5, 0.1),
+                                   make_tokenizer(base, c.vocab_size, c.bos_token_id, c.eos_token_id), 1);
+  const auto mark = m->add_special_token("<MARK_L>");
+  EXPECT_EQ(mark, 60);
+  EXPECT_EQ(m->add_special_token("<s>"), 1);  // SentencePiece's own piece
+  const auto& t = m->tokenizer();
+  const ralm::Tokens left = t.encode("source code", false), right = t.encode("machine", false);
+  ralm::Tokens want = {1};
+  want.insert(want.end(), left.begin(), left.end());
+  want.push_back(mark);
+  want.insert(want.end(), right.begin(), right.end());
+  EXPECT_EQ(t.encode("source code<MARK_L>machine", true), want);
+
+  save_llama_model(*m, dir.path() / "saved");
+  EXPECT_TRUE(fs::exists(dir.path() / "saved" / "tokenizer.model"));
+  EXPECT_EQ(read_json(dir.path() / "saved" / "tokenizer_config.json")["tokenizer_class"], "LlamaTokenizer");
+  auto back = load_llama_model(dir.path() / "saved", 1);
+  EXPECT_EQ(back->tokenizer().special("<MARK_L>"), mark);
+  EXPECT_EQ(back->tokenizer().encode("source code<MARK_L>machine", true), want);
+  EXPECT_EQ(back->tokenizer().decode(want), t.decode(want));
 }
 
 TEST(AddedTokens, AnAddedTokenPastTheVocabularyIsAOneLineError) {
