@@ -145,6 +145,23 @@ TEST(AddedTokens, ASavedModelReloadsWithTheSameIdsAndLogits) {
   }
 }
 
+TEST(AddedTokens, ACheckpointSavedFromPartsLoadsAsTheModel) {
+  TempDir dir;
+  LlamaConfig c = shape(false);
+  c.vocab_size = 302;  // two added tokens' rows already in the weights (a trainer's)
+  const auto w = random_llama_weights(c, 12, 0.1);
+  const std::vector<AddedToken> added = {{"<MARK_L>", 300}, {"<MARK_R>", 301}};
+  save_llama_checkpoint(dir.path() / "ckpt", c, w, *make_byte_tokenizer(300), added);
+  auto back = load_llama_model(dir.path() / "ckpt", 1);
+  EXPECT_EQ(back->tokenizer().special("<MARK_R>"), 301);
+  LlamaModel direct(c, random_llama_weights(c, 12, 0.1), make_ids_only_tokenizer(302, 1, 2), 1);
+  const std::vector<ralm::TokenId> ids = {1, 300, 9, 301};
+  auto s1 = back->new_sequence(), s2 = direct.new_sequence();
+  EXPECT_EQ(back->eval(*s1, ids, {}).logits, direct.eval(*s2, ids, {}).logits);
+  EXPECT_THROW(save_llama_checkpoint(dir.path() / "bad", c, w, *make_byte_tokenizer(300), {{"<X>", 302}}),
+               ralm::Error);
+}
+
 TEST(AddedTokens, ABf16ModelSavedInBf16ReloadsBitForBit) {
   TempDir dir;
   auto m = model(false, WeightType::bf16);

@@ -133,19 +133,19 @@ std::vector<AddedToken> read_added_tokens(const std::filesystem::path& dir, cons
   return found;
 }
 
-void write_tokenizer_files(const std::filesystem::path& dir, const AddedTokensTokenizer& tok) {
+void write_tokenizer_files(const std::filesystem::path& dir, const Tokenizer& base,
+                           const std::vector<AddedToken>& added) {
   json decoder = json::object(), legacy = json::object(), specials = json::array();
   auto entry = [](const std::string& content) {
     return json{{"content", content}, {"lstrip", false},      {"normalized", false},
                 {"rstrip", false},    {"single_word", false}, {"special", true}};
   };
-  const auto& base = tok.base();
   const TokenId unk = 0;
   for (TokenId id : {unk, base.bos(), base.eos()}) {
     const std::string p = base.piece(id);
     if (base.special(p) == id) decoder[std::to_string(id)] = entry(p);
   }
-  for (const auto& a : tok.added()) {
+  for (const auto& a : added) {
     decoder[std::to_string(a.id)] = entry(a.content);
     legacy[a.content] = a.id;
     specials.push_back(a.content);

@@ -57,8 +57,9 @@ class AddedTokensTokenizer final : public Tokenizer {
 std::vector<AddedToken> read_added_tokens(const std::filesystem::path& dir, const Tokenizer& base);
 
 // Writes tokenizer_config.json, added_tokens.json and special_tokens_map.json
-// (and tokenizer.model when the base is SentencePiece) into `dir`, each
-// atomically.
-void write_tokenizer_files(const std::filesystem::path& dir, const AddedTokensTokenizer& tokenizer);
+// (and tokenizer.model when `base` is SentencePiece) into `dir`, each
+// atomically: `base` is the tokenizer without the added tokens.
+void write_tokenizer_files(const std::filesystem::path& dir, const Tokenizer& base,
+                           const std::vector<AddedToken>& added);
 
 }  // namespace ralm::llama

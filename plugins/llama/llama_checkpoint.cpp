@@ -52,18 +52,29 @@ std::vector<TensorToWrite> llama_tensors(const LlamaConfig& c, const LlamaWeight
   return t;
 }
 
-void save_llama_model(const LlamaModel& model, const std::filesystem::path& dir, DType dtype,
-                      bool overwrite) {
+void save_llama_checkpoint(const std::filesystem::path& dir, const LlamaConfig& c,
+                           const LlamaWeights& weights, const Tokenizer& tokenizer,
+                           const std::vector<AddedToken>& added, DType dtype, bool overwrite) {
+  for (const auto& a : added) {
+    if (a.id < 0 || a.id >= c.vocab_size)
+      throw Error("save_llama_checkpoint: added token " + a.content + " has id " + std::to_string(a.id) +
+                  " outside vocab_size " + std::to_string(c.vocab_size));
+  }
   StagingDirectory out(dir, overwrite);
-  const LlamaConfig& c = model.config();
-  write_safetensors(out.path() / "model.safetensors", llama_tensors(c, model.weights(), dtype));
+  write_safetensors(out.path() / "model.safetensors", llama_tensors(c, weights, dtype));
   const std::string torch_dtype = dtype == DType::BF16  ? "bfloat16"
                                   : dtype == DType::F16 ? "float16"
                                                         : "float32";
   write_file_atomically(out.path() / "config.json",
                         [&](std::ostream& o) { o << llama_config_json(c, torch_dtype); });
-  write_tokenizer_files(out.path(), model.added_tokens_tokenizer());
+  write_tokenizer_files(out.path(), tokenizer, added);
   out.commit();
+}
+
+void save_llama_model(const LlamaModel& model, const std::filesystem::path& dir, DType dtype,
+                      bool overwrite) {
+  const auto& t = model.added_tokens_tokenizer();
+  save_llama_checkpoint(dir, model.config(), model.weights(), t.base(), t.added(), dtype, overwrite);
 }
 
 }  // namespace ralm::llama

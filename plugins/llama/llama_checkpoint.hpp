@@ -33,4 +33,13 @@ std::vector<TensorToWrite> llama_tensors(const LlamaConfig& config, const LlamaW
 void save_llama_model(const LlamaModel& model, const std::filesystem::path& dir, DType dtype = DType::F32,
                       bool overwrite = false);
 
+// The same from parts, for code that holds its own weights (a trainer):
+// `weights` in Hugging Face's layout for `config` (vocab_size counting the
+// added tokens), `tokenizer` without the added tokens (SentencePiece: its
+// tokenizer.model is written too), `added` with ids below vocab_size.
+void save_llama_checkpoint(const std::filesystem::path& dir, const LlamaConfig& config,
+                           const LlamaWeights& weights, const Tokenizer& tokenizer,
+                           const std::vector<AddedToken>& added, DType dtype = DType::F32,
+                           bool overwrite = false);
+
 }  // namespace ralm::llama
