@@ -364,6 +364,17 @@ TEST(LlamaLora, BadAdapterFoldersAreOneLineErrors) {
   EXPECT_NE(adapter_error(dir.path() / "lonely", c).find("unknown tensor base_model.model.model.layers.0"),
             std::string::npos);
 
+  // Trainable-token rows the config does not list.
+  const fs::path rows = dir.path() / "rows";
+  {
+    LoraAdapter with_rows = a;
+    std::mt19937 rng(1);
+    with_rows.embed_tokens = {{5}, normal(40, rng)};
+    write_peft_adapter(rows, with_rows, c);
+  }
+  edit_config(rows, [](auto& j) { j["trainable_token_indices"] = nullptr; });
+  EXPECT_NE(adapter_error(rows, c).find("trainable_token_indices has no embed_tokens"), std::string::npos);
+
   // A shape from another model (the wrong hidden size).
   LlamaConfig wider = c;
   wider.hidden_size = 48;

@@ -195,10 +195,10 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
   const std::int64_t h = c.hidden_size, v = c.vocab_size;
   std::map<std::pair<std::int32_t, LoraTarget>, LoraFactors> factors;
   auto rows_of = [&](const TensorView& t, const std::string& module, TokenRows& out, bool whole) {
-    const std::int64_t n = whole ? v : static_cast<std::int64_t>(token_ids[module].size());
     if (!whole && token_ids.count(module) == 0)
       throw InputError(wf + ": tensor " + t.name +
-                       " has no trainable_token_indices entry in adapter_config.json");
+                       " but adapter_config.json's trainable_token_indices has no " + module);
+    const std::int64_t n = whole ? v : static_cast<std::int64_t>(token_ids[module].size());
     if (t.shape != std::vector<std::int64_t>{n, h}) {
       throw InputError(wf + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
                        shape_text({n, h}) + (whole ? " (the model's vocab_size × hidden_size)" : ""));
