@@ -219,10 +219,10 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
   for (const auto& [name, t] : file.tensors()) {
     if (name == kEmbedKey || name == kLmHeadKey) {
       const bool embed = name == kEmbedKey;
+      // modules_to_save, or PEFT's save_embedding_layers (a resized
+      // vocabulary saves both whole, without listing them): either way the
+      // adapter's matrix replaces the model's.
       const std::string module = embed ? "embed_tokens" : "lm_head";
-      if (std::find(modules_to_save.begin(), modules_to_save.end(), module) == modules_to_save.end())
-        throw InputError(wf + ": tensor " + name + " but adapter_config.json's modules_to_save has no " +
-                         module);
       rows_of(t, module, embed ? a.embed_tokens : a.lm_head, true);
       (embed ? a.embed_tokens_whole : a.lm_head_whole) = true;
       continue;
@@ -328,26 +328,27 @@ void write_peft_adapter(const fs::path& dir, const LoraAdapter& a, const LlamaCo
   json targets = json::array();
   for (LoraTarget t : a.target_modules)
     targets.push_back(lora_target_name(t));
-  const json config = {{"peft_type", "LORA"},
-                       {"task_type", "CAUSAL_LM"},
-                       {"base_model_name_or_path", a.base_model_name_or_path},
-                       {"r", a.r},
-                       {"lora_alpha", a.lora_alpha},
-                       {"lora_dropout", 0.0},
-                       {"target_modules", targets},
-                       {"bias", "none"},
-                       {"fan_in_fan_out", false},
-                       {"use_rslora", a.use_rslora},
-                       {"use_dora", false},
-                       {"init_lora_weights", true},
-                       {"inference_mode", true},
-                       {"modules_to_save", modules_to_save},
-                       {"trainable_token_indices", trainable},
-                       {"rank_pattern", json::object()},
-                       {"alpha_pattern", json::object()},
-                       {"layers_to_transform", nullptr},
-                       {"layers_pattern", nullptr},
-                       {"revision", nullptr}};
+  json config = {{"peft_type", "LORA"},
+                 {"task_type", "CAUSAL_LM"},
+                 {"base_model_name_or_path", a.base_model_name_or_path},
+                 {"r", a.r},
+                 {"lora_alpha", a.lora_alpha},
+                 {"lora_dropout", 0.0},
+                 {"target_modules", targets},
+                 {"bias", "none"},
+                 {"fan_in_fan_out", false},
+                 {"use_rslora", a.use_rslora},
+                 {"use_dora", false},
+                 {"init_lora_weights", true},
+                 {"inference_mode", true},
+                 {"modules_to_save", modules_to_save},
+                 {"rank_pattern", json::object()},
+                 {"alpha_pattern", json::object()},
+                 {"layers_to_transform", nullptr},
+                 {"layers_pattern", nullptr},
+                 {"revision", nullptr}};
+  // Only when used: PEFT versions from before trainable tokens reject the key.
+  if (!trainable.is_null()) config["trainable_token_indices"] = trainable;
   StagingDirectory out(dir, overwrite);
   write_safetensors(out.path() / "adapter_model.safetensors", tensors);
   write_file_atomically(out.path() / "adapter_config.json",

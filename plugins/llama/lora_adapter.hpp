@@ -7,9 +7,9 @@
 //   base_model.model.model.layers.{L}.self_attn.{q,k,v,o}_proj.lora_A.weight   r × in
 //   base_model.model.model.layers.{L}.self_attn.{q,k,v,o}_proj.lora_B.weight   out × r
 //   base_model.model.model.layers.{L}.mlp.{gate,up,down}_proj.lora_{A,B}.weight
-//   base_model.model.model.embed_tokens.weight        modules_to_save: the whole vocab × hidden
-//   base_model.model.lm_head.weight                   modules_to_save: the whole vocab × hidden
-//   base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta   trainable tokens:
+//   base_model.model.model.embed_tokens.weight        modules_to_save (or PEFT's save_embedding_layers):
+//   vocab × hidden base_model.model.lm_head.weight                   modules_to_save: the whole vocab ×
+//   hidden base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta   trainable tokens:
 //   base_model.model.lm_head.token_adapter.trainable_tokens_delta              ids × hidden rows
 // A layer's weight becomes W + scale · B·A with scale = lora_alpha / r
 // (lora_alpha / sqrt(r) with use_rslora). Trainable tokens replace the rows
