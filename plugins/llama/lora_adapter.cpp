@@ -200,8 +200,14 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
                        " but adapter_config.json's trainable_token_indices has no " + module);
     const std::int64_t n = whole ? v : static_cast<std::int64_t>(token_ids[module].size());
     if (t.shape != std::vector<std::int64_t>{n, h}) {
-      throw InputError(wf + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
-                       shape_text({n, h}) + (whole ? " (the model's vocab_size × hidden_size)" : ""));
+      throw InputError(
+          wf + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
+          shape_text({n, h}) +
+          (!whole ? ""
+           : t.shape.size() == 2 && t.shape[0] > v
+               ? " (the model's vocab_size × hidden_size; add the tokens the adapter was trained "
+                 "with first, e.g. the model's special_tokens)"
+               : " (the model's vocab_size × hidden_size)"));
     }
     out.rows = t.to_f32();
     if (whole) {
