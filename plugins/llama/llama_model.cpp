@@ -48,6 +48,14 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr
       dtype_(dtype),
       kernels_(default_kernel_set()),
       inv_freq_(rope_inverse_frequencies(config_)) {
+  // Cosines and sines per position, computed once: up to 2^20 floats (4 MiB);
+  // positions past the table are computed per call, the same way.
+  const std::int64_t row = 2 * static_cast<std::int64_t>(inv_freq_.size());
+  const std::int64_t positions =
+      std::min<std::int64_t>(context_, (std::int64_t{1} << 20) / std::max<std::int64_t>(row, 1));
+  rope_table_.resize(static_cast<std::size_t>(positions * row));
+  for (std::int64_t p = 0; p < positions; ++p)
+    rope_angles_into(p, rope_table_.data() + p * row);
   const std::int64_t h = config_.hidden_size, ff = config_.intermediate_size;
   const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim;
   for (auto& w : weights.layers) {
@@ -205,6 +213,23 @@ LlamaWeights LlamaModel::weights() const {
   return w;
 }
 
+void LlamaModel::rope_angles_into(std::int64_t position, float* out) const {
+  const std::size_t half = inv_freq_.size();
+  for (std::size_t i = 0; i < half; ++i) {
+    const double angle = static_cast<double>(position) * inv_freq_[i];
+    out[i] = static_cast<float>(std::cos(angle));
+    out[half + i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+const float* LlamaModel::rope_angles(std::int64_t position, float* scratch) const {
+  const std::size_t row = inv_freq_.size() * 2;
+  if (static_cast<std::size_t>(position) * row < rope_table_.size())
+    return rope_table_.data() + static_cast<std::size_t>(position) * row;
+  rope_angles_into(position, scratch);
+  return scratch;
+}
+
 ModelInfo LlamaModel::info() const {
   ModelInfo i;
   i.architecture = "llama";
@@ -224,14 +249,12 @@ std::unique_ptr<Sequence> LlamaModel::new_sequence() {
 
 namespace {
 
-// Hugging Face's rotate-half layout: dimension i pairs with i + d/2.
-void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const std::vector<double>& inv_freq,
-                std::int64_t position) {
+// Hugging Face's rotate-half layout: dimension i pairs with i + d/2, turned
+// by the angle whose cosine and sine are cs[i] and cs[half + i].
+void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float* cs) {
   const std::int32_t half = head_dim / 2;
   for (std::int32_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(position) * inv_freq[static_cast<std::size_t>(i)];
-    const auto c = static_cast<float>(std::cos(angle));
-    const auto s = static_cast<float>(std::sin(angle));
+    const float c = cs[i], s = cs[half + i];
     for (std::int32_t h = 0; h < heads; ++h) {
       float* v = x + static_cast<std::size_t>(h) * static_cast<std::size_t>(head_dim);
       const float a = v[i], b = v[i + half];
@@ -276,6 +299,7 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     embed(tokens[sz(r)], &x[sz(r * h)]);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> rope_row(sz(hd));  // for positions past the table
   const KernelSet ks = kernels_;
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
     const Layer& w = layers_[sz(l)];
@@ -288,9 +312,9 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     const std::int64_t head_stride = std::int64_t{seq->context()} * hd;  // one KV head's cache
     for (std::int64_t r = 0; r < n; ++r) {
       float* row = &qkv[sz(r * qkv_dim)];
-      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), inv_freq_, start + r);
-      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), inv_freq_,
-                 start + r);
+      const float* cs = rope_angles(start + r, rope_row.data());
+      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
+      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs);
       for (std::int64_t j = 0; j < nkv; ++j) {
         std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + (start + r) * hd);
         std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + (start + r) * hd);

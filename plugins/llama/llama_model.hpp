@@ -126,6 +126,10 @@ class LlamaModel final : public Model {
   };
 
   void embed(TokenId token, float* out) const;
+  // Position p's rotary cosines then sines (head_dim / 2 each), from the
+  // table when p is in it, else computed into `scratch`.
+  const float* rope_angles(std::int64_t position, float* scratch) const;
+  void rope_angles_into(std::int64_t position, float* out) const;
   void activate(const std::string& name);
   void deactivate();
   const PackedMatrix& output() const { return active_ && active_->output ? *active_->output : output_; }
@@ -144,6 +148,7 @@ class LlamaModel final : public Model {
   WeightType dtype_;
   KernelSet kernels_;
   std::vector<double> inv_freq_;
+  std::vector<float> rope_table_;  // positions × (cosines, sines)
   std::map<std::string, LoadedAdapter> adapters_;
   const LoadedAdapter* active_ = nullptr;
   std::string active_name_;
