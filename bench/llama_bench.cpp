@@ -76,6 +76,7 @@ struct Options {
   std::vector<int> contexts = {128, 1024, 4096};
   int pairs = 7;  // decode measurements per context, each between two probes
   bool kernels = true;
+  bool attention = true;
   bool model = true;
   double probe_gib = 2.0;
 };
@@ -267,6 +268,40 @@ json bench_kernels(const Options& o, Peaks& peaks, const Probe& probe) {
       }
       out.push_back(row);
     }
+  }
+  return out;
+}
+
+// Attention as the model runs one task: 4 query heads sharing one KV head
+// of 64 dimensions over `context` cached positions, on one thread (tasks
+// run side by side on the others), against the one-thread FMA peak. Q·K and
+// P·V are 4 · context · 64 multiply-adds each.
+json bench_attention(const Options& o) {
+  json out = json::array();
+  double peak1 = 0;
+  for (int i = 0; i < 3; ++i)
+    peak1 = std::max(peak1, ralm::bench::fma_peak_gflops(1, 20'000'000));
+  std::printf(
+      "\nAttention, one task on one thread (4 heads over one KV head of 64; one-thread f32 peak %.1f "
+      "GFLOP/s)\n",
+      peak1);
+  std::printf("  %8s %10s %10s %8s %12s\n", "context", "us/task", "GFLOP/s", "of peak", "K+V KiB");
+  std::uint64_t state = 777;
+  const std::int64_t hd = 64, heads = 4;
+  for (const int context : o.contexts) {
+    const auto keys = random_floats(context * hd, state, 1.0f),
+               values = random_floats(context * hd, state, 1.0f), q = random_floats(heads * hd, state, 1.0f);
+    std::vector<float> scores(static_cast<std::size_t>(heads * ((context + 15) / 16 * 16))),
+        result(static_cast<std::size_t>(heads * hd));
+    const double t = time_median([&] {
+      attend(KernelSet::avx512, q.data(), heads, keys.data(), values.data(), hd, context, hd, 0.125f,
+             scores.data(), result.data());
+    });
+    const double gflops = 2.0 * 2 * heads * context * hd / t / 1e9;
+    std::printf("  %8d %10.2f %10.1f %7.0f%% %12.0f\n", context, t * 1e6, gflops, 100 * gflops / peak1,
+                context * hd * 8 / 1024.0);
+    out.push_back(
+        {{"context", context}, {"us_per_task", t * 1e6}, {"gflops", gflops}, {"peak_1thread", peak1}});
   }
   return out;
 }
@@ -475,12 +510,14 @@ int main(int argc, char** argv) {
       o.kernels = false;
     } else if (a == "--no-model") {
       o.model = false;
+    } else if (a == "--no-attention") {
+      o.attention = false;
     } else {
       std::fprintf(stderr,
                    "usage: llama_bench [--threads N] [--json FILE] [--shapes small,tinyllama] [--chunks "
                    "128,512,2048]\n"
                    "                   [--contexts 128,1024,4096] [--pairs N] [--probe-gib G] [--no-kernels] "
-                   "[--no-model]\n");
+                   "[--no-attention] [--no-model]\n");
       return 2;
     }
   }
@@ -499,6 +536,7 @@ int main(int argc, char** argv) {
       o.threads, peaks.f32, peaks.bf16, first_probe, o.probe_gib);
   report["peaks_gflops"] = {{"f32_fma", peaks.f32}, {"bf16_dot", peaks.bf16}};
   if (o.kernels) report["kernels"] = bench_kernels(o, peaks, probe);
+  if (o.attention) report["attention"] = bench_attention(o);
   if (o.model) {
     report["models"] = json::array();
     for (const auto& name : o.shapes) {

@@ -22,17 +22,20 @@
 #include <cblas.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "kernels.hpp"
 #include "llama_config.hpp"
 #include "llama_model.hpp"
 #include "llama_weights.hpp"
+#include "thread_pool.hpp"
 #include "tokenizers.hpp"
 
 namespace {
@@ -314,6 +317,29 @@ TEST(LlamaKernels, RowsPerCallAndThreadsNeverChangeABit) {
       }
     }
   }
+}
+
+// The plugin's own thread pool: every task exactly once, whatever the thread
+// count, with nested and concurrent callers.
+TEST(LlamaThreadPool, RunsEveryTaskOnceNestedAndConcurrent) {
+  for (int threads : {1, 2, 3, 8}) {
+    std::vector<std::atomic<int>> hits(1000);
+    parallel_for(threads, 1000, [&](std::int64_t i) {
+      hits[static_cast<std::size_t>(i)].fetch_add(1);
+      if (i % 100 == 0) parallel_for(threads, 3, [&](std::int64_t) {});  // nested: runs serially
+    });
+    for (const auto& h : hits)
+      ASSERT_EQ(h.load(), 1) << threads << " threads";
+  }
+  std::atomic<std::int64_t> sum{0};
+  auto caller = [&] {
+    for (int round = 0; round < 50; ++round)
+      parallel_for(2, 64, [&](std::int64_t i) { sum.fetch_add(i); });
+  };
+  std::thread a(caller), b(caller);
+  a.join();
+  b.join();
+  EXPECT_EQ(sum.load(), 2 * 50 * (63 * 64 / 2));
 }
 
 TEST(LlamaKernels, StridedRowsLeaveTheRestAlone) {

@@ -8,8 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "llama_checkpoint.hpp"
 #include "llama_config.hpp"
 #include "llama_model.hpp"
+#include "llama_reference.hpp"
 #include "llama_weights.hpp"
 #include "ralm/error.hpp"
 #include "run_command.hpp"
@@ -19,6 +21,7 @@
 namespace {
 
 using namespace ralm::llama;
+using ralm::test::reference_logits;
 using ralm::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -98,92 +101,6 @@ TEST(LlamaHuggingFace, GreedyPathIsIdentical) {
   EXPECT_EQ(produced, r["greedy_output"].get<std::vector<ralm::TokenId>>());
 }
 
-// A plain double-precision Llama, written from the architecture's definition.
-std::vector<double> reference_logits(const LlamaConfig& c, const LlamaWeights& w,
-                                     const std::vector<ralm::TokenId>& ids) {
-  const std::size_t n = ids.size(), h = static_cast<std::size_t>(c.hidden_size),
-                    hd = static_cast<std::size_t>(c.head_dim), nh = static_cast<std::size_t>(c.num_heads),
-                    nkv = static_cast<std::size_t>(c.num_kv_heads),
-                    ff = static_cast<std::size_t>(c.intermediate_size),
-                    v = static_cast<std::size_t>(c.vocab_size);
-  const auto inv = rope_inverse_frequencies(c);
-  using Mat = std::vector<std::vector<double>>;
-  auto linear = [](const Mat& x, const std::vector<float>& wt, std::size_t out) {
-    Mat y(x.size(), std::vector<double>(out));
-    for (std::size_t r = 0; r < x.size(); ++r)
-      for (std::size_t o = 0; o < out; ++o)
-        for (std::size_t i = 0; i < x[r].size(); ++i)
-          y[r][o] += x[r][i] * wt[o * x[r].size() + i];
-    return y;
-  };
-  auto norm = [&](const Mat& x, const std::vector<float>& wt) {
-    Mat y = x;
-    for (auto& row : y) {
-      double ms = 0;
-      for (double e : row)
-        ms += e * e;
-      ms = 1 / std::sqrt(ms / static_cast<double>(row.size()) + c.rms_norm_eps);
-      for (std::size_t i = 0; i < row.size(); ++i)
-        row[i] *= ms * wt[i];
-    }
-    return y;
-  };
-  auto rope = [&](Mat& x, std::size_t heads) {
-    for (std::size_t p = 0; p < x.size(); ++p)
-      for (std::size_t hh = 0; hh < heads; ++hh)
-        for (std::size_t i = 0; i < hd / 2; ++i) {
-          const double a = x[p][hh * hd + i], b = x[p][hh * hd + i + hd / 2],
-                       ang = static_cast<double>(p) * inv[i];
-          x[p][hh * hd + i] = a * std::cos(ang) - b * std::sin(ang);
-          x[p][hh * hd + i + hd / 2] = b * std::cos(ang) + a * std::sin(ang);
-        }
-  };
-  Mat x(n, std::vector<double>(h));
-  for (std::size_t p = 0; p < n; ++p)
-    for (std::size_t i = 0; i < h; ++i)
-      x[p][i] = w.embed[static_cast<std::size_t>(ids[p]) * h + i];
-  for (const auto& l : w.layers) {
-    const Mat xn = norm(x, l.attn_norm);
-    Mat q = linear(xn, l.wq, nh * hd), k = linear(xn, l.wk, nkv * hd), vv = linear(xn, l.wv, nkv * hd);
-    rope(q, nh);
-    rope(k, nkv);
-    Mat att(n, std::vector<double>(nh * hd));
-    for (std::size_t p = 0; p < n; ++p)
-      for (std::size_t hh = 0; hh < nh; ++hh) {
-        const std::size_t kvh = hh / (nh / nkv);
-        std::vector<double> s(p + 1);
-        double mx = -1e300, sum = 0;
-        for (std::size_t j = 0; j <= p; ++j) {
-          for (std::size_t d = 0; d < hd; ++d)
-            s[j] += q[p][hh * hd + d] * k[j][kvh * hd + d];
-          s[j] /= std::sqrt(static_cast<double>(hd));
-          mx = std::max(mx, s[j]);
-        }
-        for (auto& e : s)
-          sum += (e = std::exp(e - mx));
-        for (std::size_t j = 0; j <= p; ++j)
-          for (std::size_t d = 0; d < hd; ++d)
-            att[p][hh * hd + d] += s[j] / sum * vv[j][kvh * hd + d];
-      }
-    const Mat o = linear(att, l.wo, h);
-    for (std::size_t p = 0; p < n; ++p)
-      for (std::size_t i = 0; i < h; ++i)
-        x[p][i] += o[p][i];
-    const Mat xn2 = norm(x, l.ffn_norm);
-    Mat g = linear(xn2, l.w_gate, ff);
-    const Mat u = linear(xn2, l.w_up, ff);
-    for (std::size_t p = 0; p < n; ++p)
-      for (std::size_t i = 0; i < ff; ++i)
-        g[p][i] = g[p][i] / (1 + std::exp(-g[p][i])) * u[p][i];
-    const Mat d = linear(g, l.w_down, h);
-    for (std::size_t p = 0; p < n; ++p)
-      for (std::size_t i = 0; i < h; ++i)
-        x[p][i] += d[p][i];
-  }
-  const Mat final_rows = norm(Mat{x.back()}, w.final_norm);
-  return linear(final_rows, w.output_matrix(), v)[0];
-}
-
 struct Shape {
   const char* name;
   int heads, kv_heads;
@@ -228,16 +145,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LlamaReference,
                          [](const auto& shape) { return std::string(shape.param.name); });
 
 LlamaConfig small_gqa() {
-  LlamaConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = 40;
-  c.intermediate_size = 53;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 10;
-  c.max_position_embeddings = 48;
-  return c;
+  return ralm::test::small_gqa_config();
 }
 
 TEST(LlamaSequence, OneShotEqualsTokenByTokenBitForBit) {
@@ -326,26 +234,8 @@ TEST(LlamaErrors, BadTokensAndOverflowingTheContext) {
 void write_checkpoint(const fs::path& dir, const LlamaConfig& c, const LlamaWeights& w, DType dtype,
                       const std::string& extra_config = "") {
   fs::create_directories(dir);
-  std::vector<TensorToWrite> t;
-  const std::int64_t h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim,
-                     ff = c.intermediate_size, v = c.vocab_size;
-  t.push_back({"model.embed_tokens.weight", dtype, {v, h}, w.embed});
-  for (int l = 0; l < c.num_layers; ++l) {
-    const auto& L = w.layers[static_cast<std::size_t>(l)];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    t.push_back({p + "input_layernorm.weight", dtype, {h}, L.attn_norm});
-    t.push_back({p + "self_attn.q_proj.weight", dtype, {q, h}, L.wq});
-    t.push_back({p + "self_attn.k_proj.weight", dtype, {kv, h}, L.wk});
-    t.push_back({p + "self_attn.v_proj.weight", dtype, {kv, h}, L.wv});
-    t.push_back({p + "self_attn.o_proj.weight", dtype, {h, q}, L.wo});
-    t.push_back({p + "post_attention_layernorm.weight", dtype, {h}, L.ffn_norm});
-    t.push_back({p + "mlp.gate_proj.weight", dtype, {ff, h}, L.w_gate});
-    t.push_back({p + "mlp.up_proj.weight", dtype, {ff, h}, L.w_up});
-    t.push_back({p + "mlp.down_proj.weight", dtype, {h, ff}, L.w_down});
-  }
-  t.push_back({"model.norm.weight", dtype, {h}, w.final_norm});
-  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", dtype, {v, h}, w.lm_head});
-  write_safetensors(dir / "model.safetensors", t);
+  const std::int64_t h = c.hidden_size, ff = c.intermediate_size, v = c.vocab_size;
+  write_safetensors(dir / "model.safetensors", llama_tensors(c, w, dtype));
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": " << v
                                      << ", \"hidden_size\": " << h << ", \"intermediate_size\": " << ff
                                      << ", \"num_hidden_layers\": " << c.num_layers

@@ -15,6 +15,7 @@
 
 #include "kernels_impl.hpp"
 #include "ralm/error.hpp"
+#include "thread_pool.hpp"
 
 namespace ralm::llama {
 
@@ -145,6 +146,17 @@ float PackedMatrix::at(std::int64_t o, std::int64_t i) const {
   if (type_ == WeightType::f32) return static_cast<const float*>(data())[panel_offset(p) + i * width + c];
   return bf16_to_f32(
       static_cast<const std::uint16_t*>(data())[panel_offset(p) + (i / 2) * width * 2 + c * 2 + i % 2]);
+}
+
+std::vector<float> PackedMatrix::unpack(std::int64_t o0, std::int64_t o1) const {
+  if (o0 < 0 || o1 > out_ || o0 > o1) throw Error("PackedMatrix::unpack: rows out of range");
+  std::vector<float> w(static_cast<std::size_t>((o1 - o0) * in_));
+  for (std::int64_t o = o0; o < o1; ++o) {
+    float* row = w.data() + (o - o0) * in_;
+    for (std::int64_t i = 0; i < in_; ++i)
+      row[i] = at(o, i);
+  }
+  return w;
 }
 
 namespace detail {
@@ -346,41 +358,34 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   const void* xs = bf16 ? static_cast<const void*>(pair_data) : x;
   const std::int64_t xstride = bf16 ? steps : ldx;
   const std::int64_t panels = w.panels();
-  const bool parallel = threads > 1 && panels > 1 && rows * in * out >= (std::int64_t{1} << 15);
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    if (bf16) {
-#pragma omp for schedule(static)
-      for (std::int64_t r = 0; r < rows; ++r)
-        to_pairs(x + r * ldx, in, pair_data + r * steps);
-    }
-    // Guided: large contiguous runs of panels first, then small ones that
-    // even out the threads' finishing times. Which thread computes a panel
-    // never changes its bits. (On this noisy VM a thread is sometimes held
-    // up; static halves then wait for it.)
-#pragma omp for schedule(guided)
-    for (std::int64_t p = 0; p < panels; ++p) {
-      detail::PanelArgs a{};
-      a.ldx = xstride;
-      a.rows = rows;
-      a.width = w.panel_width(p);
-      a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
-      a.y = y + p * PackedMatrix::kPanel;
-      a.ldy = ldy;
-      for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
-        a.steps = std::min(kStepBlock, steps - k0);
-        a.first = k0 == 0;
-        if (bf16) {
-          a.x = static_cast<const std::uint32_t*>(xs) + k0;
-          a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
-        } else {
-          a.x = static_cast<const float*>(xs) + k0;
-          a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
-        }
-        fn(a);
-      }
-    }
+  const int used = rows * in * out >= kMinParallelWork ? threads : 1;
+  if (bf16) {
+    parallel_for(rows * in >= kMinParallelWork ? threads : 1, rows,
+                 [&](std::int64_t r) { to_pairs(x + r * ldx, in, pair_data + r * steps); });
   }
+  // Panels are handed out one at a time; which thread computes a panel never
+  // changes its bits.
+  parallel_for(used, panels, [&](std::int64_t p) {
+    detail::PanelArgs a{};
+    a.ldx = xstride;
+    a.rows = rows;
+    a.width = w.panel_width(p);
+    a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
+    a.y = y + p * PackedMatrix::kPanel;
+    a.ldy = ldy;
+    for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
+      a.steps = std::min(kStepBlock, steps - k0);
+      a.first = k0 == 0;
+      if (bf16) {
+        a.x = static_cast<const std::uint32_t*>(xs) + k0;
+        a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
+      } else {
+        a.x = static_cast<const float*>(xs) + k0;
+        a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
+      }
+      fn(a);
+    }
+  });
 }
 
 void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
@@ -410,9 +415,7 @@ float dot(KernelSet set, const float* a, const float* b, std::int64_t n) {
 
 void rms_norm(const float* x, std::int64_t rows, const float* weight, std::int64_t n, double eps, float* out,
               int threads) {
-#pragma omp parallel for schedule(static) \
-    num_threads(threads) if (threads > 1 && rows > 1 && rows * n >= (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows * n >= kMinParallelWork / 16 ? threads : 1, rows, [&](std::int64_t r) {
     const float* xr = x + r * n;
     float* o = out + r * n;
     double sum = 0.0;
@@ -421,7 +424,7 @@ void rms_norm(const float* x, std::int64_t rows, const float* weight, std::int64
     const auto scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
     for (std::int64_t i = 0; i < n; ++i)
       o[i] = weight[i] * (xr[i] * scale);
-  }
+  });
 }
 
 void silu_mul(KernelSet set, float* gate, const float* up, std::int64_t rows, std::int64_t n, std::int64_t ld,
@@ -431,10 +434,8 @@ void silu_mul(KernelSet set, float* gate, const float* up, std::int64_t rows, st
 #if RALM_LLAMA_AVX512
   if (set == KernelSet::avx512) fn = detail::avx512_silu_mul;
 #endif
-#pragma omp parallel for schedule(static) \
-    num_threads(threads) if (threads > 1 && rows > 1 && rows * n >= (1 << 15))
-  for (std::int64_t r = 0; r < rows; ++r)
-    fn(gate + r * ld, up + r * ld, n);
+  parallel_for(rows * n >= kMinParallelWork / 16 ? threads : 1, rows,
+               [&](std::int64_t r) { fn(gate + r * ld, up + r * ld, n); });
 }
 
 }  // namespace ralm::llama

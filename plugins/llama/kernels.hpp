@@ -112,6 +112,11 @@ class PackedMatrix {
 
   // W[o][i] as the kernels see it (bf16-rounded for bf16).
   float at(std::int64_t o, std::int64_t i) const;
+  // Rows [o0, o1) as float32, row-major (o1 - o0) × in: the inverse of
+  // packing, exact for f32 (bf16 gives the rounded values). Merging LoRA,
+  // growing the vocabulary and saving start from it.
+  std::vector<float> unpack(std::int64_t o0, std::int64_t o1) const;
+  std::vector<float> unpack() const { return unpack(0, out_); }
   // Width of panel p (16, 32, 48 or 64) and where it starts, in elements.
   std::int64_t panel_width(std::int64_t p) const;
   std::int64_t panel_offset(std::int64_t p) const;

@@ -42,6 +42,11 @@ struct LlamaConfig {
 // missing field is an InputError naming the file and the field.
 LlamaConfig read_llama_config(const std::filesystem::path& dir);
 
+// config.json's text for `config`, as transformers writes a LlamaConfig
+// (read_llama_config reads it back to the same values). `torch_dtype` names
+// the dtype of the tensors saved beside it.
+std::string llama_config_json(const LlamaConfig& config, const std::string& torch_dtype);
+
 // The rotary inverse frequencies, one per pair of dimensions (head_dim / 2),
 // computed in double precision, with Llama 3 scaling when configured.
 std::vector<double> rope_inverse_frequencies(const LlamaConfig& config);

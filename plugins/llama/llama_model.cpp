@@ -1,10 +1,12 @@
 #include "llama_model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "kernels.hpp"
 #include "ralm/error.hpp"
+#include "thread_pool.hpp"
 
 namespace ralm::llama {
 
@@ -40,12 +42,20 @@ void release(std::vector<float>& v) {
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr<Tokenizer> tokenizer,
                        int threads, std::int32_t context, WeightType dtype)
     : config_(std::move(config)),
-      tokenizer_(std::move(tokenizer)),
+      tokenizer_(std::make_unique<AddedTokensTokenizer>(std::move(tokenizer), config_.vocab_size)),
       threads_(std::max(1, threads)),
       context_(context > 0 ? context : config_.max_position_embeddings),
       dtype_(dtype),
       kernels_(default_kernel_set()),
       inv_freq_(rope_inverse_frequencies(config_)) {
+  // Cosines and sines per position, computed once: up to 2^20 floats (4 MiB);
+  // positions past the table are computed per call, the same way.
+  const std::int64_t row = 2 * static_cast<std::int64_t>(inv_freq_.size());
+  const std::int64_t positions =
+      std::min<std::int64_t>(context_, (std::int64_t{1} << 20) / std::max<std::int64_t>(row, 1));
+  rope_table_.resize(static_cast<std::size_t>(positions * row));
+  for (std::int64_t p = 0; p < positions; ++p)
+    rope_angles_into(p, rope_table_.data() + p * row);
   const std::int64_t h = config_.hidden_size, ff = config_.intermediate_size;
   const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim;
   for (auto& w : weights.layers) {
@@ -100,6 +110,12 @@ std::size_t LlamaModel::weight_bytes() const {
 
 void LlamaModel::embed(TokenId token, float* out) const {
   const auto h = static_cast<std::size_t>(config_.hidden_size);
+  if (active_ && !active_->embed_rows.empty()) {
+    if (const auto it = active_->embed_rows.find(token); it != active_->embed_rows.end()) {
+      std::copy_n(it->second.begin(), h, out);
+      return;
+    }
+  }
   const std::size_t row = static_cast<std::size_t>(token) * h;
   if (dtype_ == WeightType::bf16) {
     for (std::size_t i = 0; i < h; ++i)
@@ -107,6 +123,111 @@ void LlamaModel::embed(TokenId token, float* out) const {
   } else {
     std::copy_n(embed_f32_.begin() + static_cast<std::ptrdiff_t>(row), h, out);
   }
+}
+
+TokenId LlamaModel::add_special_token(std::string_view name) {
+  if (const auto id = tokenizer_->special(name)) return *id;
+  if (name.empty()) throw InputError("llama: a special token needs a non-empty name");
+  for (const auto& [adapter, loaded] : adapters_) {
+    if (loaded.carries_vocabulary) {
+      throw InputError(
+          "llama: cannot add " + std::string(name) + " after loading adapter '" + adapter +
+          "', which carries embedding rows for the current vocabulary; add special tokens first");
+    }
+  }
+  const std::int64_t h = config_.hidden_size, v = config_.vocab_size;
+  const auto sz = [](std::int64_t x) { return static_cast<std::size_t>(x); };
+  // Means in double, over the rows as the model holds them.
+  std::vector<double> mean(sz(h));
+  std::vector<float> row(sz(h));
+  for (std::int64_t t = 0; t < v; ++t) {
+    embed(static_cast<TokenId>(t), row.data());
+    for (std::int64_t i = 0; i < h; ++i)
+      mean[sz(i)] += row[sz(i)];
+  }
+  std::vector<float> new_embed(sz(h));
+  for (std::int64_t i = 0; i < h; ++i)
+    new_embed[sz(i)] = static_cast<float>(mean[sz(i)] / static_cast<double>(v));
+  if (dtype_ == WeightType::bf16) {
+    for (float e : new_embed)
+      embed_bf16_.push_back(f32_to_bf16(e));
+  } else {
+    embed_f32_.insert(embed_f32_.end(), new_embed.begin(), new_embed.end());
+  }
+  std::vector<float> out = output_.unpack();
+  if (config_.tie_word_embeddings) {
+    out.insert(out.end(), new_embed.begin(), new_embed.end());
+  } else {
+    std::fill(mean.begin(), mean.end(), 0.0);
+    for (std::int64_t t = 0; t < v; ++t)
+      for (std::int64_t i = 0; i < h; ++i)
+        mean[sz(i)] += out[sz(t * h + i)];
+    for (std::int64_t i = 0; i < h; ++i)
+      out.push_back(static_cast<float>(mean[sz(i)] / static_cast<double>(v)));
+  }
+  output_ = PackedMatrix(out, v + 1, h, dtype_);
+  config_.vocab_size = static_cast<std::int32_t>(v + 1);
+  const auto id = static_cast<TokenId>(v);
+  tokenizer_->add(std::string(name), id);
+  return id;
+}
+
+void LlamaModel::register_added_token(const AddedToken& token) {
+  if (token.id < 0 || token.id >= config_.vocab_size) {
+    throw InputError("llama: added token " + token.content + " has id " + std::to_string(token.id) +
+                     ", outside the vocabulary of " + std::to_string(config_.vocab_size));
+  }
+  tokenizer_->add(token.content, token.id);
+}
+
+LlamaWeights LlamaModel::weights() const {
+  if (!merged_originals_.empty())
+    throw Error("llama: weights() while merged adapter '" + active_name_ +
+                "' is active; deactivate it first");
+  const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim,
+                     kv_dim = std::int64_t{config_.num_kv_heads} * config_.head_dim,
+                     ff = config_.intermediate_size;
+  LlamaWeights w;
+  for (const auto& l : layers_) {
+    LayerWeights lw;
+    lw.attn_norm = l.attn_norm;
+    lw.ffn_norm = l.ffn_norm;
+    lw.wq = l.qkv.unpack(0, q_dim);
+    lw.wk = l.qkv.unpack(q_dim, q_dim + kv_dim);
+    lw.wv = l.qkv.unpack(q_dim + kv_dim, q_dim + 2 * kv_dim);
+    lw.wo = l.wo.unpack();
+    lw.w_gate = l.gate_up.unpack(0, ff);
+    lw.w_up = l.gate_up.unpack(ff, 2 * ff);
+    lw.w_down = l.down.unpack();
+    w.layers.push_back(std::move(lw));
+  }
+  if (dtype_ == WeightType::bf16) {
+    w.embed.resize(embed_bf16_.size());
+    for (std::size_t i = 0; i < embed_bf16_.size(); ++i)
+      w.embed[i] = bf16_to_f32(embed_bf16_[i]);
+  } else {
+    w.embed = embed_f32_;
+  }
+  w.final_norm = final_norm_;
+  if (!config_.tie_word_embeddings) w.lm_head = output_.unpack();
+  return w;
+}
+
+void LlamaModel::rope_angles_into(std::int64_t position, float* out) const {
+  const std::size_t half = inv_freq_.size();
+  for (std::size_t i = 0; i < half; ++i) {
+    const double angle = static_cast<double>(position) * inv_freq_[i];
+    out[i] = static_cast<float>(std::cos(angle));
+    out[half + i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+const float* LlamaModel::rope_angles(std::int64_t position, float* scratch) const {
+  const std::size_t row = inv_freq_.size() * 2;
+  if (static_cast<std::size_t>(position) * row < rope_table_.size())
+    return rope_table_.data() + static_cast<std::size_t>(position) * row;
+  rope_angles_into(position, scratch);
+  return scratch;
 }
 
 ModelInfo LlamaModel::info() const {
@@ -128,14 +249,12 @@ std::unique_ptr<Sequence> LlamaModel::new_sequence() {
 
 namespace {
 
-// Hugging Face's rotate-half layout: dimension i pairs with i + d/2.
-void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const std::vector<double>& inv_freq,
-                std::int64_t position) {
+// Hugging Face's rotate-half layout: dimension i pairs with i + d/2, turned
+// by the angle whose cosine and sine are cs[i] and cs[half + i].
+void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float* cs) {
   const std::int32_t half = head_dim / 2;
   for (std::int32_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(position) * inv_freq[static_cast<std::size_t>(i)];
-    const auto c = static_cast<float>(std::cos(angle));
-    const auto s = static_cast<float>(std::sin(angle));
+    const float c = cs[i], s = cs[half + i];
     for (std::int32_t h = 0; h < heads; ++h) {
       float* v = x + static_cast<std::size_t>(h) * static_cast<std::size_t>(head_dim);
       const float a = v[i], b = v[i + half];
@@ -180,19 +299,22 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     embed(tokens[sz(r)], &x[sz(r * h)]);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> rope_row(sz(hd));  // for positions past the table
   const KernelSet ks = kernels_;
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
     const Layer& w = layers_[sz(l)];
     rms_norm(x.data(), n, w.attn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
     matmul(ks, xn.data(), n, w.qkv, qkv.data(), threads_);
+    const LayerLora* lora = unmerged(l);
+    if (lora) lora->qkv.apply(ks, xn.data(), n, h, qkv.data(), qkv_dim, threads_);
     float* k_cache = seq->keys(l);
     float* v_cache = seq->values(l);
     const std::int64_t head_stride = std::int64_t{seq->context()} * hd;  // one KV head's cache
     for (std::int64_t r = 0; r < n; ++r) {
       float* row = &qkv[sz(r * qkv_dim)];
-      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), inv_freq_, start + r);
-      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), inv_freq_,
-                 start + r);
+      const float* cs = rope_angles(start + r, rope_row.data());
+      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
+      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs);
       for (std::int64_t j = 0; j < nkv; ++j) {
         std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + (start + r) * hd);
         std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + (start + r) * hd);
@@ -201,34 +323,35 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     // Causal attention: new token r sees positions 0 .. start + r. A task is
     // one token and up to 4 query heads of one KV head (read once for them);
     // each head's output is computed alone, so threads, grouping and batching
-    // cannot change it. Round-robin over tasks balances the causal rows'
-    // growing lengths.
+    // cannot change it. Tasks are handed out one at a time, which balances
+    // the causal rows' growing lengths.
     const std::int64_t per_task = std::min<std::int64_t>(group, 4),
                        chunks = (group + per_task - 1) / per_task;
     const std::int64_t tasks = n * nkv * chunks;
-    const bool parallel = threads_ > 1 && tasks > 1 && n * nh * (start + n) * hd >= (std::int64_t{1} << 15);
-#pragma omp parallel num_threads(threads_) if (parallel)
-    {
-      std::vector<float> scores(sz(per_task * ((start + n + 15) / 16 * 16)));
-#pragma omp for schedule(static, 1)
-      for (std::int64_t t = 0; t < tasks; ++t) {
-        const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
-        const std::int64_t head = j * group + chunk * per_task,
-                           heads = std::min(per_task, group - chunk * per_task);
-        attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
-               v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
-               &attn[sz(r * q_dim + head * hd)]);
-      }
-    }
+    const std::int64_t work = n * nh * (start + n) * hd;
+    const std::int64_t scores_size = per_task * ((start + n + 15) / 16 * 16);
+    parallel_for(work >= kMinParallelWork / 4 ? threads_ : 1, tasks, [&](std::int64_t t) {
+      thread_local std::vector<float> scores;
+      if (static_cast<std::int64_t>(scores.size()) < scores_size) scores.resize(sz(scores_size));
+      const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
+      const std::int64_t head = j * group + chunk * per_task,
+                         heads = std::min(per_task, group - chunk * per_task);
+      attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
+             v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
+             &attn[sz(r * q_dim + head * hd)]);
+    });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
+    if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
     for (std::int64_t i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
 
     rms_norm(x.data(), n, w.ffn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
     if (options.keys && l == c.num_layers - 1) result.keys = xn;  // kNN-LM's key: the last FFN's normed input
     matmul(ks, xn.data(), n, w.gate_up, gate_up.data(), threads_);
+    if (lora) lora->gate_up.apply(ks, xn.data(), n, h, gate_up.data(), 2 * ff, threads_);
     silu_mul(ks, gate_up.data(), gate_up.data() + ff, n, ff, 2 * ff, threads_);
     matmul(ks, gate_up.data(), n, 2 * ff, w.down, proj.data(), h, threads_);
+    if (lora) lora->down.apply(ks, gate_up.data(), n, 2 * ff, proj.data(), h, threads_);
     for (std::int64_t i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
   }
@@ -238,11 +361,160 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
   const std::int64_t first = options.all_logits ? 0 : n - 1;
   result.rows = static_cast<std::int32_t>(n - first);
   result.logits.resize(sz(result.rows * c.vocab_size));
-  matmul(ks, &xn[sz(first * h)], result.rows, output_, result.logits.data(), threads_);
+  matmul(ks, &xn[sz(first * h)], result.rows, output(), result.logits.data(), threads_);
 
   auto& held = seq->mutable_tokens();
   held.insert(held.end(), tokens.begin(), tokens.end());
   return result;
+}
+
+const LlamaModel::LayerLora* LlamaModel::unmerged(std::int32_t layer) const {
+  if (!active_ || merge_ || active_->layers.empty()) return nullptr;
+  return &active_->layers[static_cast<std::size_t>(layer)];
+}
+
+void LlamaModel::load_adapter(const std::string& name, const std::filesystem::path& dir) {
+  load_adapter(name, read_peft_adapter(dir, config_));
+}
+
+void LlamaModel::load_adapter(const std::string& name, LoraAdapter a) {
+  if (name.empty()) throw InputError("llama: an adapter needs a non-empty name");
+  if (name == active_name_)
+    throw InputError("llama: adapter '" + name + "' is active; deactivate it to replace it");
+  const auto& c = config_;
+  const std::int64_t h = c.hidden_size, q_dim = std::int64_t{c.num_heads} * c.head_dim,
+                     kv_dim = std::int64_t{c.num_kv_heads} * c.head_dim, ff = c.intermediate_size;
+  // Each target's place in the fused matrices: q, k, v in qkv; gate, up in gate_up.
+  auto offset = [&](LoraTarget t) -> std::int64_t {
+    switch (t) {
+      case LoraTarget::k_proj:
+        return q_dim;
+      case LoraTarget::v_proj:
+        return q_dim + kv_dim;
+      case LoraTarget::up_proj:
+        return ff;
+      default:
+        return 0;
+    }
+  };
+  std::vector<std::array<std::vector<LoraDelta::Part>, 4>> parts(static_cast<std::size_t>(c.num_layers));
+  for (auto& f : a.factors) {
+    if (f.layer < 0 || f.layer >= c.num_layers)
+      throw InputError("llama: adapter '" + name + "' has a bad layer");
+    const auto [out, in] = lora_target_shape(c, f.target);
+    if (static_cast<std::int64_t>(f.a.size()) != a.r * in ||
+        static_cast<std::int64_t>(f.b.size()) != out * a.r)
+      throw InputError("llama: adapter '" + name + "': " + peft_lora_key(f.layer, f.target, false) +
+                       " does not fit the model with r = " + std::to_string(a.r));
+    const int slot = f.target <= LoraTarget::v_proj      ? 0
+                     : f.target == LoraTarget::o_proj    ? 1
+                     : f.target == LoraTarget::down_proj ? 3
+                                                         : 2;
+    parts[static_cast<std::size_t>(f.layer)][static_cast<std::size_t>(slot)].push_back(
+        {offset(f.target), out, std::move(f.a), std::move(f.b)});
+  }
+  LoadedAdapter loaded;
+  const double scale = a.scale();
+  if (!a.factors.empty()) {
+    for (auto& p : parts) {
+      LayerLora ll;
+      ll.qkv = LoraDelta(std::move(p[0]), a.r, h, scale);
+      ll.wo = LoraDelta(std::move(p[1]), a.r, q_dim, scale);
+      ll.gate_up = LoraDelta(std::move(p[2]), a.r, h, scale);
+      ll.down = LoraDelta(std::move(p[3]), a.r, ff, scale);
+      loaded.layers.push_back(std::move(ll));
+    }
+  }
+  auto check_rows = [&](const TokenRows& t, const char* what) {
+    if (t.rows.size() != t.ids.size() * static_cast<std::size_t>(h))
+      throw InputError("llama: adapter '" + name + "': " + what + " rows do not match hidden_size");
+    for (TokenId id : t.ids)
+      if (id < 0 || id >= c.vocab_size)
+        throw InputError("llama: adapter '" + name + "': " + what + " row for token " + std::to_string(id) +
+                         " is outside the vocabulary of " + std::to_string(c.vocab_size));
+  };
+  check_rows(a.embed_tokens, "embed_tokens");
+  check_rows(a.lm_head, "lm_head");
+  for (std::size_t i = 0; i < a.embed_tokens.ids.size(); ++i) {
+    const auto* row = a.embed_tokens.rows.data() + i * static_cast<std::size_t>(h);
+    std::vector<float> v(row, row + h);
+    // The model's embedding precision: bf16 weights see bf16 rows.
+    if (dtype_ == WeightType::bf16)
+      for (float& e : v)
+        e = round_to_bf16(e);
+    loaded.embed_rows[a.embed_tokens.ids[i]] = std::move(v);
+  }
+  // Output rows: the adapter's lm_head rows, or (tied) its embedding rows.
+  const TokenRows& out_rows = !a.lm_head.empty()      ? a.lm_head
+                              : c.tie_word_embeddings ? a.embed_tokens
+                                                      : a.lm_head;
+  if (!out_rows.empty()) {
+    std::vector<float> out = output_.unpack();
+    for (std::size_t i = 0; i < out_rows.ids.size(); ++i)
+      std::copy_n(out_rows.rows.begin() + static_cast<std::ptrdiff_t>(i * static_cast<std::size_t>(h)), h,
+                  out.begin() + static_cast<std::ptrdiff_t>(out_rows.ids[i] * h));
+    loaded.output = PackedMatrix(out, c.vocab_size, h, dtype_);
+  }
+  loaded.carries_vocabulary = !a.embed_tokens.empty() || !a.lm_head.empty();
+  adapters_[name] = std::move(loaded);
+}
+
+std::vector<std::string> LlamaModel::adapter_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, a] : adapters_)
+    names.push_back(name);
+  return names;
+}
+
+void LlamaModel::set_active_adapter(const std::string& name) {
+  if (!name.empty() && adapters_.count(name) == 0) {
+    std::string known;
+    for (const auto& n : adapter_names())
+      known += (known.empty() ? "" : ", ") + n;
+    throw InputError("llama: no adapter named '" + name + "' is loaded" +
+                     (known.empty() ? std::string(" (none is)") : " (loaded: " + known + ")"));
+  }
+  deactivate();
+  if (!name.empty()) activate(name);
+}
+
+void LlamaModel::set_merge_adapters(bool merge) {
+  if (merge == merge_) return;
+  const std::string name = active_name_;
+  deactivate();
+  merge_ = merge;
+  if (!name.empty()) activate(name);
+}
+
+void LlamaModel::activate(const std::string& name) {
+  const LoadedAdapter& a = adapters_.at(name);
+  active_ = &a;
+  active_name_ = name;
+  if (!merge_) return;
+  for (std::size_t l = 0; l < a.layers.size(); ++l) {
+    const LayerLora& ll = a.layers[l];
+    const std::pair<const LoraDelta*, PackedMatrix Layer::*> targets[] = {{&ll.qkv, &Layer::qkv},
+                                                                          {&ll.wo, &Layer::wo},
+                                                                          {&ll.gate_up, &Layer::gate_up},
+                                                                          {&ll.down, &Layer::down}};
+    for (const auto& [delta, member] : targets) {
+      if (delta->empty()) continue;
+      PackedMatrix& m = layers_[l].*member;
+      std::vector<float> w = m.unpack();
+      delta->merge_into(w);
+      PackedMatrix merged(w, m.out(), m.in(), dtype_);
+      merged_originals_.push_back({l, member, std::move(m)});
+      m = std::move(merged);
+    }
+  }
+}
+
+void LlamaModel::deactivate() {
+  for (auto& saved : merged_originals_)
+    layers_[saved.layer].*saved.matrix = std::move(saved.original);
+  merged_originals_.clear();
+  active_ = nullptr;
+  active_name_.clear();
 }
 
 }  // namespace ralm::llama

@@ -2,11 +2,18 @@
 // sequences that own their KV cache.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
 
+#include "added_tokens.hpp"
 #include "kernels.hpp"
 #include "llama_config.hpp"
 #include "llama_weights.hpp"
+#include "lora_adapter.hpp"
+#include "lora_delta.hpp"
 #include "ralm/model.hpp"
 
 namespace ralm::llama {
@@ -43,9 +50,44 @@ class LlamaModel final : public Model {
              std::int32_t context = 0, WeightType dtype = WeightType::f32);
 
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  const AddedTokensTokenizer& added_tokens_tokenizer() const { return *tokenizer_; }
   ModelInfo info() const override;
   std::unique_ptr<Sequence> new_sequence() override;
   EvalResult eval(Sequence& seq, std::span<const TokenId> tokens, const EvalOptions& options) override;
+
+  // A new vocabulary entry with id vocab_size (Hugging Face's next id). Its
+  // embedding row is the mean of the existing rows, and so is its output row
+  // (tied: the same row): the new token starts out as an "average" token, as
+  // transformers' resize_token_embeddings(mean_resizing=True) centres it,
+  // without the sampled noise. The embedding and output matrix are repacked.
+  // A name the tokenizer already has returns its id.
+  TokenId add_special_token(std::string_view name) override;
+  // Names an id whose rows the weights already have (a reloaded checkpoint's
+  // added token); the id must be below vocab_size.
+  void register_added_token(const AddedToken& token);
+
+  // The weights as float32 (bf16 weights give their rounded values), as a
+  // checkpoint stores them: the base model, without any adapter (an Error
+  // while a merged adapter is active).
+  LlamaWeights weights() const;
+
+  // LoRA (lora_adapter.hpp). Several adapters are loaded, at most one is
+  // active. Unmerged (the default), the active adapter adds scale · B·(A·x)
+  // after each targeted product, in float32 whatever the weights' dtype;
+  // merged, activating it rebuilds the targeted packed matrices as
+  // W + scale · B·A (summed in double, rounded once, then to bf16 for bf16
+  // weights) and keeps the originals aside, so switching restores them
+  // exactly; it costs one more copy of the targeted matrices. Embedding and
+  // output rows an adapter carries (modules_to_save, trainable tokens)
+  // replace the model's while it is active, in both modes. Sequences
+  // evaluated under one adapter keep that adapter's keys and values.
+  void load_adapter(const std::string& name, const std::filesystem::path& dir) override;
+  void load_adapter(const std::string& name, LoraAdapter adapter);
+  void set_active_adapter(const std::string& name) override;
+  const std::string& active_adapter() const { return active_name_; }
+  std::vector<std::string> adapter_names() const;
+  void set_merge_adapters(bool merge);
+  bool merge_adapters() const { return merge_; }
 
   const LlamaConfig& config() const { return config_; }
   WeightType weight_type() const { return dtype_; }
@@ -67,7 +109,32 @@ class LlamaModel final : public Model {
     PackedMatrix down;
   };
 
+  struct LayerLora {
+    LoraDelta qkv, wo, gate_up, down;
+  };
+  struct LoadedAdapter {
+    std::vector<LayerLora> layers;
+    std::unordered_map<TokenId, std::vector<float>> embed_rows;
+    std::optional<PackedMatrix> output;  // the output matrix with the adapter's rows
+    bool carries_vocabulary = false;
+  };
+  // A merged adapter's targeted matrices: the originals, moved aside.
+  struct SavedMatrix {
+    std::size_t layer;
+    PackedMatrix Layer::*matrix;
+    PackedMatrix original;
+  };
+
   void embed(TokenId token, float* out) const;
+  // Position p's rotary cosines then sines (head_dim / 2 each), from the
+  // table when p is in it, else computed into `scratch`.
+  const float* rope_angles(std::int64_t position, float* scratch) const;
+  void rope_angles_into(std::int64_t position, float* out) const;
+  void activate(const std::string& name);
+  void deactivate();
+  const PackedMatrix& output() const { return active_ && active_->output ? *active_->output : output_; }
+  // The active adapter's unmerged deltas for layer l, or null.
+  const LayerLora* unmerged(std::int32_t layer) const;
 
   LlamaConfig config_;
   std::vector<Layer> layers_;
@@ -75,12 +142,18 @@ class LlamaModel final : public Model {
   std::vector<std::uint16_t> embed_bf16_;  // vocab × hidden, for bf16
   std::vector<float> final_norm_;
   PackedMatrix output_;
-  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<AddedTokensTokenizer> tokenizer_;
   int threads_;
   std::int32_t context_;
   WeightType dtype_;
   KernelSet kernels_;
   std::vector<double> inv_freq_;
+  std::vector<float> rope_table_;  // positions × (cosines, sines)
+  std::map<std::string, LoadedAdapter> adapters_;
+  const LoadedAdapter* active_ = nullptr;
+  std::string active_name_;
+  bool merge_ = false;
+  std::vector<SavedMatrix> merged_originals_;
 };
 
 }  // namespace ralm::llama

@@ -1,5 +1,6 @@
 // The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, or a random
 // model of any shape.
+#include "llama_checkpoint.hpp"
 #include "llama_config.hpp"
 #include "llama_model.hpp"
 #include "llama_weights.hpp"
@@ -8,7 +9,7 @@
 
 namespace {
 
-std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm::BuildContext& ctx) {
+std::unique_ptr<ralm::llama::LlamaModel> build_model(const ralm::Params& p, ralm::BuildContext& ctx) {
   using namespace ralm::llama;
   const int threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
   const auto context = static_cast<std::int32_t>(p.get_int("context_length"));
@@ -49,10 +50,29 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   const auto dir = p.get_path("path");
   if (dir.empty())
     p.fail("path", "no checkpoint given; set `path: DIR` (a Hugging Face folder) or `init: random`");
-  LlamaConfig c = read_llama_config(dir);
-  auto weights = load_llama_weights(dir, c);
-  auto tokenizer = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
-  return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context, dtype);
+  return load_llama_model(dir, threads, context, dtype);
+}
+
+std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm::BuildContext& ctx) {
+  auto model = build_model(p, ctx);
+  for (const auto& name : p.get_string_list("special_tokens")) {
+    if (name.empty()) p.fail("special_tokens", "a special token needs a non-empty name");
+    model->add_special_token(name);  // a name the vocabulary has already: kept as it is
+  }
+  // After the special tokens: an adapter trained with them carries their rows.
+  const auto adapter = p.get_path("adapter");
+  model->set_merge_adapters(p.get_bool("merge_adapter"));
+  if (!adapter.empty()) {
+    const std::string name =
+        adapter.filename().empty() ? adapter.parent_path().filename().string() : adapter.filename().string();
+    try {
+      model->load_adapter(name, adapter);
+    } catch (const ralm::InputError& e) {
+      p.fail("adapter", e.what());
+    }
+    model->set_active_adapter(name);
+  }
+  return model;
 }
 
 }  // namespace
@@ -73,6 +93,16 @@ RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
               .one_of({"ids", "bytes", "sentencepiece"}),
           param::path("tokenizer_model", "",
                       "init: random, tokenizer: sentencepiece: the tokenizer.model file"),
+          param::string_list("special_tokens", {},
+                             "tokens to add to the vocabulary (e.g. [\"<MARK_L>\", \"<MARK_R>\"]), each with "
+                             "new embedding and output rows, the mean of the existing ones; a checkpoint's "
+                             "own added tokens are kept"),
+          param::path("adapter", "",
+                      "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors), "
+                      "loaded and made active"),
+          param::boolean("merge_adapter", false,
+                         "merge the adapter into the weights (no per-token cost; one more copy of the "
+                         "targeted matrices) instead of applying it as extra low-rank products"),
           param::integer("threads", 0, "threads; 0: the engine's").at_least(0),
           param::integer("context_length", 0, "tokens a sequence can hold; 0: max_position_embeddings")
               .at_least(0),

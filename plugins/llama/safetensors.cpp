@@ -224,7 +224,8 @@ std::string Checkpoint::describe() const {
 }
 
 void write_safetensors(const fs::path& file, const std::vector<TensorToWrite>& tensors) {
-  json header = json::object();
+  // transformers' and PEFT's loaders check format "pt" (they reject other formats).
+  json header = {{"__metadata__", {{"format", "pt"}}}};
   std::uint64_t offset = 0;
   for (const auto& t : tensors) {
     const std::uint64_t bytes = t.values.size() * dtype_size(t.dtype);

@@ -67,6 +67,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::int32_t vocab_size() const override { return vocab_; }
   TokenId bos() const override { return bos_; }
   TokenId eos() const override { return eos_; }
+  std::string model_proto() const { return sp_.serialized_model_proto(); }
   std::optional<TokenId> special(std::string_view name) const override {
     const int id = sp_.PieceToId(name);
     if (id == sp_.unk_id() && name != sp_.IdToPiece(sp_.unk_id())) return std::nullopt;
@@ -112,6 +113,11 @@ class ByteTokenizer final : public Tokenizer {
 };
 
 }  // namespace
+
+std::optional<std::string> sentencepiece_model_proto(const Tokenizer& tokenizer) {
+  if (const auto* sp = dynamic_cast<const SentencePieceTokenizer*>(&tokenizer)) return sp->model_proto();
+  return std::nullopt;
+}
 
 std::unique_ptr<Tokenizer> make_byte_tokenizer(std::int32_t vocab_size) {
   if (vocab_size < 259) {

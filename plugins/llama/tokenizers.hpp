@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "ralm/model.hpp"
 
@@ -21,5 +23,9 @@ std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, Toke
 // vocabulary of at least 259. Any text encodes, with no training: the
 // tokenizer of random models that must read text (benchmarks, the quick start).
 std::unique_ptr<Tokenizer> make_byte_tokenizer(std::int32_t vocab_size);
+
+// The serialized tokenizer.model of a SentencePiece tokenizer (to save it
+// beside a checkpoint); nullopt for the others.
+std::optional<std::string> sentencepiece_model_proto(const Tokenizer& tokenizer);
 
 }  // namespace ralm::llama

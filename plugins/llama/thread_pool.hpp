@@ -1,0 +1,35 @@
+// The llama plugin's worker threads, in place of OpenMP.
+//
+// Why not OpenMP: libgomp's threads spin at barriers (up to ~300k polls by
+// default, before sleeping), and the wait policy can only be chosen through
+// OMP_WAIT_POLICY before libgomp starts, which a plugin loaded into someone
+// else's process does not control. On this shared 2-core machine, with
+// another process holding a core, 2 spinning OpenMP threads ran a tiny model
+// 28 times slower than 1 thread: each barrier spun while the thread it waited
+// for was descheduled. Here a waiting thread spins for at most kSpin (a few
+// tens of microseconds, less than one scheduling quantum), then sleeps on a
+// condition variable; an idle pool burns no CPU, so FAISS's OpenMP threads
+// in the same process have the cores to themselves.
+//
+// Tasks are handed out one index at a time from a shared counter: which
+// thread computes a task never changes its result (kernels.hpp's invariant),
+// so the bits do not depend on the thread count or the scheduling.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace ralm::llama {
+
+// Work (multiply-adds, or elements for element-wise steps) below which a
+// step runs on the calling thread alone: waking a sleeping worker costs
+// microseconds, more than a small product takes.
+inline constexpr std::int64_t kMinParallelWork = std::int64_t{1} << 18;
+
+// Runs task(i) for every i in [0, tasks) on up to `threads` threads, the
+// calling thread among them, and returns when all are done. One job runs at
+// a time in the process (concurrent callers wait their turn); a call from
+// inside a task runs serially. Tasks must not throw.
+void parallel_for(int threads, std::int64_t tasks, const std::function<void(std::int64_t)>& task);
+
+}  // namespace ralm::llama
