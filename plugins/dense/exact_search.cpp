@@ -1,0 +1,109 @@
+#include "exact_search.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+
+namespace ralm::dense {
+
+namespace {
+
+// Rows per kernel call: about 256 KiB of vectors, which stay in L2 while
+// every group of 8 queries passes over them.
+std::int64_t rows_per_block(std::int64_t dim) {
+  return std::max<std::int64_t>(16, (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4));
+}
+
+// The best k hits seen so far: a heap whose top is the hit that ranks last,
+// so a new hit is compared with one element and most are rejected there.
+class TopK {
+ public:
+  explicit TopK(std::int64_t k) : k_(static_cast<std::size_t>(k)) { heap_.reserve(k_); }
+  void offer(PassageId id, float score) {
+    const Hit h{id, score};
+    if (heap_.size() < k_) {
+      heap_.push_back(h);
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    } else if (ranks_before(h, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
+      heap_.back() = h;
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    }
+  }
+  std::vector<Hit>& hits() { return heap_; }
+
+ private:
+  std::size_t k_;
+  std::vector<Hit> heap_;
+};
+
+}  // namespace
+
+ExactSearch::ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric,
+                         ScanKernels kernels, int threads)
+    : vectors_(vectors),
+      n_(n),
+      dim_(dim),
+      metric_(metric),
+      kernels_(kernels),
+      threads_(std::max(1, threads)) {}
+
+std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int64_t nq,
+                                                  std::int64_t k) const {
+  k = std::min(k, n_);
+  const std::int64_t block = rows_per_block(dim_);
+  // No more threads than blocks: a tiny corpus is scanned on one.
+  const int threads = static_cast<int>(std::min<std::int64_t>(threads_, (n_ + block - 1) / block));
+  std::vector<std::vector<std::vector<Hit>>> partial(static_cast<std::size_t>(std::max(threads, 1)));
+#pragma omp parallel num_threads(std::max(threads, 1))
+  {
+    const auto t = static_cast<std::int64_t>(omp_get_thread_num());
+    const auto nt = static_cast<std::int64_t>(omp_get_num_threads());
+    // Contiguous row ranges, whole blocks each.
+    const std::int64_t blocks = (n_ + block - 1) / block;
+    const std::int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    std::vector<TopK> top(static_cast<std::size_t>(nq), TopK(k));
+    std::vector<float> scores(static_cast<std::size_t>(nq * block));
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t r0 = b * block, rows = std::min(block, n_ - r0);
+      score_block(kernels_, metric_, queries, nq, vectors_ + r0 * dim_, rows, dim_, dim_, scores.data(),
+                  block);
+      for (std::int64_t q = 0; q < nq; ++q) {
+        TopK& tk = top[static_cast<std::size_t>(q)];
+        const float* s = scores.data() + q * block;
+        for (std::int64_t r = 0; r < rows; ++r)
+          tk.offer(r0 + r, s[r]);
+      }
+    }
+    auto& mine = partial[static_cast<std::size_t>(t)];
+    for (TopK& tk : top)
+      mine.push_back(std::move(tk.hits()));
+  }
+  // The ranking is a total order (ties go to the lower id), so merging the
+  // threads' lists gives the same result whatever the split.
+  std::vector<std::vector<Hit>> out(static_cast<std::size_t>(nq));
+  for (std::int64_t q = 0; q < nq; ++q) {
+    auto& hits = out[static_cast<std::size_t>(q)];
+    for (auto& p : partial) {
+      if (p.empty()) continue;
+      auto& h = p[static_cast<std::size_t>(q)];
+      hits.insert(hits.end(), h.begin(), h.end());
+    }
+    rank_hits(hits, k);
+  }
+  return out;
+}
+
+void ExactSearch::score(const float* queries, std::int64_t nq, std::span<const PassageId> ids,
+                        float* out) const {
+  // Gather the rows, then one kernel call: each pair's bits do not depend on
+  // the block it is computed in (scan_kernels.hpp).
+  const auto m = static_cast<std::int64_t>(ids.size());
+  std::vector<float> rows(static_cast<std::size_t>(m * dim_));
+  for (std::int64_t i = 0; i < m; ++i) {
+    std::copy_n(vectors_ + ids[static_cast<std::size_t>(i)] * dim_, dim_, rows.data() + i * dim_);
+  }
+  score_block(kernels_, metric_, queries, nq, rows.data(), m, dim_, dim_, out, m);
+}
+
+}  // namespace ralm::dense

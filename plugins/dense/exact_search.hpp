@@ -1,0 +1,42 @@
+// Exact top-k over a matrix of passage vectors with the scan kernels: the
+// `Flat` index, and the rescoring every dense search ends with.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ralm/types.hpp"
+#include "scan_kernels.hpp"
+
+namespace ralm::dense {
+
+class ExactSearch {
+ public:
+  // `vectors`: n x dim, row-major, kept alive by the owner.
+  ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric, ScanKernels kernels,
+              int threads);
+
+  std::int64_t size() const { return n_; }
+  std::int64_t dim() const { return dim_; }
+  Metric metric() const { return metric_; }
+  ScanKernels kernels() const { return kernels_; }
+
+  // The best k rows for each of nq queries (nq x dim), ranked by
+  // ranks_before(). One pass over the vectors for the whole batch, split
+  // across threads by row ranges.
+  std::vector<std::vector<Hit>> search(const float* queries, std::int64_t nq, std::int64_t k) const;
+
+  // out[q * ids.size() + i] = the score of row ids[i] for query q: the same
+  // kernel, so the same bits as search(). Ids must be in 0..size()-1.
+  void score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out) const;
+
+ private:
+  const float* vectors_;
+  std::int64_t n_, dim_;
+  Metric metric_;
+  ScanKernels kernels_;
+  int threads_;
+};
+
+}  // namespace ralm::dense
