@@ -409,3 +409,65 @@ retriever:
 }
 
 }  // namespace
+
+// --- the model encoder, through the plugins as a pipeline builds them ----------
+
+#include "ralm/core/pipeline.hpp"
+#include "ralm/core/pipeline_builder.hpp"
+#include "ralm/core/plugin_manager.hpp"
+#include "ralm/core/registry.hpp"
+
+namespace {
+
+TEST(ModelEncoder, MeanHiddenStatesThroughThePipelinesModel) {
+  TempDir dir;
+  fixture_corpus(dir);
+  const auto pipeline = dir.write("dense-model.yaml", R"(name: dense-model
+model:
+  plugin: llama
+  init: random
+  seed: 1
+  tokenizer: bytes
+  hidden_size: 32
+  intermediate_size: 64
+  num_layers: 1
+  num_heads: 4
+  num_kv_heads: 2
+  context_length: 128
+retriever:
+  plugin: faiss
+  corpus: corpus
+  encoder: model
+  max_tokens: 24
+)");
+  ralm::core::Registry registry;
+  ralm::core::PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
+  const auto spec = ralm::core::load_pipeline(pipeline, {}, registry);
+  const auto built = ralm::core::build_pipeline(spec, registry);
+  ASSERT_TRUE(built.retriever);
+  EXPECT_TRUE(fs::exists(dir.path() / "corpus/dense-model/vectors.f32"));
+  const std::vector<std::string> q{"a lisp compiler", "the jargon file", "hacker"};
+  const auto results = built.retriever->search(q, 4);
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    ASSERT_EQ(results[i].size(), 4u);
+    std::vector<PassageId> ids;
+    for (const Hit& h : results[i])
+      ids.push_back(h.id);
+    const auto s = built.retriever->score(q[i], ids);
+    for (std::size_t j = 0; j < ids.size(); ++j)
+      EXPECT_EQ(s[j], results[i][j].score);
+  }
+  // A passage's own text finds it (or a passage that starts the same way, at the same score).
+  const std::string text =
+      std::string(built.retriever->passage(1).title) + "\n" + std::string(built.retriever->passage(1).text);
+  EXPECT_GT(built.retriever->search(std::vector<std::string>{text}, 1)[0][0].score, 0.9999f);
+  // Without a model section, the encoder is refused with the fix.
+  ralm::test::TempDir dir2;
+  fixture_corpus(dir2);
+  const auto bad =
+      dir2.write("bad.yaml", "retriever:\n  plugin: faiss\n  corpus: corpus\n  encoder: model\n");
+  const auto bad_spec = ralm::core::load_pipeline(bad, {}, registry);
+  EXPECT_THROW(ralm::core::build_pipeline(bad_spec, registry), ralm::InputError);
+}
+
+}  // namespace

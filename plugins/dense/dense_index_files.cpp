@@ -14,10 +14,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string DenseIndexSpec::encoder_fingerprint() const {
+  if (encoder == "model") return ModelEncoder::fingerprint_of(*model, max_tokens);
   return LsaEncoder::fingerprint_of(lsa);
 }
 
 std::string DenseIndexSpec::default_folder_name() const {
+  if (encoder == "model") return "dense-model";
   return "dense-" + encoder + std::to_string(lsa.dim);
 }
 
@@ -69,8 +71,13 @@ void check_common(const fs::path& file, const json& meta, const char* format, co
 
 void build_vectors(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild) {
   StagingDirectory staging(spec.dir, rebuild);
-  log_info("dense: training the " + spec.encoder + " encoder on " + store.dir().string());
-  const auto encoder = LsaEncoder::train(store, spec.lsa, spec.threads);
+  std::unique_ptr<Encoder> encoder;
+  if (spec.encoder == "model") {
+    encoder = std::make_unique<ModelEncoder>(spec.model, spec.max_tokens);
+  } else {
+    log_info("dense: training the " + spec.encoder + " encoder on " + store.dir().string());
+    encoder = LsaEncoder::train(store, spec.lsa, spec.threads);
+  }
   fs::create_directory(staging.path() / "encoder");
   encoder->save(staging.path() / "encoder");
   const std::int64_t n = store.size(), dim = encoder->dim();
@@ -143,7 +150,11 @@ DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec
   } catch (const json::exception& e) {
     throw InputError(meta_file.string() + ": malformed (" + e.what() + "); " + kRebuild);
   }
-  files.encoder = LsaEncoder::load(spec.dir / "encoder", spec.lsa);
+  if (spec.encoder == "model") {
+    files.encoder = std::make_unique<ModelEncoder>(spec.model, spec.max_tokens);
+  } else {
+    files.encoder = LsaEncoder::load(spec.dir / "encoder", spec.lsa);
+  }
   files.vectors = std::make_unique<MappedFile>(spec.dir / "vectors.f32");
   if (files.encoder->dim() != files.dim ||
       files.vectors->size() != static_cast<std::size_t>(store.size() * files.dim) * sizeof(float)) {

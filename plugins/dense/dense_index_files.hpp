@@ -3,7 +3,8 @@
 //   CORPUS/dense-lsa256/              one folder per encoder (index_dir overrides it)
 //     meta.json                       format, version, corpus checksum, passages,
 //                                     encoder fingerprint, dimension
-//     encoder/                        the trained encoder (lsa: vocabulary, idf, projection)
+//     encoder/                        the trained encoder (lsa: vocabulary, idf, projection;
+//                                     model: its fingerprint only, the model is the pipeline's)
 //     vectors.f32                     passages x dimension floats, passage id order
 //     faiss-IVF1024_Flat-ip/          one folder per approximate index and metric
 //       meta.json                     the same fingerprint plus the factory string and metric
@@ -22,6 +23,7 @@
 #include "encoder.hpp"
 #include "faiss_index.hpp"
 #include "lsa_encoder.hpp"
+#include "model_encoder.hpp"
 #include "ralm/mapped_file.hpp"
 #include "ralm/passage_store.hpp"
 
@@ -32,16 +34,18 @@ inline constexpr const char* kFaissFormat = "ralmkit-dense-faiss";
 inline constexpr int kDenseVersion = 1;
 
 struct DenseIndexSpec {
-  std::string encoder = "lsa";
+  std::string encoder = "lsa";  // or "model"
   LsaOptions lsa;
-  std::string index = "Flat";  // a FAISS index_factory string; "Flat" is our own exact scan
+  std::shared_ptr<Model> model;  // the `model` encoder's model
+  std::int64_t max_tokens = 64;  // the `model` encoder's tokens per text
+  std::string index = "Flat";    // a FAISS index_factory string; "Flat" is our own exact scan
   Metric metric = Metric::inner_product;
   std::filesystem::path dir;  // the encoder folder
   int threads = 1;
 
   bool exact() const { return index == "Flat"; }
   std::string encoder_fingerprint() const;
-  // The default encoder folder name for this spec: "dense-lsa256".
+  // The default encoder folder name for this spec: "dense-lsa256", "dense-model".
   std::string default_folder_name() const;
   std::filesystem::path faiss_dir() const;
 };

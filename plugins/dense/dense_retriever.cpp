@@ -37,23 +37,7 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
 
   const std::int64_t kc = std::min(size(), k * k_factor_);
   const std::vector<std::int64_t> candidates = files_.faiss->search(q.data(), nq, kc, threads_);
-  std::vector<std::vector<Hit>> results(static_cast<std::size_t>(nq));
-  std::vector<PassageId> ids;
-  std::vector<float> scores;
-  for (std::int64_t i = 0; i < nq; ++i) {
-    ids.clear();
-    for (std::int64_t j = 0; j < kc; ++j) {
-      const std::int64_t id = candidates[static_cast<std::size_t>(i * kc + j)];
-      if (id >= 0 && id < size()) ids.push_back(id);
-    }
-    scores.resize(ids.size());
-    exact_.score(q.data() + i * files_.dim, 1, ids, scores.data());
-    auto& hits = results[static_cast<std::size_t>(i)];
-    for (std::size_t j = 0; j < ids.size(); ++j)
-      hits.push_back({ids[j], scores[j]});
-    rank_hits(hits, k);
-  }
-  return results;
+  return exact_.rerank(q.data(), nq, candidates, kc, k);
 }
 
 void DenseRetriever::check_ids(std::span<const PassageId> ids) const {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace ralm::dense {
 
@@ -14,26 +15,35 @@ std::int64_t rows_per_block(std::int64_t dim) {
   return std::max<std::int64_t>(16, (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4));
 }
 
-// The best k hits seen so far: a heap whose top is the hit that ranks last,
-// so a new hit is compared with one element and most are rejected there.
+// The best k hits seen so far: a heap whose top is the hit that ranks last.
+// A thread offers ids in ascending order, so a score equal to the worst kept
+// one ranks after it (ties go to the lower id) and is rejected by one float
+// comparison with `threshold_`, like almost every other score.
 class TopK {
  public:
   explicit TopK(std::int64_t k) : k_(static_cast<std::size_t>(k)) { heap_.reserve(k_); }
-  void offer(PassageId id, float score) {
-    const Hit h{id, score};
-    if (heap_.size() < k_) {
-      heap_.push_back(h);
-      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
-    } else if (ranks_before(h, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
-      heap_.back() = h;
-      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+  void offer_block(PassageId first, const float* scores, std::int64_t n) {
+    for (std::int64_t r = 0; r < n; ++r) {
+      if (scores[r] > threshold_ || heap_.size() < k_) add({first + r, scores[r]});
     }
   }
   std::vector<Hit>& hits() { return heap_; }
 
  private:
+  void add(const Hit& h) {
+    if (heap_.size() < k_) {
+      heap_.push_back(h);
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    } else {
+      std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
+      heap_.back() = h;
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    }
+    if (heap_.size() == k_) threshold_ = heap_.front().score;
+  }
+
   std::size_t k_;
+  float threshold_ = -std::numeric_limits<float>::infinity();
   std::vector<Hit> heap_;
 };
 
@@ -68,12 +78,8 @@ std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int
       const std::int64_t r0 = b * block, rows = std::min(block, n_ - r0);
       score_block(kernels_, metric_, queries, nq, vectors_ + r0 * dim_, rows, dim_, dim_, scores.data(),
                   block);
-      for (std::int64_t q = 0; q < nq; ++q) {
-        TopK& tk = top[static_cast<std::size_t>(q)];
-        const float* s = scores.data() + q * block;
-        for (std::int64_t r = 0; r < rows; ++r)
-          tk.offer(r0 + r, s[r]);
-      }
+      for (std::int64_t q = 0; q < nq; ++q)
+        top[static_cast<std::size_t>(q)].offer_block(r0, scores.data() + q * block, rows);
     }
     auto& mine = partial[static_cast<std::size_t>(t)];
     for (TopK& tk : top)
@@ -104,6 +110,28 @@ void ExactSearch::score(const float* queries, std::int64_t nq, std::span<const P
     std::copy_n(vectors_ + ids[static_cast<std::size_t>(i)] * dim_, dim_, rows.data() + i * dim_);
   }
   score_block(kernels_, metric_, queries, nq, rows.data(), m, dim_, dim_, out, m);
+}
+
+std::vector<std::vector<Hit>> ExactSearch::rerank(const float* queries, std::int64_t nq,
+                                                  std::span<const std::int64_t> candidates,
+                                                  std::int64_t per_query, std::int64_t k) const {
+  std::vector<std::vector<Hit>> results(static_cast<std::size_t>(nq));
+  std::vector<PassageId> ids;
+  std::vector<float> scores;
+  for (std::int64_t i = 0; i < nq; ++i) {
+    ids.clear();
+    for (std::int64_t j = 0; j < per_query; ++j) {
+      const std::int64_t id = candidates[static_cast<std::size_t>(i * per_query + j)];
+      if (id >= 0 && id < n_) ids.push_back(id);
+    }
+    scores.resize(ids.size());
+    score(queries + i * dim_, 1, ids, scores.data());
+    auto& hits = results[static_cast<std::size_t>(i)];
+    for (std::size_t j = 0; j < ids.size(); ++j)
+      hits.push_back({ids[j], scores[j]});
+    rank_hits(hits, k);
+  }
+  return results;
 }
 
 }  // namespace ralm::dense

@@ -31,6 +31,12 @@ class ExactSearch {
   // kernel, so the same bits as search(). Ids must be in 0..size()-1.
   void score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out) const;
 
+  // Ranks each query's candidates (nq x per_query ids, -1 for none, as FAISS
+  // returns them) by their exact scores and keeps the best k.
+  std::vector<std::vector<Hit>> rerank(const float* queries, std::int64_t nq,
+                                       std::span<const std::int64_t> candidates, std::int64_t per_query,
+                                       std::int64_t k) const;
+
  private:
   const float* vectors_;
   std::int64_t n_, dim_;

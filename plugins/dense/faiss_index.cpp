@@ -66,15 +66,24 @@ void set_faiss_threads(int threads) {
   });
 }
 
-void FaissIndex::build(const std::filesystem::path& file, const std::string& factory, Metric metric,
-                       const float* vectors, std::int64_t n, std::int64_t dim, int threads) {
+std::unique_ptr<FaissIndex> FaissIndex::build(const std::filesystem::path& file, const std::string& factory,
+                                              Metric metric, const float* vectors, std::int64_t n,
+                                              std::int64_t dim, int threads, std::int64_t max_train) {
   set_faiss_threads(threads);
   try {
     std::unique_ptr<faiss::Index> index(
         faiss::index_factory(static_cast<int>(dim), factory.c_str(), faiss_metric(metric)));
     if (!index->is_trained) {
-      log_info("faiss: training " + factory + " on " + std::to_string(n) + " vectors");
-      index->train(n, vectors);
+      if (max_train > 0 && max_train < n) {
+        std::vector<float> sample(static_cast<std::size_t>(max_train * dim));
+        for (std::int64_t i = 0; i < max_train; ++i)
+          std::copy_n(vectors + (i * n / max_train) * dim, dim, sample.data() + i * dim);
+        log_info("faiss: training " + factory + " on " + std::to_string(max_train) + " of the vectors");
+        index->train(max_train, sample.data());
+      } else {
+        log_info("faiss: training " + factory + " on " + std::to_string(n) + " vectors");
+        index->train(n, vectors);
+      }
     }
     Progress progress("faiss: adding to " + factory, n, "vectors");
     constexpr std::int64_t kChunk = 16384;
@@ -84,7 +93,8 @@ void FaissIndex::build(const std::filesystem::path& file, const std::string& fac
       progress.advance(m);
     }
     progress.finish();
-    faiss::write_index(index.get(), file.c_str());
+    if (!file.empty()) faiss::write_index(index.get(), file.c_str());
+    return std::make_unique<FaissIndex>(std::move(index));
   } catch (const faiss::FaissException& e) {
     throw Error("faiss: building " + factory + ": " + first_line(e.what()));
   }
@@ -98,6 +108,8 @@ FaissIndex::FaissIndex(const std::filesystem::path& file) {
                      "); rebuild it with `ralm index build PIPELINE --force`");
   }
 }
+
+FaissIndex::FaissIndex(std::unique_ptr<faiss::Index> index) : index_(std::move(index)) {}
 
 FaissIndex::~FaissIndex() = default;
 

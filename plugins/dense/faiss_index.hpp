@@ -29,13 +29,16 @@ void set_faiss_threads(int threads);
 
 class FaissIndex {
  public:
-  // Builds the index over `vectors` (n x dim): trains it on all of them when
-  // it needs training (FAISS samples what its k-means needs), adds them in
-  // chunks with progress, and writes it to `file`.
-  static void build(const std::filesystem::path& file, const std::string& factory, Metric metric,
-                    const float* vectors, std::int64_t n, std::int64_t dim, int threads);
+  // Builds the index over `vectors` (n x dim): trains it when it needs
+  // training, on all of them or on `max_train` evenly spaced ones (FAISS's
+  // k-means samples 256 per centroid itself), adds them in chunks with
+  // progress, and writes it to `file` (nothing written when `file` is empty).
+  static std::unique_ptr<FaissIndex> build(const std::filesystem::path& file, const std::string& factory,
+                                           Metric metric, const float* vectors, std::int64_t n,
+                                           std::int64_t dim, int threads, std::int64_t max_train = 0);
 
   explicit FaissIndex(const std::filesystem::path& file);
+  explicit FaissIndex(std::unique_ptr<faiss::Index> index);
   ~FaissIndex();
   FaissIndex(const FaissIndex&) = delete;
   FaissIndex& operator=(const FaissIndex&) = delete;

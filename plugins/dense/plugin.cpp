@@ -11,6 +11,11 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
   const auto store = ralm::PassageStore::open(p.get_path("corpus"));
   dense::DenseIndexSpec spec;
   spec.encoder = p.get_string("encoder");
+  if (spec.encoder == "model") {
+    spec.model = ctx.model();
+    if (!spec.model) p.fail("encoder", "the model encoder needs the pipeline's model: add a model section");
+    spec.max_tokens = p.get_int("max_tokens");
+  }
   spec.lsa.dim = p.get_int("dim");
   spec.lsa.min_df = p.get_int("min_df");
   spec.lsa.max_vocab = p.get_int("max_vocab");
@@ -22,7 +27,8 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
   if (spec.dir.empty()) spec.dir = store->dir() / spec.default_folder_name();
   if (!spec.exact()) {
     try {
-      dense::check_factory_string(spec.index, spec.lsa.dim, spec.metric);
+      dense::check_factory_string(spec.index, spec.model ? spec.model->info().hidden_size : spec.lsa.dim,
+                                  spec.metric);
     } catch (const ralm::InputError& e) {
       p.fail("index", e.what());
     }
@@ -61,13 +67,14 @@ RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512
       {
           param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build --out`)"),
           param::string("encoder", "lsa",
-                        "how text becomes a vector: lsa (TF-IDF and truncated SVD trained "
-                        "on the corpus)")
-              .one_of({"lsa"}),
+                        "how text becomes a vector: lsa (TF-IDF and truncated SVD trained on the corpus) or "
+                        "model (the mean of the pipeline model's final hidden states)")
+              .one_of({"lsa", "model"}),
           param::integer("dim", 256, "lsa: the vectors' dimension (at most the corpus allows)").at_least(1),
           param::integer("min_df", 2, "lsa: terms in fewer passages are left out").at_least(1),
           param::integer("max_vocab", 50000, "lsa: the most frequent terms kept").at_least(1),
           param::integer("seed", 1, "lsa: the randomized SVD's seed"),
+          param::integer("max_tokens", 64, "model: tokens of each text the model reads").at_least(1),
           param::string("index", "Flat", "a FAISS index_factory string, taken verbatim; Flat: exact search"),
           param::string("metric", "ip",
                         "ip (inner product; lsa vectors are unit length, so cosine) or l2 "
@@ -80,7 +87,8 @@ RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512
                          "approximate indexes: candidates per query = k x k_factor, ranked "
                          "by exact score")
               .at_least(1),
-          param::path("index_dir", "", "the index folder; empty: CORPUS/dense-<encoder><dim>"),
+          param::path("index_dir", "",
+                      "the index folder; empty: CORPUS/dense-lsa<dim> or CORPUS/dense-model"),
           param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),
           param::boolean("rebuild", false,
                          "rebuild the index even if it exists (`ralm index build --force`)"),

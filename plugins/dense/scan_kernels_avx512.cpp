@@ -4,10 +4,11 @@
 // instantiated in this file would carry AVX-512 instructions that the linker
 // might pick for every caller.
 //
-// Register blocking: up to 8 queries x 2 rows = 16 accumulators, plus the two
-// row vectors and one query vector, within 32 registers. Each row chunk loaded
-// from memory feeds up to 8 multiply-adds, so a batch of 8 queries costs about
-// one pass over the vectors, like a batch of 1.
+// Register blocking: QB queries x VB rows of accumulators (8 x 2 up to 1 x 8,
+// see rows_per_register_block), plus the VB row vectors and one query vector,
+// within 32 registers. Each row chunk loaded from memory feeds up to 8
+// multiply-adds, so a batch of 8 queries costs about one pass over the
+// vectors, like a batch of 1.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -47,7 +48,7 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
   __m512 acc[QB][VB];
 #pragma GCC unroll 8
   for (int q = 0; q < QB; ++q) {
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v)
       acc[q][v] = _mm512_setzero_ps();
   }
@@ -56,13 +57,13 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
   std::int64_t k = 0;
   for (; k + 16 <= a.dim; k += 16) {
     __m512 r[VB];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v)
       r[v] = _mm512_loadu_ps(rbase + v * a.ld + k);
 #pragma GCC unroll 8
     for (int q = 0; q < QB; ++q) {
       const __m512 qv = _mm512_loadu_ps(qbase + q * a.dim + k);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int v = 0; v < VB; ++v)
         acc[q][v] = step<L2>(acc[q][v], qv, r[v]);
     }
@@ -70,20 +71,20 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
   if (k < a.dim) {
     const __mmask16 m = static_cast<__mmask16>((1u << (a.dim - k)) - 1u);
     __m512 r[VB];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v)
       r[v] = _mm512_maskz_loadu_ps(m, rbase + v * a.ld + k);
 #pragma GCC unroll 8
     for (int q = 0; q < QB; ++q) {
       const __m512 qv = _mm512_maskz_loadu_ps(m, qbase + q * a.dim + k);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int v = 0; v < VB; ++v)
         acc[q][v] = step<L2>(acc[q][v], qv, r[v]);
     }
   }
 #pragma GCC unroll 8
   for (int q = 0; q < QB; ++q) {
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int v = 0; v < VB; ++v) {
       const float s = reduce(acc[q][v]);
       a.out[(q0 + q) * a.ldo + r0 + v] = L2 ? -s : s;
@@ -91,12 +92,21 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
   }
 }
 
+// Rows per register block for QB queries: as many as fit in 32 registers
+// (QB x VB accumulators, VB rows, one query vector). Few queries need many
+// rows, or the FMA chains' latency, not the loads, sets the pace.
+constexpr int rows_per_register_block(int qb) {
+  return qb >= 7 ? 2 : qb >= 5 ? 3 : qb >= 3 ? 4 : 8;
+}
+
 template <bool L2, int QB>
 void rows_for(const BlockArgs& a, std::int64_t q0) {
+  constexpr int VB = rows_per_register_block(QB);
   std::int64_t r = 0;
-  for (; r + 2 <= a.nrows; r += 2)
-    block<L2, QB, 2>(a, q0, r);
-  if (r < a.nrows) block<L2, QB, 1>(a, q0, r);
+  for (; r + VB <= a.nrows; r += VB)
+    block<L2, QB, VB>(a, q0, r);
+  for (; r < a.nrows; ++r)
+    block<L2, QB, 1>(a, q0, r);
 }
 
 template <bool L2>
