@@ -471,3 +471,27 @@ retriever:
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RetrievalEvalCommand, ReportsRecallMrrAndOverlap) {
+  TempDir dir;
+  fixture_corpus(dir);
+  const auto dense =
+      dir.write("dense.yaml", "retriever:\n  plugin: faiss\n  corpus: corpus\n  dim: 4\n  min_df: 1\n");
+  const auto bm25 = dir.write("bm25.yaml", "retriever:\n  plugin: bm25\n  corpus: corpus\n");
+  const std::vector<std::string> base{RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR};
+  auto index = base;
+  index.insert(index.end(), {"index", "build", bm25.string(), "--force"});
+  auto r = ralm::test::run_command(index);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto eval = base;
+  eval.insert(eval.end(), {"retrieval-eval", dense.string(), bm25.string()});
+  r = ralm::test::run_command(eval);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("R@10"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("faiss"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bm25"), std::string::npos) << r.out;
+}
+
+}  // namespace
