@@ -336,7 +336,7 @@ class Approximate : public ::testing::TestWithParam<std::tuple<std::string, Metr
 TEST_P(Approximate, ScoreEqualsSearchAndRecallIsAboveTheFloor) {
   const auto& [index, metric, floor, k_factor] = GetParam();
   static TempDir dir;
-  static const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 3000));
+  static const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 1500));
   auto exact = open_retriever(store, spec_for(*store, "Flat", 32, metric));
   auto approx = open_retriever(store, spec_for(*store, index, 32, metric), 4, 64, k_factor);
   const auto queries = synthetic_queries(100);
@@ -360,7 +360,7 @@ TEST_P(Approximate, ScoreEqualsSearchAndRecallIsAboveTheFloor) {
       found += truth.count(id);
   }
   // score_batch: the same bits again.
-  std::vector<PassageId> ids{0, 5, 77, 2999};
+  std::vector<PassageId> ids{0, 5, 77, 1499};
   const auto batch = approx->score_batch(queries, ids);
   for (std::size_t i = 0; i < 10; ++i)
     EXPECT_EQ(approx->score(queries[i], ids),
@@ -375,7 +375,14 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Approximate,
                          ::testing::Values(std::make_tuple("IVF16,Flat", Metric::inner_product, 0.9, 1),
                                            std::make_tuple("IVF16,Flat", Metric::l2, 0.9, 1),
                                            std::make_tuple("HNSW16", Metric::inner_product, 0.9, 1),
-                                           std::make_tuple("IVF16,PQ8x4", Metric::inner_product, 0.8, 8)));
+                                           std::make_tuple("IVF16,PQ8x4", Metric::inner_product, 0.8, 8)),
+                         [](const auto& param_info) {
+                           std::string name = std::get<0>(param_info.param) + "_" +
+                                              metric_name(std::get<1>(param_info.param));
+                           for (char& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
 
 // --- the command ---------------------------------------------------------------
 
