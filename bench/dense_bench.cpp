@@ -112,10 +112,13 @@ int run_corpus(int argc, char** argv) {
     std::string index;
     std::int64_t nprobe, ef, k_factor;
   };
-  const std::vector<Case> cases = {
-      {"Flat", 0, 0, 1}, {"IVF256,Flat", 16, 0, 1}, {"HNSW32", 0, 128, 1}, {"IVF256,PQ64x4", 16, 0, 4}};
+  const std::vector<Case> cases = {{"Flat", 0, 0, 1},
+                                   {"IVF256,Flat", 16, 0, 1},
+                                   {"IVF256,Flat", 64, 0, 1},
+                                   {"HNSW32", 0, 128, 1},
+                                   {"IVF256,PQ64x4", 64, 0, 4}};
   std::vector<std::vector<Hit>> exact;
-  std::printf("%-16s %8s %9s %9s %9s %9s %9s %10s\n", "INDEX", "build s", "size MB", "b1 p50", "b1 p99",
+  std::printf("%-20s %8s %9s %9s %9s %9s %9s %10s\n", "INDEX", "build s", "size MB", "b1 p50", "b1 p99",
               "b8 p50", "b8 p99", "recall@10");
   for (const Case& c : cases) {
     DenseIndexSpec spec;
@@ -136,7 +139,8 @@ int run_corpus(int argc, char** argv) {
     nlohmann::json row = {{"index", c.index},      {"build_s", build_s}, {"bytes", bytes},
                           {"recall_at_10", rec},   {"nprobe", c.nprobe}, {"efSearch", c.ef},
                           {"k_factor", c.k_factor}};
-    std::printf("%-16s %8.2f %9.1f", c.index.c_str(), build_s, static_cast<double>(bytes) / 1e6);
+    const std::string label = c.nprobe > 0 ? c.index + " np" + std::to_string(c.nprobe) : c.index;
+    std::printf("%-20s %8.2f %9.1f", label.c_str(), build_s, static_cast<double>(bytes) / 1e6);
     for (const std::int64_t batch : {1, 8}) {
       const auto [p50, p99] = latency(n_queries, batch, [&](std::int64_t i, std::int64_t b) {
         r.search(std::span(queries).subspan(static_cast<std::size_t>(i), static_cast<std::size_t>(b)), 10);
