@@ -353,6 +353,14 @@ TEST_P(Approximate, ScoreEqualsSearchAndRecallIsAboveTheFloor) {
       ASSERT_EQ(s[j], got[i][j].score) << index << " query " << i << " id " << ids[j];
     // The exact retriever scores the same pairs with the same bits.
     EXPECT_EQ(exact->score(queries[i], ids), s);
+    // Flat: score() of the exact search's ids gives the exact search's bits.
+    std::vector<PassageId> exact_ids;
+    std::vector<float> exact_scores;
+    for (const Hit& h : want[i]) {
+      exact_ids.push_back(h.id);
+      exact_scores.push_back(h.score);
+    }
+    ASSERT_EQ(exact->score(queries[i], exact_ids), exact_scores) << "Flat query " << i;
     std::set<PassageId> truth;
     for (const Hit& h : want[i])
       truth.insert(h.id);
@@ -366,6 +374,20 @@ TEST_P(Approximate, ScoreEqualsSearchAndRecallIsAboveTheFloor) {
     EXPECT_EQ(approx->score(queries[i], ids),
               std::vector<float>(batch.begin() + static_cast<std::ptrdiff_t>(i * 4),
                                  batch.begin() + static_cast<std::ptrdiff_t>(i * 4 + 4)));
+  // The portable kernels over the same index: their own bits, equal between search() and score().
+  auto files = open_dense_index(*store, spec_for(*store, index, 32, metric));
+  if (files.faiss) files.faiss->set_search_parameters(4, 64);
+  DenseRetriever portable(store, std::move(files), metric, k_factor, 2, ScanKernels::portable);
+  const std::vector<std::string> some(queries.begin(), queries.begin() + 20);
+  const auto portable_hits = portable.search(some, k);
+  for (std::size_t i = 0; i < some.size(); ++i) {
+    std::vector<PassageId> pids;
+    for (const Hit& h : portable_hits[i])
+      pids.push_back(h.id);
+    const auto s = portable.score(some[i], pids);
+    for (std::size_t j = 0; j < pids.size(); ++j)
+      ASSERT_EQ(s[j], portable_hits[i][j].score) << "portable " << index << " query " << i;
+  }
   const double recall = found / static_cast<double>(queries.size() * k);
   EXPECT_GE(recall, floor) << index;
   std::cout << index << " " << metric_name(metric) << ": recall@10 " << recall << "\n";
