@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "dense_index_files.hpp"
 #include "dense_retriever.hpp"
@@ -251,6 +252,34 @@ TEST(DenseRetriever, LsaFindsThePassageAboutTheQuery) {
   const auto s = r->score(store->passage(2).text, ids);
   for (std::size_t i = 0; i < ids.size(); ++i)
     EXPECT_EQ(s[i], hits[i].score);
+}
+
+// Asynchronous verification searches on one thread while the speculative
+// cache scores on another: concurrent calls give the serial results.
+TEST(DenseRetriever, ConcurrentSearchAndScoreGiveTheSerialResults) {
+  TempDir dir;
+  const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 600));
+  for (const std::string index : {"Flat", "HNSW16"}) {
+    auto r = open_retriever(store, spec_for(*store, index, 16));
+    const auto queries = synthetic_queries(40);
+    const auto want = r->search(queries, 5);
+    const std::vector<PassageId> ids{1, 2, 3, 500};
+    const auto want_scores = r->score_batch(queries, ids);
+    std::vector<std::vector<Hit>> got;
+    std::vector<float> got_scores;
+    std::thread searcher([&] {
+      for (int rep = 0; rep < 3; ++rep)
+        got = r->search(queries, 5);
+    });
+    std::thread scorer([&] {
+      for (int rep = 0; rep < 3; ++rep)
+        got_scores = r->score_batch(queries, ids);
+    });
+    searcher.join();
+    scorer.join();
+    EXPECT_EQ(got, want) << index;
+    EXPECT_EQ(got_scores, want_scores) << index;
+  }
 }
 
 TEST(DenseRetriever, BadInputIsAnInputError) {
