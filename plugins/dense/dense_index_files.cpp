@@ -49,23 +49,24 @@ json read_meta(const fs::path& file) {
   }
 }
 
-// Compares one recorded field with what the pipeline asks for.
+// Compares one recorded field with what the pipeline has: "FILE: built for
+// WHAT "had", but HOLDER "wanted"; rebuild ...".
 void expect(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
-            const std::string& what) {
+            const std::string& what, const std::string& holder = "the pipeline asks for") {
   if (!meta.contains(key) || meta.at(key) != wanted) {
     const std::string had = meta.contains(key) ? meta.at(key).dump() : "nothing";
-    throw InputError(file.string() + ": built for " + what + " " + had + ", but the pipeline asks for " +
+    throw InputError(file.string() + ": built for " + what + " " + had + ", but " + holder + " " +
                      wanted.dump() + "; " + kRebuild);
   }
 }
 
 void check_common(const fs::path& file, const json& meta, const char* format, const PassageStore& store,
                   const DenseIndexSpec& spec) {
+  const std::string corpus = "the pipeline's corpus " + store.dir().string() + " has";
   expect(file, meta, "format", format, "format");
   expect(file, meta, "version", kDenseVersion, "format version");
-  expect(file, meta, "corpus_checksum", store.manifest().checksum,
-         "the corpus (" + store.dir().string() + ") with checksum");
-  expect(file, meta, "passages", store.size(), "a corpus of passages");
+  expect(file, meta, "corpus_checksum", store.manifest().checksum, "the corpus checksum", corpus);
+  expect(file, meta, "passages", store.size(), "a passage count of", corpus);
   expect(file, meta, "encoder", spec.encoder_fingerprint(), "encoder");
 }
 
