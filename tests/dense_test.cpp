@@ -128,7 +128,8 @@ TEST(ExactSearch, EqualsBruteForceWithTiesToTheLowerId) {
   for (const ScanKernels set : kernel_sets()) {
     for (const Metric metric : {Metric::inner_product, Metric::l2}) {
       for (const int threads : {1, 3}) {
-        const ExactSearch exact(rows.data(), n, dim, metric, set, threads);
+        // One byte per thread: every thread gets rows, and their lists are merged.
+        const ExactSearch exact(rows.data(), n, dim, metric, set, threads, /*bytes_per_thread=*/1);
         const auto results = exact.search(q.data(), nq, k);
         ASSERT_EQ(results.size(), static_cast<std::size_t>(nq));
         for (std::int64_t i = 0; i < nq; ++i) {

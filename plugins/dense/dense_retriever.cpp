@@ -36,7 +36,10 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
   if (!files_.faiss) return exact_.search(q.data(), nq, k);
 
   const std::int64_t kc = std::min(size(), k * k_factor_);
-  const std::vector<std::int64_t> candidates = files_.faiss->search(q.data(), nq, kc, threads_);
+  // FAISS by the exact scan's rule: a thread per 16 MiB of vectors at most.
+  const int faiss_threads = static_cast<int>(std::clamp<std::int64_t>(
+      size() * files_.dim * static_cast<std::int64_t>(sizeof(float)) >> 24, 1, threads_));
+  const std::vector<std::int64_t> candidates = files_.faiss->search(q.data(), nq, kc, faiss_threads);
   return exact_.rerank(q.data(), nq, candidates, kc, k);
 }
 

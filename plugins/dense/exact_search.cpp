@@ -50,20 +50,22 @@ class TopK {
 }  // namespace
 
 ExactSearch::ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric,
-                         ScanKernels kernels, int threads)
+                         ScanKernels kernels, int threads, std::int64_t bytes_per_thread)
     : vectors_(vectors),
       n_(n),
       dim_(dim),
       metric_(metric),
       kernels_(kernels),
-      threads_(std::max(1, threads)) {}
+      threads_(std::max(1, threads)),
+      bytes_per_thread_(bytes_per_thread) {}
 
 std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int64_t nq,
                                                   std::int64_t k) const {
   k = std::min(k, n_);
   const std::int64_t block = rows_per_block(dim_);
-  // No more threads than blocks: a tiny corpus is scanned on one.
-  const int threads = static_cast<int>(std::min<std::int64_t>(threads_, (n_ + block - 1) / block));
+  const int threads = static_cast<int>(std::clamp<std::int64_t>(
+      n_ * dim_ * static_cast<std::int64_t>(sizeof(float)) / std::max<std::int64_t>(1, bytes_per_thread_), 1,
+      threads_));
   std::vector<std::vector<std::vector<Hit>>> partial(static_cast<std::size_t>(std::max(threads, 1)));
 #pragma omp parallel num_threads(std::max(threads, 1))
   {

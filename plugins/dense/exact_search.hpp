@@ -13,9 +13,12 @@ namespace ralm::dense {
 
 class ExactSearch {
  public:
-  // `vectors`: n x dim, row-major, kept alive by the owner.
+  // `vectors`: n x dim, row-major, kept alive by the owner. A scan uses at
+  // most one thread per `bytes_per_thread` of vectors: below that, waking a
+  // second thread costs more than it saves (on a loaded machine a scheduler
+  // time slice, milliseconds, against a scan of a fraction of one).
   ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric, ScanKernels kernels,
-              int threads);
+              int threads, std::int64_t bytes_per_thread = std::int64_t{16} << 20);
 
   std::int64_t size() const { return n_; }
   std::int64_t dim() const { return dim_; }
@@ -43,6 +46,7 @@ class ExactSearch {
   Metric metric_;
   ScanKernels kernels_;
   int threads_;
+  std::int64_t bytes_per_thread_;
 };
 
 }  // namespace ralm::dense
