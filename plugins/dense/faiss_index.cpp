@@ -4,6 +4,7 @@
 #include <faiss/IVFlib.h>
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
@@ -89,7 +90,15 @@ std::unique_ptr<FaissIndex> FaissIndex::build(const std::filesystem::path& file,
     constexpr std::int64_t kChunk = 16384;
     for (std::int64_t i = 0; i < n; i += kChunk) {
       const std::int64_t m = std::min(kChunk, n - i);
-      index->add(m, vectors + i * dim);
+      if (auto* idmap = dynamic_cast<faiss::IndexIDMap*>(index.get())) {
+        // "IDMap,..." wants ids given: the passage ids, which they are anyway.
+        std::vector<faiss::Index::idx_t> ids(static_cast<std::size_t>(m));
+        for (std::int64_t j = 0; j < m; ++j)
+          ids[static_cast<std::size_t>(j)] = i + j;
+        idmap->add_with_ids(m, vectors + i * dim, ids.data());
+      } else {
+        index->add(m, vectors + i * dim);
+      }
       progress.advance(m);
     }
     progress.finish();
