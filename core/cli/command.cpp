@@ -15,6 +15,9 @@ const std::vector<Command>& commands() {
       {"run", "build a pipeline's components and run its task", &run_run},
       {"compare", "run the same prompts through several pipelines and compare them", &run_compare},
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
+      {"index", "build the index of a pipeline's retriever ahead of a run (index build)", &run_index},
+      {"retrieval-eval", "recall@k, MRR and overlap of pipelines' retrievers on queries from the corpus",
+       &run_retrieval_eval},
   };
   return all;
 }

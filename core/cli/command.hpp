@@ -43,5 +43,7 @@ int run_validate(const std::vector<std::string>& args, const GlobalOptions& glob
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_index(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_retrieval_eval(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli
