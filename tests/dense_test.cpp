@@ -283,6 +283,24 @@ TEST(DenseRetriever, ConcurrentSearchAndScoreGiveTheSerialResults) {
   }
 }
 
+TEST(DenseRetriever, FillerVectorsAreScannedButNeverReturned) {
+  TempDir dir;
+  const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 300));
+  const auto spec = spec_for(*store, "Flat", 16);
+  const auto plain = open_retriever(store, spec);
+  auto files = open_dense_index(*store, spec);
+  // Ten times the corpus in filler, with negative-ish and positive scores mixed in.
+  DenseRetriever filled(store, std::move(files), spec.metric, 1, 2, default_scan_kernels(),
+                        store->size() * 10);
+  EXPECT_EQ(filled.exact().scanned_rows(), store->size() * 11);
+  EXPECT_EQ(filled.size(), store->size());
+  const auto queries = synthetic_queries(20);
+  EXPECT_EQ(filled.search(queries, store->size()), plain->search(queries, store->size()));
+  const std::vector<ralm::PassageId> ids{0, 5, store->size() - 1};
+  EXPECT_EQ(filled.score_batch(queries, ids), plain->score_batch(queries, ids));
+  EXPECT_THROW(filled.score(queries[0], std::vector<ralm::PassageId>{store->size()}), ralm::InputError);
+}
+
 TEST(DenseRetriever, BadInputIsAnInputError) {
   TempDir dir;
   const auto store = ralm::PassageStore::open(fixture_corpus(dir));
@@ -290,7 +308,7 @@ TEST(DenseRetriever, BadInputIsAnInputError) {
   EXPECT_THROW(r->search(std::vector<std::string>{"compiler"}, store->size() + 1), ralm::InputError);
   EXPECT_THROW(r->search(std::vector<std::string>{"compiler"}, 0), ralm::InputError);
   EXPECT_THROW(r->search(std::vector<std::string>{"  \n"}, 1), ralm::InputError);
-  EXPECT_THROW(r->score("compiler", std::vector<PassageId>{store->size()}), ralm::InputError);
+  EXPECT_THROW(r->score("compiler", std::vector<ralm::PassageId>{store->size()}), ralm::InputError);
   // k equal to the corpus: every passage once.
   const auto all = r->search(std::vector<std::string>{"compiler"}, store->size())[0];
   std::set<PassageId> ids;

@@ -6,12 +6,38 @@
 
 namespace ralm::dense {
 
+namespace {
+
+// The passages' vectors followed by `filler` rows of small random values
+// (xorshift, seeded: the same filler on every run).
+std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std::int64_t dim,
+                                       std::int64_t filler) {
+  if (filler <= 0) return {};
+  std::vector<float> all(static_cast<std::size_t>((n + filler) * dim));
+  std::copy(vectors, vectors + n * dim, all.begin());
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (auto it = all.begin() + n * dim; it != all.end(); ++it) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *it = (static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f) * 0.01f;
+  }
+  return all;
+}
+
+}  // namespace
+
 DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files,
-                               Metric metric, std::int64_t k_factor, int threads, ScanKernels kernels)
+                               Metric metric, std::int64_t k_factor, int threads, ScanKernels kernels,
+                               std::int64_t filler_rows)
     : store_(std::move(store)),
       files_(std::move(files)),
-      exact_(reinterpret_cast<const float*>(files_.vectors->bytes()), store_->size(), files_.dim, metric,
-             kernels, threads),
+      with_filler_(vectors_with_filler(reinterpret_cast<const float*>(files_.vectors->bytes()),
+                                       store_->size(), files_.dim, filler_rows)),
+      exact_(with_filler_.empty() ? reinterpret_cast<const float*>(files_.vectors->bytes())
+                                  : with_filler_.data(),
+             store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
+             std::int64_t{16} << 20, store_->size()),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
       threads_(std::max(1, threads)) {}
 

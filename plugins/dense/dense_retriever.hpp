@@ -30,8 +30,11 @@ namespace ralm::dense {
 
 class DenseRetriever final : public Retriever {
  public:
+  // `filler_rows` > 0 (exact search only) appends that many seeded random
+  // vectors that every search scans and none returns (ExactSearch).
   DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files, Metric metric,
-                 std::int64_t k_factor, int threads, ScanKernels kernels = default_scan_kernels());
+                 std::int64_t k_factor, int threads, ScanKernels kernels = default_scan_kernels(),
+                 std::int64_t filler_rows = 0);
 
   std::vector<std::vector<Hit>> search(std::span<const std::string> queries, std::int64_t k) override;
   std::vector<float> score(std::string_view query, std::span<const PassageId> ids) override;
@@ -50,6 +53,7 @@ class DenseRetriever final : public Retriever {
 
   std::shared_ptr<const PassageStore> store_;
   DenseIndexFiles files_;
+  std::vector<float> with_filler_;  // the passages' vectors and the filler, when there is filler
   ExactSearch exact_;
   std::int64_t k_factor_;
   int threads_;

@@ -50,10 +50,12 @@ class TopK {
 }  // namespace
 
 ExactSearch::ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric,
-                         ScanKernels kernels, int threads, std::int64_t bytes_per_thread)
+                         ScanKernels kernels, int threads, std::int64_t bytes_per_thread,
+                         std::int64_t returnable)
     : vectors_(vectors),
       n_(n),
       dim_(dim),
+      returnable_(returnable < 0 ? n : std::min(returnable, n)),
       metric_(metric),
       kernels_(kernels),
       threads_(std::max(1, threads)),
@@ -61,7 +63,7 @@ ExactSearch::ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim,
 
 std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int64_t nq,
                                                   std::int64_t k) const {
-  k = std::min(k, n_);
+  k = std::min(k, returnable_);
   const std::int64_t block = rows_per_block(dim_);
   const int threads = static_cast<int>(std::clamp<std::int64_t>(
       n_ * dim_ * static_cast<std::int64_t>(sizeof(float)) / std::max<std::int64_t>(1, bytes_per_thread_), 1,
@@ -81,7 +83,8 @@ std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int
       score_block(kernels_, metric_, queries, nq, vectors_ + r0 * dim_, rows, dim_, dim_, scores.data(),
                   block);
       for (std::int64_t q = 0; q < nq; ++q)
-        top[static_cast<std::size_t>(q)].offer_block(r0, scores.data() + q * block, rows);
+        top[static_cast<std::size_t>(q)].offer_block(r0, scores.data() + q * block,
+                                                     std::clamp<std::int64_t>(returnable_ - r0, 0, rows));
     }
     auto& mine = partial[static_cast<std::size_t>(t)];
     for (TopK& tk : top)
@@ -124,7 +127,7 @@ std::vector<std::vector<Hit>> ExactSearch::rerank(const float* queries, std::int
     ids.clear();
     for (std::int64_t j = 0; j < per_query; ++j) {
       const std::int64_t id = candidates[static_cast<std::size_t>(i * per_query + j)];
-      if (id >= 0 && id < n_) ids.push_back(id);
+      if (id >= 0 && id < returnable_) ids.push_back(id);
     }
     scores.resize(ids.size());
     score(queries + i * dim_, 1, ids, scores.data());

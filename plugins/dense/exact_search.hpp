@@ -17,10 +17,16 @@ class ExactSearch {
   // most one thread per `bytes_per_thread` of vectors: below that, waking a
   // second thread costs more than it saves (on a loaded machine a scheduler
   // time slice, milliseconds, against a scan of a fraction of one).
+  //
+  // Rows from `returnable` on (default: none) are scanned but never returned:
+  // filler that gives a small corpus the scan cost of a large one, for
+  // benchmarks of the retrieval-dominated regime.
   ExactSearch(const float* vectors, std::int64_t n, std::int64_t dim, Metric metric, ScanKernels kernels,
-              int threads, std::int64_t bytes_per_thread = std::int64_t{16} << 20);
+              int threads, std::int64_t bytes_per_thread = std::int64_t{16} << 20,
+              std::int64_t returnable = -1);
 
-  std::int64_t size() const { return n_; }
+  std::int64_t size() const { return returnable_; }
+  std::int64_t scanned_rows() const { return n_; }
   std::int64_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
   ScanKernels kernels() const { return kernels_; }
@@ -42,7 +48,7 @@ class ExactSearch {
 
  private:
   const float* vectors_;
-  std::int64_t n_, dim_;
+  std::int64_t n_, dim_, returnable_;
   Metric metric_;
   ScanKernels kernels_;
   int threads_;

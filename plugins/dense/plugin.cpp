@@ -51,8 +51,15 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
   ralm::log_info(std::string("faiss: exact scores with the ") +
                  dense::scan_kernels_name(dense::default_scan_kernels()) + " scan kernels, " +
                  std::to_string(spec.threads) + " threads");
+  const std::int64_t filler = p.get_int("filler_vectors");
+  if (filler > 0 && !spec.exact())
+    p.fail("filler_vectors", "filler is for the exact scan only; use index: Flat");
+  if (filler > 0) {
+    ralm::log_info("faiss: " + std::to_string(filler) +
+                   " filler vectors scanned by every search, never returned");
+  }
   return std::make_unique<dense::DenseRetriever>(store, std::move(files), spec.metric, p.get_int("k_factor"),
-                                                 spec.threads);
+                                                 spec.threads, dense::default_scan_kernels(), filler);
 }
 
 }  // namespace
@@ -93,6 +100,12 @@ RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512
           param::boolean("rebuild", false,
                          "rebuild the index even if it exists (`ralm index build --force`)"),
           param::integer("threads", 0, "threads for scans, encoding and FAISS; 0: the engine's").at_least(0),
+          param::integer(
+              "filler_vectors", 0,
+              "benchmarks: random vectors the exact scan reads on every search and never returns, "
+              "to give a small corpus a large corpus's search cost (RaLMSpec's retrieval-dominated "
+              "regime)")
+              .at_least(0),
       },
       make_retriever);
 }
