@@ -182,8 +182,11 @@ class Speculator {
     return v;
   }
 
-  // Starts the search for the first n steps on another thread, runs one more
-  // speculative step meanwhile, then settles the n.
+  // Starts the search for the first n steps on another thread and keeps
+  // speculating meanwhile: one step at least (the paper's asynchronous
+  // verification), and more while the search is not back, up to a round's
+  // worth, so that a search much slower than a step overlaps the whole next
+  // round instead of one step of it. Then settles the n.
   void verify_while_speculating(std::size_t n) {
     Prepared extra = prepare();
     auto [queries, needed] = queries_of(n);
@@ -191,6 +194,11 @@ class Speculator {
                              std::move(queries), std::move(needed), fetch_);
     try {
       run_model(extra);
+      for (std::size_t more = 1;
+           more < n && !gen_.done() && future.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+           ++more) {
+        speculate();
+      }
     } catch (...) {
       future.wait();  // never leave the search running on a retriever we may destroy
       throw;

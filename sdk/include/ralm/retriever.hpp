@@ -12,6 +12,9 @@
 
 namespace ralm {
 
+// search(), score(), score_batch() and passage() may be called from two
+// threads at once: asynchronous speculation verifies with search() on one
+// while the request scores its speculative cache on the other.
 class Retriever : public Component {
  public:
   static constexpr const char* kKind = "retriever";
