@@ -109,7 +109,7 @@ TEST(Cli, FactoryErrorsPointAtTheYaml) {
 TEST(Cli, VersionAndHelp) {
   const auto v = ralm_cmd({"--version"});
   EXPECT_EQ(v.exit_code, 0);
-  EXPECT_NE(v.out.find("ralm 0.1.0 (plugin ABI 1"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("ralm 0.1.0 (plugin ABI 2"), std::string::npos) << v.out;
   const auto h = ralm_cmd({"--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("Exit status: 0 success, 1 runtime failure, 2 bad usage or bad input"),

@@ -43,5 +43,10 @@ int run_validate(const std::vector<std::string>& args, const GlobalOptions& glob
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_ask(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_logits(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_generate(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_merge(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli
