@@ -170,4 +170,149 @@ TEST(ModelCli, BadInputIsOneLineAndExitTwo) {
   EXPECT_NE(help.out.find("merge"), std::string::npos);
 }
 
+// A rank-2 adapter on every target of every layer of `c`, written as a
+// PEFT folder.
+void write_adapter(const std::filesystem::path& dir, const ralm::llama::LlamaConfig& c, std::uint32_t seed) {
+  using namespace ralm::llama;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  auto values = [&](std::int64_t n) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v)
+      x = normal(rng);
+    return v;
+  };
+  LoraAdapter a;
+  a.r = 2;
+  a.lora_alpha = 4;
+  a.target_modules = {std::begin(kLoraTargets), std::end(kLoraTargets)};
+  for (std::int32_t l = 0; l < c.num_layers; ++l) {
+    for (LoraTarget t : kLoraTargets) {
+      const auto [out, in] = lora_target_shape(c, t);
+      a.factors.push_back({l, t, values(a.r * in), values(out * a.r)});
+    }
+  }
+  write_peft_adapter(dir, a, c);
+}
+
+std::vector<double> last_logits(const json& out) {
+  return out["logits"].back().get<std::vector<double>>();
+}
+
+TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
+  TempDir dir;
+  const auto config = ralm::llama::read_llama_config(kHf);
+  const std::string adapter = (dir.path() / "adapter").string(), merged = (dir.path() / "merged").string();
+  write_adapter(adapter, config, 3);
+  const std::string ids = "1,17,250,3,99,42,42,7,300,5";
+  const auto base = last_logits(run_json({"model", "logits", kHf, "--ids", ids, "--json"}));
+  const auto with =
+      last_logits(run_json({"model", "logits", kHf, "--ids", ids, "--adapter", adapter, "--json"}));
+  double moved = 0;
+  for (std::size_t v = 0; v < base.size(); ++v)
+    moved = std::max(moved, std::abs(base[v] - with[v]));
+  EXPECT_GT(moved, 1e-3);  // the adapter changes the logits
+
+  const auto r = ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(merged + "/config.json"));
+  EXPECT_TRUE(std::filesystem::exists(merged + "/model.safetensors"));
+  const auto from_merged = last_logits(run_json({"model", "logits", merged, "--ids", ids, "--json"}));
+  ASSERT_EQ(from_merged.size(), with.size());
+  for (std::size_t v = 0; v < with.size(); ++v)
+    EXPECT_NEAR(from_merged[v], with[v], 1e-4) << v;
+  const json info = run_json({"model", "info", merged, "--json"});
+  EXPECT_EQ(info["details"]["weights on disk"], "F32");
+
+  // The adapter applied through generate changes nothing about the command.
+  const json gen = run_json(
+      {"model", "generate", kHf, "--ids", ids, "--adapter", adapter, "--max-new-tokens", "4", "--json"});
+  EXPECT_EQ(gen["output_ids"].size(), 4u);
+
+  expect_input_error(ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged}),
+                     "exists; pass --force to replace it");
+  EXPECT_EQ(ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged, "--force"}).exit_code, 0);
+  expect_input_error(ralm_cmd({"model", "merge", kHf, "--out", merged + "2"}), "which adapter?");
+  expect_input_error(ralm_cmd({"model", "merge", kHf, "--adapter", adapter}), "give --out DIR2");
+  // An adapter made for another base: its shapes disagree, and the tensor is named.
+  auto other = config;
+  other.intermediate_size = 100;
+  write_adapter(dir.path() / "other", other, 4);
+  expect_input_error(
+      ralm_cmd({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "other").string()}),
+      "mlp.down_proj.lora_A.weight has shape [2, 100], expected [2, 344]");
+  expect_input_error(
+      ralm_cmd({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "none").string()}),
+      "--adapter: no such directory");
+}
+
+// A folder with the fixture corpus and a pipeline: a tiny random Llama over
+// bytes, BM25, prepend every 4 tokens.
+struct AskWorkspace {
+  TempDir dir;
+  AskWorkspace() {
+    const auto built =
+        ralm_cmd({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
+                  "--words", "6", "--out", (dir.path() / "corpus").string()},
+                 dir.path());
+    EXPECT_EQ(built.exit_code, 0) << built.err;
+    dir.write(
+        "p.yaml",
+        "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"
+        "        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}\n"
+        "retriever: {plugin: bm25, corpus: corpus}\n"
+        "policy: {plugin: prepend}\n"
+        "engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 12, threads: 1}\n");
+    dir.write("spec.yaml", "extends: p.yaml\nscheduler: {plugin: fixed, stride: 2}\nengine: {prefetch: 4}\n");
+    dir.write("qa.yaml", "extends: p.yaml\ntask: {kind: qa, questions: q.jsonl}\n");
+  }
+  CommandResult run(std::vector<std::string> args) const { return ralm_cmd(std::move(args), dir.path()); }
+};
+
+TEST(AskCli, PrintsTheAnswerEachRetrievalAndTheLatency) {
+  AskWorkspace w;
+  const auto r = w.run({"ask", "p.yaml", "what is a compiler"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("answer: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("3 retrieval(s)"), std::string::npos) << r.out;  // at tokens 0, 4 and 8
+  EXPECT_NE(r.out.find("retriever"), std::string::npos) << r.out;
+  for (const std::string phase : {"retrieval", "prefill", "decode", "cache", "overlapped", "total"})
+    EXPECT_NE(r.out.find(phase), std::string::npos) << phase;
+
+  const auto j = w.run({"ask", "p.yaml", "what is a compiler", "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const json out = json::parse(j.out);
+  ASSERT_EQ(out["retrievals"].size(), 3u);
+  EXPECT_EQ(out["retrievals"][0]["position"], 0);
+  EXPECT_EQ(out["retrievals"][1]["position"], 4);
+  EXPECT_EQ(out["retrievals"][0]["speculative"], false);
+  ASSERT_EQ(out["retrievals"][0]["hits"].size(), 1u);
+  EXPECT_TRUE(out["retrievals"][0]["hits"][0]["title"].is_string());
+  EXPECT_GE(out["retrievals"][0]["hits"][0]["id"].get<std::int64_t>(), 0);
+  EXPECT_EQ(out["output_tokens"], 12);
+  EXPECT_EQ(out["prompt"], "what is a compiler");
+  EXPECT_TRUE(out["times"].contains("overlapped"));
+
+  // With speculation: the same text, and retrievals served by the cache are marked.
+  const json spec = json::parse(w.run({"ask", "spec.yaml", "what is a compiler", "--json"}).out);
+  EXPECT_EQ(spec["text"], out["text"]);
+  bool any_speculative = false;
+  for (const auto& rec : spec["retrievals"])
+    any_speculative = any_speculative || rec["speculative"].get<bool>();
+  EXPECT_TRUE(any_speculative) << spec.dump();
+  EXPECT_GT(spec["speculation"]["rounds"].get<std::int64_t>(), 0);
+
+  // A qa pipeline asks through its template.
+  const json qa = json::parse(w.run({"ask", "qa.yaml", "what is a compiler", "--json"}).out);
+  EXPECT_NE(qa["prompt"].get<std::string>().find("what is a compiler"), std::string::npos);
+  EXPECT_NE(qa["prompt"], "what is a compiler");
+
+  expect_input_error(w.run({"ask", "p.yaml"}), "which question?");
+  expect_input_error(w.run({"ask", "missing.yaml", "q"}), "missing.yaml");
+  expect_input_error(w.run({"ask", "p.yaml", "q", "--set", "engine.stride=0"}), "engine.stride");
+  const auto help = w.run({"ask", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("usage: ralm ask"), std::string::npos);
+}
+
 }  // namespace
