@@ -37,6 +37,25 @@ std::vector<std::pair<std::string, double>> phases(const core::PhaseTimes& t) {
           {"overlapped", t.overlapped}};
 }
 
+// Control characters escaped, so that a generation prints on one line.
+std::string printable(const std::string& text) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string title_of(const Retriever* retriever, PassageId id) {
   return retriever ? retriever->passage(id).title : "";
 }
@@ -74,15 +93,13 @@ void print_json(const core::RequestResult& r, const std::string& prompt, const s
 }
 
 void print_text(const core::RequestResult& r, const std::string& answer, const Retriever* retriever) {
-  std::cout << "answer: " << answer << "\n";
-  if (answer != r.text) std::cout << "generated: " << r.text << "\n";
+  std::cout << "answer: \"" << printable(answer) << "\"\n";
+  if (answer != r.text) std::cout << "generated: \"" << printable(r.text) << "\"\n";
   std::cout << "\n" << r.retrievals.size() << " retrieval(s)\n";
   if (!r.retrievals.empty()) {
     core::Table table({"POSITION", "FROM", "QUERY", "PASSAGE", "SCORE", "TITLE"});
     for (const core::RetrievalRecord& rec : r.retrievals) {
-      std::string query = rec.query;
-      for (char& c : query)
-        if (c == '\n' || c == '\t') c = ' ';
+      std::string query = printable(rec.query);
       if (query.size() > 40) query = "..." + query.substr(query.size() - 37);
       for (const Hit& h : rec.hits) {
         table.add({std::to_string(rec.position), rec.speculative ? "speculative cache" : "retriever",
