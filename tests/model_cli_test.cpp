@@ -158,6 +158,7 @@ TEST(ModelCli, BadInputIsOneLineAndExitTwo) {
                      "3 tokens do not fit the model's context of 2");
   expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1", "--set", "colour=red"}),
                      "unknown key 'colour'");
+  expect_input_error(ralm_cmd({"model", "info", kHf, "--plugin", "bm25"}), "unknown model plugin 'bm25'");
   expect_input_error(ralm_cmd({"model", "frobnicate", kHf}), "unknown action 'frobnicate'");
   expect_input_error(ralm_cmd({"model"}), "which action?");
   for (const std::string action : {"info", "tokenize", "logits", "generate", "merge"}) {
@@ -223,6 +224,13 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
     EXPECT_NEAR(from_merged[v], with[v], 1e-4) << v;
   const json info = run_json({"model", "info", merged, "--json"});
   EXPECT_EQ(info["details"]["weights on disk"], "F32");
+  EXPECT_EQ(info["adapter_folders"], json::array());
+  // An adapter kept inside a checkpoint folder is listed by info.
+  write_adapter(merged + "/lora", config, 5);
+  EXPECT_EQ(run_json({"model", "info", merged, "--json"})["adapter_folders"],
+            json::array({merged + "/lora"}));
+  const json active = run_json({"model", "info", kHf, "--adapter", adapter, "--json"});
+  EXPECT_EQ(active["details"]["adapters"], "adapter (active)");
 
   // The adapter applied through generate changes nothing about the command.
   const json gen = run_json(

@@ -1,6 +1,8 @@
 // `ralm model ACTION DIR ...`: a checkpoint on its own, through the Model
 // interface: info and tokenize here, logits and generate in
 // cmd_model_eval.cpp, merge in cmd_model_merge.cpp.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,22 @@ struct ModelAction {
   int (*run)(const std::vector<std::string>& args, const GlobalOptions& global);
 };
 
+// PEFT adapter folders (holding adapter_config.json) in DIR or one level
+// below it, as `--adapter` would take them.
+std::vector<std::string> adapter_folders(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> found;
+  if (dir.empty()) return found;
+  if (fs::exists(fs::path(dir) / "adapter_config.json")) found.push_back(dir);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory(ec) && fs::exists(entry.path() / "adapter_config.json"))
+      found.push_back(entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
 int run_info(const std::vector<std::string>& args, const GlobalOptions& global) {
   po::options_description options("Options of `ralm model info`");
   po::options_description hidden;
@@ -33,6 +51,11 @@ int run_info(const std::vector<std::string>& args, const GlobalOptions& global) 
   const auto loaded = load_model_from_args("model info", vm, global);
   const ModelInfo i = loaded->model().info();
   const Tokenizer& t = loaded->model().tokenizer();
+  const std::vector<std::string> adapters =
+      adapter_folders(vm.count("dir") ? vm["dir"].as<std::string>() : "");
+  std::string adapters_line;
+  for (const auto& a : adapters)
+    adapters_line += (adapters_line.empty() ? "" : ", ") + a;
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"architecture", i.architecture},
       {"plugin", vm["plugin"].as<std::string>()},
@@ -61,6 +84,7 @@ int run_info(const std::vector<std::string>& args, const GlobalOptions& global) 
     for (const auto& [key, value] : i.details)
       details[key] = value;
     j["details"] = details;
+    j["adapter_folders"] = adapters;
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -69,6 +93,7 @@ int run_info(const std::vector<std::string>& args, const GlobalOptions& global) 
     table.add({key, value});
   for (const auto& [key, value] : i.details)
     table.add({key, value});
+  table.add({"adapter folders", adapters_line.empty() ? "none" : adapters_line});
   table.print(std::cout);
   return 0;
 }
