@@ -12,6 +12,7 @@ ralm_packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
   libstemmer-dev zlib1g-dev dict-foldoc dict-jargon libopenblas-dev
+  libfaiss-dev libeigen3-dev
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }

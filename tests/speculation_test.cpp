@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "append_policy.hpp"
+#include "dense_index_files.hpp"
+#include "dense_retriever.hpp"
 #include "engine_fixture.hpp"
 #include "fixed_scheduler.hpp"
 #include "os3_scheduler.hpp"
@@ -193,6 +195,70 @@ INSTANTIATE_TEST_SUITE_P(Policies, SpeculationEquivalence,
                            std::string name = param.param;
                            std::erase(name, '-');
                            return name;
+                         });
+
+// Dense retrieval over the same corpus: the exact scan (Flat) and an
+// approximate FAISS index probing one list in four, so that approximate
+// results differ from exact ones and speculation must agree with the
+// approximate retriever's own ranking, not with the truth.
+std::shared_ptr<Retriever> dense_retriever(const Fixture& f, const std::string& index) {
+  dense::DenseIndexSpec spec;
+  spec.lsa.dim = 16;
+  spec.lsa.min_df = 1;
+  spec.index = index;
+  spec.threads = 1;
+  spec.dir = f.corpus.store->dir() / spec.default_folder_name();
+  if (!dense::dense_index_exists(spec)) dense::build_dense_index(*f.corpus.store, spec, false);
+  auto files = dense::open_dense_index(*f.corpus.store, spec);
+  if (files.faiss) files.faiss->set_search_parameters(/*nprobe=*/1, /*efSearch=*/0);
+  return std::make_shared<dense::DenseRetriever>(f.corpus.store, std::move(files), spec.metric, 1, 1);
+}
+
+class DenseSpeculationEquivalence : public testing::TestWithParam<std::string> {};
+
+TEST_P(DenseSpeculationEquivalence, OutputsAndRetrievalsEqualTheBaseline) {
+  TempDir corpus_dir;
+  Fixture f(write_synthetic_corpus(corpus_dir));
+  const auto retriever = dense_retriever(f, GetParam());
+  core::SpeculationStats total;
+  for (const auto& [policy_name, policy] : policies_under_test()) {
+    if (policy_name == "prepend-reuse") continue;
+    core::BuiltPipeline built = f.pipeline(policy);
+    built.retriever = retriever;
+    const core::EngineSettings base_settings = settings(2, 14);
+    std::vector<core::RequestResult> baseline;
+    for (const auto& prompt : kPrompts)
+      baseline.push_back(core::RequestLoop(built, base_settings).run(prompt));
+    for (const auto& variant : schedulers()) {
+      if (variant.name == "fixed1" || variant.name == "os3") continue;
+      for (const bool async : {false, true}) {
+        for (const std::int32_t prefetch : {1, 20}) {
+          core::BuiltPipeline spec = built;
+          spec.scheduler = variant.scheduler;
+          core::EngineSettings s = base_settings;
+          s.speculation.async_verification = async;
+          s.speculation.prefetch = prefetch;
+          core::RequestLoop loop(spec, s);
+          for (std::size_t i = 0; i < kPrompts.size(); ++i) {
+            const auto r = loop.run(kPrompts[i]);
+            expect_same_request(r, baseline[i],
+                                GetParam() + " " + policy_name + " " + variant.name +
+                                    (async ? " async" : " sync") + " prefetch " + std::to_string(prefetch) +
+                                    " prompt " + std::to_string(i));
+            total += r.speculation;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(total.accepted, 20);
+  EXPECT_GT(total.rollbacks, 5);
+  EXPECT_EQ(f.model->mismatches, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Retrievers, DenseSpeculationEquivalence, testing::Values("Flat", "IVF4,Flat"),
+                         [](const testing::TestParamInfo<std::string>& param) {
+                           return param.param == "Flat" ? std::string("exact") : std::string("approximate");
                          });
 
 TEST(Speculation, EachRoundIsOneBatchedSearchOfItsSteps) {

@@ -48,5 +48,7 @@ int run_model(const std::vector<std::string>& args, const GlobalOptions& global)
 int run_model_logits(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_generate(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_merge(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_index(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_retrieval_eval(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli

@@ -2,6 +2,7 @@
 //
 // Exit codes: 0 success; 1 a runtime failure; 2 bad usage or bad input (a
 // pipeline value, a file, a plugin). Every failure is one line on stderr.
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -19,8 +20,11 @@ constexpr int kExitUsage = 2;
 
 void print_usage(const ralm::cli::po::options_description& global) {
   std::cout << "usage: ralm [--version] [--help] <command> [<args>]\n\ncommands:\n";
+  std::size_t width = 0;
+  for (const auto& c : ralm::cli::commands())
+    width = std::max(width, std::string(c.name).size() + 2);
   for (const auto& c : ralm::cli::commands()) {
-    std::cout << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+    std::cout << "  " << c.name << std::string(width - std::string(c.name).size(), ' ') << c.summary << "\n";
   }
   std::cout << "\n"
             << global << "\n`ralm <command> --help` documents each command.\n"

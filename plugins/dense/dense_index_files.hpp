@@ -1,0 +1,71 @@
+// The dense index on disk, next to the passage store:
+//
+//   CORPUS/dense-lsa256/              one folder per encoder (index_dir overrides it)
+//     meta.json                       format, version, corpus checksum, passages,
+//                                     encoder fingerprint, dimension
+//     encoder/                        the trained encoder (lsa: vocabulary, idf, projection;
+//                                     model: its fingerprint only, the model is the pipeline's)
+//     vectors.f32                     passages x dimension floats, passage id order
+//     faiss-IVF1024_Flat-ip/          one folder per approximate index and metric
+//       meta.json                     the same fingerprint plus the factory string and metric
+//       faiss.index                   FAISS's own file
+//
+// `index: Flat` needs only the vectors. Each folder is written through a
+// StagingDirectory, so an interrupted build leaves nothing behind, and every
+// meta.json is checked on opening: an index built for another corpus, encoder
+// or index string is refused with the command that rebuilds it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "encoder.hpp"
+#include "faiss_index.hpp"
+#include "lsa_encoder.hpp"
+#include "model_encoder.hpp"
+#include "ralm/mapped_file.hpp"
+#include "ralm/passage_store.hpp"
+
+namespace ralm::dense {
+
+inline constexpr const char* kDenseFormat = "ralmkit-dense";
+inline constexpr const char* kFaissFormat = "ralmkit-dense-faiss";
+inline constexpr int kDenseVersion = 1;
+
+struct DenseIndexSpec {
+  std::string encoder = "lsa";  // or "model"
+  LsaOptions lsa;
+  std::shared_ptr<Model> model;  // the `model` encoder's model
+  std::int64_t max_tokens = 64;  // the `model` encoder's tokens per text
+  std::string index = "Flat";    // a FAISS index_factory string; "Flat" is our own exact scan
+  Metric metric = Metric::inner_product;
+  std::filesystem::path dir;  // the encoder folder
+  int threads = 1;
+
+  bool exact() const { return index == "Flat"; }
+  std::string encoder_fingerprint() const;
+  // The default encoder folder name for this spec: "dense-lsa256", "dense-model".
+  std::string default_folder_name() const;
+  std::filesystem::path faiss_dir() const;
+};
+
+// Whether everything the spec needs is on disk (not whether it matches).
+bool dense_index_exists(const DenseIndexSpec& spec);
+
+// Builds what is missing, or everything with `rebuild`: the encoder and the
+// vectors, then the FAISS index when the spec asks for one.
+void build_dense_index(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild);
+
+struct DenseIndexFiles {
+  std::unique_ptr<Encoder> encoder;
+  std::unique_ptr<MappedFile> vectors;  // passages x dim floats
+  std::int64_t dim = 0;
+  std::unique_ptr<FaissIndex> faiss;  // null for Flat
+};
+
+// Opens and checks the index; a mismatch is an InputError naming the file,
+// what differs and the fix.
+DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec& spec);
+
+}  // namespace ralm::dense

@@ -1,0 +1,95 @@
+#include "dense_retriever.hpp"
+
+#include <algorithm>
+
+#include "ralm/error.hpp"
+
+namespace ralm::dense {
+
+namespace {
+
+// The passages' vectors followed by `filler` rows of small random values
+// (xorshift, seeded: the same filler on every run).
+std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std::int64_t dim,
+                                       std::int64_t filler) {
+  if (filler <= 0) return {};
+  std::vector<float> all(static_cast<std::size_t>((n + filler) * dim));
+  std::copy(vectors, vectors + n * dim, all.begin());
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (auto it = all.begin() + n * dim; it != all.end(); ++it) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *it = (static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f) * 0.01f;
+  }
+  return all;
+}
+
+}  // namespace
+
+DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files,
+                               Metric metric, std::int64_t k_factor, int threads, ScanKernels kernels,
+                               std::int64_t filler_rows)
+    : store_(std::move(store)),
+      files_(std::move(files)),
+      with_filler_(vectors_with_filler(reinterpret_cast<const float*>(files_.vectors->bytes()),
+                                       store_->size(), files_.dim, filler_rows)),
+      exact_(with_filler_.empty() ? reinterpret_cast<const float*>(files_.vectors->bytes())
+                                  : with_filler_.data(),
+             store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
+             std::int64_t{16} << 20, store_->size()),
+      k_factor_(std::max<std::int64_t>(1, k_factor)),
+      threads_(std::max(1, threads)) {}
+
+std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) const {
+  for (const std::string& q : queries) {
+    if (q.find_first_not_of(" \t\r\n") == std::string::npos) {
+      throw InputError("faiss: empty query; a query needs at least one word");
+    }
+  }
+  std::vector<float> rows(queries.size() * static_cast<std::size_t>(files_.dim));
+  files_.encoder->encode(queries, rows.data(), threads_);
+  return rows;
+}
+
+std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string> queries, std::int64_t k) {
+  if (k < 1 || k > size()) {
+    throw InputError("faiss: k = " + std::to_string(k) + " is outside 1.." + std::to_string(size()) +
+                     " (the corpus's passages)");
+  }
+  const std::vector<float> q = encode(queries);
+  const auto nq = static_cast<std::int64_t>(queries.size());
+  if (!files_.faiss) return exact_.search(q.data(), nq, k);
+
+  const std::int64_t kc = std::min(size(), k * k_factor_);
+  // FAISS by the exact scan's rule: a thread per 16 MiB of vectors at most.
+  const int faiss_threads = static_cast<int>(std::clamp<std::int64_t>(
+      size() * files_.dim * static_cast<std::int64_t>(sizeof(float)) >> 24, 1, threads_));
+  const std::vector<std::int64_t> candidates = files_.faiss->search(q.data(), nq, kc, faiss_threads);
+  return exact_.rerank(q.data(), nq, candidates, kc, k);
+}
+
+void DenseRetriever::check_ids(std::span<const PassageId> ids) const {
+  for (PassageId id : ids) {
+    if (id < 0 || id >= size()) {
+      throw InputError("faiss: passage id " + std::to_string(id) + " is outside 0.." +
+                       std::to_string(size() - 1));
+    }
+  }
+}
+
+std::vector<float> DenseRetriever::score(std::string_view query, std::span<const PassageId> ids) {
+  const std::string q(query);
+  return score_batch(std::span<const std::string>(&q, 1), ids);
+}
+
+std::vector<float> DenseRetriever::score_batch(std::span<const std::string> queries,
+                                               std::span<const PassageId> ids) {
+  check_ids(ids);
+  const std::vector<float> q = encode(queries);
+  std::vector<float> out(queries.size() * ids.size());
+  exact_.score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
+  return out;
+}
+
+}  // namespace ralm::dense

@@ -1,0 +1,62 @@
+// The `faiss` retriever: dense search over a passage store.
+//
+// Every score it returns, from search(), score() or score_batch(), is the
+// exact scan kernel's score of the (encoded query, passage vector) pair
+// (scan_kernels.hpp), so score() equals search() bit for bit by construction:
+//   - index: Flat    the exact scan over all vectors, a batch in one pass;
+//   - anything else  FAISS proposes k x k_factor candidates per query, which
+//                    are ranked by their exact scores (FAISS's own `RFlat`
+//                    refinement, with our kernel). An approximate index's
+//                    distances differ between code paths (a PQ code's lookup
+//                    tables, HNSW's batched distance functions), and a cache
+//                    that compares them with re-scored ones would see
+//                    mismatches that are not there.
+// An approximate search may find fewer than k passages (an IVF whose probed
+// lists hold fewer); it then returns what it found.
+//
+// search(), score() and score_batch() may run concurrently (asynchronous
+// verification beside the speculative cache): the lsa encoder, the scan and
+// FAISS's search keep no state between calls. With `encoder: model` they
+// call the Model from several threads, which is the Model's to allow.
+#pragma once
+
+#include <memory>
+
+#include "dense_index_files.hpp"
+#include "exact_search.hpp"
+#include "ralm/retriever.hpp"
+
+namespace ralm::dense {
+
+class DenseRetriever final : public Retriever {
+ public:
+  // `filler_rows` > 0 (exact search only) appends that many seeded random
+  // vectors that every search scans and none returns (ExactSearch).
+  DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files, Metric metric,
+                 std::int64_t k_factor, int threads, ScanKernels kernels = default_scan_kernels(),
+                 std::int64_t filler_rows = 0);
+
+  std::vector<std::vector<Hit>> search(std::span<const std::string> queries, std::int64_t k) override;
+  std::vector<float> score(std::string_view query, std::span<const PassageId> ids) override;
+  std::vector<float> score_batch(std::span<const std::string> queries,
+                                 std::span<const PassageId> ids) override;
+  Passage passage(PassageId id) const override { return store_->passage(id); }
+  std::int64_t size() const override { return store_->size(); }
+
+  std::int64_t dim() const { return files_.dim; }
+  const ExactSearch& exact() const { return exact_; }
+  // Rows of encoded queries (queries.size() x dim()).
+  std::vector<float> encode(std::span<const std::string> queries) const;
+
+ private:
+  void check_ids(std::span<const PassageId> ids) const;
+
+  std::shared_ptr<const PassageStore> store_;
+  DenseIndexFiles files_;
+  std::vector<float> with_filler_;  // the passages' vectors and the filler, when there is filler
+  ExactSearch exact_;
+  std::int64_t k_factor_;
+  int threads_;
+};
+
+}  // namespace ralm::dense

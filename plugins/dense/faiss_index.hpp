@@ -1,0 +1,60 @@
+// An approximate index from FAISS, kept behind this class so that no FAISS
+// type leaves faiss_index.cpp (FAISS is a static library linked into this
+// plugin only, DESIGN.md §3). The index proposes candidates; the retriever
+// ranks them by the exact scan's scores (dense_retriever.hpp says why).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scan_kernels.hpp"
+
+namespace faiss {
+struct Index;
+}
+
+namespace ralm::dense {
+
+// Throws InputError (with FAISS's reason) when `factory` is not an
+// index_factory string FAISS accepts for this dimension and metric.
+void check_factory_string(const std::string& factory, std::int64_t dim, Metric metric);
+
+// Sets FAISS's OpenMP threads for the calling thread and pins OpenBLAS's own
+// pool to one thread (Debian's pthread OpenBLAS under FAISS's OpenMP would
+// otherwise run threads x threads); logs the layout once.
+void set_faiss_threads(int threads);
+
+class FaissIndex {
+ public:
+  // Builds the index over `vectors` (n x dim): trains it when it needs
+  // training, on all of them or on `max_train` evenly spaced ones (FAISS's
+  // k-means samples 256 per centroid itself), adds them in chunks with
+  // progress, and writes it to `file` (nothing written when `file` is empty).
+  static std::unique_ptr<FaissIndex> build(const std::filesystem::path& file, const std::string& factory,
+                                           Metric metric, const float* vectors, std::int64_t n,
+                                           std::int64_t dim, int threads, std::int64_t max_train = 0);
+
+  explicit FaissIndex(const std::filesystem::path& file);
+  explicit FaissIndex(std::unique_ptr<faiss::Index> index);
+  ~FaissIndex();
+  FaissIndex(const FaissIndex&) = delete;
+  FaissIndex& operator=(const FaissIndex&) = delete;
+
+  std::int64_t size() const;
+  std::int64_t dim() const;
+  // nprobe for an IVF index and efSearch for an HNSW one (0 keeps FAISS's
+  // value); a parameter the index has no use for is ignored. Returns a
+  // description of what was set, for the log.
+  std::string set_search_parameters(std::int64_t nprobe, std::int64_t ef_search);
+
+  // Up to `k` candidate ids per query (nq x k, -1 where the index found fewer).
+  std::vector<std::int64_t> search(const float* queries, std::int64_t nq, std::int64_t k, int threads) const;
+
+ private:
+  std::unique_ptr<faiss::Index> index_;
+};
+
+}  // namespace ralm::dense

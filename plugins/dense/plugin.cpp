@@ -1,0 +1,111 @@
+// The `dense` plugin: the `faiss` retriever, dense search over a passage
+// store with an own exact scan (`index: Flat`) or any FAISS index.
+#include "dense_index_files.hpp"
+#include "dense_retriever.hpp"
+#include "ralm/ralm.hpp"
+
+namespace {
+
+std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& p, ralm::BuildContext& ctx) {
+  namespace dense = ralm::dense;
+  const auto store = ralm::PassageStore::open(p.get_path("corpus"));
+  dense::DenseIndexSpec spec;
+  spec.encoder = p.get_string("encoder");
+  if (spec.encoder == "model") {
+    spec.model = ctx.model();
+    if (!spec.model) p.fail("encoder", "the model encoder needs the pipeline's model: add a model section");
+    spec.max_tokens = p.get_int("max_tokens");
+  }
+  spec.lsa.dim = p.get_int("dim");
+  spec.lsa.min_df = p.get_int("min_df");
+  spec.lsa.max_vocab = p.get_int("max_vocab");
+  spec.lsa.seed = p.get_int("seed");
+  spec.index = p.get_string("index");
+  spec.metric = p.get_string("metric") == "l2" ? dense::Metric::l2 : dense::Metric::inner_product;
+  spec.threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
+  spec.dir = p.get_path("index_dir");
+  if (spec.dir.empty()) spec.dir = store->dir() / spec.default_folder_name();
+  if (!spec.exact()) {
+    try {
+      dense::check_factory_string(spec.index, spec.model ? spec.model->info().hidden_size : spec.lsa.dim,
+                                  spec.metric);
+    } catch (const ralm::InputError& e) {
+      p.fail("index", e.what());
+    }
+  }
+  const bool rebuild = p.get_bool("rebuild");
+  if (rebuild || !dense::dense_index_exists(spec)) {
+    if (!rebuild && !p.get_bool("build_if_missing")) {
+      p.fail("index", "no dense index at " + spec.dir.string() +
+                          "; build it with `ralm index build PIPELINE`, or set build_if_missing: true");
+    }
+    ralm::log_info("faiss: building the " + spec.index + " index of " + store->dir().string() + " into " +
+                   spec.dir.string());
+    dense::build_dense_index(*store, spec, rebuild);
+  }
+  auto files = dense::open_dense_index(*store, spec);
+  if (files.faiss) {
+    const std::string set = files.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
+    if (!set.empty()) ralm::log_info("faiss: " + spec.index + " searches with " + set);
+  }
+  ralm::log_info(std::string("faiss: exact scores with the ") +
+                 dense::scan_kernels_name(dense::default_scan_kernels()) + " scan kernels, " +
+                 std::to_string(spec.threads) + " threads");
+  const std::int64_t filler = p.get_int("filler_vectors");
+  if (filler > 0 && !spec.exact())
+    p.fail("filler_vectors", "filler is for the exact scan only; use index: Flat");
+  if (filler > 0) {
+    ralm::log_info("faiss: " + std::to_string(filler) +
+                   " filler vectors scanned by every search, never returned");
+  }
+  return std::make_unique<dense::DenseRetriever>(store, std::move(files), spec.metric, p.get_int("k_factor"),
+                                                 spec.threads, dense::default_scan_kernels(), filler);
+}
+
+}  // namespace
+
+RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512 scan and FAISS indexes") {
+  namespace param = ralm::param;
+  registrar.add<ralm::Retriever>(
+      "faiss",
+      "dense search over a passage store: `index: Flat` is exact (our own scan), any other FAISS "
+      "index_factory string (IVF1024,Flat, HNSW32, IVF256,PQ32, ...) an approximate index whose candidates "
+      "are ranked by their exact scores",
+      {
+          param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build --out`)"),
+          param::string("encoder", "lsa",
+                        "how text becomes a vector: lsa (TF-IDF and truncated SVD trained on the corpus) or "
+                        "model (the mean of the pipeline model's final hidden states)")
+              .one_of({"lsa", "model"}),
+          param::integer("dim", 256, "lsa: the vectors' dimension (at most the corpus allows)").at_least(1),
+          param::integer("min_df", 2, "lsa: terms in fewer passages are left out").at_least(1),
+          param::integer("max_vocab", 50000, "lsa: the most frequent terms kept").at_least(1),
+          param::integer("seed", 1, "lsa: the randomized SVD's seed"),
+          param::integer("max_tokens", 64, "model: tokens of each text the model reads").at_least(1),
+          param::string("index", "Flat", "a FAISS index_factory string, taken verbatim; Flat: exact search"),
+          param::string("metric", "ip",
+                        "ip (inner product; lsa vectors are unit length, so cosine) or l2 "
+                        "(scores are negated squared distances)")
+              .one_of({"ip", "l2"}),
+          param::integer("nprobe", 32, "IVF indexes: inverted lists probed per query (capped at nlist)")
+              .at_least(1),
+          param::integer("efSearch", 128, "HNSW indexes: the search's candidate list length").at_least(1),
+          param::integer("k_factor", 1,
+                         "approximate indexes: candidates per query = k x k_factor, ranked "
+                         "by exact score")
+              .at_least(1),
+          param::path("index_dir", "",
+                      "the index folder; empty: CORPUS/dense-lsa<dim> or CORPUS/dense-model"),
+          param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),
+          param::boolean("rebuild", false,
+                         "rebuild the index even if it exists (`ralm index build --force`)"),
+          param::integer("threads", 0, "threads for scans, encoding and FAISS; 0: the engine's").at_least(0),
+          param::integer(
+              "filler_vectors", 0,
+              "benchmarks: random vectors the exact scan reads on every search and never returns, "
+              "to give a small corpus a large corpus's search cost (RaLMSpec's retrieval-dominated "
+              "regime)")
+              .at_least(0),
+      },
+      make_retriever);
+}
