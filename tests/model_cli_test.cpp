@@ -222,6 +222,15 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
   ASSERT_EQ(from_merged.size(), with.size());
   for (std::size_t v = 0; v < with.size(); ++v)
     EXPECT_NEAR(from_merged[v], with[v], 1e-4) << v;
+  // From a model that merges its adapters itself (merge_adapter: true), the same checkpoint.
+  const std::string merged2 = (dir.path() / "merged2").string();
+  ASSERT_EQ(
+      ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--set", "merge_adapter=true", "--out", merged2})
+          .exit_code,
+      0);
+  const auto from_merged2 = last_logits(run_json({"model", "logits", merged2, "--ids", ids, "--json"}));
+  for (std::size_t v = 0; v < with.size(); ++v)
+    EXPECT_NEAR(from_merged2[v], with[v], 1e-4) << v;
   const json info = run_json({"model", "info", merged, "--json"});
   EXPECT_EQ(info["details"]["weights on disk"], "F32");
   EXPECT_EQ(info["adapter_folders"], json::array());

@@ -180,6 +180,8 @@ TEST(ModelDefaults, FixedVocabularyAndNoAdaptersAreInputErrors) {
   EXPECT_THROW(model.load_adapter("a", "/nowhere"), ralm::InputError);
   EXPECT_NO_THROW(model.set_active_adapter(""));
   EXPECT_THROW(model.set_active_adapter("a"), ralm::InputError);
+  EXPECT_THROW(model.save("/nowhere", {}), ralm::InputError);
+  EXPECT_TRUE(model.info().details.empty());
 }
 
 class LengthRetriever final : public ralm::Retriever {
