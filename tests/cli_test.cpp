@@ -2,6 +2,7 @@
 // line for every kind of bad input.
 #include <gtest/gtest.h>
 
+#include "ralm/version.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -109,7 +110,8 @@ TEST(Cli, FactoryErrorsPointAtTheYaml) {
 TEST(Cli, VersionAndHelp) {
   const auto v = ralm_cmd({"--version"});
   EXPECT_EQ(v.exit_code, 0);
-  EXPECT_NE(v.out.find("ralm 0.1.0 (plugin ABI 1"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("ralm 0.1.0 (plugin ABI " + std::to_string(RALM_SDK_ABI_VERSION)), std::string::npos)
+      << v.out;
   const auto h = ralm_cmd({"--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("Exit status: 0 success, 1 runtime failure, 2 bad usage or bad input"),
@@ -191,10 +193,11 @@ TEST(CliBadInput, ASharedLibraryThatIsNotAPlugin) {
 }
 
 TEST(CliBadInput, APluginBuiltForAnotherAbi) {
-  expect_input_error(
-      ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-other-abi"}),
-      "libralm-fixture-other-abi.so: plugin built for SDK ABI version 2, but this ralm has ABI "
-      "version 1; rebuild the plugin against ralmkit SDK 0.1.0");
+  expect_input_error(ralm_cmd({"plugins", "--plugin-path", kFixtures + "/fixture-other-abi"}),
+                     "libralm-fixture-other-abi.so: plugin built for SDK ABI version " +
+                         std::to_string(RALM_SDK_ABI_VERSION + 1) + ", but this ralm has ABI version " +
+                         std::to_string(RALM_SDK_ABI_VERSION) +
+                         "; rebuild the plugin against ralmkit SDK 0.1.0");
 }
 
 TEST(CliBadInput, APluginWithAnotherBuildFingerprint) {

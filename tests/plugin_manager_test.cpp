@@ -10,6 +10,7 @@
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/plugin_manager.hpp"
 #include "ralm/error.hpp"
+#include "ralm/version.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -72,8 +73,9 @@ TEST(PluginManager, ALibraryWithoutTheEntryIsNotAPlugin) {
 TEST(PluginManager, AnotherAbiVersionIsRefusedBeforeRegistration) {
   Registry registry;
   const std::string e = load_error({fixture("fixture-other-abi")}, registry);
-  EXPECT_NE(e.find("plugin built for SDK ABI version 2, but this ralm has ABI version 1; rebuild the plugin "
-                   "against ralmkit SDK 0.1.0"),
+  EXPECT_NE(e.find("plugin built for SDK ABI version " + std::to_string(RALM_SDK_ABI_VERSION + 1) +
+                   ", but this ralm has ABI version " + std::to_string(RALM_SDK_ABI_VERSION) +
+                   "; rebuild the plugin against ralmkit SDK 0.1.0"),
             std::string::npos)
       << e;
   EXPECT_TRUE(registry.plugins().empty());

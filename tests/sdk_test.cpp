@@ -143,7 +143,7 @@ class CountingSequence final : public ralm::Sequence {
 class CountingModel final : public ralm::Model {
  public:
   const ralm::Tokenizer& tokenizer() const override { throw ralm::Error("no tokenizer"); }
-  ralm::ModelInfo info() const override { return {"counting", 4, 16, 2, 1, 2, 0, 0}; }
+  ralm::ModelInfo info() const override { return {"counting", 4, 16, 2, 1, 2, 0, 0, {}}; }
   std::unique_ptr<ralm::Sequence> new_sequence() override { return std::make_unique<CountingSequence>(); }
   ralm::EvalResult eval(ralm::Sequence& seq, std::span<const ralm::TokenId> tokens,
                         const ralm::EvalOptions&) override {
@@ -180,6 +180,8 @@ TEST(ModelDefaults, FixedVocabularyAndNoAdaptersAreInputErrors) {
   EXPECT_THROW(model.load_adapter("a", "/nowhere"), ralm::InputError);
   EXPECT_NO_THROW(model.set_active_adapter(""));
   EXPECT_THROW(model.set_active_adapter("a"), ralm::InputError);
+  EXPECT_THROW(model.save("/nowhere", {}), ralm::InputError);
+  EXPECT_TRUE(model.info().details.empty());
 }
 
 class LengthRetriever final : public ralm::Retriever {

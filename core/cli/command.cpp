@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
       {"run", "build a pipeline's components and run its task", &run_run},
       {"compare", "run the same prompts through several pipelines and compare them", &run_compare},
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
+      {"ask", "one question through a pipeline: the answer, each retrieval and the latency", &run_ask},
+      {"model", "a checkpoint on its own: info, tokenize, logits, generate, merge", &run_model},
       {"index", "build the index of a pipeline's retriever ahead of a run (index build)", &run_index},
       {"retrieval-eval", "recall@k, MRR and overlap of pipelines' retrievers on queries from the corpus",
        &run_retrieval_eval},

@@ -43,6 +43,11 @@ int run_validate(const std::vector<std::string>& args, const GlobalOptions& glob
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_ask(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_logits(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_generate(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_merge(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_index(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_retrieval_eval(const std::vector<std::string>& args, const GlobalOptions& global);
 

@@ -45,9 +45,12 @@ int dispatch(int argc, char** argv) {
   po::variables_map vm;
   po::parsed_options parsed = [&] {
     try {
+      // No guessing from prefixes here: a subcommand's own option (`ralm
+      // model --plugin`) must not be taken for a global one (--plugin-path).
       return po::command_line_parser(argc, argv)
           .options(all)
           .positional(positional)
+          .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
           .allow_unregistered()
           .run();
     } catch (const po::error& e) {

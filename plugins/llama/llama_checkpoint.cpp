@@ -16,7 +16,14 @@ std::unique_ptr<LlamaModel> load_llama_model(const std::filesystem::path& dir, i
   auto weights = load_llama_weights(dir, c);
   auto base = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
   const auto added = read_added_tokens(dir, *base);
+  const std::string tokenizer_kind =
+      std::filesystem::exists(dir / "tokenizer.model") ? "sentencepiece" : "ids only (no tokenizer.model)";
+  const std::string disk_dtype =
+      dtype_name(Checkpoint(dir).get("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}).dtype);
   auto model = std::make_unique<LlamaModel>(c, std::move(weights), std::move(base), threads, context, dtype);
+  model->add_detail("checkpoint", dir.string());
+  model->add_detail("weights on disk", disk_dtype);
+  model->add_detail("tokenizer", tokenizer_kind);
   for (const auto& a : added) {
     if (a.id >= c.vocab_size) {
       throw InputError((dir / "tokenizer_config.json").string() + ": added token " + a.content + " has id " +
@@ -75,6 +82,15 @@ void save_llama_model(const LlamaModel& model, const std::filesystem::path& dir,
                       bool overwrite) {
   const auto& t = model.added_tokens_tokenizer();
   save_llama_checkpoint(dir, model.config(), model.weights(), t.base(), t.added(), dtype, overwrite);
+}
+
+void LlamaModel::save(const std::filesystem::path& dir, const SaveOptions& options) {
+  const auto& t = added_tokens_tokenizer();
+  if (!options.merge_active_adapter && !merged_originals_.empty())
+    throw InputError("llama: cannot save the base model while merged adapter '" + active_name_ +
+                     "' is active; save with the adapter merged, or deactivate it");
+  save_llama_checkpoint(dir, config_, options.merge_active_adapter ? merged_weights() : weights(), t.base(),
+                        t.added(), DType::F32, options.overwrite);
 }
 
 }  // namespace ralm::llama

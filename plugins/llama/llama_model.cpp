@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <sstream>
 
 #include "kernels.hpp"
 #include "ralm/error.hpp"
@@ -184,21 +185,41 @@ LlamaWeights LlamaModel::weights() const {
   if (!merged_originals_.empty())
     throw Error("llama: weights() while merged adapter '" + active_name_ +
                 "' is active; deactivate it first");
-  const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim,
+  return unpacked_weights(false);
+}
+
+namespace {
+// Rows [r0, r1) of a row-major matrix `in` wide.
+std::vector<float> row_range(const std::vector<float>& w, std::int64_t r0, std::int64_t r1, std::int64_t in) {
+  return {w.begin() + static_cast<std::ptrdiff_t>(r0 * in), w.begin() + static_cast<std::ptrdiff_t>(r1 * in)};
+}
+}  // namespace
+
+LlamaWeights LlamaModel::unpacked_weights(bool fold_unmerged) const {
+  const std::int64_t h = config_.hidden_size, q_dim = std::int64_t{config_.num_heads} * config_.head_dim,
                      kv_dim = std::int64_t{config_.num_kv_heads} * config_.head_dim,
                      ff = config_.intermediate_size;
   LlamaWeights w;
-  for (const auto& l : layers_) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    const LayerLora* lora = fold_unmerged ? unmerged(static_cast<std::int32_t>(i)) : nullptr;
+    auto matrix = [&](const PackedMatrix& m, LoraDelta LayerLora::*delta) {
+      std::vector<float> v = m.unpack();
+      if (lora && !(lora->*delta).empty()) (lora->*delta).merge_into(v);
+      return v;
+    };
+    const std::vector<float> qkv = matrix(l.qkv, &LayerLora::qkv),
+                             gate_up = matrix(l.gate_up, &LayerLora::gate_up);
     LayerWeights lw;
     lw.attn_norm = l.attn_norm;
     lw.ffn_norm = l.ffn_norm;
-    lw.wq = l.qkv.unpack(0, q_dim);
-    lw.wk = l.qkv.unpack(q_dim, q_dim + kv_dim);
-    lw.wv = l.qkv.unpack(q_dim + kv_dim, q_dim + 2 * kv_dim);
-    lw.wo = l.wo.unpack();
-    lw.w_gate = l.gate_up.unpack(0, ff);
-    lw.w_up = l.gate_up.unpack(ff, 2 * ff);
-    lw.w_down = l.down.unpack();
+    lw.wq = row_range(qkv, 0, q_dim, h);
+    lw.wk = row_range(qkv, q_dim, q_dim + kv_dim, h);
+    lw.wv = row_range(qkv, q_dim + kv_dim, q_dim + 2 * kv_dim, h);
+    lw.wo = matrix(l.wo, &LayerLora::wo);
+    lw.w_gate = row_range(gate_up, 0, ff, h);
+    lw.w_up = row_range(gate_up, ff, 2 * ff, h);
+    lw.w_down = matrix(l.down, &LayerLora::down);
     w.layers.push_back(std::move(lw));
   }
   if (dtype_ == WeightType::bf16) {
@@ -211,6 +232,24 @@ LlamaWeights LlamaModel::weights() const {
   w.final_norm = final_norm_;
   if (!config_.tie_word_embeddings) w.lm_head = output_.unpack();
   return w;
+}
+
+LlamaWeights LlamaModel::merged_weights() const {
+  if (!active_) return weights();
+  // Merged mode: the packed matrices already hold W + scale · B·A.
+  LlamaWeights w = unpacked_weights(true);
+  const auto h = static_cast<std::size_t>(config_.hidden_size);
+  for (const auto& [id, row] : active_->embed_rows)
+    std::copy_n(row.begin(), h,
+                w.embed.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(id) * h));
+  // Tied embeddings: the embedding rows just placed serve the output too, as
+  // in PEFT; untied: the adapter's output matrix.
+  if (active_->output && !config_.tie_word_embeddings) w.lm_head = active_->output->unpack();
+  return w;
+}
+
+void LlamaModel::add_detail(std::string key, std::string value) {
+  loader_details_.emplace_back(std::move(key), std::move(value));
 }
 
 void LlamaModel::rope_angles_into(std::int64_t position, float* out) const {
@@ -240,6 +279,46 @@ ModelInfo LlamaModel::info() const {
   i.key_dim = config_.hidden_size;
   i.parameters = config_.parameter_count();
   i.kv_bytes_per_token = std::int64_t{2} * config_.num_layers * config_.num_kv_heads * config_.head_dim * 4;
+  const auto number = [](double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
+  const auto token = [&](TokenId id) {
+    return std::to_string(id) + (id >= 0 && id < tokenizer_->vocab_size() ? " " + tokenizer_->piece(id) : "");
+  };
+  const auto& c = config_;
+  auto& d = i.details;
+  d = {{"heads", std::to_string(c.num_heads)},
+       {"kv heads", std::to_string(c.num_kv_heads)},
+       {"head size", std::to_string(c.head_dim)},
+       {"intermediate size", std::to_string(c.intermediate_size)},
+       {"max position embeddings", std::to_string(c.max_position_embeddings)},
+       {"rope base", number(c.rope_theta)},
+       {"rope scaling", c.rope_scaling.factor > 0
+                            ? "llama3 factor " + number(c.rope_scaling.factor) + ", low " +
+                                  number(c.rope_scaling.low_freq_factor) + ", high " +
+                                  number(c.rope_scaling.high_freq_factor) + ", original context " +
+                                  std::to_string(c.rope_scaling.original_max_position_embeddings)
+                            : "none"},
+       {"norm eps", number(c.rms_norm_eps)},
+       {"tied embeddings", c.tie_word_embeddings ? "yes" : "no"},
+       {"weights in memory", weight_type_name(dtype_)},
+       {"weight bytes", std::to_string(weight_bytes())},
+       {"kernels", kernel_set_name(kernels_)},
+       {"threads", std::to_string(threads_)},
+       {"bos", token(tokenizer_->bos())},
+       {"eos", token(tokenizer_->eos())}};
+  d.insert(d.end(), loader_details_.begin(), loader_details_.end());
+  std::string added;
+  for (const auto& a : tokenizer_->added())
+    added += (added.empty() ? "" : ", ") + a.content + " " + std::to_string(a.id);
+  d.emplace_back("added tokens", added.empty() ? "none" : added);
+  std::string adapters;
+  for (const auto& name : adapter_names())
+    adapters += (adapters.empty() ? "" : ", ") + name + (name == active_name_ ? " (active)" : "");
+  d.emplace_back("adapters", adapters.empty() ? "none" : adapters);
+  if (!adapters.empty()) d.emplace_back("adapter mode", merge_ ? "merged" : "unmerged");
   return i;
 }
 

@@ -70,6 +70,19 @@ class LlamaModel final : public Model {
   // checkpoint stores them: the base model, without any adapter (an Error
   // while a merged adapter is active).
   LlamaWeights weights() const;
+  // The weights with the active adapter folded in, merged or not (its
+  // targeted matrices as W + scale · B·A summed in double, its embedding and
+  // output rows in place): what a standalone checkpoint of the model as it
+  // now computes holds. With no active adapter: weights().
+  LlamaWeights merged_weights() const;
+
+  // Writes a Hugging Face checkpoint (float32 tensors): save_llama_model, or
+  // with options.merge_active_adapter the merged weights.
+  void save(const std::filesystem::path& dir, const SaveOptions& options) override;
+
+  // A line for info().details that only the loader knows (the checkpoint
+  // folder, the dtype on disk, the tokenizer's kind).
+  void add_detail(std::string key, std::string value);
 
   // LoRA (lora_adapter.hpp). Several adapters are loaded, at most one is
   // active. Unmerged (the default), the active adapter adds scale · B·(A·x)
@@ -126,6 +139,9 @@ class LlamaModel final : public Model {
   };
 
   void embed(TokenId token, float* out) const;
+  // The packed weights as float32; with `fold_unmerged`, the active
+  // unmerged adapter's low-rank updates added to its targeted matrices.
+  LlamaWeights unpacked_weights(bool fold_unmerged) const;
   // Position p's rotary cosines then sines (head_dim / 2 each), from the
   // table when p is in it, else computed into `scratch`.
   const float* rope_angles(std::int64_t position, float* scratch) const;
@@ -154,6 +170,7 @@ class LlamaModel final : public Model {
   std::string active_name_;
   bool merge_ = false;
   std::vector<SavedMatrix> merged_originals_;
+  std::vector<std::pair<std::string, std::string>> loader_details_;
 };
 
 }  // namespace ralm::llama

@@ -45,7 +45,11 @@ std::unique_ptr<ralm::llama::LlamaModel> build_model(const ralm::Params& p, ralm
     } else {
       tokenizer = make_ids_only_tokenizer(c.vocab_size, c.bos_token_id, c.eos_token_id);
     }
-    return std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context, dtype);
+    auto model =
+        std::make_unique<LlamaModel>(c, std::move(weights), std::move(tokenizer), threads, context, dtype);
+    model->add_detail("checkpoint", "none (init: random, seed " + std::to_string(p.get_int("seed")) + ")");
+    model->add_detail("tokenizer", kind);
+    return model;
   }
   const auto dir = p.get_path("path");
   if (dir.empty())

@@ -48,6 +48,11 @@ void Model::set_active_adapter(const std::string& name) {
                    "')");
 }
 
+void Model::save(const std::filesystem::path& dir, const SaveOptions&) {
+  throw InputError("model '" + info().architecture + "' cannot save checkpoints (asked to write " +
+                   dir.string() + "); this model plugin cannot save checkpoints");
+}
+
 Retriever::~Retriever() = default;
 
 std::vector<float> Retriever::score_batch(std::span<const std::string> queries,

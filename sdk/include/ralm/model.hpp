@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ralm/component.hpp"
@@ -49,6 +50,19 @@ struct ModelInfo {
   std::int32_t key_dim = 0;  // width of the kNN-LM key vectors
   std::int64_t parameters = 0;
   std::int64_t kv_bytes_per_token = 0;
+  // Everything else a person checking a checkpoint wants to see, as the
+  // plugin names it, in the order it chooses ("heads" "32", "rope base"
+  // "500000", "weights in memory" "f32", ...). `ralm model info` prints these.
+  std::vector<std::pair<std::string, std::string>> details;
+};
+
+// What Model::save writes.
+struct SaveOptions {
+  // Fold the active adapter into the saved weights (a standalone checkpoint
+  // giving the logits the model gives now); otherwise save the base model.
+  bool merge_active_adapter = false;
+  // Replace an existing folder; otherwise an existing one is an InputError.
+  bool overwrite = false;
 };
 
 // One request's tokens and their KV cache.
@@ -114,6 +128,11 @@ class Model : public Component {
   // name: none). Models without adapters throw InputError (the default).
   virtual void load_adapter(const std::string& name, const std::filesystem::path& dir);
   virtual void set_active_adapter(const std::string& name);
+
+  // Writes the model as a checkpoint folder its plugin loads again (for
+  // `llama`: a Hugging Face folder), complete or not at all. Models that
+  // cannot save throw InputError (the default).
+  virtual void save(const std::filesystem::path& dir, const SaveOptions& options);
 };
 
 }  // namespace ralm
