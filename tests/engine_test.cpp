@@ -151,6 +151,50 @@ TEST(RequestLoop, ABlankQueryKeepsThePreviousPassages) {
   EXPECT_EQ(f.model->mismatches, 0);
 }
 
+// Rewrites every next-token distribution to favour one token, as kNN-LM
+// rewrites it from its neighbours, and records the keys it was given.
+class ForcingPolicy final : public ContextPolicy {
+ public:
+  explicit ForcingPolicy(TokenId forced) : forced_(forced) {}
+  bool uses_passages() const override { return false; }
+  std::unique_ptr<PolicyState> begin(const Tokens&) override { return std::make_unique<State>(); }
+  Layout on_retrieval(PolicyState&, const Tokens& input, const Tokens& generated,
+                      std::span<const RetrievedPassage>) override {
+    Layout l;
+    l.tokens = input;
+    l.tokens.insert(l.tokens.end(), generated.begin(), generated.end());
+    return l;
+  }
+  bool adjusts_logits() const override { return true; }
+  void adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) override {
+    keys.emplace_back(key.begin(), key.end());
+    logits[static_cast<std::size_t>(forced_)] += 1e6f;
+  }
+  std::vector<std::vector<float>> keys;
+
+ private:
+  struct State final : PolicyState {
+    std::unique_ptr<PolicyState> clone() const override { return std::make_unique<State>(); }
+  };
+  TokenId forced_;
+};
+
+TEST(RequestLoop, APolicyThatAdjustsLogitsGetsTheLastPositionsKey) {
+  Fixture f;
+  const TokenId z = 'z' + 3;
+  auto policy = std::make_shared<ForcingPolicy>(z);
+  const auto r = core::RequestLoop(f.pipeline(policy, false), settings(4, 6)).run(kPrompt);
+  EXPECT_EQ(r.output, Tokens(6, z));
+  ASSERT_EQ(policy->keys.size(), 6u);
+  // The key of the position that predicts the first token: the prompt's last.
+  auto seq = f.unchecked->new_sequence();
+  const EvalResult want = f.unchecked->eval(*seq, r.input, {.keys = true});
+  const auto key_dim = static_cast<std::size_t>(f.unchecked->info().key_dim);
+  ASSERT_EQ(policy->keys[0].size(), key_dim);
+  EXPECT_EQ(policy->keys[0],
+            std::vector<float>(want.keys.end() - static_cast<std::ptrdiff_t>(key_dim), want.keys.end()));
+}
+
 TEST(RequestLoop, BadInput) {
   Fixture f;
   const auto built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));

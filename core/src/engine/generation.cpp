@@ -61,11 +61,20 @@ std::vector<RetrievedPassage> Generation::passages(std::span<const Hit> hits) co
 void Generation::evaluate_from(std::size_t keep) {
   if (keep < seq_->tokens().size()) seq_->truncate(static_cast<std::int32_t>(keep));
   const std::span<const TokenId> fresh(context_.data() + keep, context_.size() - keep);
+  const bool adjusts = policy_.adjusts_logits();
   const auto t0 = Clock::now();
-  EvalResult r = model_.eval(*seq_, fresh, {});
+  EvalResult r = model_.eval(*seq_, fresh, {.keys = adjusts});
   (fresh.size() > 1 ? result_.times.prefill : result_.times.decode) += seconds_since(t0);
   result_.tokens_computed += static_cast<std::int64_t>(fresh.size());
   logits_ = std::move(r.logits);
+  if (adjusts) {
+    // kNN-LM: the policy rewrites the next-token distribution from the last
+    // position's key; its lookups are retrieval time.
+    const auto t1 = Clock::now();
+    const std::size_t key_dim = r.keys.size() / fresh.size();
+    policy_.adjust_logits(*state_, logits_, std::span<const float>(r.keys).last(key_dim));
+    result_.times.retrieval += seconds_since(t1);
+  }
 }
 
 void Generation::apply_layout(Layout layout) {
