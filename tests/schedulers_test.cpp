@@ -125,20 +125,51 @@ TEST(Os3Scheduler, ChoosesTheObjectivesBestStrideFromItsEstimates) {
 }
 
 TEST(Os3Scheduler, AutoFollowsTheEngineAndTheSettingCanForceAnObjective) {
-  auto async_round = round(4, 2, 0.01, 0.05);
+  // The cache is right 9 times in 10 and a verification costs 20 steps: the
+  // objectives disagree, so each choice shows.
+  auto async_round = round(10, 9, 0.01, 0.2);
   async_round.asynchronous = true;
+  const double gamma = 0.9;
+  ASSERT_NE(best_stride(gamma, 0.01, 0.2, Overlap::pipelined, 16), best_stride(gamma, 0.01, 0.2, true, 16));
+  ASSERT_NE(best_stride(gamma, 0.01, 0.2, Overlap::pipelined, 16), best_stride(gamma, 0.01, 0.2, false, 16));
+
   Os3Scheduler automatic(settings(1.0));
   auto st = automatic.begin();
   automatic.observe(*st, async_round);
-  const double gamma = 2.0 / 3.0;
-  EXPECT_EQ(automatic.next_stride(*st), best_stride(gamma, 0.01, 0.05, true, 16));
+  EXPECT_EQ(automatic.next_stride(*st), best_stride(gamma, 0.01, 0.2, Overlap::pipelined, 16));
+  auto sync_round = async_round;
+  sync_round.asynchronous = false;
+  automatic.observe(*st, sync_round);
+  EXPECT_EQ(automatic.next_stride(*st), best_stride(gamma, 0.01, 0.2, Overlap::none, 16));
 
-  Os3Settings forced = settings(1.0);
-  forced.objective = Os3Settings::Objective::Sync;
-  Os3Scheduler sync(forced);
-  auto st2 = sync.begin();
-  sync.observe(*st2, async_round);
-  EXPECT_EQ(sync.next_stride(*st2), best_stride(gamma, 0.01, 0.05, false, 16));
+  for (const auto& [objective, overlap] : {std::pair{Os3Settings::Objective::Sync, Overlap::none},
+                                           {Os3Settings::Objective::Async, Overlap::one_step},
+                                           {Os3Settings::Objective::Pipelined, Overlap::pipelined}}) {
+    Os3Settings forced = settings(1.0);
+    forced.objective = objective;
+    Os3Scheduler scheduler(forced);
+    auto state = scheduler.begin();
+    scheduler.observe(*state, async_round);
+    EXPECT_EQ(scheduler.next_stride(*state), best_stride(gamma, 0.01, 0.2, overlap, 16));
+  }
+}
+
+TEST(Os3Objective, PipelinedRoundsCostTheLongerOfTheStepsAndTheSearch) {
+  // All right: max(s·a, b); a mismatch: s·a + b.
+  const double g = 0.8, a = 0.01, b = 0.1;
+  for (int s = 1; s <= 16; ++s) {
+    const double right = std::pow(g, s);
+    EXPECT_NEAR(round_seconds(g, a, b, s, Overlap::pipelined),
+                right * std::max(s * a, b) + (1 - right) * (s * a + b), 1e-15);
+    EXPECT_NEAR(pipelined_objective(g, a, b, s),
+                expected_kept_steps(g, s) / round_seconds(g, a, b, s, Overlap::pipelined), 1e-12);
+  }
+  // With a search ten steps long, the best pipelined round is ten steps (the
+  // search costs no more than that) and it beats any one-step overlap.
+  const int p = best_stride(0.95, a, b, Overlap::pipelined, 32);
+  EXPECT_EQ(p, 10);
+  EXPECT_GT(pipelined_objective(0.95, a, b, p),
+            async_objective(0.95, a, b, best_stride(0.95, a, b, Overlap::one_step, 32)));
 }
 
 TEST(Os3Scheduler, EachRequestHasItsOwnState) {

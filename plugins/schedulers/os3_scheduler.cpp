@@ -85,13 +85,14 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   const double a = estimate_step_seconds(s);
   const double b = estimate_verify_seconds(s);
   if (!(a > 0) && !(b > 0)) return settings_.initial_stride;  // no timing yet: nothing to trade off
-  bool asynchronous = s.rounds.back().asynchronous;
-  if (settings_.objective == Os3Settings::Objective::Sync) asynchronous = false;
-  if (settings_.objective == Os3Settings::Objective::Async) asynchronous = true;
+  Overlap overlap = s.rounds.back().asynchronous ? Overlap::pipelined : Overlap::none;
+  if (settings_.objective == Os3Settings::Objective::Sync) overlap = Overlap::none;
+  if (settings_.objective == Os3Settings::Objective::Async) overlap = Overlap::one_step;
+  if (settings_.objective == Os3Settings::Objective::Pipelined) overlap = Overlap::pipelined;
   const double gamma = estimate_gamma(s);
-  const std::int32_t best = best_stride(gamma, a, b, asynchronous, settings_.max_stride);
+  const std::int32_t best = best_stride(gamma, a, b, overlap, settings_.max_stride);
   if (settings_.fallback &&
-      seconds_per_kept_step(gamma, a, b, best, asynchronous) >= a + estimate_retrieve_seconds(s)) {
+      seconds_per_kept_step(gamma, a, b, best, overlap) >= a + estimate_retrieve_seconds(s)) {
     return 0;
   }
   return best;

@@ -15,7 +15,10 @@ struct Os3Settings {
   std::int32_t gamma_window = 5;    // rounds in the gamma estimate (the paper: 5)
   double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
   std::int32_t latency_window = 1;  // rounds in the a and b estimates (the paper: the last one)
-  enum class Objective { Auto, Sync, Async } objective = Objective::Auto;
+  // Auto: Sync, or Pipelined (the engine's asynchronous verification) when
+  // the engine reports asynchronous rounds; Async is the paper's one-step
+  // overlap.
+  enum class Objective { Auto, Sync, Async, Pipelined } objective = Objective::Auto;
   // Return stride 0 (retrieve for real) when the best stride's expected cost
   // per kept step, rollback included, is no lower than a real step's a + r.
   bool fallback = true;

@@ -31,8 +31,10 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
               "fallback", true,
               "retrieve for real (stride 0) while speculation is predicted to cost more than it saves"),
           param::string("objective", "auto",
-                        "which objective to maximise: sync, async, or auto (whichever the engine reports)")
-              .one_of({"auto", "sync", "async"}),
+                        "which objective to maximise: sync; async (the paper's one-step overlap); pipelined "
+                        "(the engine's asynchronous verification, which overlaps a whole round); auto: sync "
+                        "or pipelined, as the engine reports")
+              .one_of({"auto", "sync", "async", "pipelined"}),
       },
       [](const ralm::Params& p, ralm::BuildContext&) {
         ralm::schedulers::Os3Settings s;
@@ -43,9 +45,11 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
         s.latency_window = static_cast<std::int32_t>(p.get_int("latency_window"));
         s.fallback = p.get_bool("fallback");
         const std::string objective = p.get_string("objective");
-        s.objective = objective == "sync"    ? ralm::schedulers::Os3Settings::Objective::Sync
-                      : objective == "async" ? ralm::schedulers::Os3Settings::Objective::Async
-                                             : ralm::schedulers::Os3Settings::Objective::Auto;
+        using Objective = ralm::schedulers::Os3Settings::Objective;
+        s.objective = objective == "sync"        ? Objective::Sync
+                      : objective == "async"     ? Objective::Async
+                      : objective == "pipelined" ? Objective::Pipelined
+                                                 : Objective::Auto;
         if (s.initial_stride > s.max_stride) {
           p.fail("initial_stride", std::to_string(s.initial_stride) + " is larger than max_stride (" +
                                        std::to_string(s.max_stride) + "); lower it or raise max_stride");
