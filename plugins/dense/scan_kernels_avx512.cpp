@@ -58,8 +58,15 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
   for (; k + 16 <= a.dim; k += 16) {
     __m512 r[VB];
 #pragma GCC unroll 8
-    for (int v = 0; v < VB; ++v)
+    for (int v = 0; v < VB; ++v) {
       r[v] = _mm512_loadu_ps(rbase + v * a.ld + k);
+      // With many queries (few rows per register block) the hardware
+      // prefetcher alone leaves these loads waiting on memory: fetch the
+      // next block's rows one block ahead.
+      if constexpr (QB >= 4) {
+        _mm_prefetch(reinterpret_cast<const char*>(rbase + (v + VB) * a.ld + k), _MM_HINT_T0);
+      }
+    }
 #pragma GCC unroll 8
     for (int q = 0; q < QB; ++q) {
       const __m512 qv = _mm512_loadu_ps(qbase + q * a.dim + k);
