@@ -63,11 +63,16 @@ void check_common(const fs::path& file, const json& meta, const char* format, co
   }
   expect(file, meta, "max_tokens", spec.max_tokens, "max_tokens");
   expect(file, meta, "exclude_document_step", spec.exclude_document_step, "exclude_document_step");
+  expect(file, meta, "exclude_validation_permille", spec.exclude_validation_permille,
+         "exclude_validation_permille");
   expect(file, meta, "max_passages", spec.max_passages, "max_passages");
 }
 
 bool included(const PassageStore& store, const DatastoreSpec& spec, PassageId id) {
-  return spec.exclude_document_step <= 0 || store.document(id) % spec.exclude_document_step != 0;
+  const std::int64_t doc = store.document(id);
+  if (spec.exclude_document_step > 0 && doc % spec.exclude_document_step == 0) return false;
+  return spec.exclude_validation_permille <= 0 ||
+         static_cast<std::int64_t>(fnv1a64(&doc, sizeof doc) % 1000) >= spec.exclude_validation_permille;
 }
 
 void build_entries(const PassageStore& store, const DatastoreSpec& spec, bool rebuild) {
@@ -146,6 +151,7 @@ void build_entries(const PassageStore& store, const DatastoreSpec& spec, bool re
                      {"passages", ids.size()},
                      {"max_tokens", spec.max_tokens},
                      {"exclude_document_step", spec.exclude_document_step},
+                     {"exclude_validation_permille", spec.exclude_validation_permille},
                      {"max_passages", spec.max_passages}};
   std::ofstream(staging.path() / "meta.json") << meta.dump(2) << "\n";
   log_info("knnlm: " + std::to_string(values.size()) + " datastore entries from " +
@@ -182,6 +188,7 @@ std::string DatastoreSpec::default_folder_name() const {
   for (float v : model_probe(*model))
     seed += " " + std::to_string(v);
   seed += " max_tokens=" + std::to_string(max_tokens) + " exclude=" + std::to_string(exclude_document_step) +
+          " exclude_permille=" + std::to_string(exclude_validation_permille) +
           " max_passages=" + std::to_string(max_passages);
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016llx",

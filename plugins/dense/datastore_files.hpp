@@ -51,6 +51,10 @@ struct DatastoreSpec {
   // perplexity task's held-out documents (task.document_step), so kNN-LM is
   // never scored on text its datastore holds.
   std::int64_t exclude_document_step = 0;
+  // Documents d with fnv1a64(d) % 1000 < permille are left out (0: none):
+  // the validation split of `ralm train` at the same validation_permille, so a
+  // model's held-out documents stay out of its datastore too.
+  std::int64_t exclude_validation_permille = 0;
   // The first this many passages that are not left out (0: all of them).
   std::int64_t max_passages = 0;
   std::string index = "Flat";  // a FAISS index_factory string; "Flat" is the exact scan

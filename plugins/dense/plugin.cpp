@@ -74,6 +74,7 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
     p.fail("corpus", "the pipeline's model gives no kNN-LM keys (key_dim 0); use a model plugin that does");
   spec.max_tokens = p.get_int("max_tokens");
   spec.exclude_document_step = p.get_int("exclude_document_step");
+  spec.exclude_validation_permille = p.get_int("exclude_validation_permille");
   spec.max_passages = p.get_int("max_passages");
   spec.index = p.get_string("index");
   spec.metric = p.get_string("distance") == "l2" ? dense::Metric::l2 : dense::Metric::inner_product;
@@ -196,6 +197,10 @@ RALM_PLUGIN("dense", "0.1.0",
                          "datastore: leave out documents d with d % step == 0, the perplexity task's "
                          "held-out ones (its document_step); 0: none")
               .at_least(0),
+          param::integer("exclude_validation_permille", 0,
+                         "datastore: leave out the documents `ralm train` holds out at this "
+                         "validation_permille (a trained model's own held-out text); 0: none")
+              .between(0, 1000),
           param::integer("max_passages", 0, "datastore: the first this many passages; 0: all").at_least(0),
           param::boolean("build_if_missing", true, "build the datastore on first use when it does not exist"),
           param::boolean("rebuild", false, "rebuild the datastore even if it exists (`--force`)"),
