@@ -238,6 +238,48 @@ TEST(Datastore, HoldsTheModelsKeysAndNextTokens) {
   EXPECT_EQ(approx.neighbours(key)[0].id, 7);
 }
 
+TEST(Datastore, LeavesOutTheDocumentsItIsToldTo) {
+  const ralm::test::TinyCorpus corpus;
+  const auto model = ralm::test::tiny_llama();
+  DatastoreSpec spec;
+  spec.model = model;
+  spec.dir = corpus.dir.path() / "odd";
+  spec.exclude_document_step = 2;
+  build_datastore(*corpus.store, spec, false);
+  std::int64_t want = 0;
+  for (ralm::PassageId id = 0; id < corpus.store->size(); ++id) {
+    if (corpus.store->document(id) % 2 == 0) continue;
+    want += static_cast<std::int64_t>(
+                model->tokenizer()
+                    .encode(std::string(corpus.store->title(id)) + "\n" + std::string(corpus.store->text(id)),
+                            true)
+                    .size()) -
+            1;
+  }
+  EXPECT_EQ(open_datastore(*corpus.store, spec).entries, want);
+  // Another exclusion is another datastore: refused, naming the field.
+  DatastoreSpec other = spec;
+  other.exclude_document_step = 3;
+  try {
+    open_datastore(*corpus.store, other);
+    ADD_FAILURE() << "opened a datastore built with other exclusions";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("exclude_document_step"), std::string::npos) << e.what();
+  }
+  DatastoreSpec none = spec;
+  none.dir = corpus.dir.path() / "none";
+  none.exclude_document_step = 1;
+  EXPECT_THROW(build_datastore(*corpus.store, none, false), ralm::InputError);
+  EXPECT_FALSE(fs::exists(none.dir));
+}
+
+TEST(KnnLmPolicy, RefusesAKeyOfAnotherWidth) {
+  const HandDatastore hand(20, 4, 5);
+  KnnLmPolicy policy(nullptr, hand.open(), KnnLmOptions{});
+  const std::vector<float> key(5, 0.0f);
+  EXPECT_THROW(policy.neighbours(key), ralm::Error);
+}
+
 // --- through the binary -------------------------------------------------------
 
 CommandResult ralm_cmd(std::vector<std::string> args, const fs::path& cwd) {
