@@ -78,6 +78,9 @@ std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
 void KnnLmPolicy::adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) {
   if (options_.lambda == 0.0) return;
   const std::vector<Hit> hits = neighbours(key);
+  // An approximate index may find nothing in the lists it probes: then there
+  // is no kNN distribution to mix in, and the model's stands.
+  if (hits.empty()) return;
   const auto p_knn = knn_distribution(hits, options_.temperature, [&](PassageId id) {
     const TokenId t = datastore_.value(id);
     if (t < 0 || static_cast<std::size_t>(t) >= logits.size())
