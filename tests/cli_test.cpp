@@ -184,7 +184,7 @@ TEST(CliBadInput, UnknownPluginName) {
   expect_input_error(ralm_cmd({"validate", file.string()}),
                      file.string() +
                          ":2:11: policy.plugin: unknown policy plugin 'prepnd' (did you mean 'prepend'?); "
-                         "available: append, none, prepend");
+                         "available: append, knnlm, none, prepend");
 }
 
 TEST(CliBadInput, ASharedLibraryThatIsNotAPlugin) {

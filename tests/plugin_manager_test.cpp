@@ -52,7 +52,7 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   Registry registry;
   PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
   EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
-  EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"append", "none", "prepend"}));
+  EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"append", "knnlm", "none", "prepend"}));
   EXPECT_EQ(registry.names("model"), (std::vector<std::string>{"llama"}));
   EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "faiss"}));
   ASSERT_EQ(registry.plugins().size(), 5u);

@@ -17,7 +17,12 @@ const std::vector<Command>& commands() {
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
       {"ask", "one question through a pipeline: the answer, each retrieval and the latency", &run_ask},
       {"model", "a checkpoint on its own: info, tokenize, logits, generate, merge", &run_model},
-      {"index", "build the index of a pipeline's retriever ahead of a run (index build)", &run_index},
+      {"index",
+       "build the index of a pipeline's retriever (and its policy's datastore) ahead of a run (index build)",
+       &run_index},
+      {"datastore",
+       "build the kNN-LM datastore of a pipeline's knnlm policy ahead of a run (datastore build)",
+       &run_datastore},
       {"retrieval-eval", "recall@k, MRR and overlap of pipelines' retrievers on queries from the corpus",
        &run_retrieval_eval},
   };

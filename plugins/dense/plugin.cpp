@@ -1,7 +1,9 @@
 // The `dense` plugin: the `faiss` retriever, dense search over a passage
 // store with an own exact scan (`index: Flat`) or any FAISS index.
+#include "datastore_files.hpp"
 #include "dense_index_files.hpp"
 #include "dense_retriever.hpp"
+#include "knnlm_policy.hpp"
 #include "ralm/ralm.hpp"
 
 namespace {
@@ -62,9 +64,66 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
                                                  spec.threads, dense::default_scan_kernels(), filler);
 }
 
+std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm::BuildContext& ctx) {
+  namespace dense = ralm::dense;
+  const auto store = ralm::PassageStore::open(p.get_path("corpus"));
+  dense::DatastoreSpec spec;
+  spec.model = ctx.model();
+  if (!spec.model) p.fail("corpus", "kNN-LM needs the pipeline's model to compute keys: add a model section");
+  if (spec.model->info().key_dim <= 0)
+    p.fail("corpus", "the pipeline's model gives no kNN-LM keys (key_dim 0); use a model plugin that does");
+  spec.max_tokens = p.get_int("max_tokens");
+  spec.exclude_document_step = p.get_int("exclude_document_step");
+  spec.exclude_validation_permille = p.get_int("exclude_validation_permille");
+  spec.max_passages = p.get_int("max_passages");
+  spec.index = p.get_string("index");
+  spec.metric = p.get_string("distance") == "l2" ? dense::Metric::l2 : dense::Metric::inner_product;
+  spec.threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
+  spec.dir = p.get_path("datastore");
+  if (spec.dir.empty()) spec.dir = store->dir() / spec.default_folder_name();
+  if (!spec.exact()) {
+    try {
+      dense::check_factory_string(spec.index, spec.model->info().key_dim, spec.metric);
+    } catch (const ralm::InputError& e) {
+      p.fail("index", e.what());
+    }
+  }
+  const bool rebuild = p.get_bool("rebuild");
+  if (rebuild || !dense::datastore_exists(spec)) {
+    if (!rebuild && !p.get_bool("build_if_missing")) {
+      p.fail("datastore",
+             "no kNN-LM datastore at " + spec.dir.string() +
+                 "; build it with `ralm datastore build PIPELINE`, or set build_if_missing: true");
+    }
+    ralm::log_info("knnlm: building the " + spec.index + " datastore of " + store->dir().string() + " into " +
+                   spec.dir.string());
+    dense::build_datastore(*store, spec, rebuild);
+  }
+  dense::Datastore ds = dense::open_datastore(*store, spec);
+  if (ds.faiss) {
+    const std::string set = ds.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
+    if (!set.empty()) ralm::log_info("knnlm: " + spec.index + " searches with " + set);
+  }
+  const std::int64_t k = p.get_int("k");
+  if (k > ds.entries) {
+    p.fail("k", std::to_string(k) + " neighbours asked of a datastore of " + std::to_string(ds.entries) +
+                    " entries; lower k or build a larger datastore");
+  }
+  ralm::log_info("knnlm: " + std::to_string(ds.entries) + " entries in " + spec.dir.string());
+  dense::KnnLmOptions options;
+  options.k = k;
+  options.lambda = p.get_float("lambda");
+  options.temperature = p.get_float("temperature");
+  options.metric = spec.metric;
+  options.k_factor = p.get_int("k_factor");
+  options.threads = spec.threads;
+  return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+}
+
 }  // namespace
 
-RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512 scan and FAISS indexes") {
+RALM_PLUGIN("dense", "0.1.0",
+            "dense retrieval: an lsa encoder, an exact AVX-512 scan and FAISS indexes; the knnlm policy") {
   namespace param = ralm::param;
   registrar.add<ralm::Retriever>(
       "faiss",
@@ -108,4 +167,44 @@ RALM_PLUGIN("dense", "0.1.0", "dense retrieval: an lsa encoder, an exact AVX-512
               .at_least(0),
       },
       make_retriever);
+
+  registrar.add<ralm::ContextPolicy>(
+      "knnlm",
+      "kNN-LM: the next-token distribution interpolated with a softmax over the k nearest entries of a "
+      "datastore of (model key, next token) pairs built from a passage store; no passages in the context",
+      {
+          param::required("corpus", ralm::ParamType::Path,
+                          "the passage store the datastore is built from (`ralm corpus build --out`)"),
+          param::path("datastore", "", "the datastore folder; empty: CORPUS/knnlm-<model>"),
+          param::integer("k", 32,
+                         "neighbours per position (the paper: 1024 over 103 M entries; 32 suits datastores "
+                         "of a few hundred thousand)")
+              .at_least(1),
+          param::real("lambda", 0.25, "the kNN distribution's weight: p = lambda p_kNN + (1 - lambda) p_LM")
+              .between(0, 1),
+          param::real("temperature", 1.0, "p_kNN is a softmax of -distance / temperature").at_least(1e-6),
+          param::string("distance", "l2", "l2 (squared Euclidean, the paper's) or ip (inner product)")
+              .one_of({"l2", "ip"}),
+          param::string("index", "Flat",
+                        "Flat: exact search (our own scan); any other FAISS index_factory string "
+                        "(IVF256,PQ32, HNSW32, ...): approximate candidates ranked by exact distance"),
+          param::integer("nprobe", 32, "IVF indexes: inverted lists probed per query").at_least(1),
+          param::integer("efSearch", 128, "HNSW indexes: the search's candidate list length").at_least(1),
+          param::integer("k_factor", 2, "approximate indexes: candidates = k x k_factor, ranked exactly")
+              .at_least(1),
+          param::integer("max_tokens", 512, "datastore: tokens of each passage the model reads").at_least(2),
+          param::integer("exclude_document_step", 0,
+                         "datastore: leave out documents d with d % step == 0, the perplexity task's "
+                         "held-out ones (its document_step); 0: none")
+              .at_least(0),
+          param::integer("exclude_validation_permille", 0,
+                         "datastore: leave out the documents `ralm train` holds out at this "
+                         "validation_permille (a trained model's own held-out text); 0: none")
+              .between(0, 1000),
+          param::integer("max_passages", 0, "datastore: the first this many passages; 0: all").at_least(0),
+          param::boolean("build_if_missing", true, "build the datastore on first use when it does not exist"),
+          param::boolean("rebuild", false, "rebuild the datastore even if it exists (`--force`)"),
+          param::integer("threads", 0, "threads for the scan and FAISS; 0: the engine's").at_least(0),
+      },
+      make_knnlm);
 }

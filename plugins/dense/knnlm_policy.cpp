@@ -1,0 +1,93 @@
+#include "knnlm_policy.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "ralm/error.hpp"
+
+namespace ralm::dense {
+
+namespace {
+
+// kNN-LM remembers nothing between positions: each lookup uses its own key.
+class KnnLmState final : public PolicyState {
+ public:
+  std::unique_ptr<PolicyState> clone() const override { return std::make_unique<KnnLmState>(); }
+};
+
+}  // namespace
+
+void interpolate_logits(std::span<float> logits, std::span<const std::pair<TokenId, double>> p_knn,
+                        double lambda) {
+  if (lambda == 0.0 || logits.empty()) return;
+  double max = -std::numeric_limits<double>::infinity();
+  for (float x : logits)
+    max = std::max(max, static_cast<double>(x));
+  double sum = 0;
+  for (float x : logits)
+    sum += std::exp(static_cast<double>(x) - max);
+  const double log_z = max + std::log(sum);
+  // log((1 − λ)·p_LM) for every token, then the tokens kNN votes for.
+  const double log_keep = lambda < 1.0 ? std::log1p(-lambda) : -std::numeric_limits<double>::infinity();
+  std::vector<double> p_lm;
+  p_lm.reserve(p_knn.size());
+  for (const auto& [token, p] : p_knn)
+    p_lm.push_back(std::exp(static_cast<double>(logits[static_cast<std::size_t>(token)]) - log_z));
+  for (float& x : logits)
+    x = static_cast<float>(static_cast<double>(x) - log_z + log_keep);
+  for (std::size_t i = 0; i < p_knn.size(); ++i) {
+    const auto [token, p] = p_knn[i];
+    logits[static_cast<std::size_t>(token)] =
+        static_cast<float>(std::log(lambda * p + (1.0 - lambda) * p_lm[i]));
+  }
+}
+
+KnnLmPolicy::KnnLmPolicy(std::shared_ptr<const PassageStore> store, Datastore datastore, KnnLmOptions options)
+    : store_(std::move(store)),
+      datastore_(std::move(datastore)),
+      options_(options),
+      exact_(datastore_.key_rows(), datastore_.entries, datastore_.key_dim, options.metric,
+             default_scan_kernels(), options.threads) {}
+
+std::unique_ptr<PolicyState> KnnLmPolicy::begin(const Tokens&) {
+  return std::make_unique<KnnLmState>();
+}
+
+// The layout is the input and what was generated, as with `none`: the whole
+// cache always survives.
+Layout KnnLmPolicy::on_retrieval(PolicyState&, const Tokens& input, const Tokens& generated,
+                                 std::span<const RetrievedPassage>) {
+  Layout layout;
+  layout.tokens.reserve(input.size() + generated.size());
+  layout.tokens.insert(layout.tokens.end(), input.begin(), input.end());
+  layout.tokens.insert(layout.tokens.end(), generated.begin(), generated.end());
+  return layout;
+}
+
+std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
+  if (static_cast<std::int64_t>(key.size()) != datastore_.key_dim) {
+    throw Error("knnlm: a key of width " + std::to_string(key.size()) + " for a datastore of width " +
+                std::to_string(datastore_.key_dim));
+  }
+  if (!datastore_.faiss) return exact_.search(key.data(), 1, options_.k)[0];
+  const std::int64_t kc = std::min(datastore_.entries, options_.k * options_.k_factor);
+  const std::vector<std::int64_t> candidates = datastore_.faiss->search(key.data(), 1, kc, options_.threads);
+  return exact_.rerank(key.data(), 1, candidates, kc, options_.k)[0];
+}
+
+void KnnLmPolicy::adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) {
+  if (options_.lambda == 0.0) return;
+  const std::vector<Hit> hits = neighbours(key);
+  // An approximate index may find nothing in the lists it probes: then there
+  // is no kNN distribution to mix in, and the model's stands.
+  if (hits.empty()) return;
+  const auto p_knn = knn_distribution(hits, options_.temperature, [&](PassageId id) {
+    const TokenId t = datastore_.value(id);
+    if (t < 0 || static_cast<std::size_t>(t) >= logits.size())
+      throw Error("knnlm: datastore value " + std::to_string(t) + " outside the model's vocabulary");
+    return t;
+  });
+  interpolate_logits(logits, p_knn, options_.lambda);
+}
+
+}  // namespace ralm::dense
