@@ -197,8 +197,12 @@ void PerplexityEvaluator::score_window(Scoring& s, std::size_t context_begin, st
   // adjustment where it makes one.
   const auto add = [&](EvalResult& r, std::size_t row, TokenId target) {
     std::span<float> logits(r.logits.data() + row * vocab, vocab);
-    if (adjusts)
+    if (adjusts) {
+      // kNN-LM's lookups are retrieval time, as in the request loop.
+      const auto t0 = Clock::now();
       policy.adjust_logits(*state, logits, std::span<const float>(r.keys.data() + row * key_dim, key_dim));
+      out.times.retrieval += seconds_since(t0);
+    }
     out.nll += negative_log_likelihood(logits, target);
     ++out.tokens;
   };
