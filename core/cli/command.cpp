@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
       {"run", "build a pipeline's components and run its task", &run_run},
       {"compare", "run the same prompts through several pipelines and compare them", &run_compare},
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
+      {"train", "train a model with the trainer a config names (a pipeline with a `trainer:` section)",
+       &run_train},
   };
   return all;
 }

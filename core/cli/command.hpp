@@ -43,5 +43,6 @@ int run_validate(const std::vector<std::string>& args, const GlobalOptions& glob
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_train(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli

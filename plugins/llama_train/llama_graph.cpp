@@ -1,0 +1,417 @@
+#include "llama_graph.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ralm/error.hpp"
+
+namespace ralm::llama_train {
+
+std::int64_t TokenBatch::target_count() const {
+  return std::count_if(targets.begin(), targets.end(), [](TokenId t) { return t != kIgnore; });
+}
+
+namespace {
+
+using i64 = std::int64_t;
+
+inline std::size_t sz(i64 v) {
+  return static_cast<std::size_t>(v);
+}
+
+// Threads for a loop of `work` element operations: starting and joining a
+// team costs more than small loops take (tiny models, the tests).
+inline int team(int threads, i64 work) {
+  return work >= (i64{1} << 16) ? threads : 1;
+}
+
+// C = alpha · op(A) · op(B) + beta · C, row-major.
+void gemm(bool ta, bool tb, i64 m, i64 n, i64 k, float alpha, const float* a, i64 lda, const float* b,
+          i64 ldb, float beta, float* c, i64 ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda),
+              b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+void gemm(bool ta, bool tb, i64 m, i64 n, i64 k, double alpha, const double* a, i64 lda, const double* b,
+          i64 ldb, double beta, double* c, i64 ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda),
+              b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+// y = x · Wᵀ, W stored out × in as Hugging Face stores it.
+template <class T>
+void linear(const T* x, i64 rows, const T* w, i64 out, i64 in, T* y) {
+  gemm(false, true, rows, out, in, T(1), x, in, w, in, T(0), y, out);
+}
+
+// Backward of linear(): dx (+)= dy · W, dW += dyᵀ · x.
+template <class T>
+void linear_backward(const T* dy, const T* x, i64 rows, const T* w, i64 out, i64 in, T* dx,
+                     bool accumulate_dx, T* dw) {
+  gemm(false, false, rows, in, out, T(1), dy, out, w, in, accumulate_dx ? T(1) : T(0), dx, in);
+  gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dw, in);
+}
+
+// As the llama plugin: the mean square summed in double, the scale rounded
+// to T, then weight · (x · scale).
+template <class T>
+void rms_norm(const T* x, i64 rows, const T* weight, i64 n, double eps, T* out, T* rstd, int threads) {
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* n))
+  for (i64 r = 0; r < rows; ++r) {
+    const T* xr = x + r * n;
+    double sum = 0.0;
+    for (i64 i = 0; i < n; ++i)
+      sum += static_cast<double>(xr[i]) * static_cast<double>(xr[i]);
+    const auto scale = static_cast<T>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
+    rstd[r] = scale;
+    for (i64 i = 0; i < n; ++i)
+      out[r * n + i] = weight[i] * (xr[i] * scale);
+  }
+}
+
+// dx += the gradient through y = g · x · rstd(x); dg += Σ_rows dy · x · rstd.
+template <class T>
+void rms_norm_backward(const T* x, const T* rstd, i64 rows, const T* weight, i64 n, const T* dy, T* dx, T* dg,
+                       int threads) {
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* n))
+  for (i64 r = 0; r < rows; ++r) {
+    const T* xr = x + r * n;
+    const T* dyr = dy + r * n;
+    const T s = rstd[r];
+    T dot = 0;
+    for (i64 i = 0; i < n; ++i)
+      dot += dyr[i] * weight[i] * xr[i];
+    const T k = dot * s * s / static_cast<T>(n);
+    for (i64 i = 0; i < n; ++i)
+      dx[r * n + i] += s * (dyr[i] * weight[i] - xr[i] * k);
+  }
+  // Columns in parallel, rows in order: the same sum on any thread count.
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* n))
+  for (i64 i = 0; i < n; ++i) {
+    T sum = 0;
+    for (i64 r = 0; r < rows; ++r)
+      sum += dy[r * n + i] * x[r * n + i] * rstd[r];
+    dg[i] += sum;
+  }
+}
+
+// Rotary tables, position × half: the angle in double, cos and sin rounded
+// to T, as the llama plugin does.
+template <class T>
+void rope_tables(const std::vector<double>& inv_freq, i64 length, std::vector<T>& cos_t,
+                 std::vector<T>& sin_t) {
+  const i64 half = static_cast<i64>(inv_freq.size());
+  cos_t.resize(sz(length * half));
+  sin_t.resize(sz(length * half));
+  for (i64 p = 0; p < length; ++p) {
+    for (i64 i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(p) * inv_freq[sz(i)];
+      cos_t[sz(p * half + i)] = static_cast<T>(std::cos(angle));
+      sin_t[sz(p * half + i)] = static_cast<T>(std::sin(angle));
+    }
+  }
+}
+
+// Rotates each head of each row (rotate-half: dimension i pairs with
+// i + d/2); `inverse` applies the transpose, which is the backward pass.
+template <class T>
+void rope(T* x, i64 rows, i64 length, i64 heads, i64 head_dim, const std::vector<T>& cos_t,
+          const std::vector<T>& sin_t, bool inverse, int threads) {
+  const i64 half = head_dim / 2;
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* heads* head_dim))
+  for (i64 r = 0; r < rows; ++r) {
+    const i64 pos = r % length;
+    const T* c = &cos_t[sz(pos * half)];
+    const T* s = &sin_t[sz(pos * half)];
+    for (i64 h = 0; h < heads; ++h) {
+      T* v = x + (r * heads + h) * head_dim;
+      for (i64 i = 0; i < half; ++i) {
+        const T a = v[i], b = v[i + half];
+        if (inverse) {
+          v[i] = a * c[i] + b * s[i];
+          v[i + half] = b * c[i] - a * s[i];
+        } else {
+          v[i] = a * c[i] - b * s[i];
+          v[i + half] = b * c[i] + a * s[i];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+T dot(const T* a, const T* b, i64 n) {
+  T s = 0;
+  for (i64 i = 0; i < n; ++i)
+    s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace
+
+template <class T>
+struct LlamaGraph<T>::LayerActivations {
+  std::vector<T> x, rstd1, xn1, q, k, v, probs, attn, x_mid, rstd2, xn2, gate, up, act;
+};
+
+template <class T>
+struct LlamaGraph<T>::Activations {
+  std::vector<LayerActivations> layers;
+  std::vector<T> x_final, rstd_final, xf, logits;
+  std::vector<T> cos_t, sin_t;
+};
+
+template <class T>
+LlamaGraph<T>::LlamaGraph(const llama::LlamaConfig& config, int threads)
+    : config_(config),
+      layout_(config),
+      threads_(std::max(1, threads)),
+      inv_freq_(llama::rope_inverse_frequencies(config)) {}
+
+template <class T>
+void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activations& a) {
+  const auto& c = config_;
+  const i64 len = batch.length, n = i64{batch.sequences} * len;
+  if (len <= 0 || batch.sequences <= 0 || batch.inputs.size() != sz(n) || batch.targets.size() != sz(n))
+    throw Error("llama_train: a malformed batch");
+  if (len > c.max_position_embeddings) {
+    throw InputError("llama_train: sequences of " + std::to_string(len) +
+                     " tokens exceed max_position_embeddings " + std::to_string(c.max_position_embeddings));
+  }
+  const i64 h = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+  const i64 qd = nh * hd, kvd = nkv * hd, ff = c.intermediate_size, vocab = c.vocab_size;
+  const i64 group = nh / nkv, nseq = batch.sequences;
+  const T scale = T(1) / std::sqrt(static_cast<T>(hd));
+  const int th = threads_;
+  rope_tables(inv_freq_, len, a.cos_t, a.sin_t);
+
+  std::vector<T> x(sz(n * h)), proj(sz(n * h));
+  for (i64 r = 0; r < n; ++r) {
+    const TokenId t = batch.inputs[sz(r)];
+    if (t < 0 || t >= c.vocab_size)
+      throw Error("llama_train: token id " + std::to_string(t) + " out of range");
+    std::copy_n(params + layout_.embed() + sz(i64{t} * h), h, &x[sz(r * h)]);
+  }
+  a.layers.resize(sz(c.num_layers));
+  for (std::int32_t l = 0; l < c.num_layers; ++l) {
+    const LayerOffsets& o = layout_.layer(l);
+    LayerActivations& la = a.layers[sz(l)];
+    la.x = x;
+    la.rstd1.resize(sz(n));
+    la.xn1.resize(sz(n * h));
+    rms_norm(x.data(), n, params + o.attn_norm, h, c.rms_norm_eps, la.xn1.data(), la.rstd1.data(), th);
+    la.q.resize(sz(n * qd));
+    la.k.resize(sz(n * kvd));
+    la.v.resize(sz(n * kvd));
+    linear(la.xn1.data(), n, params + o.wq, qd, h, la.q.data());
+    linear(la.xn1.data(), n, params + o.wk, kvd, h, la.k.data());
+    linear(la.xn1.data(), n, params + o.wv, kvd, h, la.v.data());
+    rope(la.q.data(), n, len, nh, hd, a.cos_t, a.sin_t, false, th);
+    rope(la.k.data(), n, len, nkv, hd, a.cos_t, a.sin_t, false, th);
+
+    la.probs.assign(sz(nseq * nh * len * len), T(0));
+    la.attn.resize(sz(n * qd));
+#pragma omp parallel for schedule(static) num_threads(team(th, nseq* nh* len* len* hd / 2))
+    for (i64 task = 0; task < nseq * nh; ++task) {
+      const i64 b = task / nh, head = task % nh, kvh = head / group;
+      for (i64 i = 0; i < len; ++i) {
+        const T* qi = &la.q[sz((b * len + i) * qd + head * hd)];
+        T* p = &la.probs[sz(((b * nh + head) * len + i) * len)];
+        T m = -std::numeric_limits<T>::infinity();
+        for (i64 j = 0; j <= i; ++j) {
+          p[j] = scale * dot(qi, &la.k[sz((b * len + j) * kvd + kvh * hd)], hd);
+          m = std::max(m, p[j]);
+        }
+        T sum = 0;
+        for (i64 j = 0; j <= i; ++j) {
+          p[j] = std::exp(p[j] - m);
+          sum += p[j];
+        }
+        const T inv = T(1) / sum;
+        T* out = &la.attn[sz((b * len + i) * qd + head * hd)];
+        std::fill_n(out, hd, T(0));
+        for (i64 j = 0; j <= i; ++j) {
+          p[j] *= inv;
+          const T* vj = &la.v[sz((b * len + j) * kvd + kvh * hd)];
+          for (i64 d = 0; d < hd; ++d)
+            out[d] += p[j] * vj[d];
+        }
+      }
+    }
+    linear(la.attn.data(), n, params + o.wo, h, qd, proj.data());
+    for (i64 i = 0; i < n * h; ++i)
+      x[sz(i)] += proj[sz(i)];
+
+    la.x_mid = x;
+    la.rstd2.resize(sz(n));
+    la.xn2.resize(sz(n * h));
+    rms_norm(x.data(), n, params + o.ffn_norm, h, c.rms_norm_eps, la.xn2.data(), la.rstd2.data(), th);
+    la.gate.resize(sz(n * ff));
+    la.up.resize(sz(n * ff));
+    la.act.resize(sz(n * ff));
+    linear(la.xn2.data(), n, params + o.w_gate, ff, h, la.gate.data());
+    linear(la.xn2.data(), n, params + o.w_up, ff, h, la.up.data());
+#pragma omp parallel for schedule(static) num_threads(team(th, n* ff))
+    for (i64 i = 0; i < n * ff; ++i) {
+      const T g = la.gate[sz(i)];
+      la.act[sz(i)] = g / (T(1) + std::exp(-g)) * la.up[sz(i)];
+    }
+    linear(la.act.data(), n, params + o.w_down, h, ff, proj.data());
+    for (i64 i = 0; i < n * h; ++i)
+      x[sz(i)] += proj[sz(i)];
+  }
+  a.x_final = std::move(x);
+  a.rstd_final.resize(sz(n));
+  a.xf.resize(sz(n * h));
+  rms_norm(a.x_final.data(), n, params + layout_.final_norm(), h, c.rms_norm_eps, a.xf.data(),
+           a.rstd_final.data(), th);
+  a.logits.resize(sz(n * vocab));
+  linear(a.xf.data(), n, params + layout_.lm_head(), vocab, h, a.logits.data());
+}
+
+template <class T>
+std::vector<T> LlamaGraph<T>::logits(const T* params, const TokenBatch& batch) {
+  Activations a;
+  forward(params, batch, a);
+  return std::move(a.logits);
+}
+
+template <class T>
+LossSum LlamaGraph<T>::run(const T* params, const TokenBatch& batch, T* grad, double grad_scale) {
+  Activations a;
+  forward(params, batch, a);
+  const i64 n = i64{batch.sequences} * batch.length, vocab = config_.vocab_size;
+  std::vector<double> row_loss(sz(n), 0.0);
+  // Cross-entropy; with a gradient to compute, the logits become dLoss/dlogits in place.
+#pragma omp parallel for schedule(static) num_threads(team(threads_, n* vocab))
+  for (i64 r = 0; r < n; ++r) {
+    T* z = &a.logits[sz(r * vocab)];
+    const TokenId target = batch.targets[sz(r)];
+    if (target == TokenBatch::kIgnore) {
+      if (grad) std::fill_n(z, vocab, T(0));
+      continue;
+    }
+    const T m = *std::max_element(z, z + vocab);
+    double sum = 0.0;
+    for (i64 v = 0; v < vocab; ++v)
+      sum += std::exp(static_cast<double>(z[v] - m));
+    const double lse = static_cast<double>(m) + std::log(sum);
+    row_loss[sz(r)] = lse - static_cast<double>(z[target]);
+    if (grad) {
+      for (i64 v = 0; v < vocab; ++v)
+        z[v] = static_cast<T>(std::exp(static_cast<double>(z[v]) - lse) * grad_scale);
+      z[target] -= static_cast<T>(grad_scale);
+    }
+  }
+  LossSum loss;
+  for (i64 r = 0; r < n; ++r) {
+    if (batch.targets[sz(r)] == TokenBatch::kIgnore) continue;
+    loss.sum += row_loss[sz(r)];
+    ++loss.count;
+  }
+  if (grad) backward(params, batch, a, grad);
+  return loss;
+}
+
+template <class T>
+void LlamaGraph<T>::backward(const T* params, const TokenBatch& batch, Activations& a, T* grad) {
+  const auto& c = config_;
+  const i64 len = batch.length, n = i64{batch.sequences} * len, nseq = batch.sequences;
+  const i64 h = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+  const i64 qd = nh * hd, kvd = nkv * hd, ff = c.intermediate_size, vocab = c.vocab_size;
+  const i64 group = nh / nkv;
+  const T scale = T(1) / std::sqrt(static_cast<T>(hd));
+  const int th = threads_;
+
+  std::vector<T> dxf(sz(n * h)), dx(sz(n * h), T(0));
+  linear_backward(a.logits.data(), a.xf.data(), n, params + layout_.lm_head(), vocab, h, dxf.data(), false,
+                  grad + layout_.lm_head());
+  rms_norm_backward(a.x_final.data(), a.rstd_final.data(), n, params + layout_.final_norm(), h, dxf.data(),
+                    dx.data(), grad + layout_.final_norm(), th);
+
+  std::vector<T> dact(sz(n * ff)), dgate(sz(n * ff)), dup(sz(n * ff)), dxn(sz(n * h));
+  std::vector<T> dattn(sz(n * qd)), dq(sz(n * qd)), dk(sz(n * kvd)), dv(sz(n * kvd));
+  for (std::int32_t l = c.num_layers - 1; l >= 0; --l) {
+    const LayerOffsets& o = layout_.layer(l);
+    LayerActivations& la = a.layers[sz(l)];
+    // x_out = x_mid + down(silu(gate) · up); dx holds dLoss/dx_out and becomes dLoss/dx_mid.
+    linear_backward(dx.data(), la.act.data(), n, params + o.w_down, h, ff, dact.data(), false,
+                    grad + o.w_down);
+#pragma omp parallel for schedule(static) num_threads(team(th, n* ff))
+    for (i64 i = 0; i < n * ff; ++i) {
+      const T g = la.gate[sz(i)];
+      const T s = T(1) / (T(1) + std::exp(-g));
+      dup[sz(i)] = dact[sz(i)] * g * s;
+      dgate[sz(i)] = dact[sz(i)] * la.up[sz(i)] * s * (T(1) + g * (T(1) - s));
+    }
+    linear_backward(dgate.data(), la.xn2.data(), n, params + o.w_gate, ff, h, dxn.data(), false,
+                    grad + o.w_gate);
+    linear_backward(dup.data(), la.xn2.data(), n, params + o.w_up, ff, h, dxn.data(), true, grad + o.w_up);
+    rms_norm_backward(la.x_mid.data(), la.rstd2.data(), n, params + o.ffn_norm, h, dxn.data(), dx.data(),
+                      grad + o.ffn_norm, th);
+
+    // x_mid = x + o_proj(attention); dx becomes dLoss/dx.
+    linear_backward(dx.data(), la.attn.data(), n, params + o.wo, h, qd, dattn.data(), false, grad + o.wo);
+    std::fill(dk.begin(), dk.end(), T(0));
+    std::fill(dv.begin(), dv.end(), T(0));
+    // One task per (sequence, KV head), its query heads in order: the heads
+    // sharing a KV head add into its dK and dV without a race.
+#pragma omp parallel num_threads(team(th, nseq* nh* len* len* hd))
+    {
+      std::vector<T> ds(sz(len));
+#pragma omp for schedule(static)
+      for (i64 task = 0; task < nseq * nkv; ++task) {
+        const i64 b = task / nkv, kvh = task % nkv;
+        for (i64 head = kvh * group; head < (kvh + 1) * group; ++head) {
+          for (i64 i = 0; i < len; ++i) {
+            const T* p = &la.probs[sz(((b * nh + head) * len + i) * len)];
+            const T* doi = &dattn[sz((b * len + i) * qd + head * hd)];
+            const T* qi = &la.q[sz((b * len + i) * qd + head * hd)];
+            T weighted = 0;
+            for (i64 j = 0; j <= i; ++j) {
+              ds[sz(j)] = dot(doi, &la.v[sz((b * len + j) * kvd + kvh * hd)], hd);
+              weighted += p[j] * ds[sz(j)];
+            }
+            T* dqi = &dq[sz((b * len + i) * qd + head * hd)];
+            std::fill_n(dqi, hd, T(0));
+            for (i64 j = 0; j <= i; ++j) {
+              const T dsj = p[j] * (ds[sz(j)] - weighted) * scale;
+              const T* kj = &la.k[sz((b * len + j) * kvd + kvh * hd)];
+              T* dkj = &dk[sz((b * len + j) * kvd + kvh * hd)];
+              T* dvj = &dv[sz((b * len + j) * kvd + kvh * hd)];
+              for (i64 d = 0; d < hd; ++d) {
+                dqi[d] += dsj * kj[d];
+                dkj[d] += dsj * qi[d];
+                dvj[d] += p[j] * doi[d];
+              }
+            }
+          }
+        }
+      }
+    }
+    rope(dq.data(), n, len, nh, hd, a.cos_t, a.sin_t, true, th);
+    rope(dk.data(), n, len, nkv, hd, a.cos_t, a.sin_t, true, th);
+    linear_backward(dq.data(), la.xn1.data(), n, params + o.wq, qd, h, dxn.data(), false, grad + o.wq);
+    linear_backward(dk.data(), la.xn1.data(), n, params + o.wk, kvd, h, dxn.data(), true, grad + o.wk);
+    linear_backward(dv.data(), la.xn1.data(), n, params + o.wv, kvd, h, dxn.data(), true, grad + o.wv);
+    rms_norm_backward(la.x.data(), la.rstd1.data(), n, params + o.attn_norm, h, dxn.data(), dx.data(),
+                      grad + o.attn_norm, th);
+    la = LayerActivations();  // done with this layer: give its memory back
+  }
+  // Rows in order, so repeated tokens add up the same way every time.
+  T* dembed = grad + layout_.embed();
+  for (i64 r = 0; r < n; ++r) {
+    T* row = dembed + sz(i64{batch.inputs[sz(r)]} * h);
+    for (i64 i = 0; i < h; ++i)
+      row[i] += dx[sz(r * h + i)];
+  }
+}
+
+template class LlamaGraph<float>;
+template class LlamaGraph<double>;
+
+}  // namespace ralm::llama_train

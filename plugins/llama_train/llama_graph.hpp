@@ -1,0 +1,67 @@
+// The forward and backward passes of the Llama architecture, exactly as the
+// llama plugin (and Hugging Face's LlamaForCausalLM) computes the forward:
+// embedding, RMSNorm, rotary embeddings in the rotate-half layout, grouped-
+// query causal attention, SwiGLU, tied or untied output, cross-entropy.
+//
+// Batched over sequences that each start at position 0. Matrix products go
+// to BLAS; the rest is OpenMP over rows or over (sequence, head) with every
+// sum in a fixed order, so a result depends only on the inputs and the thread
+// count. Instantiated for float (training) and double (the finite-difference
+// tests, where rounding would hide a wrong gradient).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "llama_config.hpp"
+#include "param_layout.hpp"
+#include "ralm/types.hpp"
+
+namespace ralm::llama_train {
+
+// `sequences` rows of `length` positions. targets[i] is the token position i
+// must predict, or kIgnore for no loss there (a prompt, a retrieved passage).
+struct TokenBatch {
+  static constexpr TokenId kIgnore = -1;
+  std::int32_t sequences = 0;
+  std::int32_t length = 0;
+  std::vector<TokenId> inputs;   // sequences × length
+  std::vector<TokenId> targets;  // sequences × length
+  std::int64_t target_count() const;
+};
+
+struct LossSum {
+  double sum = 0.0;  // of -log p(target), over positions with a target
+  std::int64_t count = 0;
+};
+
+template <class T>
+class LlamaGraph {
+ public:
+  LlamaGraph(const llama::LlamaConfig& config, int threads);
+
+  const ParamLayout& layout() const { return layout_; }
+
+  // The forward pass and the loss. With `grad`, also the backward pass: adds
+  // d(grad_scale · loss sum)/d(params) into grad (layout().total() values).
+  LossSum run(const T* params, const TokenBatch& batch, T* grad = nullptr, double grad_scale = 1.0);
+
+  // The logits at every position: sequences × length × vocab.
+  std::vector<T> logits(const T* params, const TokenBatch& batch);
+
+ private:
+  struct LayerActivations;
+  struct Activations;
+  void forward(const T* params, const TokenBatch& batch, Activations& a);
+  void backward(const T* params, const TokenBatch& batch, Activations& a, T* grad);
+
+  llama::LlamaConfig config_;
+  ParamLayout layout_;
+  int threads_;
+  std::vector<double> inv_freq_;
+};
+
+extern template class LlamaGraph<float>;
+extern template class LlamaGraph<double>;
+
+}  // namespace ralm::llama_train

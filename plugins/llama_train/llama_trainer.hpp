@@ -1,0 +1,44 @@
+// The `llama` trainer: full training of a Llama-architecture model on a
+// passage store, with AdamW, warm-up and cosine schedule, clipping, gradient
+// accumulation, held-out perplexity, atomic checkpoints and exact resume.
+#pragma once
+
+#include <filesystem>
+
+#include "adamw.hpp"
+#include "llama_config.hpp"
+#include "ralm/trainer.hpp"
+
+namespace ralm::llama_train {
+
+struct LlamaTrainerOptions {
+  llama::LlamaConfig model;
+  double init_std = 0.02;
+  std::filesystem::path corpus;
+  std::filesystem::path out;        // out/checkpoint (resumable), out/model (the finished model)
+  std::string tokenizer = "bytes";  // "bytes" or "sentencepiece"
+  std::filesystem::path tokenizer_model;
+  std::int32_t seq_len = 128;
+  std::int32_t batch_size = 8;
+  std::int32_t grad_accum = 1;
+  Schedule schedule;
+  AdamWConfig adamw;
+  double clip = 1.0;
+  std::int64_t eval_every = 100;
+  std::int32_t eval_windows = 64;
+  std::int32_t validation_permille = 20;
+  std::int64_t checkpoint_every = 100;
+  std::uint64_t seed = 0;
+  int threads = 1;
+};
+
+class LlamaTrainer final : public Trainer {
+ public:
+  explicit LlamaTrainer(LlamaTrainerOptions options) : options_(std::move(options)) {}
+  TrainSummary train(const TrainRequest& request) override;
+
+ private:
+  LlamaTrainerOptions options_;
+};
+
+}  // namespace ralm::llama_train
