@@ -9,6 +9,7 @@
 
 #include "ralm/passage_store.hpp"
 #include "run_command.hpp"
+#include "tokenizers.hpp"
 
 namespace {
 
@@ -99,6 +100,19 @@ TEST_F(Trainer, LossFallsAndTheModelLoadsInTheLlamaPlugin) {
       dir.write("load.yaml", "model: {plugin: llama, path: " + (dir.path() / "out/model").string() + "}\n");
   const auto v = ralm_cmd({"run", p.string(), "--dry-run"});
   EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(Trainer, TrainsASentencePieceTokenizerThatShipsWithTheModel) {
+  const auto c = write_config("sp.yaml", "sp", "  tokenizer: sentencepiece\n");
+  const auto r = ralm_cmd({"train", c.string(), "--set", "trainer.vocab_size=320", "--set", "trainer.steps=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path model = dir.path() / "sp/model";
+  ASSERT_TRUE(fs::exists(model / "tokenizer.model"));
+  const auto tokenizer = ralm::llama::make_tokenizer(model, 320, 1, 2);
+  const std::string text = "the frog sat on the pond.";
+  const ralm::Tokens ids = tokenizer->encode(text, false);
+  EXPECT_LT(ids.size(), text.size() / 2) << "pieces longer than bytes were learnt";
+  EXPECT_EQ(tokenizer->decode(ids), text);
 }
 
 TEST_F(Trainer, ResumeAfterAnInterruptionEqualsTheUninterruptedRun) {

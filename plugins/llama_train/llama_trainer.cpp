@@ -14,6 +14,7 @@
 #include "ralm/passage_store.hpp"
 #include "ralm/progress.hpp"
 #include "token_windows.hpp"
+#include "tokenizer_training.hpp"
 #include "tokenizers.hpp"
 #include "train_checkpoint.hpp"
 
@@ -77,11 +78,24 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   log_info("llama trainer: " + std::to_string(o.threads) + " thread(s) for OpenMP and OpenBLAS");
 
   const std::shared_ptr<const PassageStore> store = PassageStore::open(o.corpus);
+  fs::path tokenizer_file;
+  if (o.tokenizer == "sentencepiece") {
+    tokenizer_file = o.tokenizer_model;
+    if (tokenizer_file.empty()) {
+      // Trained once on the training split; a resumed or repeated run reuses it.
+      tokenizer_file = o.out / "tokenizer.model";
+      if (!fs::exists(tokenizer_file)) {
+        fs::create_directories(o.out);
+        train_sentencepiece(*store,
+                            {o.tokenizer_algorithm, o.model.vocab_size, o.validation_permille, o.threads},
+                            tokenizer_file);
+      }
+    }
+  }
   const std::unique_ptr<Tokenizer> tokenizer =
-      o.tokenizer == "sentencepiece"
-          ? llama::make_tokenizer(o.tokenizer_model.parent_path(), o.model.vocab_size, o.model.bos_token_id,
-                                  o.model.eos_token_id)
-          : llama::make_byte_tokenizer(o.model.vocab_size);
+      tokenizer_file.empty() ? llama::make_byte_tokenizer(o.model.vocab_size)
+                             : llama::make_tokenizer(tokenizer_file.parent_path(), o.model.vocab_size,
+                                                     o.model.bos_token_id, o.model.eos_token_id);
   TokenWindows data(*store, *tokenizer, o.seq_len, o.validation_permille, o.seed);
   log_info("llama trainer: " + std::to_string(data.train_windows()) + " training and " +
            std::to_string(data.validation_windows()) + " held-out windows of " + std::to_string(o.seq_len) +
@@ -103,7 +117,6 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   } else {
     params = layout.flatten(llama::random_llama_weights(o.model, o.seed, o.init_std));
   }
-  const fs::path tokenizer_file = o.tokenizer == "sentencepiece" ? o.tokenizer_model : fs::path();
   log_info("llama trainer: " + std::to_string(layout.total()) + " parameters");
 
   const std::int64_t total_steps = o.schedule.total_steps;

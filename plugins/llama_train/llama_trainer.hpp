@@ -17,7 +17,9 @@ struct LlamaTrainerOptions {
   std::filesystem::path corpus;
   std::filesystem::path out;        // out/checkpoint (resumable), out/model (the finished model)
   std::string tokenizer = "bytes";  // "bytes" or "sentencepiece"
+  // tokenizer: sentencepiece: the model file; empty: train one (out/tokenizer.model).
   std::filesystem::path tokenizer_model;
+  std::string tokenizer_algorithm = "bpe";  // for a trained one: "bpe" or "unigram"
   std::int32_t seq_len = 128;
   std::int32_t batch_size = 8;
   std::int32_t grad_accum = 1;

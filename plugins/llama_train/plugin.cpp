@@ -40,8 +40,12 @@ std::unique_ptr<ralm::Trainer> make_trainer(const ralm::Params& p, ralm::BuildCo
     p.fail("vocab_size", "the byte tokenizer needs at least 259; raise vocab_size");
   if (o.tokenizer == "sentencepiece") {
     o.tokenizer_model = p.get_path("tokenizer_model");
-    if (o.tokenizer_model.filename() != "tokenizer.model" || !fs::exists(o.tokenizer_model))
-      p.fail("tokenizer_model", "give the path of an existing SentencePiece tokenizer.model");
+    if (!o.tokenizer_model.empty() &&
+        (o.tokenizer_model.filename() != "tokenizer.model" || !fs::exists(o.tokenizer_model))) {
+      p.fail("tokenizer_model",
+             "give the path of an existing SentencePiece tokenizer.model, or leave it out to train one");
+    }
+    o.tokenizer_algorithm = p.get_string("tokenizer_algorithm");
   }
   o.batch_size = i32("batch_size");
   o.grad_accum = i32("grad_accum");
@@ -76,7 +80,11 @@ RALM_PLUGIN("llama-train", "0.1.0", "trains Llama-architecture models for the ll
                           "output folder: checkpoint/ (resumable) and, once finished, model/"),
           param::string("tokenizer", "bytes", "bytes (bytes as tokens) or sentencepiece (tokenizer_model)")
               .one_of({"bytes", "sentencepiece"}),
-          param::path("tokenizer_model", "", "tokenizer: sentencepiece: the tokenizer.model file"),
+          param::path("tokenizer_model", "",
+                      "tokenizer: sentencepiece: the tokenizer.model file; empty: train one on the corpus's "
+                      "training split into out/tokenizer.model (vocab_size pieces)"),
+          param::string("tokenizer_algorithm", "bpe", "a trained SentencePiece tokenizer's algorithm")
+              .one_of({"bpe", "unigram"}),
           param::integer("vocab_size", 512, "vocabulary size (at least the tokenizer's)").at_least(1),
           param::integer("hidden_size", 128, "hidden size").at_least(2),
           param::integer("intermediate_size", 344, "feed-forward size").at_least(1),

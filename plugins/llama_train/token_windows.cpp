@@ -3,6 +3,7 @@
 #include <string>
 
 #include "ralm/error.hpp"
+#include "tokenizer_training.hpp"
 
 namespace ralm::llama_train {
 
@@ -18,7 +19,7 @@ TokenWindows::TokenWindows(const PassageStore& store, const Tokenizer& tokenizer
     : length_(length), seed_(seed) {
   for (PassageId id = 0; id < store.size(); ++id) {
     const std::int64_t doc = store.document(id);
-    const bool held_out = static_cast<std::int32_t>(fnv1a64(&doc, sizeof doc) % 1000) < validation_permille;
+    const bool held_out = held_out_document(doc, validation_permille);
     std::string text(store.title(id));
     text += '\n';
     text += store.text(id);
