@@ -185,3 +185,102 @@ TEST(LlamaGraphForward, LogitsMatchHuggingFaceWithin1e4) {
 }
 
 }  // namespace
+
+namespace {
+
+// LoRA over a frozen base: every factor's and token row's gradient against
+// central differences, with dropout on (the mask is a function of the seed,
+// so the loss is a fixed function of the factors).
+void check_lora_gradients(const LlamaConfig& c, const LoraConfig& lc) {
+  const LoraLayout lora(c, lc);
+  LlamaGraph<double> graph(c, 1, &lora);
+  const TokenBatch batch = tiny_batch(c, true);
+  const std::vector<double> base = random_params(graph.layout(), 13);
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> normal(0.0, 0.4);
+  std::vector<double> factors(lora.total());
+  for (auto& v : factors)
+    v = normal(rng);  // B non-zero, so A's gradient is not zero
+  std::vector<double> grad(factors.size(), 0.0);
+  const auto count = static_cast<double>(batch.target_count());
+  const std::uint64_t seed = 99;
+  graph.run_lora(base.data(), factors.data(), batch, grad.data(), 1.0 / count, seed);
+  const double h = 1e-5;
+  for (const auto& t : lora.tensors()) {
+    double worst = 0.0, largest = 0.0;
+    for (std::size_t i = 0; i < t.size; ++i) {
+      const std::size_t k = t.offset + i;
+      const double saved = factors[k];
+      factors[k] = saved + h;
+      const double up = graph.run_lora(base.data(), factors.data(), batch, nullptr, 1.0, seed).sum / count;
+      factors[k] = saved - h;
+      const double down = graph.run_lora(base.data(), factors.data(), batch, nullptr, 1.0, seed).sum / count;
+      factors[k] = saved;
+      const double numeric = (up - down) / (2 * h);
+      worst = std::max(worst, std::abs(numeric - grad[k]));
+      largest = std::max(largest, std::abs(numeric));
+    }
+    EXPECT_GT(largest, 1e-4) << t.name << ": a gradient of zero checks nothing";
+    EXPECT_LT(worst, 1e-6 * std::max(1.0, largest)) << t.name;
+  }
+}
+
+LoraConfig every_module(double dropout, std::vector<ralm::TokenId> tokens) {
+  LoraConfig lc;
+  lc.r = 2;
+  lc.alpha = 3.0;
+  lc.dropout = dropout;
+  lc.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  lc.trainable_tokens = std::move(tokens);
+  return lc;
+}
+
+TEST(LoraGradient, EveryFactorAndTokenRowMatchesFiniteDifferencesTiedWithDropout) {
+  check_lora_gradients(tiny_config(true, 2), every_module(0.3, {3, 7}));
+}
+
+TEST(LoraGradient, EveryFactorMatchesFiniteDifferencesUntiedWithoutDropout) {
+  const LlamaConfig c = tiny_config(false, 4);
+  // Untied, a token row gets a gradient only where it is an input.
+  check_lora_gradients(c, every_module(0.0, {tiny_batch(c, true).inputs[3]}));
+}
+
+// LoRA's output equals the base model's with W + scale · B·A merged in.
+TEST(LoraForward, MergedEqualsUnmerged) {
+  const LlamaConfig c = tiny_config(false, 2);
+  const LoraLayout lora(c, every_module(0.05, {}));
+  LlamaGraph<float> adapted(c, 1, &lora);
+  const std::vector<double> base64 = random_params(adapted.layout(), 21);
+  const std::vector<float> base(base64.begin(), base64.end());
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  std::vector<float> factors(lora.total());
+  for (auto& v : factors)
+    v = normal(rng);
+  std::vector<float> merged = base;
+  const float s = static_cast<float>(lora.config().scale());
+  for (std::int32_t l = 0; l < c.num_layers; ++l) {
+    const auto& o = adapted.layout().layer(l);
+    const std::size_t weight[] = {o.wq, o.wk, o.wv, o.wo, o.w_gate, o.w_up, o.w_down};
+    for (int m = 0; m < 7; ++m) {
+      const auto& site = lora.site(l, m);
+      for (std::int64_t i = 0; i < site.out; ++i) {
+        for (std::int64_t j = 0; j < site.in; ++j) {
+          float sum = 0;
+          for (std::int64_t k = 0; k < lora.config().r; ++k)
+            sum += factors[site.b + static_cast<std::size_t>(i * lora.config().r + k)] *
+                   factors[site.a + static_cast<std::size_t>(k * site.in + j)];
+          merged[weight[m] + static_cast<std::size_t>(i * site.in + j)] += s * sum;
+        }
+      }
+    }
+  }
+  const TokenBatch batch = tiny_batch(c, false);
+  const std::vector<float> unmerged_logits = adapted.logits(base.data(), batch, factors.data());
+  const std::vector<float> merged_logits = adapted.logits(merged.data(), batch);
+  ASSERT_EQ(unmerged_logits.size(), merged_logits.size());
+  for (std::size_t i = 0; i < merged_logits.size(); ++i)
+    EXPECT_NEAR(unmerged_logits[i], merged_logits[i], 1e-4) << i;
+}
+
+}  // namespace

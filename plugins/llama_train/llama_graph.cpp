@@ -3,10 +3,12 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
 #include "ralm/error.hpp"
+#include "token_windows.hpp"
 
 namespace ralm::llama_train {
 
@@ -48,12 +50,12 @@ void linear(const T* x, i64 rows, const T* w, i64 out, i64 in, T* y) {
   gemm(false, true, rows, out, in, T(1), x, in, w, in, T(0), y, out);
 }
 
-// Backward of linear(): dx (+)= dy · W, dW += dyᵀ · x.
+// Backward of linear(): dx (+)= dy · W, dW += dyᵀ · x (no dW when null: frozen).
 template <class T>
 void linear_backward(const T* dy, const T* x, i64 rows, const T* w, i64 out, i64 in, T* dx,
                      bool accumulate_dx, T* dw) {
   gemm(false, false, rows, in, out, T(1), dy, out, w, in, accumulate_dx ? T(1) : T(0), dx, in);
-  gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dw, in);
+  if (dw) gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dw, in);
 }
 
 // As the llama plugin: the mean square summed in double, the scale rounded
@@ -89,7 +91,8 @@ void rms_norm_backward(const T* x, const T* rstd, i64 rows, const T* weight, i64
     for (i64 i = 0; i < n; ++i)
       dx[r * n + i] += s * (dyr[i] * weight[i] - xr[i] * k);
   }
-  // Columns in parallel, rows in order: the same sum on any thread count.
+  if (!dg) return;  // a frozen gain
+    // Columns in parallel, rows in order: the same sum on any thread count.
 #pragma omp parallel for schedule(static) num_threads(team(threads, rows* n))
   for (i64 i = 0; i < n; ++i) {
     T sum = 0;
@@ -151,11 +154,68 @@ T dot(const T* a, const T* b, i64 n) {
   return s;
 }
 
+// One adapted layer's saved inputs: the dropout factors (empty: none) and
+// x_d·Aᵀ.
+template <class T>
+struct LoraSaved {
+  std::vector<T> drop, xa;
+};
+
+// y += scale · (dropout(x)·Aᵀ)·Bᵀ.
+template <class T>
+void lora_forward(const T* x, i64 rows, const LoraLayout::Site& site, const T* lora, i64 r, T scale, double p,
+                  std::uint64_t seed, T* y, LoraSaved<T>& saved, int threads) {
+  const i64 in = site.in, out = site.out;
+  const T* xin = x;
+  std::vector<T> xd;
+  saved.drop.clear();
+  if (p > 0 && seed != 0) {
+    saved.drop.resize(sz(rows * in));
+    xd.resize(sz(rows * in));
+    const T keep = T(1) / static_cast<T>(1 - p);
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* in))
+    for (i64 i = 0; i < rows * in; ++i) {
+      std::uint64_t state = seed ^ (0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(i + 1));
+      const double u = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+      saved.drop[sz(i)] = u < p ? T(0) : keep;
+      xd[sz(i)] = x[i] * saved.drop[sz(i)];
+    }
+    xin = xd.data();
+  }
+  saved.xa.resize(sz(rows * r));
+  gemm(false, true, rows, r, in, T(1), xin, in, lora + site.a, in, T(0), saved.xa.data(), r);
+  gemm(false, true, rows, out, r, scale, saved.xa.data(), r, lora + site.b, r, T(1), y, out);
+}
+
+// dA, dB from dy; dx += the gradient through the adapter.
+template <class T>
+void lora_backward(const T* x, const T* dy, i64 rows, const LoraLayout::Site& site, const T* lora, i64 r,
+                   T scale, const LoraSaved<T>& saved, T* dx, T* grad_lora, int threads) {
+  const i64 in = site.in, out = site.out;
+  std::vector<T> xd;
+  const T* xin = x;
+  if (!saved.drop.empty()) {
+    xd.resize(sz(rows * in));
+    for (i64 i = 0; i < rows * in; ++i)
+      xd[sz(i)] = x[i] * saved.drop[sz(i)];
+    xin = xd.data();
+  }
+  std::vector<T> dxa(sz(rows * r)), dxin(sz(rows * in));
+  gemm(true, false, out, r, rows, scale, dy, out, saved.xa.data(), r, T(1), grad_lora + site.b, r);
+  gemm(false, false, rows, r, out, scale, dy, out, lora + site.b, r, T(0), dxa.data(), r);
+  gemm(true, false, r, in, rows, T(1), dxa.data(), r, xin, in, T(1), grad_lora + site.a, in);
+  gemm(false, false, rows, in, r, T(1), dxa.data(), r, lora + site.a, in, T(0), dxin.data(), in);
+#pragma omp parallel for schedule(static) num_threads(team(threads, rows* in))
+  for (i64 i = 0; i < rows * in; ++i)
+    dx[i] += saved.drop.empty() ? dxin[sz(i)] : dxin[sz(i)] * saved.drop[sz(i)];
+}
+
 }  // namespace
 
 template <class T>
 struct LlamaGraph<T>::LayerActivations {
   std::vector<T> x, rstd1, xn1, q, k, v, probs, attn, x_mid, rstd2, xn2, gate, up, act;
+  std::array<LoraSaved<T>, kLoraModules.size()> lora;
 };
 
 template <class T>
@@ -163,17 +223,20 @@ struct LlamaGraph<T>::Activations {
   std::vector<LayerActivations> layers;
   std::vector<T> x_final, rstd_final, xf, logits;
   std::vector<T> cos_t, sin_t;
+  std::vector<T> embed;  // the base embedding with the trainable token rows in place (LoRA only)
 };
 
 template <class T>
-LlamaGraph<T>::LlamaGraph(const llama::LlamaConfig& config, int threads)
+LlamaGraph<T>::LlamaGraph(const llama::LlamaConfig& config, int threads, const LoraLayout* lora)
     : config_(config),
       layout_(config),
+      lora_(lora),
       threads_(std::max(1, threads)),
       inv_freq_(llama::rope_inverse_frequencies(config)) {}
 
 template <class T>
-void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activations& a) {
+void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropout_seed,
+                            const TokenBatch& batch, Activations& a) {
   const auto& c = config_;
   const i64 len = batch.length, n = i64{batch.sequences} * len;
   if (len <= 0 || batch.sequences <= 0 || batch.inputs.size() != sz(n) || batch.targets.size() != sz(n))
@@ -189,12 +252,35 @@ void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activation
   const int th = threads_;
   rope_tables(inv_freq_, len, a.cos_t, a.sin_t);
 
+  const T* embed = params + layout_.embed();
+  if (lora && !lora_->config().trainable_tokens.empty()) {
+    a.embed.assign(embed, embed + sz(vocab * h));
+    const auto& ids = lora_->config().trainable_tokens;
+    for (std::size_t k = 0; k < ids.size(); ++k)
+      std::copy_n(lora + lora_->token_rows() + k * sz(h), h, &a.embed[sz(i64{ids[k]} * h)]);
+    embed = a.embed.data();
+  }
+  const T lora_scale = lora ? static_cast<T>(lora_->config().scale()) : T(0);
+  const i64 rank = lora ? lora_->config().r : 0;
+  const double dropout = lora ? lora_->config().dropout : 0.0;
+  // The adapter of (layer, module), if any, after the base product into y.
+  auto adapt = [&](std::int32_t l, int m, const T* x, T* y, LayerActivations& la) {
+    if (!lora) return;
+    const LoraLayout::Site& site = lora_->site(l, m);
+    if (!site.on) return;
+    const std::uint64_t seed =
+        dropout_seed == 0
+            ? 0
+            : dropout_seed ^ (0xd6e8feb86659fd93ull * static_cast<std::uint64_t>(l * 8 + m + 1));
+    lora_forward(x, n, site, lora, rank, lora_scale, dropout, seed, y, la.lora[sz(m)], th);
+  };
+
   std::vector<T> x(sz(n * h)), proj(sz(n * h));
   for (i64 r = 0; r < n; ++r) {
     const TokenId t = batch.inputs[sz(r)];
     if (t < 0 || t >= c.vocab_size)
       throw Error("llama_train: token id " + std::to_string(t) + " out of range");
-    std::copy_n(params + layout_.embed() + sz(i64{t} * h), h, &x[sz(r * h)]);
+    std::copy_n(embed + sz(i64{t} * h), h, &x[sz(r * h)]);
   }
   a.layers.resize(sz(c.num_layers));
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
@@ -208,8 +294,11 @@ void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activation
     la.k.resize(sz(n * kvd));
     la.v.resize(sz(n * kvd));
     linear(la.xn1.data(), n, params + o.wq, qd, h, la.q.data());
+    adapt(l, kQ, la.xn1.data(), la.q.data(), la);
     linear(la.xn1.data(), n, params + o.wk, kvd, h, la.k.data());
+    adapt(l, kK, la.xn1.data(), la.k.data(), la);
     linear(la.xn1.data(), n, params + o.wv, kvd, h, la.v.data());
+    adapt(l, kV, la.xn1.data(), la.v.data(), la);
     rope(la.q.data(), n, len, nh, hd, a.cos_t, a.sin_t, false, th);
     rope(la.k.data(), n, len, nkv, hd, a.cos_t, a.sin_t, false, th);
 
@@ -243,6 +332,7 @@ void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activation
       }
     }
     linear(la.attn.data(), n, params + o.wo, h, qd, proj.data());
+    adapt(l, kO, la.attn.data(), proj.data(), la);
     for (i64 i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
 
@@ -254,13 +344,16 @@ void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activation
     la.up.resize(sz(n * ff));
     la.act.resize(sz(n * ff));
     linear(la.xn2.data(), n, params + o.w_gate, ff, h, la.gate.data());
+    adapt(l, kGate, la.xn2.data(), la.gate.data(), la);
     linear(la.xn2.data(), n, params + o.w_up, ff, h, la.up.data());
+    adapt(l, kUp, la.xn2.data(), la.up.data(), la);
 #pragma omp parallel for schedule(static) num_threads(team(th, n* ff))
     for (i64 i = 0; i < n * ff; ++i) {
       const T g = la.gate[sz(i)];
       la.act[sz(i)] = g / (T(1) + std::exp(-g)) * la.up[sz(i)];
     }
     linear(la.act.data(), n, params + o.w_down, h, ff, proj.data());
+    adapt(l, kDown, la.act.data(), proj.data(), la);
     for (i64 i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
   }
@@ -270,20 +363,39 @@ void LlamaGraph<T>::forward(const T* params, const TokenBatch& batch, Activation
   rms_norm(a.x_final.data(), n, params + layout_.final_norm(), h, c.rms_norm_eps, a.xf.data(),
            a.rstd_final.data(), th);
   a.logits.resize(sz(n * vocab));
-  linear(a.xf.data(), n, params + layout_.lm_head(), vocab, h, a.logits.data());
+  const T* out_w = c.tie_word_embeddings ? embed : params + layout_.lm_head();
+  linear(a.xf.data(), n, out_w, vocab, h, a.logits.data());
 }
 
 template <class T>
-std::vector<T> LlamaGraph<T>::logits(const T* params, const TokenBatch& batch) {
+std::vector<T> LlamaGraph<T>::logits(const T* params, const TokenBatch& batch, const T* lora) {
   Activations a;
-  forward(params, batch, a);
+  forward(params, lora, 0, batch, a);
   return std::move(a.logits);
 }
 
 template <class T>
 LossSum LlamaGraph<T>::run(const T* params, const TokenBatch& batch, T* grad, double grad_scale) {
   Activations a;
-  forward(params, batch, a);
+  forward(params, nullptr, 0, batch, a);
+  const LossSum l = loss(batch, a, grad != nullptr, grad_scale);
+  if (grad) backward(params, nullptr, batch, a, grad, nullptr);
+  return l;
+}
+
+template <class T>
+LossSum LlamaGraph<T>::run_lora(const T* params, const T* lora, const TokenBatch& batch, T* grad_lora,
+                                double grad_scale, std::uint64_t dropout_seed) {
+  if (!lora_) throw Error("llama_train: run_lora() on a graph built without a LoRA layout");
+  Activations a;
+  forward(params, lora, dropout_seed, batch, a);
+  const LossSum l = loss(batch, a, grad_lora != nullptr, grad_scale);
+  if (grad_lora) backward(params, lora, batch, a, nullptr, grad_lora);
+  return l;
+}
+
+template <class T>
+LossSum LlamaGraph<T>::loss(const TokenBatch& batch, Activations& a, bool gradient, double grad_scale) {
   const i64 n = i64{batch.sequences} * batch.length, vocab = config_.vocab_size;
   std::vector<double> row_loss(sz(n), 0.0);
   // Cross-entropy; with a gradient to compute, the logits become dLoss/dlogits in place.
@@ -292,7 +404,7 @@ LossSum LlamaGraph<T>::run(const T* params, const TokenBatch& batch, T* grad, do
     T* z = &a.logits[sz(r * vocab)];
     const TokenId target = batch.targets[sz(r)];
     if (target == TokenBatch::kIgnore) {
-      if (grad) std::fill_n(z, vocab, T(0));
+      if (gradient) std::fill_n(z, vocab, T(0));
       continue;
     }
     const T m = *std::max_element(z, z + vocab);
@@ -301,24 +413,26 @@ LossSum LlamaGraph<T>::run(const T* params, const TokenBatch& batch, T* grad, do
       sum += std::exp(static_cast<double>(z[v] - m));
     const double lse = static_cast<double>(m) + std::log(sum);
     row_loss[sz(r)] = lse - static_cast<double>(z[target]);
-    if (grad) {
+    if (gradient) {
       for (i64 v = 0; v < vocab; ++v)
         z[v] = static_cast<T>(std::exp(static_cast<double>(z[v]) - lse) * grad_scale);
       z[target] -= static_cast<T>(grad_scale);
     }
   }
-  LossSum loss;
+  LossSum total;
   for (i64 r = 0; r < n; ++r) {
     if (batch.targets[sz(r)] == TokenBatch::kIgnore) continue;
-    loss.sum += row_loss[sz(r)];
-    ++loss.count;
+    total.sum += row_loss[sz(r)];
+    ++total.count;
   }
-  if (grad) backward(params, batch, a, grad);
-  return loss;
+  return total;
 }
 
+// With `grad` (full training) every parameter's gradient; with `grad_lora`
+// (base frozen) only the adapters' and the trainable token rows'.
 template <class T>
-void LlamaGraph<T>::backward(const T* params, const TokenBatch& batch, Activations& a, T* grad) {
+void LlamaGraph<T>::backward(const T* params, const T* lora, const TokenBatch& batch, Activations& a, T* grad,
+                             T* grad_lora) {
   const auto& c = config_;
   const i64 len = batch.length, n = i64{batch.sequences} * len, nseq = batch.sequences;
   const i64 h = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
@@ -326,12 +440,35 @@ void LlamaGraph<T>::backward(const T* params, const TokenBatch& batch, Activatio
   const i64 group = nh / nkv;
   const T scale = T(1) / std::sqrt(static_cast<T>(hd));
   const int th = threads_;
+  auto g = [&](std::size_t offset) -> T* { return grad ? grad + offset : nullptr; };
+  const T lora_scale = lora ? static_cast<T>(lora_->config().scale()) : T(0);
+  const i64 rank = lora ? lora_->config().r : 0;
+  auto adapt_back = [&](std::int32_t l, int m, const T* x, const T* dy, T* dx, LayerActivations& la) {
+    if (!lora) return;
+    const LoraLayout::Site& site = lora_->site(l, m);
+    if (!site.on) return;
+    lora_backward(x, dy, n, site, lora, rank, lora_scale, la.lora[sz(m)], dx, grad_lora, th);
+  };
+  const bool token_rows = lora && !lora_->config().trainable_tokens.empty();
+  const T* embed = token_rows ? a.embed.data() : params + layout_.embed();
+  const T* out_w = c.tie_word_embeddings ? embed : params + layout_.lm_head();
 
   std::vector<T> dxf(sz(n * h)), dx(sz(n * h), T(0));
-  linear_backward(a.logits.data(), a.xf.data(), n, params + layout_.lm_head(), vocab, h, dxf.data(), false,
-                  grad + layout_.lm_head());
+  linear_backward(a.logits.data(), a.xf.data(), n, out_w, vocab, h, dxf.data(), false, g(layout_.lm_head()));
+  if (token_rows && c.tie_word_embeddings) {
+    // The output's rows of the trainable tokens are theirs: Σ_rows dlogits[r, id] · xf[r].
+    const auto& ids = lora_->config().trainable_tokens;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      T* row = grad_lora + lora_->token_rows() + k * sz(h);
+      for (i64 r = 0; r < n; ++r) {
+        const T d = a.logits[sz(r * vocab + ids[k])];
+        for (i64 i = 0; i < h; ++i)
+          row[i] += d * a.xf[sz(r * h + i)];
+      }
+    }
+  }
   rms_norm_backward(a.x_final.data(), a.rstd_final.data(), n, params + layout_.final_norm(), h, dxf.data(),
-                    dx.data(), grad + layout_.final_norm(), th);
+                    dx.data(), g(layout_.final_norm()), th);
 
   std::vector<T> dact(sz(n * ff)), dgate(sz(n * ff)), dup(sz(n * ff)), dxn(sz(n * h));
   std::vector<T> dattn(sz(n * qd)), dq(sz(n * qd)), dk(sz(n * kvd)), dv(sz(n * kvd));
@@ -339,23 +476,25 @@ void LlamaGraph<T>::backward(const T* params, const TokenBatch& batch, Activatio
     const LayerOffsets& o = layout_.layer(l);
     LayerActivations& la = a.layers[sz(l)];
     // x_out = x_mid + down(silu(gate) · up); dx holds dLoss/dx_out and becomes dLoss/dx_mid.
-    linear_backward(dx.data(), la.act.data(), n, params + o.w_down, h, ff, dact.data(), false,
-                    grad + o.w_down);
+    linear_backward(dx.data(), la.act.data(), n, params + o.w_down, h, ff, dact.data(), false, g(o.w_down));
+    adapt_back(l, kDown, la.act.data(), dx.data(), dact.data(), la);
 #pragma omp parallel for schedule(static) num_threads(team(th, n* ff))
     for (i64 i = 0; i < n * ff; ++i) {
-      const T g = la.gate[sz(i)];
-      const T s = T(1) / (T(1) + std::exp(-g));
-      dup[sz(i)] = dact[sz(i)] * g * s;
-      dgate[sz(i)] = dact[sz(i)] * la.up[sz(i)] * s * (T(1) + g * (T(1) - s));
+      const T gt = la.gate[sz(i)];
+      const T s = T(1) / (T(1) + std::exp(-gt));
+      dup[sz(i)] = dact[sz(i)] * gt * s;
+      dgate[sz(i)] = dact[sz(i)] * la.up[sz(i)] * s * (T(1) + gt * (T(1) - s));
     }
-    linear_backward(dgate.data(), la.xn2.data(), n, params + o.w_gate, ff, h, dxn.data(), false,
-                    grad + o.w_gate);
-    linear_backward(dup.data(), la.xn2.data(), n, params + o.w_up, ff, h, dxn.data(), true, grad + o.w_up);
+    linear_backward(dgate.data(), la.xn2.data(), n, params + o.w_gate, ff, h, dxn.data(), false, g(o.w_gate));
+    adapt_back(l, kGate, la.xn2.data(), dgate.data(), dxn.data(), la);
+    linear_backward(dup.data(), la.xn2.data(), n, params + o.w_up, ff, h, dxn.data(), true, g(o.w_up));
+    adapt_back(l, kUp, la.xn2.data(), dup.data(), dxn.data(), la);
     rms_norm_backward(la.x_mid.data(), la.rstd2.data(), n, params + o.ffn_norm, h, dxn.data(), dx.data(),
-                      grad + o.ffn_norm, th);
+                      g(o.ffn_norm), th);
 
     // x_mid = x + o_proj(attention); dx becomes dLoss/dx.
-    linear_backward(dx.data(), la.attn.data(), n, params + o.wo, h, qd, dattn.data(), false, grad + o.wo);
+    linear_backward(dx.data(), la.attn.data(), n, params + o.wo, h, qd, dattn.data(), false, g(o.wo));
+    adapt_back(l, kO, la.attn.data(), dx.data(), dattn.data(), la);
     std::fill(dk.begin(), dk.end(), T(0));
     std::fill(dv.begin(), dv.end(), T(0));
     // One task per (sequence, KV head), its query heads in order: the heads
@@ -395,17 +534,27 @@ void LlamaGraph<T>::backward(const T* params, const TokenBatch& batch, Activatio
     }
     rope(dq.data(), n, len, nh, hd, a.cos_t, a.sin_t, true, th);
     rope(dk.data(), n, len, nkv, hd, a.cos_t, a.sin_t, true, th);
-    linear_backward(dq.data(), la.xn1.data(), n, params + o.wq, qd, h, dxn.data(), false, grad + o.wq);
-    linear_backward(dk.data(), la.xn1.data(), n, params + o.wk, kvd, h, dxn.data(), true, grad + o.wk);
-    linear_backward(dv.data(), la.xn1.data(), n, params + o.wv, kvd, h, dxn.data(), true, grad + o.wv);
+    linear_backward(dq.data(), la.xn1.data(), n, params + o.wq, qd, h, dxn.data(), false, g(o.wq));
+    adapt_back(l, kQ, la.xn1.data(), dq.data(), dxn.data(), la);
+    linear_backward(dk.data(), la.xn1.data(), n, params + o.wk, kvd, h, dxn.data(), true, g(o.wk));
+    adapt_back(l, kK, la.xn1.data(), dk.data(), dxn.data(), la);
+    linear_backward(dv.data(), la.xn1.data(), n, params + o.wv, kvd, h, dxn.data(), true, g(o.wv));
+    adapt_back(l, kV, la.xn1.data(), dv.data(), dxn.data(), la);
     rms_norm_backward(la.x.data(), la.rstd1.data(), n, params + o.attn_norm, h, dxn.data(), dx.data(),
-                      grad + o.attn_norm, th);
+                      g(o.attn_norm), th);
     la = LayerActivations();  // done with this layer: give its memory back
   }
   // Rows in order, so repeated tokens add up the same way every time.
-  T* dembed = grad + layout_.embed();
   for (i64 r = 0; r < n; ++r) {
-    T* row = dembed + sz(i64{batch.inputs[sz(r)]} * h);
+    const TokenId t = batch.inputs[sz(r)];
+    T* row = nullptr;
+    if (grad) {
+      row = grad + layout_.embed() + sz(i64{t} * h);
+    } else if (token_rows) {
+      const std::int64_t k = lora_->token_index(t);
+      if (k >= 0) row = grad_lora + lora_->token_rows() + sz(k * h);
+    }
+    if (!row) continue;
     for (i64 i = 0; i < h; ++i)
       row[i] += dx[sz(r * h + i)];
   }

@@ -8,12 +8,17 @@
 // sum in a fixed order, so a result depends only on the inputs and the thread
 // count. Instantiated for float (training) and double (the finite-difference
 // tests, where rounding would hide a wrong gradient).
+//
+// With a LoraLayout, the base weights are frozen and each adapted linear
+// layer computes x·Wᵀ + scale · (dropout(x)·Aᵀ)·Bᵀ, PEFT's LoRA; trainable
+// token rows replace the base embedding's rows (and, tied, the output's).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "llama_config.hpp"
+#include "lora_layout.hpp"
 #include "param_layout.hpp"
 #include "ralm/types.hpp"
 
@@ -38,7 +43,8 @@ struct LossSum {
 template <class T>
 class LlamaGraph {
  public:
-  LlamaGraph(const llama::LlamaConfig& config, int threads);
+  // `lora` (kept by reference) adds LoRA factors the *_lora calls train.
+  LlamaGraph(const llama::LlamaConfig& config, int threads, const LoraLayout* lora = nullptr);
 
   const ParamLayout& layout() const { return layout_; }
 
@@ -46,17 +52,29 @@ class LlamaGraph {
   // d(grad_scale · loss sum)/d(params) into grad (layout().total() values).
   LossSum run(const T* params, const TokenBatch& batch, T* grad = nullptr, double grad_scale = 1.0);
 
-  // The logits at every position: sequences × length × vocab.
-  std::vector<T> logits(const T* params, const TokenBatch& batch);
+  // The same with the LoRA factors `lora` over frozen `params`: adds
+  // d(grad_scale · loss sum)/d(lora) into grad_lora. dropout_seed 0: no
+  // dropout (evaluation); otherwise the mask is a function of the seed, the
+  // layer, the module and the element, never of threads.
+  LossSum run_lora(const T* params, const T* lora, const TokenBatch& batch, T* grad_lora = nullptr,
+                   double grad_scale = 1.0, std::uint64_t dropout_seed = 0);
+
+  // The logits at every position: sequences × length × vocab (with `lora`,
+  // adapted, without dropout).
+  std::vector<T> logits(const T* params, const TokenBatch& batch, const T* lora = nullptr);
 
  private:
   struct LayerActivations;
   struct Activations;
-  void forward(const T* params, const TokenBatch& batch, Activations& a);
-  void backward(const T* params, const TokenBatch& batch, Activations& a, T* grad);
+  void forward(const T* params, const T* lora, std::uint64_t dropout_seed, const TokenBatch& batch,
+               Activations& a);
+  LossSum loss(const TokenBatch& batch, Activations& a, bool gradient, double grad_scale);
+  void backward(const T* params, const T* lora, const TokenBatch& batch, Activations& a, T* grad,
+                T* grad_lora);
 
   llama::LlamaConfig config_;
   ParamLayout layout_;
+  const LoraLayout* lora_;
   int threads_;
   std::vector<double> inv_freq_;
 };
