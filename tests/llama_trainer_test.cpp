@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "ralm/passage_store.hpp"
 #include "run_command.hpp"
+#include "safetensors.hpp"
 #include "tokenizers.hpp"
 
 namespace {
@@ -135,6 +137,47 @@ TEST_F(Trainer, ResumeAfterAnInterruptionEqualsTheUninterruptedRun) {
   EXPECT_EQ(whole.out.substr(0, whole.out.find('\n')), rest.out.substr(0, rest.out.find('\n')));
 }
 
+// LoRA over a trained base: a PEFT adapter folder, exact resume with dropout.
+TEST_F(Trainer, LoraWritesAPeftAdapterAndResumesExactly) {
+  const auto base_cfg = write_config("base.yaml", "base", "  tokenizer: sentencepiece\n");
+  ASSERT_EQ(ralm_cmd({"train", base_cfg.string(), "--set", "trainer.vocab_size=320"}).exit_code, 0);
+  const std::string lora = "  mode: lora\n  base: " + (dir.path() / "base/model").string() +
+                           "\n  loss_tokens: 16\n  lora_r: 4\n  lora_alpha: 8\n"
+                           "  target_modules: [q_proj, v_proj, down_proj]\n  trainable_token_ids: [5, 7]\n";
+  const auto whole = ralm_cmd({"train", write_config("la.yaml", "la", lora).string()});
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const auto b = write_config("lb.yaml", "lb", lora);
+  ASSERT_EQ(ralm_cmd({"train", b.string(), "--stop-after", "5"}).exit_code, 0);
+  const auto rest = ralm_cmd({"train", b.string(), "--resume"});
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(read_bytes(dir.path() / "la/adapter/adapter_model.safetensors"),
+            read_bytes(dir.path() / "lb/adapter/adapter_model.safetensors"));
+
+  // PEFT's keys and shapes, and its config fields.
+  const ralm::llama::SafetensorsFile adapter(dir.path() / "la/adapter/adapter_model.safetensors");
+  const auto& t = adapter.tensors();
+  ASSERT_EQ(t.size(), 2u * 3u * 2u + 1u);
+  EXPECT_EQ(t.at("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").shape,
+            (std::vector<std::int64_t>{4, 32}));
+  EXPECT_EQ(t.at("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight").shape,
+            (std::vector<std::int64_t>{16, 4}));
+  EXPECT_EQ(t.at("base_model.model.model.layers.1.mlp.down_proj.lora_A.weight").shape,
+            (std::vector<std::int64_t>{4, 64}));
+  EXPECT_EQ(t.at("base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta").shape,
+            (std::vector<std::int64_t>{2, 32}));
+  // Trained: B moved away from its zero start.
+  const auto b_values = t.at("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight").to_f32();
+  EXPECT_NE(*std::max_element(b_values.begin(), b_values.end()), 0.0f);
+  std::ifstream in(dir.path() / "la/adapter/adapter_config.json");
+  const auto config = nlohmann::json::parse(in);
+  EXPECT_EQ(config["peft_type"], "LORA");
+  EXPECT_EQ(config["r"], 4);
+  EXPECT_EQ(config["lora_alpha"], 8.0);
+  EXPECT_EQ(config["target_modules"], (nlohmann::json{"q_proj", "v_proj", "down_proj"}));
+  EXPECT_EQ(config["trainable_token_indices"], (nlohmann::json{5, 7}));
+  EXPECT_EQ(config["bias"], "none");
+}
+
 // A bad input: exit status 2, and one line on stderr that contains `expected`.
 void expect_input_error(const CommandResult& r, const std::string& expected) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -153,7 +196,7 @@ TEST_F(Trainer, ResumingWithAnotherShapeOrWithoutACheckpointIsRefused) {
   expect_input_error(ralm_cmd({"train", c.string(), "--resume"}), "no checkpoint to resume from");
   ASSERT_EQ(ralm_cmd({"train", c.string(), "--stop-after", "2"}).exit_code, 0);
   expect_input_error(ralm_cmd({"train", c.string(), "--set", "trainer.hidden_size=48", "--resume"}),
-                     "the checkpoint's hidden_size is 32 but the config asks for 48");
+                     "the checkpoint's model.embed_tokens.weight is [259, 32] but the config asks for [259, 48]");
   expect_input_error(ralm_cmd({"train", c.string()}), "exists: pass --resume");
 }
 

@@ -28,13 +28,10 @@ double clip_gradient_norm(float* grad, std::size_t n, double max_norm) {
   return norm;
 }
 
-AdamW::AdamW(const AdamWConfig& config, const ParamLayout& layout, int threads)
-    : config_(config),
-      decay_(layout.total(), 0),
-      m_(layout.total(), 0.0f),
-      v_(layout.total(), 0.0f),
-      threads_(std::max(1, threads)) {
-  for (const auto& t : layout.tensors()) {
+AdamW::AdamW(const AdamWConfig& config, const std::vector<ParamTensor>& tensors, std::size_t total,
+             int threads)
+    : config_(config), decay_(total, 0), m_(total, 0.0f), v_(total, 0.0f), threads_(std::max(1, threads)) {
+  for (const auto& t : tensors) {
     if (t.decay) std::fill_n(decay_.begin() + static_cast<std::ptrdiff_t>(t.offset), t.size, std::uint8_t{1});
   }
 }

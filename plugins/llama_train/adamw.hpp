@@ -36,8 +36,8 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  // Weight decay applies to the tensors the layout marks (matrices).
-  AdamW(const AdamWConfig& config, const ParamLayout& layout, int threads);
+  // Weight decay applies to the tensors marked `decay` (matrices).
+  AdamW(const AdamWConfig& config, const std::vector<ParamTensor>& tensors, std::size_t total, int threads);
 
   void step(float* params, const float* grad, double lr);
 

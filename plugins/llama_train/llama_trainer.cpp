@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "llama_graph.hpp"
 #include "llama_weights.hpp"
@@ -35,14 +36,26 @@ std::string num(double v, int digits = -1) {
   return buf;
 }
 
+// What one run trains, and how: the full model, or LoRA over a frozen base.
+struct Objective {
+  LlamaGraph<float>* graph;
+  const std::vector<float>* base;  // LoRA: the frozen base; full: null
+
+  LossSum run(const std::vector<float>& theta, const TokenBatch& batch, float* grad, double scale,
+              std::uint64_t dropout_seed) const {
+    if (!base) return graph->run(theta.data(), batch, grad, scale);
+    return graph->run_lora(base->data(), theta.data(), batch, grad, scale, dropout_seed);
+  }
+};
+
 // exp(mean loss) over up to `windows` held-out windows; 0 when there are none.
-double held_out_perplexity(LlamaGraph<float>& graph, const std::vector<float>& params,
+double held_out_perplexity(const Objective& objective, const std::vector<float>& theta,
                            const TokenWindows& data, std::int32_t windows, std::int32_t batch_size) {
   LossSum total;
   const std::int64_t n = std::min<std::int64_t>(windows, data.validation_windows());
   for (std::int64_t first = 0; first < n; first += batch_size) {
     const auto count = static_cast<std::int32_t>(std::min<std::int64_t>(batch_size, n - first));
-    const LossSum l = graph.run(params.data(), data.validation_batch(first, count));
+    const LossSum l = objective.run(theta, data.validation_batch(first, count), nullptr, 1.0, 0);
     total.sum += l.sum;
     total.count += l.count;
   }
@@ -65,7 +78,8 @@ void keep_this_library_loaded() {
 TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   keep_this_library_loaded();
   const LlamaTrainerOptions& o = options_;
-  const fs::path checkpoint_dir = o.out / "checkpoint", model_dir = o.out / "model";
+  const fs::path checkpoint_dir = o.out / "checkpoint",
+                 model_dir = o.out / (o.mode == "lora" ? "adapter" : "model");
   if (!request.resume && fs::exists(checkpoint_dir)) {
     throw InputError(checkpoint_dir.string() +
                      " exists: pass --resume to continue that run, or remove the folder (or change "
@@ -78,8 +92,16 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   log_info("llama trainer: " + std::to_string(o.threads) + " thread(s) for OpenMP and OpenBLAS");
 
   const std::shared_ptr<const PassageStore> store = PassageStore::open(o.corpus);
+  const bool lora_mode = o.mode == "lora";
+  const llama::LlamaConfig config = lora_mode ? llama::read_llama_config(o.base) : o.model;
   fs::path tokenizer_file;
-  if (o.tokenizer == "sentencepiece") {
+  if (lora_mode) {
+    tokenizer_file = o.base / "tokenizer.model";
+    if (!fs::exists(tokenizer_file)) {
+      throw InputError(o.base.string() +
+                       ": the base model has no tokenizer.model, so its text cannot be encoded for training");
+    }
+  } else if (o.tokenizer == "sentencepiece") {
     tokenizer_file = o.tokenizer_model;
     if (tokenizer_file.empty()) {
       // Trained once on the training split; a resumed or repeated run reuses it.
@@ -87,58 +109,79 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
       if (!fs::exists(tokenizer_file)) {
         fs::create_directories(o.out);
         train_sentencepiece(*store,
-                            {o.tokenizer_algorithm, o.model.vocab_size, o.validation_permille, o.threads},
+                            {o.tokenizer_algorithm, config.vocab_size, o.validation_permille, o.threads},
                             tokenizer_file);
       }
     }
   }
   const std::unique_ptr<Tokenizer> tokenizer =
-      tokenizer_file.empty() ? llama::make_byte_tokenizer(o.model.vocab_size)
-                             : llama::make_tokenizer(tokenizer_file.parent_path(), o.model.vocab_size,
-                                                     o.model.bos_token_id, o.model.eos_token_id);
+      tokenizer_file.empty() ? llama::make_byte_tokenizer(config.vocab_size)
+                             : llama::make_tokenizer(tokenizer_file.parent_path(), config.vocab_size,
+                                                     config.bos_token_id, config.eos_token_id);
   TokenWindows data(*store, *tokenizer, o.seq_len, o.validation_permille, o.seed);
+  data.set_loss_tokens(o.loss_tokens);
   log_info("llama trainer: " + std::to_string(data.train_windows()) + " training and " +
            std::to_string(data.validation_windows()) + " held-out windows of " + std::to_string(o.seq_len) +
            " tokens from " + o.corpus.string());
 
-  LlamaGraph<float> graph(o.model, o.threads);
+  std::optional<LoraLayout> lora;
+  if (lora_mode) lora.emplace(config, o.lora);
+  LlamaGraph<float> graph(config, o.threads, lora ? &*lora : nullptr);
   const ParamLayout& layout = graph.layout();
-  AdamW optimizer(o.adamw, layout, o.threads);
-  std::vector<float> params;
+  std::vector<float> base;
+  if (lora_mode) base = layout.flatten(llama::load_llama_weights(o.base, config));
+  const TrainedTensors what =
+      lora_mode ? lora_adapter_tensors(*lora, o.base) : full_model_tensors(config, layout, tokenizer_file);
+  const Objective objective{&graph, lora_mode ? &base : nullptr};
+  AdamW optimizer(o.adamw, what.tensors, what.total, o.threads);
+  std::vector<float> theta;
   TrainPosition pos;
   if (request.resume) {
-    LoadedCheckpoint ck = read_checkpoint(checkpoint_dir, o.model, layout);
-    params = std::move(ck.params);
+    LoadedCheckpoint ck = read_checkpoint(checkpoint_dir, what);
+    theta = std::move(ck.values);
     optimizer.first_moment() = std::move(ck.first_moment);
     optimizer.second_moment() = std::move(ck.second_moment);
     optimizer.set_steps(ck.optimizer_steps);
     pos = ck.position;
     log_info("llama trainer: resuming at step " + std::to_string(pos.step));
+  } else if (lora_mode) {
+    theta = lora->initial(o.seed, base.data(), layout);
   } else {
-    params = layout.flatten(llama::random_llama_weights(o.model, o.seed, o.init_std));
+    theta = layout.flatten(llama::random_llama_weights(config, o.seed, o.init_std));
   }
-  log_info("llama trainer: " + std::to_string(layout.total()) + " parameters");
+  log_info("llama trainer: " + std::to_string(what.total) + " trained parameters" +
+           (lora_mode ? " (LoRA over " + std::to_string(layout.total()) + " frozen)" : std::string()));
 
   const std::int64_t total_steps = o.schedule.total_steps;
   const std::int64_t end =
       request.stop_after_steps > 0 ? std::min(total_steps, pos.step + request.stop_after_steps) : total_steps;
   const std::int64_t tokens_per_step = std::int64_t{o.batch_size} * o.grad_accum * o.seq_len;
-  std::vector<float> grad(layout.total());
+  std::vector<float> grad(what.total);
   TrainSummary summary;
   summary.total_steps = total_steps;
   Progress progress("training", (end - pos.step) * tokens_per_step, "tokens");
   while (pos.step < end) {
     std::fill(grad.begin(), grad.end(), 0.0f);
-    LossSum loss;
-    const double scale = 1.0 / static_cast<double>(tokens_per_step);  // every position has a target
+    std::vector<TokenBatch> micro_batches;
+    std::int64_t targets = 0;
     for (std::int32_t micro = 0; micro < o.grad_accum; ++micro) {
-      const TokenBatch batch = data.train_batch(pos.data_position, o.batch_size);
+      micro_batches.push_back(data.train_batch(pos.data_position, o.batch_size));
       pos.data_position += o.batch_size;
-      const LossSum l = graph.run(params.data(), batch, grad.data(), scale);
+      targets += micro_batches.back().target_count();
+    }
+    LossSum loss;
+    const double scale =
+        1.0 / static_cast<double>(std::max<std::int64_t>(1, targets));  // the mean over the step
+    for (std::size_t micro = 0; micro < micro_batches.size(); ++micro) {
+      // A dropout mask per (seed, step, micro-batch): a resumed run draws the same ones.
+      std::uint64_t state =
+          o.seed ^ (0x51ed270b27e5b8b3ull * static_cast<std::uint64_t>(pos.step + 1)) ^ micro;
+      const std::uint64_t dropout_seed = splitmix64(state) | 1;
+      const LossSum l = objective.run(theta, micro_batches[micro], grad.data(), scale, dropout_seed);
       loss.sum += l.sum;
       loss.count += l.count;
     }
-    const double mean = loss.sum / static_cast<double>(loss.count);
+    const double mean = loss.sum / static_cast<double>(std::max<std::int64_t>(1, loss.count));
     if (!std::isfinite(mean)) {
       throw Error("llama trainer: the training loss is " + std::string(std::isnan(mean) ? "NaN" : num(mean)) +
                   " at step " + std::to_string(pos.step + 1) +
@@ -149,19 +192,19 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
     }
     const double norm = clip_gradient_norm(grad.data(), grad.size(), o.clip);
     const double lr = learning_rate(o.schedule, pos.step);
-    optimizer.step(params.data(), grad.data(), lr);
+    optimizer.step(theta.data(), grad.data(), lr);
     ++pos.step;
     pos.tokens += tokens_per_step;
     pos.last_loss = mean;
     progress.set_note("loss " + num(mean, 4) + ", lr " + num(lr));
     progress.advance(tokens_per_step);
     if (o.eval_every > 0 && pos.step % o.eval_every == 0 && pos.step < total_steps) {
-      const double ppl = held_out_perplexity(graph, params, data, o.eval_windows, o.batch_size);
+      const double ppl = held_out_perplexity(objective, theta, data, o.eval_windows, o.batch_size);
       log_info("step " + std::to_string(pos.step) + "/" + std::to_string(total_steps) + ": train loss " +
                num(mean, 4) + ", grad norm " + num(norm) + ", held-out perplexity " + num(ppl, 3));
     }
     if (pos.step == end || (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0)) {
-      write_checkpoint(checkpoint_dir, o.model, layout, params, &optimizer, pos, tokenizer_file);
+      write_checkpoint(checkpoint_dir, what, theta, &optimizer, pos);
     }
   }
   progress.finish();
@@ -170,8 +213,8 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   summary.train_loss = pos.last_loss;
   summary.output = checkpoint_dir;
   if (pos.step >= total_steps) {
-    summary.validation_perplexity = held_out_perplexity(graph, params, data, o.eval_windows, o.batch_size);
-    write_checkpoint(model_dir, o.model, layout, params, nullptr, pos, tokenizer_file);
+    summary.validation_perplexity = held_out_perplexity(objective, theta, data, o.eval_windows, o.batch_size);
+    write_checkpoint(model_dir, what, theta, nullptr, pos);
     summary.output = model_dir;
     log_info("llama trainer: finished; held-out perplexity " + num(summary.validation_perplexity, 3));
   }

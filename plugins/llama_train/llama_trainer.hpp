@@ -1,5 +1,6 @@
 // The `llama` trainer: full training of a Llama-architecture model on a
-// passage store, with AdamW, warm-up and cosine schedule, clipping, gradient
+// passage store, or LoRA fine-tuning of a given base model (PEFT adapter
+// out), with AdamW, warm-up and cosine schedule, clipping, gradient
 // accumulation, held-out perplexity, atomic checkpoints and exact resume.
 #pragma once
 
@@ -7,20 +8,25 @@
 
 #include "adamw.hpp"
 #include "llama_config.hpp"
+#include "lora_layout.hpp"
 #include "ralm/trainer.hpp"
 
 namespace ralm::llama_train {
 
 struct LlamaTrainerOptions {
-  llama::LlamaConfig model;
+  std::string mode = "full";  // "full" or "lora"
+  llama::LlamaConfig model;   // full: the shape to train (lora: read from `base`)
   double init_std = 0.02;
+  std::filesystem::path base;  // lora: the base model's Hugging Face folder
+  LoraConfig lora;
   std::filesystem::path corpus;
-  std::filesystem::path out;        // out/checkpoint (resumable), out/model (the finished model)
-  std::string tokenizer = "bytes";  // "bytes" or "sentencepiece"
+  std::filesystem::path out;        // out/checkpoint (resumable) and, once finished, out/model or out/adapter
+  std::string tokenizer = "bytes";  // full: "bytes" or "sentencepiece"
   // tokenizer: sentencepiece: the model file; empty: train one (out/tokenizer.model).
   std::filesystem::path tokenizer_model;
   std::string tokenizer_algorithm = "bpe";  // for a trained one: "bpe" or "unigram"
   std::int32_t seq_len = 128;
+  std::int32_t loss_tokens = 0;  // loss on the last n positions of a window; 0: all
   std::int32_t batch_size = 8;
   std::int32_t grad_accum = 1;
   Schedule schedule;

@@ -1,4 +1,6 @@
 // The `llama_train` plugin: the `llama` trainer.
+#include <algorithm>
+
 #include "llama_trainer.hpp"
 #include "ralm/ralm.hpp"
 
@@ -27,6 +29,27 @@ std::unique_ptr<ralm::Trainer> make_trainer(const ralm::Params& p, ralm::BuildCo
   c.tie_word_embeddings = p.get_bool("tie_embeddings");
   c.validate("trainer");
   o.init_std = p.get_float("init_std");
+  o.mode = p.get_string("mode");
+  if (o.mode == "lora") {
+    o.base = p.get_path("base");
+    if (o.base.empty() || !fs::exists(o.base / "config.json"))
+      p.fail("base",
+             "mode: lora needs the base model's Hugging Face folder (config.json, model.safetensors, "
+             "tokenizer.model)");
+    o.lora.r = i32("lora_r");
+    o.lora.alpha = p.get_float("lora_alpha");
+    o.lora.dropout = p.get_float("lora_dropout");
+    o.lora.target_modules = p.get_string_list("target_modules");
+    for (const auto& m : o.lora.target_modules) {
+      if (std::find(kLoraModules.begin(), kLoraModules.end(), m) == kLoraModules.end())
+        p.fail("target_modules",
+               "unknown module '" + m +
+                   "'; the modules are q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj");
+    }
+    for (auto id : p.get_int_list("trainable_token_ids"))
+      o.lora.trainable_tokens.push_back(static_cast<ralm::TokenId>(id));
+  }
+  o.loss_tokens = i32("loss_tokens");
 
   o.corpus = p.get_path("corpus");
   if (!fs::exists(o.corpus / "manifest.json")) {
@@ -78,6 +101,20 @@ RALM_PLUGIN("llama-train", "0.1.0", "trains Llama-architecture models for the ll
           param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build`)"),
           param::required("out", ralm::ParamType::Path,
                           "output folder: checkpoint/ (resumable) and, once finished, model/"),
+          param::string("mode", "full", "full: train every parameter from scratch; lora: LoRA over `base`")
+              .one_of({"full", "lora"}),
+          param::path("base", "", "mode: lora: the base model's Hugging Face folder"),
+          param::integer("lora_r", 16, "mode: lora: rank").at_least(1),
+          param::real("lora_alpha", 32.0, "mode: lora: alpha (scale = alpha / r)").at_least(0),
+          param::real("lora_dropout", 0.05, "mode: lora: dropout on the adapters' input").between(0, 0.99),
+          param::string_list(
+              "target_modules", {"q_proj", "v_proj"},
+              "mode: lora: adapted layers (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"),
+          param::int_list(
+              "trainable_token_ids", {},
+              "mode: lora: token ids whose embedding rows are trained too (tied: output rows too)"),
+          param::integer("loss_tokens", 0, "loss on the last n tokens of each window only; 0: every token")
+              .at_least(0),
           param::string("tokenizer", "bytes", "bytes (bytes as tokens) or sentencepiece (tokenizer_model)")
               .one_of({"bytes", "sentencepiece"}),
           param::path("tokenizer_model", "",

@@ -1,5 +1,6 @@
 #include "token_windows.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "ralm/error.hpp"
@@ -54,6 +55,9 @@ void TokenWindows::add_window(const std::vector<TokenId>& stream, std::int64_t i
   const auto begin = stream.begin() + static_cast<std::ptrdiff_t>(index * (length_ + 1));
   batch.inputs.insert(batch.inputs.end(), begin, begin + length_);
   batch.targets.insert(batch.targets.end(), begin + 1, begin + length_ + 1);
+  if (loss_tokens_ > 0 && loss_tokens_ < length_) {
+    std::fill(batch.targets.end() - length_, batch.targets.end() - loss_tokens_, TokenBatch::kIgnore);
+  }
   ++batch.sequences;
 }
 

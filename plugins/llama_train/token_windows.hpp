@@ -26,6 +26,9 @@ class TokenWindows {
                std::int32_t validation_permille, std::uint64_t seed);
 
   std::int32_t length() const { return length_; }
+  // Loss on only the last n positions of each window (0: every position),
+  // FlashBack's "loss on the target tokens only".
+  void set_loss_tokens(std::int32_t n) { loss_tokens_ = n; }
   std::int64_t train_windows() const { return static_cast<std::int64_t>(train_.size()) / (length_ + 1); }
   std::int64_t validation_windows() const {
     return static_cast<std::int64_t>(validation_.size()) / (length_ + 1);
@@ -42,6 +45,7 @@ class TokenWindows {
   const std::vector<std::int64_t>& permutation(std::int64_t epoch);
 
   std::int32_t length_;
+  std::int32_t loss_tokens_ = 0;
   std::uint64_t seed_;
   std::vector<TokenId> train_, validation_;
   std::int64_t cached_epoch_ = -1;

@@ -36,28 +36,76 @@ json config_json(const llama::LlamaConfig& c) {
           {"torch_dtype", "float32"}};
 }
 
+// adapter_config.json as PEFT's LoraConfig.save_pretrained writes it.
+json adapter_config_json(const LoraConfig& lc, const fs::path& base_dir) {
+  return {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"base_model_name_or_path", base_dir.string()},
+      {"r", lc.r},
+      {"lora_alpha", lc.alpha},
+      {"lora_dropout", lc.dropout},
+      {"target_modules", lc.target_modules},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"use_rslora", false},
+      {"use_dora", false},
+      {"init_lora_weights", true},
+      {"inference_mode", true},
+      {"modules_to_save", nullptr},
+      {"layers_to_transform", nullptr},
+      {"layers_pattern", nullptr},
+      {"rank_pattern", json::object()},
+      {"alpha_pattern", json::object()},
+      {"trainable_token_indices", lc.trainable_tokens.empty() ? json(nullptr) : json(lc.trainable_tokens)},
+      {"revision", nullptr}};
+}
+
 void write_json(const fs::path& file, const json& j) {
   write_file_atomically(file, [&](std::ostream& out) { out << j.dump(2) << "\n"; });
 }
 
 }  // namespace
 
-void write_checkpoint(const fs::path& dir, const llama::LlamaConfig& config, const ParamLayout& layout,
-                      const std::vector<float>& params, AdamW* optimizer, const TrainPosition& position,
-                      const fs::path& tokenizer_model) {
+TrainedTensors full_model_tensors(const llama::LlamaConfig& config, const ParamLayout& layout,
+                                  const fs::path& tokenizer_model) {
+  TrainedTensors t;
+  t.tensors = layout.tensors();
+  t.total = layout.total();
+  t.weights_file = "model.safetensors";
+  t.write_metadata = [config, tokenizer_model](const fs::path& dir) {
+    write_json(dir / "config.json", config_json(config));
+    if (!tokenizer_model.empty()) fs::copy_file(tokenizer_model, dir / "tokenizer.model");
+  };
+  return t;
+}
+
+TrainedTensors lora_adapter_tensors(const LoraLayout& lora, const fs::path& base_dir) {
+  TrainedTensors t;
+  t.tensors = lora.tensors();
+  t.total = lora.total();
+  t.weights_file = "adapter_model.safetensors";
+  const LoraConfig lc = lora.config();
+  t.write_metadata = [lc, base_dir](const fs::path& dir) {
+    write_json(dir / "adapter_config.json", adapter_config_json(lc, base_dir));
+  };
+  return t;
+}
+
+void write_checkpoint(const fs::path& dir, const TrainedTensors& what, const std::vector<float>& values,
+                      AdamW* optimizer, const TrainPosition& position) {
   if (!dir.parent_path().empty()) fs::create_directories(dir.parent_path());
   StagingDirectory staging(dir, true);
   std::vector<llama::TensorToWrite> tensors;
-  for (const ParamTensor& t : layout.tensors()) {
-    const auto begin = params.begin() + static_cast<std::ptrdiff_t>(t.offset);
+  for (const ParamTensor& t : what.tensors) {
+    const auto begin = values.begin() + static_cast<std::ptrdiff_t>(t.offset);
     tensors.push_back({t.name, llama::DType::F32, t.shape,
                        std::vector<float>(begin, begin + static_cast<std::ptrdiff_t>(t.size))});
   }
-  llama::write_safetensors(staging.path() / "model.safetensors", tensors);
-  write_json(staging.path() / "config.json", config_json(config));
-  if (!tokenizer_model.empty()) fs::copy_file(tokenizer_model, staging.path() / "tokenizer.model");
+  llama::write_safetensors(staging.path() / what.weights_file, tensors);
+  what.write_metadata(staging.path());
   if (optimizer) {
-    const auto n = static_cast<std::int64_t>(params.size());
+    const auto n = static_cast<std::int64_t>(values.size());
     llama::write_safetensors(staging.path() / "optimizer.safetensors",
                              {{"exp_avg", llama::DType::F32, {n}, optimizer->first_moment()},
                               {"exp_avg_sq", llama::DType::F32, {n}, optimizer->second_moment()}});
@@ -70,31 +118,39 @@ void write_checkpoint(const fs::path& dir, const llama::LlamaConfig& config, con
   staging.commit();
 }
 
-LoadedCheckpoint read_checkpoint(const fs::path& dir, const llama::LlamaConfig& config,
-                                 const ParamLayout& layout) {
-  const llama::LlamaConfig saved = llama::read_llama_config(dir);
-  const auto compare = [&](const char* field, std::int64_t was, std::int64_t now) {
-    if (was != now) {
-      throw InputError(dir.string() + ": cannot resume: the checkpoint's " + field + " is " +
-                       std::to_string(was) + " but the config asks for " + std::to_string(now) +
-                       "; resume with the config the checkpoint was trained with, or start afresh with "
-                       "another trainer.out");
-    }
-  };
-  compare("vocab_size", saved.vocab_size, config.vocab_size);
-  compare("hidden_size", saved.hidden_size, config.hidden_size);
-  compare("intermediate_size", saved.intermediate_size, config.intermediate_size);
-  compare("num_hidden_layers", saved.num_layers, config.num_layers);
-  compare("num_attention_heads", saved.num_heads, config.num_heads);
-  compare("num_key_value_heads", saved.num_kv_heads, config.num_kv_heads);
-  compare("tie_word_embeddings", saved.tie_word_embeddings, config.tie_word_embeddings);
+namespace {
 
+std::string shape_text(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+LoadedCheckpoint read_checkpoint(const fs::path& dir, const TrainedTensors& what) {
+  const fs::path weights = dir / what.weights_file;
+  if (!fs::exists(weights)) {
+    throw InputError(dir.string() + ": cannot resume: no " + what.weights_file +
+                     " (a checkpoint of the other training mode?); resume with the config it was trained "
+                     "with, or start afresh with another trainer.out");
+  }
   LoadedCheckpoint out;
-  out.params.resize(layout.total());
-  const llama::Checkpoint model(dir);
-  for (const ParamTensor& t : layout.tensors()) {
-    const std::vector<float> v = model.get(t.name, t.shape).to_f32();
-    std::copy(v.begin(), v.end(), out.params.begin() + static_cast<std::ptrdiff_t>(t.offset));
+  out.values.resize(what.total);
+  const llama::SafetensorsFile file(weights);
+  for (const ParamTensor& t : what.tensors) {
+    const auto it = file.tensors().find(t.name);
+    if (it == file.tensors().end() || it->second.shape != t.shape) {
+      throw InputError(
+          weights.string() + ": cannot resume: the checkpoint's " + t.name + " is " +
+          (it == file.tensors().end() ? std::string("missing") : shape_text(it->second.shape)) +
+          " but the config asks for " + shape_text(t.shape) +
+          "; resume with the config the checkpoint was trained with, or start afresh with another "
+          "trainer.out");
+    }
+    const std::vector<float> v = it->second.to_f32();
+    std::copy(v.begin(), v.end(), out.values.begin() + static_cast<std::ptrdiff_t>(t.offset));
   }
   const fs::path state_file = dir / "trainer_state.json";
   std::ifstream in(state_file);
@@ -113,7 +169,7 @@ LoadedCheckpoint read_checkpoint(const fs::path& dir, const llama::LlamaConfig& 
   } catch (const json::exception& e) {
     throw InputError(state_file.string() + ": unreadable: " + e.what());
   }
-  const auto n = static_cast<std::int64_t>(layout.total());
+  const auto n = static_cast<std::int64_t>(what.total);
   const llama::SafetensorsFile optimizer(dir / "optimizer.safetensors");
   for (const char* name : {"exp_avg", "exp_avg_sq"}) {
     const auto it = optimizer.tensors().find(name);
