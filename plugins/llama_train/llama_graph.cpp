@@ -91,8 +91,9 @@ void rms_norm_backward(const T* x, const T* rstd, i64 rows, const T* weight, i64
     for (i64 i = 0; i < n; ++i)
       dx[r * n + i] += s * (dyr[i] * weight[i] - xr[i] * k);
   }
-  if (!dg) return;  // a frozen gain
-                    // Columns in parallel, rows in order: the same sum on any thread count.
+  if (!dg)
+    return;  // a frozen gain
+             // Columns in parallel, rows in order: the same sum on any thread count.
 #pragma omp parallel for schedule(static) num_threads(team(threads, rows* n))
   for (i64 i = 0; i < n; ++i) {
     T sum = 0;

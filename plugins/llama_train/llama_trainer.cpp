@@ -48,9 +48,22 @@ struct Objective {
   }
 };
 
+// Where batches come from: plain windows, or retrieval-augmented samples.
+struct DataSource {
+  TokenWindows* windows;
+  RetrievalWindows* retrieval;  // null: plain windows
+  TokenBatch train_batch(std::int64_t position, std::int32_t count) const {
+    return retrieval ? retrieval->train_batch(position, count) : windows->train_batch(position, count);
+  }
+  TokenBatch validation_batch(std::int64_t first, std::int32_t count) const {
+    return retrieval ? retrieval->validation_batch(first, count) : windows->validation_batch(first, count);
+  }
+  std::int64_t validation_windows() const { return windows->validation_windows(); }
+};
+
 // exp(mean loss) over up to `windows` held-out windows; 0 when there are none.
 double held_out_perplexity(const Objective& objective, const std::vector<float>& theta,
-                           const TokenWindows& data, std::int32_t windows, std::int32_t batch_size) {
+                           const DataSource& data, std::int32_t windows, std::int32_t batch_size) {
   LossSum total;
   const std::int64_t n = std::min<std::int64_t>(windows, data.validation_windows());
   for (std::int64_t first = 0; first < n; first += batch_size) {
@@ -108,9 +121,10 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
       tokenizer_file = o.out / "tokenizer.model";
       if (!fs::exists(tokenizer_file)) {
         fs::create_directories(o.out);
-        train_sentencepiece(*store,
-                            {o.tokenizer_algorithm, config.vocab_size, o.validation_permille, o.threads},
-                            tokenizer_file);
+        train_sentencepiece(
+            *store,
+            {o.tokenizer_algorithm, config.vocab_size - o.reserved_tokens, o.validation_permille, o.threads},
+            tokenizer_file);
       }
     }
   }
@@ -118,11 +132,16 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
       tokenizer_file.empty() ? llama::make_byte_tokenizer(config.vocab_size)
                              : llama::make_tokenizer(tokenizer_file.parent_path(), config.vocab_size,
                                                      config.bos_token_id, config.eos_token_id);
-  TokenWindows data(*store, *tokenizer, o.seq_len, o.validation_permille, o.seed);
-  data.set_loss_tokens(o.loss_tokens);
-  log_info("llama trainer: " + std::to_string(data.train_windows()) + " training and " +
-           std::to_string(data.validation_windows()) + " held-out windows of " + std::to_string(o.seq_len) +
+  const std::int32_t window =
+      o.retrieval ? o.retrieval->context_tokens + o.retrieval->target_tokens : o.seq_len;
+  TokenWindows windows(*store, *tokenizer, window, o.validation_permille, o.seed);
+  windows.set_loss_tokens(o.loss_tokens);
+  log_info("llama trainer: " + std::to_string(windows.train_windows()) + " training and " +
+           std::to_string(windows.validation_windows()) + " held-out windows of " + std::to_string(window) +
            " tokens from " + o.corpus.string());
+  std::optional<RetrievalWindows> retrieval;
+  if (o.retrieval) retrieval.emplace(windows, *o.retriever, *store, *tokenizer, *o.retrieval);
+  const DataSource data{&windows, retrieval ? &*retrieval : nullptr};
 
   std::optional<LoraLayout> lora;
   if (lora_mode) lora.emplace(config, o.lora);
@@ -155,7 +174,10 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   const std::int64_t total_steps = o.schedule.total_steps;
   const std::int64_t end =
       request.stop_after_steps > 0 ? std::min(total_steps, pos.step + request.stop_after_steps) : total_steps;
-  const std::int64_t tokens_per_step = std::int64_t{o.batch_size} * o.grad_accum * o.seq_len;
+  // For the progress line's total: retrieval samples' lengths vary with their passages.
+  const std::int64_t sample_tokens =
+      o.retrieval ? std::int64_t{window} + o.retrieval->passage_tokens + 2 : std::int64_t{o.seq_len};
+  const std::int64_t tokens_per_step = std::int64_t{o.batch_size} * o.grad_accum * sample_tokens;
   std::vector<float> grad(what.total);
   TrainSummary summary;
   summary.total_steps = total_steps;
@@ -163,11 +185,12 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   while (pos.step < end) {
     std::fill(grad.begin(), grad.end(), 0.0f);
     std::vector<TokenBatch> micro_batches;
-    std::int64_t targets = 0;
+    std::int64_t targets = 0, step_tokens = 0;
     for (std::int32_t micro = 0; micro < o.grad_accum; ++micro) {
       micro_batches.push_back(data.train_batch(pos.data_position, o.batch_size));
       pos.data_position += o.batch_size;
       targets += micro_batches.back().target_count();
+      step_tokens += std::int64_t{micro_batches.back().sequences} * micro_batches.back().length;
     }
     LossSum loss;
     const double scale =
@@ -194,10 +217,10 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
     const double lr = learning_rate(o.schedule, pos.step);
     optimizer.step(theta.data(), grad.data(), lr);
     ++pos.step;
-    pos.tokens += tokens_per_step;
+    pos.tokens += step_tokens;
     pos.last_loss = mean;
     progress.set_note("loss " + num(mean, 4) + ", lr " + num(lr));
-    progress.advance(tokens_per_step);
+    progress.advance(step_tokens);
     if (o.eval_every > 0 && pos.step % o.eval_every == 0 && pos.step < total_steps) {
       const double ppl = held_out_perplexity(objective, theta, data, o.eval_windows, o.batch_size);
       log_info("step " + std::to_string(pos.step) + "/" + std::to_string(total_steps) + ": train loss " +

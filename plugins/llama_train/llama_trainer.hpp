@@ -5,11 +5,15 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "adamw.hpp"
 #include "llama_config.hpp"
 #include "lora_layout.hpp"
+#include "ralm/retriever.hpp"
 #include "ralm/trainer.hpp"
+#include "retrieval_windows.hpp"
 
 namespace ralm::llama_train {
 
@@ -25,8 +29,14 @@ struct LlamaTrainerOptions {
   // tokenizer: sentencepiece: the model file; empty: train one (out/tokenizer.model).
   std::filesystem::path tokenizer_model;
   std::string tokenizer_algorithm = "bpe";  // for a trained one: "bpe" or "unigram"
+  // A trained tokenizer has vocab_size - reserved_tokens pieces; the last ids
+  // are left for tokens added later (FlashBack's marks).
+  std::int32_t reserved_tokens = 0;
   std::int32_t seq_len = 128;
   std::int32_t loss_tokens = 0;  // loss on the last n positions of a window; 0: all
+  // data: retrieval: FlashBack's retrieval-augmented samples from `retriever`.
+  std::shared_ptr<Retriever> retriever;
+  std::optional<RetrievalLayout> retrieval;
   std::int32_t batch_size = 8;
   std::int32_t grad_accum = 1;
   Schedule schedule;

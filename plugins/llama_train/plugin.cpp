@@ -50,6 +50,22 @@ std::unique_ptr<ralm::Trainer> make_trainer(const ralm::Params& p, ralm::BuildCo
       o.lora.trainable_tokens.push_back(static_cast<ralm::TokenId>(id));
   }
   o.loss_tokens = i32("loss_tokens");
+  if (p.get_string("data") == "retrieval") {
+    o.retriever = ctx.retriever();
+    if (!o.retriever)
+      p.fail("data", "retrieval needs a `retriever:` section in the config (e.g. plugin: bm25)");
+    RetrievalLayout r;
+    r.layout = p.get_string("layout");
+    r.context_tokens = i32("context_tokens");
+    r.target_tokens = i32("target_tokens");
+    r.query_tokens = i32("query_tokens");
+    r.passage_tokens = i32("passage_tokens");
+    for (auto id : p.get_int_list("mark_token_ids"))
+      r.marks.push_back(static_cast<ralm::TokenId>(id));
+    if (!r.marks.empty() && r.marks.size() != 2)
+      p.fail("mark_token_ids", "give two ids, <MARK_L>'s and <MARK_R>'s, or none");
+    o.retrieval = r;
+  }
 
   o.corpus = p.get_path("corpus");
   if (!fs::exists(o.corpus / "manifest.json")) {
@@ -69,6 +85,8 @@ std::unique_ptr<ralm::Trainer> make_trainer(const ralm::Params& p, ralm::BuildCo
              "give the path of an existing SentencePiece tokenizer.model, or leave it out to train one");
     }
     o.tokenizer_algorithm = p.get_string("tokenizer_algorithm");
+    o.reserved_tokens = i32("reserved_tokens");
+    if (o.reserved_tokens >= c.vocab_size) p.fail("reserved_tokens", "must be smaller than vocab_size");
   }
   o.batch_size = i32("batch_size");
   o.grad_accum = i32("grad_accum");
@@ -115,6 +133,24 @@ RALM_PLUGIN("llama-train", "0.1.0", "trains Llama-architecture models for the ll
               "mode: lora: token ids whose embedding rows are trained too (tied: output rows too)"),
           param::integer("loss_tokens", 0, "loss on the last n tokens of each window only; 0: every token")
               .at_least(0),
+          param::string("data", "windows",
+                        "windows: plain token windows; retrieval: FlashBack's retrieval-augmented samples "
+                        "(needs a retriever section)")
+              .one_of({"windows", "retrieval"}),
+          param::string("layout", "append",
+                        "data: retrieval: append (FlashBack) or prepend (In-Context RALM)")
+              .one_of({"append", "prepend"}),
+          param::integer("context_tokens", 112, "data: retrieval: context tokens before the target")
+              .at_least(1),
+          param::integer("target_tokens", 16, "data: retrieval: target tokens (the only ones with a loss)")
+              .at_least(1),
+          param::integer("query_tokens", 32, "data: retrieval: the context's last tokens form the query")
+              .at_least(1),
+          param::integer("passage_tokens", 128, "data: retrieval: the passage is truncated to this")
+              .at_least(0),
+          param::int_list(
+              "mark_token_ids", {},
+              "data: retrieval, layout: append: the ids of <MARK_L> and <MARK_R>; empty: no marks"),
           param::string("tokenizer", "bytes", "bytes (bytes as tokens) or sentencepiece (tokenizer_model)")
               .one_of({"bytes", "sentencepiece"}),
           param::path("tokenizer_model", "",
@@ -122,6 +158,11 @@ RALM_PLUGIN("llama-train", "0.1.0", "trains Llama-architecture models for the ll
                       "training split into out/tokenizer.model (vocab_size pieces)"),
           param::string("tokenizer_algorithm", "bpe", "a trained SentencePiece tokenizer's algorithm")
               .one_of({"bpe", "unigram"}),
+          param::integer(
+              "reserved_tokens", 0,
+              "a trained tokenizer gets vocab_size - reserved_tokens pieces; the last ids stay free "
+              "for added tokens (FlashBack's <MARK_L>, <MARK_R>)")
+              .at_least(0),
           param::integer("vocab_size", 512, "vocabulary size (at least the tokenizer's)").at_least(1),
           param::integer("hidden_size", 128, "hidden size").at_least(2),
           param::integer("intermediate_size", 344, "feed-forward size").at_least(1),

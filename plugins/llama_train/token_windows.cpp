@@ -27,6 +27,8 @@ TokenWindows::TokenWindows(const PassageStore& store, const Tokenizer& tokenizer
     const Tokens tokens = tokenizer.encode(text, true);
     auto& out = held_out ? validation_ : train_;
     out.insert(out.end(), tokens.begin(), tokens.end());
+    auto& docs = held_out ? validation_docs_ : train_docs_;
+    docs.insert(docs.end(), tokens.size(), doc);
   }
   if (train_windows() == 0) {
     throw InputError(store.dir().string() + ": the corpus's training split holds " +
@@ -70,6 +72,18 @@ TokenBatch TokenWindows::train_batch(std::int64_t position, std::int32_t count) 
     add_window(train_, permutation(p / n)[static_cast<std::size_t>(p % n)], batch);
   }
   return batch;
+}
+
+TokenWindows::Window TokenWindows::train_window(std::int64_t position) {
+  const std::int64_t n = train_windows();
+  const auto start = static_cast<std::size_t>(
+      permutation(position / n)[static_cast<std::size_t>(position % n)] * (length_ + 1));
+  return {train_.data() + start, train_docs_.data() + start};
+}
+
+TokenWindows::Window TokenWindows::validation_window(std::int64_t index) const {
+  const auto start = static_cast<std::size_t>(index * (length_ + 1));
+  return {validation_.data() + start, validation_docs_.data() + start};
 }
 
 TokenBatch TokenWindows::validation_batch(std::int64_t first, std::int32_t count) const {

@@ -40,6 +40,17 @@ class TokenWindows {
   // Held-out windows [first, first + count).
   TokenBatch validation_batch(std::int64_t first, std::int32_t count) const;
 
+  // A window's length + 1 tokens and the document of its token at `offset`,
+  // for samplers that rearrange windows (retrieval-augmented training).
+  struct Window {
+    const TokenId* tokens;
+    std::int64_t document_at(std::int32_t offset) const { return documents[offset]; }
+    const std::int64_t* documents;
+  };
+  // The training window at data position `position` (after the epoch's shuffle).
+  Window train_window(std::int64_t position);
+  Window validation_window(std::int64_t index) const;
+
  private:
   void add_window(const std::vector<TokenId>& stream, std::int64_t index, TokenBatch& batch) const;
   const std::vector<std::int64_t>& permutation(std::int64_t epoch);
@@ -48,6 +59,7 @@ class TokenWindows {
   std::int32_t loss_tokens_ = 0;
   std::uint64_t seed_;
   std::vector<TokenId> train_, validation_;
+  std::vector<std::int64_t> train_docs_, validation_docs_;  // each token's document
   std::int64_t cached_epoch_ = -1;
   std::vector<std::int64_t> order_;
 };
