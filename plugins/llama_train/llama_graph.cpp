@@ -147,12 +147,41 @@ void rope(T* x, i64 rows, i64 length, i64 heads, i64 head_dim, const std::vector
   }
 }
 
+// Row i of the len × len scores keeps columns 0..i: softmax over them, zero after.
 template <class T>
-T dot(const T* a, const T* b, i64 n) {
-  T s = 0;
-  for (i64 i = 0; i < n; ++i)
-    s += a[i] * b[i];
-  return s;
+void causal_softmax(T* p, i64 len, int threads) {
+#pragma omp parallel for schedule(static) num_threads(team(threads, len* len))
+  for (i64 i = 0; i < len; ++i) {
+    T* row = p + i * len;
+    T m = -std::numeric_limits<T>::infinity();
+    for (i64 j = 0; j <= i; ++j)
+      m = std::max(m, row[j]);
+    T sum = 0;
+    for (i64 j = 0; j <= i; ++j) {
+      row[j] = std::exp(row[j] - m);
+      sum += row[j];
+    }
+    const T inv = T(1) / sum;
+    for (i64 j = 0; j <= i; ++j)
+      row[j] *= inv;
+    std::fill(row + i + 1, row + len, T(0));
+  }
+}
+
+// dP (in `d`) becomes dS = P ⊙ (dP - Σ_j P ⊙ dP), row by row.
+template <class T>
+void causal_softmax_backward(const T* p, T* d, i64 len, int threads) {
+#pragma omp parallel for schedule(static) num_threads(team(threads, len* len))
+  for (i64 i = 0; i < len; ++i) {
+    const T* pr = p + i * len;
+    T* dr = d + i * len;
+    T weighted = 0;
+    for (i64 j = 0; j <= i; ++j)
+      weighted += pr[j] * dr[j];
+    for (i64 j = 0; j <= i; ++j)
+      dr[j] = pr[j] * (dr[j] - weighted);
+    std::fill(dr + i + 1, dr + len, T(0));
+  }
 }
 
 // One adapted layer's saved inputs: the dropout factors (empty: none) and
@@ -224,7 +253,9 @@ struct LlamaGraph<T>::Activations {
   std::vector<LayerActivations> layers;
   std::vector<T> x_final, rstd_final, xf, logits;
   std::vector<T> cos_t, sin_t;
-  std::vector<T> embed;  // the base embedding with the trainable token rows in place (LoRA only)
+  std::vector<T> embed;    // the base embedding with the trainable token rows in place (LoRA only)
+  std::vector<T> x, proj;  // the residual stream and a product, while going forward
+  std::vector<T> dxf, dx, dact, dgate, dup, dxn, dattn, dq, dk, dv, ds;  // the backward pass's
 };
 
 template <class T>
@@ -233,7 +264,11 @@ LlamaGraph<T>::LlamaGraph(const llama::LlamaConfig& config, int threads, const L
       layout_(config),
       lora_(lora),
       threads_(std::max(1, threads)),
-      inv_freq_(llama::rope_inverse_frequencies(config)) {}
+      inv_freq_(llama::rope_inverse_frequencies(config)),
+      activations_(std::make_unique<Activations>()) {}
+
+template <class T>
+LlamaGraph<T>::~LlamaGraph() = default;
 
 template <class T>
 void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropout_seed,
@@ -276,7 +311,10 @@ void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropou
     lora_forward(x, n, site, lora, rank, lora_scale, dropout, seed, y, la.lora[sz(m)], th);
   };
 
-  std::vector<T> x(sz(n * h)), proj(sz(n * h));
+  std::vector<T>& x = a.x;
+  std::vector<T>& proj = a.proj;
+  x.resize(sz(n * h));
+  proj.resize(sz(n * h));
   for (i64 r = 0; r < n; ++r) {
     const TokenId t = batch.inputs[sz(r)];
     if (t < 0 || t >= c.vocab_size)
@@ -303,33 +341,19 @@ void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropou
     rope(la.q.data(), n, len, nh, hd, a.cos_t, a.sin_t, false, th);
     rope(la.k.data(), n, len, nkv, hd, a.cos_t, a.sin_t, false, th);
 
-    la.probs.assign(sz(nseq * nh * len * len), T(0));
+    // Causal attention per (sequence, head), the products on BLAS: S = QKᵀ·scale,
+    // row-wise causal softmax into P (zero above the diagonal), O = P·V.
+    la.probs.resize(sz(nseq * nh * len * len));
     la.attn.resize(sz(n * qd));
-#pragma omp parallel for schedule(static) num_threads(team(th, nseq* nh* len* len* hd / 2))
-    for (i64 task = 0; task < nseq * nh; ++task) {
-      const i64 b = task / nh, head = task % nh, kvh = head / group;
-      for (i64 i = 0; i < len; ++i) {
-        const T* qi = &la.q[sz((b * len + i) * qd + head * hd)];
-        T* p = &la.probs[sz(((b * nh + head) * len + i) * len)];
-        T m = -std::numeric_limits<T>::infinity();
-        for (i64 j = 0; j <= i; ++j) {
-          p[j] = scale * dot(qi, &la.k[sz((b * len + j) * kvd + kvh * hd)], hd);
-          m = std::max(m, p[j]);
-        }
-        T sum = 0;
-        for (i64 j = 0; j <= i; ++j) {
-          p[j] = std::exp(p[j] - m);
-          sum += p[j];
-        }
-        const T inv = T(1) / sum;
-        T* out = &la.attn[sz((b * len + i) * qd + head * hd)];
-        std::fill_n(out, hd, T(0));
-        for (i64 j = 0; j <= i; ++j) {
-          p[j] *= inv;
-          const T* vj = &la.v[sz((b * len + j) * kvd + kvh * hd)];
-          for (i64 d = 0; d < hd; ++d)
-            out[d] += p[j] * vj[d];
-        }
+    for (i64 b = 0; b < nseq; ++b) {
+      for (i64 head = 0; head < nh; ++head) {
+        const i64 kvh = head / group;
+        T* p = &la.probs[sz((b * nh + head) * len * len)];
+        gemm(false, true, len, len, hd, scale, &la.q[sz(b * len * qd + head * hd)], qd,
+             &la.k[sz(b * len * kvd + kvh * hd)], kvd, T(0), p, len);
+        causal_softmax(p, len, th);
+        gemm(false, false, len, hd, len, T(1), p, len, &la.v[sz(b * len * kvd + kvh * hd)], kvd, T(0),
+             &la.attn[sz(b * len * qd + head * hd)], qd);
       }
     }
     linear(la.attn.data(), n, params + o.wo, h, qd, proj.data());
@@ -358,7 +382,7 @@ void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropou
     for (i64 i = 0; i < n * h; ++i)
       x[sz(i)] += proj[sz(i)];
   }
-  a.x_final = std::move(x);
+  a.x_final = x;
   a.rstd_final.resize(sz(n));
   a.xf.resize(sz(n * h));
   rms_norm(a.x_final.data(), n, params + layout_.final_norm(), h, c.rms_norm_eps, a.xf.data(),
@@ -370,14 +394,14 @@ void LlamaGraph<T>::forward(const T* params, const T* lora, std::uint64_t dropou
 
 template <class T>
 std::vector<T> LlamaGraph<T>::logits(const T* params, const TokenBatch& batch, const T* lora) {
-  Activations a;
+  Activations& a = *activations_;
   forward(params, lora, 0, batch, a);
   return std::move(a.logits);
 }
 
 template <class T>
 LossSum LlamaGraph<T>::run(const T* params, const TokenBatch& batch, T* grad, double grad_scale) {
-  Activations a;
+  Activations& a = *activations_;
   forward(params, nullptr, 0, batch, a);
   const LossSum l = loss(batch, a, grad != nullptr, grad_scale);
   if (grad) backward(params, nullptr, batch, a, grad, nullptr);
@@ -388,7 +412,7 @@ template <class T>
 LossSum LlamaGraph<T>::run_lora(const T* params, const T* lora, const TokenBatch& batch, T* grad_lora,
                                 double grad_scale, std::uint64_t dropout_seed) {
   if (!lora_) throw Error("llama_train: run_lora() on a graph built without a LoRA layout");
-  Activations a;
+  Activations& a = *activations_;
   forward(params, lora, dropout_seed, batch, a);
   const LossSum l = loss(batch, a, grad_lora != nullptr, grad_scale);
   if (grad_lora) backward(params, lora, batch, a, nullptr, grad_lora);
@@ -409,14 +433,19 @@ LossSum LlamaGraph<T>::loss(const TokenBatch& batch, Activations& a, bool gradie
       continue;
     }
     const T m = *std::max_element(z, z + vocab);
+    const T z_target = z[target];
+    // One exp per logit, kept for the gradient; the sum in double.
     double sum = 0.0;
-    for (i64 v = 0; v < vocab; ++v)
-      sum += std::exp(static_cast<double>(z[v] - m));
-    const double lse = static_cast<double>(m) + std::log(sum);
-    row_loss[sz(r)] = lse - static_cast<double>(z[target]);
+    for (i64 v = 0; v < vocab; ++v) {
+      const T e = std::exp(z[v] - m);
+      sum += static_cast<double>(e);
+      if (gradient) z[v] = e;
+    }
+    row_loss[sz(r)] = static_cast<double>(m) + std::log(sum) - static_cast<double>(z_target);
     if (gradient) {
+      const T factor = static_cast<T>(grad_scale / sum);
       for (i64 v = 0; v < vocab; ++v)
-        z[v] = static_cast<T>(std::exp(static_cast<double>(z[v]) - lse) * grad_scale);
+        z[v] *= factor;
       z[target] -= static_cast<T>(grad_scale);
     }
   }
@@ -454,7 +483,20 @@ void LlamaGraph<T>::backward(const T* params, const T* lora, const TokenBatch& b
   const T* embed = token_rows ? a.embed.data() : params + layout_.embed();
   const T* out_w = c.tie_word_embeddings ? embed : params + layout_.lm_head();
 
-  std::vector<T> dxf(sz(n * h)), dx(sz(n * h), T(0));
+  // Scratch kept between calls: fresh allocations this large would cost page faults each step.
+  std::vector<T>&dxf = a.dxf, &dx = a.dx, &dact = a.dact, &dgate = a.dgate, &dup = a.dup, &dxn = a.dxn,
+  &dattn = a.dattn, &dq = a.dq, &dk = a.dk, &dv = a.dv, &ds = a.ds;
+  dxf.resize(sz(n * h));
+  dx.assign(sz(n * h), T(0));
+  dact.resize(sz(n * ff));
+  dgate.resize(sz(n * ff));
+  dup.resize(sz(n * ff));
+  dxn.resize(sz(n * h));
+  dattn.resize(sz(n * qd));
+  dq.resize(sz(n * qd));
+  dk.resize(sz(n * kvd));
+  dv.resize(sz(n * kvd));
+  ds.resize(sz(len * len));
   linear_backward(a.logits.data(), a.xf.data(), n, out_w, vocab, h, dxf.data(), false, g(layout_.lm_head()));
   if (token_rows && c.tie_word_embeddings) {
     // The output's rows of the trainable tokens are theirs: Σ_rows dlogits[r, id] · xf[r].
@@ -471,8 +513,6 @@ void LlamaGraph<T>::backward(const T* params, const T* lora, const TokenBatch& b
   rms_norm_backward(a.x_final.data(), a.rstd_final.data(), n, params + layout_.final_norm(), h, dxf.data(),
                     dx.data(), g(layout_.final_norm()), th);
 
-  std::vector<T> dact(sz(n * ff)), dgate(sz(n * ff)), dup(sz(n * ff)), dxn(sz(n * h));
-  std::vector<T> dattn(sz(n * qd)), dq(sz(n * qd)), dk(sz(n * kvd)), dv(sz(n * kvd));
   for (std::int32_t l = c.num_layers - 1; l >= 0; --l) {
     const LayerOffsets& o = layout_.layer(l);
     LayerActivations& la = a.layers[sz(l)];
@@ -498,39 +538,24 @@ void LlamaGraph<T>::backward(const T* params, const T* lora, const TokenBatch& b
     adapt_back(l, kO, la.attn.data(), dx.data(), dattn.data(), la);
     std::fill(dk.begin(), dk.end(), T(0));
     std::fill(dv.begin(), dv.end(), T(0));
-    // One task per (sequence, KV head), its query heads in order: the heads
-    // sharing a KV head add into its dK and dV without a race.
-#pragma omp parallel num_threads(team(th, nseq* nh* len* len* hd))
-    {
-      std::vector<T> ds(sz(len));
-#pragma omp for schedule(static)
-      for (i64 task = 0; task < nseq * nkv; ++task) {
-        const i64 b = task / nkv, kvh = task % nkv;
-        for (i64 head = kvh * group; head < (kvh + 1) * group; ++head) {
-          for (i64 i = 0; i < len; ++i) {
-            const T* p = &la.probs[sz(((b * nh + head) * len + i) * len)];
-            const T* doi = &dattn[sz((b * len + i) * qd + head * hd)];
-            const T* qi = &la.q[sz((b * len + i) * qd + head * hd)];
-            T weighted = 0;
-            for (i64 j = 0; j <= i; ++j) {
-              ds[sz(j)] = dot(doi, &la.v[sz((b * len + j) * kvd + kvh * hd)], hd);
-              weighted += p[j] * ds[sz(j)];
-            }
-            T* dqi = &dq[sz((b * len + i) * qd + head * hd)];
-            std::fill_n(dqi, hd, T(0));
-            for (i64 j = 0; j <= i; ++j) {
-              const T dsj = p[j] * (ds[sz(j)] - weighted) * scale;
-              const T* kj = &la.k[sz((b * len + j) * kvd + kvh * hd)];
-              T* dkj = &dk[sz((b * len + j) * kvd + kvh * hd)];
-              T* dvj = &dv[sz((b * len + j) * kvd + kvh * hd)];
-              for (i64 d = 0; d < hd; ++d) {
-                dqi[d] += dsj * kj[d];
-                dkj[d] += dsj * qi[d];
-                dvj[d] += p[j] * doi[d];
-              }
-            }
-          }
-        }
+    // Per (sequence, head), in order (the heads sharing a KV head add into its
+    // dK and dV one after the other): dP = dO·Vᵀ, dS = P ⊙ (dP - rowsum(P ⊙ dP)),
+    // dQ = dS·K·scale, dK += dSᵀ·Q·scale, dV += Pᵀ·dO.
+    for (i64 b = 0; b < nseq; ++b) {
+      for (i64 head = 0; head < nh; ++head) {
+        const i64 kvh = head / group;
+        const T* p = &la.probs[sz((b * nh + head) * len * len)];
+        const T* dob = &dattn[sz(b * len * qd + head * hd)];
+        const T* qb = &la.q[sz(b * len * qd + head * hd)];
+        const T* kb = &la.k[sz(b * len * kvd + kvh * hd)];
+        gemm(false, true, len, len, hd, T(1), dob, qd, &la.v[sz(b * len * kvd + kvh * hd)], kvd, T(0),
+             ds.data(), len);
+        causal_softmax_backward(p, ds.data(), len, th);
+        gemm(false, false, len, hd, len, scale, ds.data(), len, kb, kvd, T(0),
+             &dq[sz(b * len * qd + head * hd)], qd);
+        gemm(true, false, len, hd, len, scale, ds.data(), len, qb, qd, T(1),
+             &dk[sz(b * len * kvd + kvh * hd)], kvd);
+        gemm(true, false, len, hd, len, T(1), p, len, dob, qd, T(1), &dv[sz(b * len * kvd + kvh * hd)], kvd);
       }
     }
     rope(dq.data(), n, len, nh, hd, a.cos_t, a.sin_t, true, th);
@@ -543,7 +568,6 @@ void LlamaGraph<T>::backward(const T* params, const T* lora, const TokenBatch& b
     adapt_back(l, kV, la.xn1.data(), dv.data(), dxn.data(), la);
     rms_norm_backward(la.x.data(), la.rstd1.data(), n, params + o.attn_norm, h, dxn.data(), dx.data(),
                       g(o.attn_norm), th);
-    la = LayerActivations();  // done with this layer: give its memory back
   }
   // Rows in order, so repeated tokens add up the same way every time.
   for (i64 r = 0; r < n; ++r) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "llama_config.hpp"
@@ -45,6 +46,9 @@ class LlamaGraph {
  public:
   // `lora` (kept by reference) adds LoRA factors the *_lora calls train.
   LlamaGraph(const llama::LlamaConfig& config, int threads, const LoraLayout* lora = nullptr);
+  ~LlamaGraph();
+  LlamaGraph(const LlamaGraph&) = delete;
+  LlamaGraph& operator=(const LlamaGraph&) = delete;
 
   const ParamLayout& layout() const { return layout_; }
 
@@ -77,6 +81,9 @@ class LlamaGraph {
   const LoraLayout* lora_;
   int threads_;
   std::vector<double> inv_freq_;
+  // Activations and scratch, reused from call to call (so one graph serves
+  // one thread at a time).
+  std::unique_ptr<Activations> activations_;
 };
 
 extern template class LlamaGraph<float>;
