@@ -114,7 +114,8 @@ RALM_PLUGIN("llama-train", "0.1.0", "trains Llama-architecture models for the ll
   namespace param = ralm::param;
   registrar.add<ralm::Trainer>(
       "llama",
-      "full training of a Llama model on a passage store; writes Hugging Face folders the llama plugin loads",
+      "trains a Llama model on a passage store (from scratch, or LoRA over a base; FlashBack's "
+      "retrieval-augmented samples); writes Hugging Face folders and PEFT adapters",
       {
           param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build`)"),
           param::required("out", ralm::ParamType::Path,
