@@ -41,7 +41,7 @@ json adapter_config_json(const LoraConfig& lc, const fs::path& base_dir) {
   return {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
-      {"base_model_name_or_path", base_dir.string()},
+      {"base_model_name_or_path", base_dir.lexically_normal().string()},
       {"r", lc.r},
       {"lora_alpha", lc.alpha},
       {"lora_dropout", lc.dropout},
