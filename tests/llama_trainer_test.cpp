@@ -97,6 +97,14 @@ TEST_F(Trainer, LossFallsAndTheModelLoadsInTheLlamaPlugin) {
   EXPECT_GT(ppl, 1.0);
   EXPECT_LT(ppl, 16.0) << r.out;
   EXPECT_TRUE(fs::exists(dir.path() / "out/model/model.safetensors"));
+  // --eval-only measures without training: the checkpoint gives the same figure, the start a worse one.
+  const auto config_file = (dir.path() / "t.yaml").string();
+  const auto at_end = ralm_cmd({"train", config_file, "--eval-only", "--resume"});
+  ASSERT_EQ(at_end.exit_code, 0) << at_end.err;
+  EXPECT_NEAR(number_after(at_end.out, "held-out perplexity "), ppl, 1e-3 * ppl) << at_end.out;
+  const auto at_start = ralm_cmd({"train", config_file, "--eval-only"});
+  ASSERT_EQ(at_start.exit_code, 0) << at_start.err;
+  EXPECT_GT(number_after(at_start.out, "held-out perplexity "), 2 * ppl) << at_start.out;
   // The llama plugin reads what the trainer wrote.
   const auto p =
       dir.write("load.yaml", "model: {plugin: llama, path: " + (dir.path() / "out/model").string() + "}\n");

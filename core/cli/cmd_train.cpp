@@ -20,10 +20,14 @@ int run_train(const std::vector<std::string>& args, const GlobalOptions& global)
   options.add_options()("resume",
                         "continue from the trainer's last checkpoint (same result as no interruption)")(
       "stop-after", po::value<std::int64_t>()->default_value(0),
-      "stop after this many optimiser steps in this run, with a checkpoint; 0: run to the end");
+      "stop after this many optimiser steps in this run, with a checkpoint; 0: run to the end")(
+      "eval-only",
+      "train nothing: print the held-out perplexity of the start (or, with --resume, the checkpoint)");
   po::variables_map vm;
-  if (!parse_command("train", "train CONFIG.yaml [--resume] [--stop-after N] [--set trainer.KEY=VALUE ...]",
-                     args, options, positional, vm, hidden)) {
+  if (!parse_command(
+          "train",
+          "train CONFIG.yaml [--resume] [--stop-after N] [--eval-only] [--set trainer.KEY=VALUE ...]", args,
+          options, positional, vm, hidden)) {
     return 0;
   }
   core::Registry registry;
@@ -41,9 +45,17 @@ int run_train(const std::vector<std::string>& args, const GlobalOptions& global)
   TrainRequest request;
   request.resume = vm.count("resume") > 0;
   request.stop_after_steps = vm["stop-after"].as<std::int64_t>();
+  request.evaluate_only = vm.count("eval-only") > 0;
   if (request.stop_after_steps < 0) throw InputError("train: --stop-after must be 0 or more");
   const TrainSummary s = built.trainer->train(request);
   char line[512];
+  if (request.evaluate_only) {
+    std::snprintf(line, sizeof line, "held-out perplexity %.3f at step %lld of %lld\n",
+                  s.validation_perplexity, static_cast<long long>(s.steps),
+                  static_cast<long long>(s.total_steps));
+    std::cout << line;
+    return 0;
+  }
   std::snprintf(line, sizeof line, "trained %lld/%lld steps, %lld tokens; last train loss %.4f",
                 static_cast<long long>(s.steps), static_cast<long long>(s.total_steps),
                 static_cast<long long>(s.tokens), s.train_loss);

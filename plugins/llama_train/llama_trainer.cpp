@@ -93,7 +93,7 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   const LlamaTrainerOptions& o = options_;
   const fs::path checkpoint_dir = o.out / "checkpoint",
                  model_dir = o.out / (o.mode == "lora" ? "adapter" : "model");
-  if (!request.resume && fs::exists(checkpoint_dir)) {
+  if (!request.resume && !request.evaluate_only && fs::exists(checkpoint_dir)) {
     throw InputError(checkpoint_dir.string() +
                      " exists: pass --resume to continue that run, or remove the folder (or change "
                      "trainer.out) to start afresh");
@@ -171,6 +171,16 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   log_info("llama trainer: " + std::to_string(what.total) + " trained parameters" +
            (lora_mode ? " (LoRA over " + std::to_string(layout.total()) + " frozen)" : std::string()));
 
+  if (request.evaluate_only) {
+    TrainSummary summary;
+    summary.steps = pos.step;
+    summary.total_steps = o.schedule.total_steps;
+    summary.tokens = pos.tokens;
+    summary.train_loss = pos.last_loss;
+    summary.validation_perplexity = held_out_perplexity(objective, theta, data, o.eval_windows, o.batch_size);
+    summary.output = request.resume ? checkpoint_dir : fs::path();
+    return summary;
+  }
   const std::int64_t total_steps = o.schedule.total_steps;
   const std::int64_t end =
       request.stop_after_steps > 0 ? std::min(total_steps, pos.step + request.stop_after_steps) : total_steps;

@@ -22,6 +22,9 @@ struct TrainRequest {
   // Stop (after writing a checkpoint) once this many optimiser steps have
   // run in this invocation; 0: run to the configured end.
   std::int64_t stop_after_steps = 0;
+  // Train nothing: measure the held-out perplexity of the starting point (a
+  // fresh start, or the checkpoint with `resume`) and write nothing.
+  bool evaluate_only = false;
 };
 
 // What a finished (or stopped) invocation reports.
