@@ -3,10 +3,10 @@
 // embedding, RMSNorm, rotary embeddings in the rotate-half layout, grouped-
 // query causal attention, SwiGLU, tied or untied output, cross-entropy.
 //
-// Batched over sequences that each start at position 0. Matrix products go
-// to BLAS; the rest is OpenMP over rows or over (sequence, head) with every
-// sum in a fixed order, so a result depends only on the inputs and the thread
-// count. Instantiated for float (training) and double (the finite-difference
+// Batched over sequences that each start at position 0. Matrix products,
+// attention's included (one product per sequence and head), go to BLAS; the
+// rest is OpenMP over rows or columns with every sum in a fixed order, so a
+// result depends only on the inputs and the thread count. Instantiated for float (training) and double (the finite-difference
 // tests, where rounding would hide a wrong gradient).
 //
 // With a LoraLayout, the base weights are frozen and each adapted linear
