@@ -25,6 +25,8 @@ const std::vector<Command>& commands() {
        &run_datastore},
       {"retrieval-eval", "recall@k, MRR and overlap of pipelines' retrievers on queries from the corpus",
        &run_retrieval_eval},
+      {"train", "train a model with the trainer a config names (a pipeline with a `trainer:` section)",
+       &run_train},
   };
   return all;
 }

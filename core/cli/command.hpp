@@ -55,5 +55,6 @@ int run_datastore(const std::vector<std::string>& args, const GlobalOptions& glo
 int build_indexes(const std::vector<std::string>& args, const GlobalOptions& global,
                   const std::string& command, const std::vector<std::string>& sections);
 int run_retrieval_eval(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_train(const std::vector<std::string>& args, const GlobalOptions& global);
 
 }  // namespace ralm::cli

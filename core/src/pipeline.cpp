@@ -17,7 +17,7 @@ namespace {
 
 const std::vector<std::string>& top_level_keys() {
   static const std::vector<std::string> keys = {"extends", "name",      "description", "model", "retriever",
-                                                "policy",  "scheduler", "engine",      "task"};
+                                                "policy",  "scheduler", "trainer",     "engine", "task"};
   return keys;
 }
 

@@ -45,6 +45,7 @@ BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry)
     if (c.kind == ContextPolicy::kKind) built.policy = build<ContextPolicy>(c, registry, ctx);
     if (c.kind == SpeculationScheduler::kKind)
       built.scheduler = build<SpeculationScheduler>(c, registry, ctx);
+    if (c.kind == Trainer::kKind) built.trainer = build<Trainer>(c, registry, ctx);
   }
   return built;
 }

@@ -7,12 +7,13 @@
 #include "ralm/model.hpp"
 #include "ralm/retriever.hpp"
 #include "ralm/speculation_scheduler.hpp"
+#include "ralm/trainer.hpp"
 
 namespace ralm::core {
 
 const std::vector<std::string>& component_kinds() {
   static const std::vector<std::string> kinds = {Model::kKind, Retriever::kKind, ContextPolicy::kKind,
-                                                 SpeculationScheduler::kKind};
+                                                 SpeculationScheduler::kKind, Trainer::kKind};
   return kinds;
 }
 
@@ -31,7 +32,7 @@ std::string describe(const PluginRecord* plugin) {
 void Registry::add(RegistryEntry entry) {
   if (kind_rank(entry.info.kind) == component_kinds().size()) {
     throw InputError(describe(entry.plugin.get()) + " registers '" + entry.info.name + "' of unknown kind '" +
-                     entry.info.kind + "'; the kinds are model, retriever, policy and scheduler");
+                     entry.info.kind + "'; the kinds are model, retriever, policy, scheduler and trainer");
   }
   if (const RegistryEntry* existing = find(entry.info.kind, entry.info.name)) {
     throw InputError(describe(entry.plugin.get()) + " registers " + entry.info.kind + " '" + entry.info.name +

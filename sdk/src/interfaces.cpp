@@ -7,6 +7,7 @@
 #include "ralm/registrar.hpp"
 #include "ralm/retriever.hpp"
 #include "ralm/speculation_scheduler.hpp"
+#include "ralm/trainer.hpp"
 
 namespace ralm {
 
@@ -76,5 +77,7 @@ void ContextPolicy::adjust_logits(PolicyState&, std::span<float>, std::span<cons
 
 SchedulerState::~SchedulerState() = default;
 SpeculationScheduler::~SpeculationScheduler() = default;
+
+Trainer::~Trainer() = default;
 
 }  // namespace ralm

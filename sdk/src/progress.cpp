@@ -49,7 +49,7 @@ void Progress::set(std::int64_t done) {
 std::string Progress::line() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
-  char buf[256];
+  char buf[384];
   if (total_ > 0) {
     const double left = rate > 0 ? static_cast<double>(total_ - done_) / rate : NAN;
     std::snprintf(buf, sizeof buf, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s elapsed, %s left", what_.c_str(),
@@ -61,6 +61,7 @@ std::string Progress::line() const {
                   static_cast<long long>(done_), unit_.c_str(), rate, unit_.c_str(),
                   format_duration(elapsed).c_str());
   }
+  if (!note_.empty()) return std::string(buf) + ", " + note_;
   return buf;
 }
 
@@ -71,6 +72,10 @@ void Progress::maybe_draw() {
   last_draw_ = now;
   std::fprintf(stderr, "\r\033[K%s", line().c_str());
   std::fflush(stderr);
+}
+
+void Progress::set_note(std::string note) {
+  note_ = std::move(note);
 }
 
 void Progress::finish() {

@@ -23,6 +23,9 @@ class Progress {
   void advance(std::int64_t n = 1);
   void set(std::int64_t done);
   void finish();
+  // A short status appended to the line (a training loss, say); redrawn with
+  // the next advance() or set().
+  void set_note(std::string note);
 
   // The line as it would be drawn now, for tests.
   std::string line() const;
@@ -33,6 +36,7 @@ class Progress {
 
   std::string what_;
   std::string unit_;
+  std::string note_;
   std::int64_t total_;
   std::int64_t done_ = 0;
   Clock::time_point start_;

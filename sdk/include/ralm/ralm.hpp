@@ -15,6 +15,7 @@
 #include "ralm/retriever.hpp"
 #include "ralm/speculation_scheduler.hpp"
 #include "ralm/staging_directory.hpp"
+#include "ralm/trainer.hpp"
 #include "ralm/types.hpp"
 #include "ralm/value.hpp"
 #include "ralm/version.hpp"

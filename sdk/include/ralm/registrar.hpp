@@ -14,7 +14,7 @@ namespace ralm {
 
 // The registry's record of one component implementation.
 struct ComponentInfo {
-  std::string kind;         // "model", "retriever", "policy" or "scheduler"
+  std::string kind;         // "model", "retriever", "policy", "scheduler" or "trainer"
   std::string name;         // what a pipeline writes after `plugin:`
   std::string description;  // one line
   ParamSpecs params;
@@ -37,7 +37,7 @@ class Registrar {
 
   template <class Interface, class Factory>
   void add(std::string name, std::string description, ParamSpecs params, Factory factory) {
-    static_assert(std::is_base_of_v<Component, Interface>, "register one of the four interfaces");
+    static_assert(std::is_base_of_v<Component, Interface>, "register one of the interfaces (model, retriever, policy, scheduler, trainer)");
     ComponentInfo info{Interface::kKind, std::move(name), std::move(description), std::move(params)};
     add_component(std::move(info),
                   [f = std::move(factory)](const Params& p, BuildContext& ctx) -> std::unique_ptr<Component> {

@@ -8,6 +8,7 @@
 #include "ralm/model.hpp"
 #include "ralm/retriever.hpp"
 #include "ralm/speculation_scheduler.hpp"
+#include "ralm/trainer.hpp"
 
 namespace ralm::core {
 
@@ -16,6 +17,7 @@ struct BuiltPipeline {
   std::shared_ptr<Retriever> retriever;             // likewise
   std::shared_ptr<ContextPolicy> policy;            // likewise
   std::shared_ptr<SpeculationScheduler> scheduler;  // null: no speculation
+  std::shared_ptr<Trainer> trainer;                 // null unless a training config
   int threads = 1;                                  // engine.threads, 0 resolved to the core count
 };
 

@@ -29,7 +29,8 @@ struct RegistryEntry {
   ComponentFactory factory;
 };
 
-// The four kinds, in the order a pipeline is built.
+// The component kinds, in the order a pipeline is built (a trainer last, so
+// that it can use the model and retriever built before it).
 const std::vector<std::string>& component_kinds();
 
 class Registry {
