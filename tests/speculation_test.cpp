@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "append_policy.hpp"
@@ -14,8 +15,10 @@
 #include "dense_retriever.hpp"
 #include "engine_fixture.hpp"
 #include "fixed_scheduler.hpp"
+#include "none_policy.hpp"
 #include "os3_scheduler.hpp"
 #include "prepend_policy.hpp"
+#include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 
 namespace {
@@ -396,6 +399,34 @@ TEST(Speculation, ABoundedCacheStillGivesTheBaselineOutput) {
   s.speculation.prefetch = 3;
   s.speculation.cache_capacity = 3;
   expect_same_request(core::RequestLoop(built, s).run(kPrompts[3]), baseline, "capacity 3");
+}
+
+TEST(Speculation, TheComparisonTableNamesTheRowASpeculativeRunReproduces) {
+  TempDir corpus_dir;
+  Fixture f(write_synthetic_corpus(corpus_dir));
+  auto report = [&](const std::string& name, const core::BuiltPipeline& built,
+                    const core::EngineSettings& s) {
+    core::RunReport r;
+    r.pipeline = name;
+    core::RequestLoop loop(built, s);
+    for (const auto& prompt : kPrompts)
+      r.add(loop.run(prompt));
+    return r;
+  };
+  const auto none =
+      report("none", f.pipeline(std::make_shared<policies::NonePolicy>(), false), settings(4, 12));
+  core::BuiltPipeline prepend = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false), false);
+  const auto base = report("prepend", prepend, settings(4, 12));
+  prepend.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
+  const auto spec = report("prepend-spec", prepend, settings(4, 12));
+  std::ostringstream table;
+  core::print_run_table(table, {none, base, spec});
+  const std::string text = table.str();
+  const auto spec_row = text.substr(text.find("prepend-spec"));
+  EXPECT_NE(spec_row.find("= prepend"), std::string::npos) << text;
+  EXPECT_EQ(text.substr(text.find("prepend "), text.find("prepend-spec") - text.find("prepend ")).find("= "),
+            std::string::npos)
+      << text;
 }
 
 // Scores set by hand, to check the cache's ranking and eviction alone.

@@ -199,10 +199,20 @@ void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
   for (const RunReport& r : reports) {
     const RunReport& ref = reports.front();
     const std::size_t same = identical_outputs(r, ref);
-    const std::string identical = &r == &ref                 ? "(reference)"
-                                  : same == r.results.size() ? "yes"
-                                                             : "no (" + std::to_string(same) + "/" +
-                                                                   std::to_string(r.results.size()) + ")";
+    std::string identical = &r == &ref                 ? "(reference)"
+                            : same == r.results.size() ? "yes"
+                                                       : "no (" + std::to_string(same) + "/" +
+                                                             std::to_string(r.results.size()) + ")";
+    // A pipeline meant to reproduce another one (speculation reproduces its
+    // baseline) says which earlier row it matches, output for output.
+    if (same != r.results.size()) {
+      for (const RunReport* earlier = &ref + 1; earlier < &r; ++earlier) {
+        if (!r.results.empty() && identical_outputs(r, *earlier) == r.results.size()) {
+          identical += "; = " + earlier->pipeline;
+          break;
+        }
+      }
+    }
     std::vector<std::string> row = {
         r.pipeline,
         std::to_string(r.results.size()),
