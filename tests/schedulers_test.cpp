@@ -241,6 +241,32 @@ TEST(Os3Scheduler, RealRetrievalsWithoutACheckAreNoTrialsOfGamma) {
   EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.3);
 }
 
+TEST(Os3Scheduler, VerificationCostIsALineInTheBatchSize) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  // One search costs 0.10 s, a batch of 2 0.12 s, a batch of 4 0.16 s.
+  scheduler.observe(*state, real_round(0.01, 0.10, 1, 1));
+  scheduler.observe(*state, round(2, 2, 0.01, 0.12));
+  scheduler.observe(*state, round(4, 3, 0.01, 0.16));
+  const auto& st = static_cast<const Os3State&>(*state);
+  const VerifyCost cost = scheduler.estimate_verify_cost(st);
+  EXPECT_NEAR(cost.per_query, 0.02, 1e-12);
+  EXPECT_NEAR(cost.fixed, 0.08, 1e-12);
+  const double gamma = scheduler.estimate_gamma(st);
+  EXPECT_EQ(scheduler.next_stride(*state),
+            best_stride(
+                gamma, 0.01, [&](std::int32_t s) { return cost.at(s); }, Overlap::none, 16));
+  // The paper's single b (the last round's) would choose a longer stride.
+  Os3Settings paper = settings(1.0);
+  paper.batch_cost = false;
+  Os3Scheduler constant(paper);
+  auto st2 = constant.begin();
+  for (const auto& r : st.rounds)
+    constant.observe(*st2, r);
+  EXPECT_EQ(constant.next_stride(*st2), best_stride(gamma, 0.01, 0.16, false, 16));
+  EXPECT_GT(constant.next_stride(*st2), scheduler.next_stride(*state));
+}
+
 TEST(FixedScheduler, AlwaysItsStride) {
   FixedScheduler fixed(6);
   auto state = fixed.begin();

@@ -53,10 +53,16 @@ double seconds_per_kept_step(double gamma, double a, double b, std::int32_t s, b
 }
 
 std::int32_t best_stride(double gamma, double a, double b, Overlap overlap, std::int32_t max_stride) {
+  return best_stride(
+      gamma, a, [b](std::int32_t) { return b; }, overlap, max_stride);
+}
+
+std::int32_t best_stride(double gamma, double a, const std::function<double(std::int32_t)>& b,
+                         Overlap overlap, std::int32_t max_stride) {
   std::int32_t best = 1;
   double best_value = -1.0;
   for (std::int32_t s = 1; s <= max_stride; ++s) {
-    const double v = expected_kept_steps(gamma, s) / round_seconds(gamma, a, b, s, overlap);
+    const double v = expected_kept_steps(gamma, s) / round_seconds(gamma, a, b(s), s, overlap);
     if (v > best_value * (1.0 + 1e-12)) {
       best_value = v;
       best = s;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace ralm::schedulers {
 
@@ -46,5 +47,10 @@ double seconds_per_kept_step(double gamma, double a, double b, std::int32_t s, b
 // smaller stride (less work lost on a mismatch).
 std::int32_t best_stride(double gamma, double a, double b, Overlap overlap, std::int32_t max_stride);
 std::int32_t best_stride(double gamma, double a, double b, bool asynchronous, std::int32_t max_stride);
+
+// The same with a verification latency that depends on the stride (a batch
+// of s queries), b(s).
+std::int32_t best_stride(double gamma, double a, const std::function<double(std::int32_t)>& b,
+                         Overlap overlap, std::int32_t max_stride);
 
 }  // namespace ralm::schedulers

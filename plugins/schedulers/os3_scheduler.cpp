@@ -79,6 +79,36 @@ double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
   return r >= 0 ? r : estimate_verify_seconds(state);
 }
 
+VerifyCost Os3Scheduler::estimate_verify_cost(const Os3State& state) const {
+  // The last 16 searches of either kind: enough batch sizes to fit a line,
+  // recent enough to follow the machine.
+  constexpr int kFitRounds = 16;
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && n < kFitRounds; ++it) {
+    double x = 0, y = 0;
+    if (speculated(*it) && it->stride > 0) {
+      x = it->stride;
+      y = it->verify_seconds;
+    } else if (retrieved(*it)) {
+      x = 1;
+      y = it->retrieve_seconds;
+    } else {
+      continue;
+    }
+    n += 1;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  const double var = n * sxx - sx * sx;
+  if (n < 2 || var <= 1e-12) return {estimate_verify_seconds(state), 0.0};
+  VerifyCost c;
+  c.per_query = std::max(0.0, (n * sxy - sx * sy) / var);
+  c.fixed = std::max(0.0, (sy - c.per_query * sx) / n);
+  return c;
+}
+
 std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   const auto& s = static_cast<const Os3State&>(state);
   if (s.rounds.empty()) return settings_.initial_stride;
@@ -90,9 +120,11 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   if (settings_.objective == Os3Settings::Objective::Async) overlap = Overlap::one_step;
   if (settings_.objective == Os3Settings::Objective::Pipelined) overlap = Overlap::pipelined;
   const double gamma = estimate_gamma(s);
-  const std::int32_t best = best_stride(gamma, a, b, overlap, settings_.max_stride);
+  const VerifyCost cost = settings_.batch_cost ? estimate_verify_cost(s) : VerifyCost{b, 0.0};
+  const std::int32_t best = best_stride(
+      gamma, a, [&](std::int32_t stride) { return cost.at(stride); }, overlap, settings_.max_stride);
   if (settings_.fallback &&
-      seconds_per_kept_step(gamma, a, b, best, overlap) >= a + estimate_retrieve_seconds(s)) {
+      seconds_per_kept_step(gamma, a, cost.at(best), best, overlap) >= a + estimate_retrieve_seconds(s)) {
     return 0;
   }
   return best;

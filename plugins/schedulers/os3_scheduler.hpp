@@ -22,6 +22,16 @@ struct Os3Settings {
   // Return stride 0 (retrieve for real) when the best stride's expected cost
   // per kept step, rollback included, is no lower than a real step's a + r.
   bool fallback = true;
+  // Verification searches a batch of s queries, and a batch costs more than
+  // one query: fit b(s) = b0 + b1·s over recent rounds (real retrievals count
+  // as s = 1) instead of taking one b for every s, as the paper does.
+  bool batch_cost = true;
+};
+
+// b(s) = fixed + per_query·s.
+struct VerifyCost {
+  double fixed = 0, per_query = 0;
+  double at(std::int32_t s) const { return fixed + per_query * s; }
 };
 
 class Os3State final : public SchedulerState {
@@ -44,6 +54,9 @@ class Os3Scheduler final : public SpeculationScheduler {
   // when there are none yet); r: over its real retrievals (b when none).
   double estimate_verify_seconds(const Os3State& state) const;
   double estimate_retrieve_seconds(const Os3State& state) const;
+  // The least-squares line through the last rounds' (batch size, latency);
+  // with fewer than two batch sizes seen, b for every s.
+  VerifyCost estimate_verify_cost(const Os3State& state) const;
 
  private:
   Os3Settings settings_;

@@ -30,6 +30,9 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::boolean(
               "fallback", true,
               "retrieve for real (stride 0) while speculation is predicted to cost more than it saves"),
+          param::boolean("batch_cost", true,
+                         "fit the verification latency as a line in the batch size (the paper: one latency "
+                         "for every stride)"),
           param::string("objective", "auto",
                         "which objective to maximise: sync; async (the paper's one-step overlap); pipelined "
                         "(the engine's asynchronous verification, which overlaps a whole round); auto: sync "
@@ -44,6 +47,7 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
         s.gamma_cap = p.get_float("gamma_cap");
         s.latency_window = static_cast<std::int32_t>(p.get_int("latency_window"));
         s.fallback = p.get_bool("fallback");
+        s.batch_cost = p.get_bool("batch_cost");
         const std::string objective = p.get_string("objective");
         using Objective = ralm::schedulers::Os3Settings::Objective;
         s.objective = objective == "sync"        ? Objective::Sync
