@@ -87,7 +87,13 @@ void read_dictd(const SourceSpec& source, bool skip_bad, const std::function<voi
         // GCIDE's first line, "Apple \Ap"ple\ ([a^]p"p'l), n. [OE. appel ...", is part of
         // the text, so the title is the index's headword and the text the whole entry.
         doc.title = line.substr(0, t1);
-        doc.text = clean_gcide(entry);
+        // Debian's first entry ("0") begins with the tail of the file's preface: start at its headword.
+        std::string_view body = entry;
+        if (body.rfind(doc.title + " ", 0) != 0) {
+          if (const auto at = body.find("\n" + doc.title + " "); at != std::string_view::npos)
+            body.remove_prefix(at + 1);
+        }
+        doc.text = clean_gcide(body);
       } else {
         doc.title = collapse_whitespace(entry.substr(0, newline));
         const std::string_view body = newline == std::string_view::npos ? "" : entry.substr(newline + 1);

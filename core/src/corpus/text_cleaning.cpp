@@ -56,8 +56,9 @@ namespace {
 // Returns false for a bracket that is text, such as [Obs.] or [R.].
 bool gcide_character(std::string_view token, std::string& out) {
   static const std::vector<std::pair<std::string_view, std::string_view>> named = {
-      {"ae", "ae"},        {"oe", "oe"},       {"AE", "AE"},      {"OE", "OE"},      {"eth", "\u00f0"},
-      {"thorn", "\u00fe"}, {"yogh", "\u021d"}, {"deg", "\u00b0"}, {"sect", "\u00a7"}};
+      {"ae", "ae"},        {"oe", "oe"},       {"AE", "AE"},      {"OE", "OE"},       {"eth", "\u00f0"},
+      {"thorn", "\u00fe"}, {"yogh", "\u021d"}, {"deg", "\u00b0"}, {"sect", "\u00a7"}, {"root", "\u221a"},
+      {"ng", "ng"},        {"th", "th"},       {"add", "a"},      {"asl", "a"}};
   for (const auto& [name, text] : named) {
     if (token == name) {
       out.append(text);
