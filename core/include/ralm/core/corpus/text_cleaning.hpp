@@ -15,6 +15,17 @@ std::vector<std::string_view> split_words(std::string_view text);
 // whitespace become one space.
 std::string clean_foldoc(std::string_view body);
 
+// GCIDE's markup (Debian's dict-gcide): pronunciations \Ap"ple\ and their
+// respellings go, accented letters written [=a], ['e], [aum] keep their
+// letter, source tags such as [1913 Webster] or [WordNet 1.5 +PJC] go,
+// {cross references} lose their braces; whitespace as collapse_whitespace.
+std::string clean_gcide(std::string_view body);
+
+// The Brown corpus's tagged text "The/at jury/nn said/vbd ./." as plain
+// text "The jury said.": each word loses its /TAG, ``quotes'' become ",
+// and punctuation joins the word before it.
+std::string strip_pos_tags(std::string_view tagged);
+
 // Runs of whitespace become one space; leading and trailing space goes.
 std::string collapse_whitespace(std::string_view text);
 
