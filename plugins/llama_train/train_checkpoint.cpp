@@ -14,28 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-json config_json(const llama::LlamaConfig& c) {
-  return {{"architectures", {"LlamaForCausalLM"}},
-          {"model_type", "llama"},
-          {"vocab_size", c.vocab_size},
-          {"hidden_size", c.hidden_size},
-          {"intermediate_size", c.intermediate_size},
-          {"num_hidden_layers", c.num_layers},
-          {"num_attention_heads", c.num_heads},
-          {"num_key_value_heads", c.num_kv_heads},
-          {"head_dim", c.head_dim},
-          {"max_position_embeddings", c.max_position_embeddings},
-          {"rms_norm_eps", c.rms_norm_eps},
-          {"rope_theta", c.rope_theta},
-          {"tie_word_embeddings", c.tie_word_embeddings},
-          {"bos_token_id", c.bos_token_id},
-          {"eos_token_id", c.eos_token_id},
-          {"hidden_act", "silu"},
-          {"attention_bias", false},
-          {"mlp_bias", false},
-          {"torch_dtype", "float32"}};
-}
-
 // adapter_config.json as PEFT's LoraConfig.save_pretrained writes it.
 json adapter_config_json(const LoraConfig& lc, const fs::path& base_dir) {
   return {
@@ -74,7 +52,9 @@ TrainedTensors full_model_tensors(const llama::LlamaConfig& config, const ParamL
   t.total = layout.total();
   t.weights_file = "model.safetensors";
   t.write_metadata = [config, tokenizer_model](const fs::path& dir) {
-    write_json(dir / "config.json", config_json(config));
+    // The llama plugin's own writer: what it reads back is what it wrote.
+    write_file_atomically(dir / "config.json",
+                          [&](std::ostream& out) { out << llama::llama_config_json(config, "float32"); });
     if (!tokenizer_model.empty()) fs::copy_file(tokenizer_model, dir / "tokenizer.model");
   };
   return t;
