@@ -242,7 +242,9 @@ TEST(Os3Scheduler, RealRetrievalsWithoutACheckAreNoTrialsOfGamma) {
 }
 
 TEST(Os3Scheduler, VerificationCostIsALineInTheBatchSize) {
-  Os3Scheduler scheduler(settings(1.0));
+  Os3Settings fitted = settings(1.0);
+  fitted.batch_cost = true;
+  Os3Scheduler scheduler(fitted);
   auto state = scheduler.begin();
   // One search costs 0.10 s, a batch of 2 0.12 s, a batch of 4 0.16 s.
   scheduler.observe(*state, real_round(0.01, 0.10, 1, 1));

@@ -24,8 +24,10 @@ struct Os3Settings {
   bool fallback = true;
   // Verification searches a batch of s queries, and a batch costs more than
   // one query: fit b(s) = b0 + b1·s over recent rounds (real retrievals count
-  // as s = 1) instead of taking one b for every s, as the paper does.
-  bool batch_cost = true;
+  // as s = 1) instead of taking one b for every s, as the paper does. Off by
+  // default: measured, it made OS3 choose strides too short (1.41x against
+  // 1.94x without it, exact dense over 2M vectors, docs/BENCHMARKS.md).
+  bool batch_cost = false;
 };
 
 // b(s) = fixed + per_query·s.

@@ -30,9 +30,10 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::boolean(
               "fallback", true,
               "retrieve for real (stride 0) while speculation is predicted to cost more than it saves"),
-          param::boolean("batch_cost", true,
-                         "fit the verification latency as a line in the batch size (the paper: one latency "
-                         "for every stride)"),
+          param::boolean(
+              "batch_cost", false,
+              "fit the verification latency as a line in the batch size instead of one latency for "
+              "every stride (as the paper); measured slower, so off by default"),
           param::string("objective", "auto",
                         "which objective to maximise: sync; async (the paper's one-step overlap); pipelined "
                         "(the engine's asynchronous verification, which overlaps a whole round); auto: sync "
