@@ -29,7 +29,7 @@ std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std
 
 DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files,
                                Metric metric, std::int64_t k_factor, int threads, ScanKernels kernels,
-                               std::int64_t filler_rows)
+                               std::int64_t filler_rows, std::int64_t min_candidates)
     : store_(std::move(store)),
       files_(std::move(files)),
       with_filler_(vectors_with_filler(reinterpret_cast<const float*>(files_.vectors->bytes()),
@@ -39,6 +39,7 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
              store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
              std::int64_t{16} << 20, store_->size()),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
+      min_candidates_(std::max<std::int64_t>(1, min_candidates)),
       threads_(std::max(1, threads)) {}
 
 std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) const {
@@ -61,7 +62,7 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
   const auto nq = static_cast<std::int64_t>(queries.size());
   if (!files_.faiss) return exact_.search(q.data(), nq, k);
 
-  const std::int64_t kc = std::min(size(), k * k_factor_);
+  const std::int64_t kc = std::min(size(), std::max(k * k_factor_, min_candidates_));
   // FAISS by the exact scan's rule: a thread per 16 MiB of vectors at most.
   const int faiss_threads = static_cast<int>(std::clamp<std::int64_t>(
       size() * files_.dim * static_cast<std::int64_t>(sizeof(float)) >> 24, 1, threads_));

@@ -34,7 +34,14 @@ class DenseRetriever final : public Retriever {
   // vectors that every search scans and none returns (ExactSearch).
   DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files, Metric metric,
                  std::int64_t k_factor, int threads, ScanKernels kernels = default_scan_kernels(),
-                 std::int64_t filler_rows = 0);
+                 std::int64_t filler_rows = 0, std::int64_t min_candidates = kMinCandidates);
+
+  // An approximate search asks FAISS for max(k × k_factor, min_candidates)
+  // candidates, so every k up to min_candidates / k_factor sees the same
+  // candidates and the top k is the first k of a search for more: RaLMSpec's
+  // verification fetches `prefetch` passages and compares the first `top_k`
+  // with what the baseline's search for `top_k` returned.
+  static constexpr std::int64_t kMinCandidates = 64;
 
   std::vector<std::vector<Hit>> search(std::span<const std::string> queries, std::int64_t k) override;
   std::vector<float> score(std::string_view query, std::span<const PassageId> ids) override;
@@ -56,6 +63,7 @@ class DenseRetriever final : public Retriever {
   std::vector<float> with_filler_;  // the passages' vectors and the filler, when there is filler
   ExactSearch exact_;
   std::int64_t k_factor_;
+  std::int64_t min_candidates_;
   int threads_;
 };
 

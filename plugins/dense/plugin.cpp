@@ -61,7 +61,8 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
                    " filler vectors scanned by every search, never returned");
   }
   return std::make_unique<dense::DenseRetriever>(store, std::move(files), spec.metric, p.get_int("k_factor"),
-                                                 spec.threads, dense::default_scan_kernels(), filler);
+                                                 spec.threads, dense::default_scan_kernels(), filler,
+                                                 p.get_int("candidates"));
 }
 
 std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm::BuildContext& ctx) {
@@ -152,6 +153,11 @@ RALM_PLUGIN("dense", "0.1.0",
           param::integer("k_factor", 1,
                          "approximate indexes: candidates per query = k x k_factor, ranked "
                          "by exact score")
+              .at_least(1),
+          param::integer("candidates", ralm::dense::DenseRetriever::kMinCandidates,
+                         "approximate indexes: FAISS candidates per query at least (re-ranked exactly); "
+                         "searches for up to candidates / k_factor passages then agree with each other, "
+                         "as speculation needs")
               .at_least(1),
           param::path("index_dir", "",
                       "the index folder; empty: CORPUS/dense-lsa<dim> or CORPUS/dense-model"),
