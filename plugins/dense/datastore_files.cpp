@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "index_meta.hpp"
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
 #include "ralm/progress.hpp"
@@ -22,22 +23,12 @@ const char* kRebuild = "rebuild it with `ralm datastore build PIPELINE --force` 
 constexpr std::size_t kProbeValues = 8;
 
 json read_meta(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file.string() + ": missing; " + kRebuild);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(file.string() + ": malformed (" + e.what() + "); " + kRebuild);
-  }
+  return read_index_meta(file, kRebuild);
 }
 
 void expect(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
             const std::string& what, const std::string& holder = "the pipeline asks for") {
-  if (!meta.contains(key) || meta.at(key) != wanted) {
-    const std::string had = meta.contains(key) ? meta.at(key).dump() : "nothing";
-    throw InputError(file.string() + ": built for " + what + " " + had + ", but " + holder + " " +
-                     wanted.dump() + "; " + kRebuild);
-  }
+  expect_index_meta(file, meta, key, wanted, what, kRebuild, holder);
 }
 
 bool probes_agree(const std::vector<float>& a, const std::vector<float>& b) {

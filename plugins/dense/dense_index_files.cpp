@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "index_meta.hpp"
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
 #include "ralm/progress.hpp"
@@ -40,24 +41,12 @@ namespace {
 const char* kRebuild = "rebuild it with `ralm index build PIPELINE --force` (or delete the folder)";
 
 json read_meta(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file.string() + ": missing; " + kRebuild);
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(file.string() + ": malformed (" + e.what() + "); " + kRebuild);
-  }
+  return read_index_meta(file, kRebuild);
 }
 
-// Compares one recorded field with what the pipeline has: "FILE: built for
-// WHAT "had", but HOLDER "wanted"; rebuild ...".
 void expect(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
             const std::string& what, const std::string& holder = "the pipeline asks for") {
-  if (!meta.contains(key) || meta.at(key) != wanted) {
-    const std::string had = meta.contains(key) ? meta.at(key).dump() : "nothing";
-    throw InputError(file.string() + ": built for " + what + " " + had + ", but " + holder + " " +
-                     wanted.dump() + "; " + kRebuild);
-  }
+  expect_index_meta(file, meta, key, wanted, what, kRebuild, holder);
 }
 
 void check_common(const fs::path& file, const json& meta, const char* format, const PassageStore& store,
