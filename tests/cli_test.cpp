@@ -2,6 +2,7 @@
 // line for every kind of bad input.
 #include <gtest/gtest.h>
 
+#include "cli_expectations.hpp"
 #include "ralm/version.hpp"
 #include "run_command.hpp"
 
@@ -20,13 +21,7 @@ CommandResult ralm_cmd(std::vector<std::string> args, const std::vector<std::str
 
 // A bad input: exit status 2, and exactly one line on stderr that contains
 // `expected`.
-void expect_input_error(const CommandResult& r, const std::string& expected) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  const auto lines = r.err_lines();
-  ASSERT_EQ(lines.size(), 1u) << r.err;
-  EXPECT_EQ(lines[0].rfind("ralm: error: ", 0), 0u) << lines[0];
-  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
-}
+using ralm::test::expect_input_error;
 
 TEST(Cli, PluginsListsEveryShippedComponentWithItsLibrary) {
   const auto r = ralm_cmd({"plugins"});

@@ -15,6 +15,7 @@
 #include "datastore_files.hpp"
 #include "knnlm_policy.hpp"
 #include "ralm/error.hpp"
+#include "cli_expectations.hpp"
 #include "tiny_engine.hpp"
 
 namespace {
@@ -287,21 +288,16 @@ CommandResult ralm_cmd(std::vector<std::string> args, const fs::path& cwd) {
   return ralm::test::run_command(args, cwd);
 }
 
-void expect_input_error(const CommandResult& r, const std::string& expected) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  const auto lines = r.err_lines();
-  ASSERT_EQ(lines.size(), 1u) << r.err;
-  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
-}
+using ralm::test::expect_input_error;
 
 struct Workspace {
   TempDir dir;
   Workspace() {
-    const auto built =
-        ralm_cmd({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
-                  "--words", "6", "--out", (dir.path() / "corpus").string()},
-                 dir.path());
-    EXPECT_EQ(built.exit_code, 0) << built.err;
+    ralm::test::build_fixture_corpus(
+        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
+          return ralm_cmd(std::move(a), cwd);
+        },
+        dir.path());
     dir.write("p.jsonl",
               "{\"id\": \"a\", \"prompt\": \"Lisp is\"}\n{\"id\": \"b\", \"prompt\": \"A compiler\"}\n");
     dir.write(

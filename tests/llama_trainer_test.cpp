@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_expectations.hpp"
 #include "ralm/passage_store.hpp"
 #include "run_command.hpp"
 #include "safetensors.hpp"
@@ -114,7 +115,8 @@ TEST_F(Trainer, LossFallsAndTheModelLoadsInTheLlamaPlugin) {
 
 TEST_F(Trainer, TrainsASentencePieceTokenizerThatShipsWithTheModel) {
   const auto c = write_config("sp.yaml", "sp", "  tokenizer: sentencepiece\n");
-  const auto r = ralm_cmd({"train", c.string(), "--set", "trainer.vocab_size=320", "--set", "trainer.steps=3"});
+  const auto r =
+      ralm_cmd({"train", c.string(), "--set", "trainer.vocab_size=320", "--set", "trainer.steps=3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const fs::path model = dir.path() / "sp/model";
   ASSERT_TRUE(fs::exists(model / "tokenizer.model"));
@@ -187,11 +189,7 @@ TEST_F(Trainer, LoraWritesAPeftAdapterAndResumesExactly) {
 }
 
 // A bad input: exit status 2, and one line on stderr that contains `expected`.
-void expect_input_error(const CommandResult& r, const std::string& expected) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-}
+using ralm::test::expect_input_error;
 
 TEST_F(Trainer, AConfigNamingAMissingCorpusSaysHowToBuildIt) {
   const auto c = dir.write("m.yaml", config(dir.path() / "nowhere", dir.path() / "out"));
@@ -203,8 +201,9 @@ TEST_F(Trainer, ResumingWithAnotherShapeOrWithoutACheckpointIsRefused) {
   const auto c = write_config("s.yaml", "s");
   expect_input_error(ralm_cmd({"train", c.string(), "--resume"}), "no checkpoint to resume from");
   ASSERT_EQ(ralm_cmd({"train", c.string(), "--stop-after", "2"}).exit_code, 0);
-  expect_input_error(ralm_cmd({"train", c.string(), "--set", "trainer.hidden_size=48", "--resume"}),
-                     "the checkpoint's model.embed_tokens.weight is [259, 32] but the config asks for [259, 48]");
+  expect_input_error(
+      ralm_cmd({"train", c.string(), "--set", "trainer.hidden_size=48", "--resume"}),
+      "the checkpoint's model.embed_tokens.weight is [259, 32] but the config asks for [259, 48]");
   expect_input_error(ralm_cmd({"train", c.string()}), "exists: pass --resume");
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli_expectations.hpp"
 #include "llama_config.hpp"
 #include "lora_adapter.hpp"
 #include "run_command.hpp"
@@ -26,13 +27,7 @@ CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::pat
   return run_command(args, cwd);
 }
 
-void expect_input_error(const CommandResult& r, const std::string& expected) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  const auto lines = r.err_lines();
-  ASSERT_EQ(lines.size(), 1u) << r.err;
-  EXPECT_EQ(lines[0].rfind("ralm: error: ", 0), 0u) << lines[0];
-  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
-}
+using ralm::test::expect_input_error;
 
 json reference() {
   std::ifstream in(kHf + "/ref.json");
@@ -268,11 +263,11 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
 struct AskWorkspace {
   TempDir dir;
   AskWorkspace() {
-    const auto built =
-        ralm_cmd({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
-                  "--words", "6", "--out", (dir.path() / "corpus").string()},
-                 dir.path());
-    EXPECT_EQ(built.exit_code, 0) << built.err;
+    ralm::test::build_fixture_corpus(
+        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
+          return ralm_cmd(std::move(a), cwd);
+        },
+        dir.path());
     dir.write(
         "p.yaml",
         "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_expectations.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -19,23 +20,18 @@ CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::pat
   return run_command(args, cwd);
 }
 
-void expect_input_error(const CommandResult& r, const std::string& expected) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  const auto lines = r.err_lines();
-  ASSERT_EQ(lines.size(), 1u) << r.err;
-  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
-}
+using ralm::test::expect_input_error;
 
 // A folder with the fixture corpus and a base pipeline: a 2-layer random
 // Llama over bytes, BM25, prepend at stride 4.
 struct Workspace {
   TempDir dir;
   Workspace() {
-    const auto built =
-        ralm_cmd({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
-                  "--words", "6", "--out", (dir.path() / "corpus").string()},
-                 dir.path());
-    EXPECT_EQ(built.exit_code, 0) << built.err;
+    ralm::test::build_fixture_corpus(
+        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
+          return ralm_cmd(std::move(a), cwd);
+        },
+        dir.path());
     dir.write(
         "base.yaml",
         "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"

@@ -1,0 +1,36 @@
+// What the command-line tests share: the one-line error every bad input must
+// give, and the fixture corpus built through `ralm corpus build`.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "run_command.hpp"
+
+namespace ralm::test {
+
+// Exit 2 and exactly one line on stderr, "ralm: error: ...", containing
+// `expected`.
+inline void expect_input_error(const CommandResult& r, const std::string& expected) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_EQ(lines[0].rfind("ralm: error: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
+}
+
+// tests/fixtures/corpus/docs.jsonl in 6-word passages, built into DIR/corpus
+// by `ralm corpus build` (run by `ralm`, a callable taking the arguments and
+// the working folder).
+template <class Ralm>
+void build_fixture_corpus(Ralm&& ralm, const std::filesystem::path& dir) {
+  const auto built =
+      ralm({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
+            "--words", "6", "--out", (dir / "corpus").string()},
+           dir);
+  EXPECT_EQ(built.exit_code, 0) << built.err;
+}
+
+}  // namespace ralm::test
