@@ -30,6 +30,10 @@ const ParamSpecs& engine_param_specs() {
           "cache_capacity", 4096,
           "speculation: passages the cache holds before evicting the least recently used; 0: no bound")
           .at_least(0),
+      param::integer("successors", 10,
+                     "speculative kNN-LM: each entry a search finds puts this many entries after it in the "
+                     "cache")
+          .at_least(1),
       param::boolean("shared_cache", false,
                      "speculation: one cache for every request of the run instead of one per request"),
       param::integer("threads", 0, "threads for the model and the retriever; 0: one per core").at_least(0),

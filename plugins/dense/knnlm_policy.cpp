@@ -64,23 +64,50 @@ Layout KnnLmPolicy::on_retrieval(PolicyState&, const Tokens& input, const Tokens
   return layout;
 }
 
+std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys) const {
+  const auto dim = static_cast<std::size_t>(datastore_.key_dim);
+  if (keys.empty() || keys.size() % dim != 0) {
+    throw Error("knnlm: keys of total width " + std::to_string(keys.size()) + " for a datastore of width " +
+                std::to_string(dim));
+  }
+  const auto nq = static_cast<std::int64_t>(keys.size() / dim);
+  if (!datastore_.faiss) return exact_.search(keys.data(), nq, options_.k);
+  // FAISS answers each query on its own and the candidates are ranked by
+  // their exact scores, so a key's neighbours do not depend on the batch.
+  const std::int64_t kc = std::min(datastore_.entries, options_.k * options_.k_factor);
+  const std::vector<std::int64_t> candidates =
+      datastore_.faiss->search(keys.data(), nq, kc, options_.threads);
+  return exact_.rerank(keys.data(), nq, candidates, kc, options_.k);
+}
+
 std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
   if (static_cast<std::int64_t>(key.size()) != datastore_.key_dim) {
     throw Error("knnlm: a key of width " + std::to_string(key.size()) + " for a datastore of width " +
                 std::to_string(datastore_.key_dim));
   }
-  if (!datastore_.faiss) return exact_.search(key.data(), 1, options_.k)[0];
-  const std::int64_t kc = std::min(datastore_.entries, options_.k * options_.k_factor);
-  const std::vector<std::int64_t> candidates = datastore_.faiss->search(key.data(), 1, kc, options_.threads);
-  return exact_.rerank(key.data(), 1, candidates, kc, options_.k)[0];
+  return search(key)[0];
 }
 
-void KnnLmPolicy::adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) {
-  if (options_.lambda == 0.0) return;
-  const std::vector<Hit> hits = neighbours(key);
+std::vector<float> KnnLmPolicy::score(std::span<const float> key, std::span<const PassageId> ids) const {
+  std::vector<float> out(ids.size());
+  if (!ids.empty()) exact_.score(key.data(), 1, ids, out.data());
+  return out;
+}
+
+std::vector<PassageId> KnnLmPolicy::successors(PassageId id, std::int32_t n) const {
+  std::vector<PassageId> next;
+  for (PassageId at = id; static_cast<std::int32_t>(next.size()) < n;) {
+    at = datastore_.successor(at);
+    if (at < 0) break;
+    next.push_back(at);
+  }
+  return next;
+}
+
+void KnnLmPolicy::adjust_with(std::span<float> logits, std::span<const Hit> hits) const {
   // An approximate index may find nothing in the lists it probes: then there
   // is no kNN distribution to mix in, and the model's stands.
-  if (hits.empty()) return;
+  if (options_.lambda == 0.0 || hits.empty()) return;
   const auto p_knn = knn_distribution(hits, options_.temperature, [&](PassageId id) {
     const TokenId t = datastore_.value(id);
     if (t < 0 || static_cast<std::size_t>(t) >= logits.size())
@@ -88,6 +115,11 @@ void KnnLmPolicy::adjust_logits(PolicyState&, std::span<float> logits, std::span
     return t;
   });
   interpolate_logits(logits, p_knn, options_.lambda);
+}
+
+void KnnLmPolicy::adjust_logits(PolicyState&, std::span<float> logits, std::span<const float> key) {
+  if (options_.lambda == 0.0) return;
+  adjust_with(logits, neighbours(key));
 }
 
 }  // namespace ralm::dense

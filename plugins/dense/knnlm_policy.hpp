@@ -43,7 +43,9 @@ std::vector<std::pair<TokenId, double>> knn_distribution(std::span<const Hit> hi
 void interpolate_logits(std::span<float> logits, std::span<const std::pair<TokenId, double>> p_knn,
                         double lambda);
 
-class KnnLmPolicy final : public ContextPolicy {
+// The policy is its own NeighbourSearch: speculative kNN-LM (the engine with
+// a speculation scheduler) caches the successors of the entries it finds.
+class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
  public:
   KnnLmPolicy(std::shared_ptr<const PassageStore> store, Datastore datastore, KnnLmOptions options);
 
@@ -54,7 +56,17 @@ class KnnLmPolicy final : public ContextPolicy {
   bool adjusts_logits() const override { return true; }
   void adjust_logits(PolicyState& state, std::span<float> logits, std::span<const float> key) override;
 
-  // The k nearest entries to `key`, best first.
+  const NeighbourSearch* neighbour_search() const override { return this; }
+
+  // NeighbourSearch: the k nearest entries to each key, best first.
+  std::vector<std::vector<Hit>> search(std::span<const float> keys) const override;
+  std::int64_t key_dim() const override { return datastore_.key_dim; }
+  std::int64_t top_k() const override { return options_.k; }
+  std::vector<float> score(std::span<const float> key, std::span<const PassageId> ids) const override;
+  std::vector<PassageId> successors(PassageId id, std::int32_t n) const override;
+  void adjust_with(std::span<float> logits, std::span<const Hit> neighbours) const override;
+
+  // The k nearest entries to one key, best first.
   std::vector<Hit> neighbours(std::span<const float> key) const;
   const Datastore& datastore() const { return datastore_; }
 

@@ -73,6 +73,7 @@ std::vector<float> Retriever::score_batch(std::span<const std::string> queries,
 
 PolicyState::~PolicyState() = default;
 ContextPolicy::~ContextPolicy() = default;
+NeighbourSearch::~NeighbourSearch() = default;
 void ContextPolicy::adjust_logits(PolicyState&, std::span<float>, std::span<const float>) {}
 
 SchedulerState::~SchedulerState() = default;

@@ -67,7 +67,10 @@ void Generation::evaluate_from(std::size_t keep) {
   (fresh.size() > 1 ? result_.times.prefill : result_.times.decode) += seconds_since(t0);
   result_.tokens_computed += static_cast<std::int64_t>(fresh.size());
   logits_ = std::move(r.logits);
-  if (adjusts) {
+  if (adjusts && engine_adjusts_) {
+    const std::size_t key_dim = r.keys.size() / fresh.size();
+    key_.assign(r.keys.end() - static_cast<std::ptrdiff_t>(key_dim), r.keys.end());
+  } else if (adjusts) {
     // kNN-LM: the policy rewrites the next-token distribution from the last
     // position's key; its lookups are retrieval time.
     const auto t1 = Clock::now();
@@ -125,8 +128,23 @@ void Generation::run_without_retrieval() {
   }
 }
 
+void Generation::start_token_by_token() {
+  if (!policy_.adjusts_logits()) throw Error("token-by-token generation needs a policy that adjusts logits");
+  engine_adjusts_ = true;
+  apply_layout(policy_.on_retrieval(*state_, input_, generated_, {}));
+}
+
+void Generation::advance(std::span<const float> adjusted_logits) {
+  logits_.assign(adjusted_logits.begin(), adjusted_logits.end());
+  choose_next();
+  if (done_) return;
+  context_.push_back(generated_.back());
+  evaluate_from(context_.size() - 1);
+}
+
 Generation::Checkpoint Generation::checkpoint() const {
   Checkpoint c;
+  c.context = context_.size();
   c.sampler = sampler_;
   c.generated = generated_.size();
   c.records = result_.retrievals.size();
@@ -139,6 +157,9 @@ Generation::Checkpoint Generation::checkpoint() const {
 
 void Generation::restore(const Checkpoint& c) {
   generated_.resize(c.generated);
+  // The cache keeps what it holds; the next evaluation truncates it to the
+  // longest prefix that agrees.
+  context_.resize(c.context);
   result_.retrievals.resize(c.records);
   state_ = c.policy->clone();
   last_hits_ = c.last_hits;

@@ -58,8 +58,23 @@ class Generation {
   // The first step of a policy that uses no passages: decodes to the end.
   void run_without_retrieval();
 
+  // Token by token, for speculative kNN-LM: the engine, not the policy,
+  // adjusts each position's logits (with speculated or true neighbours).
+  // start_token_by_token() lays out the input and evaluates it; then logits()
+  // and key() are the last position's, unadjusted, and advance() chooses the
+  // next token from the logits it is given and, unless the request is done,
+  // evaluates it.
+  void start_token_by_token();
+  std::span<const float> logits() const { return logits_; }
+  std::span<const float> key() const { return key_; }
+  void advance(std::span<const float> adjusted_logits);
+  // The generator as it stands: a copy tells which token given logits would
+  // give without moving the request's generator.
+  const Sampler& sampler() const { return sampler_; }
+
   struct Checkpoint {
     std::size_t generated = 0;
+    std::size_t context = 0;
     std::size_t records = 0;
     std::unique_ptr<PolicyState> policy;
     std::vector<Hit> last_hits;
@@ -93,6 +108,8 @@ class Generation {
   std::unique_ptr<Sequence> seq_;
   Tokens context_;  // every token the model should have seen before the next is chosen
   std::vector<float> logits_;
+  std::vector<float> key_;       // the last position's key, when the engine adjusts the logits
+  bool engine_adjusts_ = false;  // token by token: evaluate_from leaves the logits alone
   std::vector<Hit> last_hits_;
   Sampler sampler_;
   bool done_ = false;

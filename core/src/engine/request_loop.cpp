@@ -1,8 +1,10 @@
 #include "ralm/core/engine/request_loop.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "generation.hpp"
+#include "neighbour_speculation.hpp"
 #include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 #include "ralm/error.hpp"
@@ -26,6 +28,7 @@ EngineSettings EngineSettings::from(const Params& engine) {
   s.speculation.async_verification = engine.get_bool("async_verification");
   s.speculation.cache_capacity = static_cast<std::int32_t>(engine.get_int("cache_capacity"));
   s.speculation.shared_cache = engine.get_bool("shared_cache");
+  s.speculation.successors = static_cast<std::int32_t>(engine.get_int("successors"));
   if (s.speculation.cache_capacity > 0 &&
       s.speculation.cache_capacity < std::max(s.top_k, s.speculation.prefetch)) {
     engine.fail("cache_capacity", "the speculative cache must hold at least max(top_k, prefetch) = " +
@@ -52,7 +55,7 @@ RequestLoop::RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings)
   if (pipeline_.policy->uses_passages() && !pipeline_.retriever) {
     throw InputError("the policy retrieves passages, so the pipeline needs a `retriever:` section");
   }
-  if (pipeline_.scheduler && !pipeline_.policy->uses_passages()) {
+  if (pipeline_.scheduler && !pipeline_.policy->uses_passages() && !pipeline_.policy->neighbour_search()) {
     log_warn("the pipeline has a speculation scheduler but its policy retrieves nothing: no speculation");
   }
   if (settings_.speculation.shared_cache) {
@@ -71,15 +74,19 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
   const auto start = Generation::Clock::now();
   RequestResult result;
   Generation gen(pipeline_, settings_, std::move(input), result);
-  if (!gen.retrieves()) {
+  // A request's speculative cache: the run's when shared.
+  std::optional<SpeculativeCache> own_cache;
+  const auto cache = [&]() -> SpeculativeCache& {
+    if (shared_cache_) return *shared_cache_;
+    return own_cache.emplace(static_cast<std::size_t>(settings_.speculation.cache_capacity));
+  };
+  const NeighbourSearch* neighbours = pipeline_.policy->neighbour_search();
+  if (!gen.retrieves() && pipeline_.scheduler && neighbours) {
+    run_neighbour_speculation(gen, pipeline_, *neighbours, settings_, cache(), result);
+  } else if (!gen.retrieves()) {
     gen.run_without_retrieval();
   } else if (pipeline_.scheduler) {
-    if (shared_cache_) {
-      run_speculative(gen, pipeline_, settings_, *shared_cache_, result);
-    } else {
-      SpeculativeCache cache(static_cast<std::size_t>(settings_.speculation.cache_capacity));
-      run_speculative(gen, pipeline_, settings_, cache, result);
-    }
+    run_speculative(gen, pipeline_, settings_, cache(), result);
   } else {
     // In-Context RALM's schedule: a real search at every retrieval point.
     while (!gen.done()) {

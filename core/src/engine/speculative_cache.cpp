@@ -24,10 +24,19 @@ void SpeculativeCache::insert(std::span<const Hit> hits) {
     touch(it->id);
 }
 
+void SpeculativeCache::insert(std::span<const PassageId> ids) {
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it)
+    touch(*it);
+}
+
 std::vector<Hit> SpeculativeCache::top(Retriever& retriever, const std::string& query, std::int64_t k) {
+  return top([&](std::span<const PassageId> ids) { return retriever.score(query, ids); }, k);
+}
+
+std::vector<Hit> SpeculativeCache::top(const Scorer& score, std::int64_t k) {
   if (order_.empty() || k <= 0) return {};
   const std::vector<PassageId> ids(order_.begin(), order_.end());
-  const std::vector<float> scores = retriever.score(query, ids);
+  const std::vector<float> scores = score(ids);
   std::vector<Hit> hits(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i)
     hits[i] = {ids[i], scores[i]};

@@ -43,6 +43,39 @@ struct Layout {
   std::int32_t reusable_prefix = INT32_MAX;
 };
 
+// The search behind a policy's adjust_logits() (kNN-LM's datastore lookup),
+// exposed so that the engine can take it off the critical path: RaLMSpec's
+// speculative kNN-LM guesses each position's neighbours from a per-request
+// cache of entries, adjusts the logits with them, and verifies several
+// positions with one batched search(), keeping a position when the token it
+// chose is the one the true neighbours give.
+//
+// Every method is const and must be safe to call from two threads at once:
+// the engine verifies on a second thread while it speculates on the first.
+class NeighbourSearch {
+ public:
+  virtual ~NeighbourSearch();
+
+  // The neighbours adjust_logits() uses for each key: `keys` holds
+  // keys.size() / key_dim() keys of width key_dim(), back to back. The
+  // neighbours of one key do not depend on the others in the batch.
+  virtual std::vector<std::vector<Hit>> search(std::span<const float> keys) const = 0;
+  virtual std::int64_t key_dim() const = 0;
+  // How many neighbours search() returns per key (fewer when it finds fewer).
+  virtual std::int64_t top_k() const = 0;
+  // The score of each entry in `ids` for `key`, computed by the function
+  // search() ranks by (the same bits), so the best of a cached set ranks as
+  // search() would rank it.
+  virtual std::vector<float> score(std::span<const float> key, std::span<const PassageId> ids) const = 0;
+  // The entries worth caching after a search found `id`: the next `n`
+  // entries of the corpus after it (kNN-LM's successors), fewer at a
+  // passage's end.
+  virtual std::vector<PassageId> successors(PassageId id, std::int32_t n) const = 0;
+  // Rewrites one position's logits given its neighbours (best first):
+  // adjust_logits() is this applied to search()'s answer.
+  virtual void adjust_with(std::span<float> logits, std::span<const Hit> neighbours) const = 0;
+};
+
 class ContextPolicy : public Component {
  public:
   static constexpr const char* kKind = "policy";
@@ -68,6 +101,11 @@ class ContextPolicy : public Component {
   // Rewrites one position's next-token logits in place, given that position's
   // key vector (kNN-LM's interpolation). The default leaves them alone.
   virtual void adjust_logits(PolicyState& state, std::span<float> logits, std::span<const float> key);
+
+  // The search behind adjust_logits(), when the engine may speculate it; null
+  // (the default) when it may not. Only for policies whose state does not
+  // change in adjust_logits().
+  virtual const NeighbourSearch* neighbour_search() const { return nullptr; }
 };
 
 }  // namespace ralm

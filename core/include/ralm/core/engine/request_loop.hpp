@@ -39,6 +39,9 @@ struct SpeculationSettings {
   std::int32_t cache_capacity = 4096;
   // One cache for every request of a run rather than one per request.
   bool shared_cache = false;
+  // Speculative kNN-LM: the entries after each neighbour found go into the
+  // cache (RaLMSpec's 10).
+  std::int32_t successors = 10;
 };
 
 struct EngineSettings {

@@ -1,10 +1,13 @@
 // RaLMSpec's speculative retrieval cache: passages seen by earlier real
 // retrievals, ranked for a new query with the retriever's own score(), so that
 // a speculated top-k equals the real one whenever the real top-k is cached.
+// Speculative kNN-LM keeps datastore entries in it the same way, ranked by the
+// policy's NeighbourSearch::score().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <span>
 #include <string>
@@ -24,10 +27,14 @@ class SpeculativeCache {
 
   // Inserts (or refreshes) the hits' passages, best first.
   void insert(std::span<const Hit> hits);
+  void insert(std::span<const PassageId> ids);
 
   // The best k cached passages for `query`, scored by retriever.score() and
   // ranked by ranks_before(); fewer when fewer are cached.
   std::vector<Hit> top(Retriever& retriever, const std::string& query, std::int64_t k);
+  // The same with any scoring: `score(ids)` gives one score per id.
+  using Scorer = std::function<std::vector<float>(std::span<const PassageId>)>;
+  std::vector<Hit> top(const Scorer& score, std::int64_t k);
 
   std::size_t size() const { return order_.size(); }
   std::int64_t evictions() const { return evictions_; }

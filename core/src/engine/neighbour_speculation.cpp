@@ -1,0 +1,257 @@
+#include "neighbour_speculation.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <future>
+
+namespace ralm::core {
+
+namespace {
+
+using Clock = Generation::Clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A position decoded with speculated neighbours, not yet verified: what is
+// needed to redo its choice with the true ones.
+struct PendingPosition {
+  Generation::Checkpoint before;
+  std::vector<float> key;
+  std::vector<float> logits;  // the model's, before any adjustment
+  TokenId chosen = -1;
+  double seconds = 0;  // wall time: cache lookup, adjustment and the model's next evaluation
+};
+
+struct Verification {
+  std::vector<std::vector<Hit>> truth;  // per position
+  double seconds = 0;
+};
+
+class NeighbourSpeculator {
+ public:
+  NeighbourSpeculator(Generation& gen, const BuiltPipeline& pipeline, const NeighbourSearch& search,
+                      const EngineSettings& settings, SpeculativeCache& cache, RequestResult& result)
+      : gen_(gen),
+        search_(search),
+        scheduler_(*pipeline.scheduler),
+        settings_(settings),
+        cache_(cache),
+        result_(result),
+        scheduler_state_(scheduler_.begin()) {}
+
+  void run() {
+    gen_.start_token_by_token();
+    while (!gen_.done() || !pending_.empty()) {
+      if (gen_.done()) {
+        // The request ended inside a round: verify what is left.
+        settle(pending_.size(), verify(pending_.size()), false);
+        continue;
+      }
+      if (pending_.empty() && cache_.size() < static_cast<std::size_t>(search_.top_k())) {
+        real_position();
+        continue;
+      }
+      const auto stride = static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
+      if (stride == 0) {
+        if (pending_.empty()) {
+          real_position();
+        } else {
+          settle(pending_.size(), verify(pending_.size()), false);
+        }
+        continue;
+      }
+      if (pending_.size() < stride) {
+        speculate();
+        continue;
+      }
+      if (settings_.speculation.async_verification) {
+        verify_while_speculating(stride);
+      } else {
+        settle(stride, verify(stride), false);
+      }
+    }
+  }
+
+ private:
+  // The cache's best neighbours for a key, ranked by the policy's own score.
+  std::vector<Hit> cached_neighbours(std::span<const float> key) {
+    return cache_.top([&](std::span<const PassageId> ids) { return search_.score(key, ids); },
+                      search_.top_k());
+  }
+
+  // The logits adjusted with `neighbours`, and the token a copy of `sampler`
+  // draws from them.
+  std::pair<std::vector<float>, TokenId> choose(std::span<const float> logits,
+                                                std::span<const Hit> neighbours, Sampler sampler) const {
+    std::vector<float> adjusted(logits.begin(), logits.end());
+    search_.adjust_with(adjusted, neighbours);
+    const TokenId token = sampler.sample(adjusted);
+    return {std::move(adjusted), token};
+  }
+
+  void remember(std::span<const Hit> found) {
+    std::vector<PassageId> next;
+    for (const Hit& h : found) {
+      const std::vector<PassageId> s = search_.successors(h.id, settings_.speculation.successors);
+      next.insert(next.end(), s.begin(), s.end());
+    }
+    cache_.insert(std::span<const PassageId>(next));
+  }
+
+  // A position searched for real, as non-speculative kNN-LM does: before the
+  // cache can stand in, or when the scheduler says speculation would not pay.
+  // When the cache could have answered, whether it would have chosen the
+  // same token is a free trial of gamma for the scheduler.
+  void real_position() {
+    RoundObservation round;
+    round.real = true;
+    round.asynchronous = settings_.speculation.async_verification;
+    const std::vector<float> key(gen_.key().begin(), gen_.key().end());
+    TokenId guess = -1;
+    if (cache_.size() >= static_cast<std::size_t>(search_.top_k())) {
+      const auto t0 = Clock::now();
+      guess = choose(gen_.logits(), cached_neighbours(key), gen_.sampler()).second;
+      result_.times.cache += seconds_since(t0);
+      round.stride = 1;
+    }
+    const auto t0 = Clock::now();
+    const std::vector<Hit> truth = search_.search(key)[0];
+    round.retrieve_seconds = seconds_since(t0);
+    remember(truth);
+    auto [adjusted, token] = choose(gen_.logits(), truth, gen_.sampler());
+    result_.times.retrieval += seconds_since(t0);
+    ++result_.speculation.real;
+    round.accepted = round.stride == 1 && guess == token ? 1 : 0;
+    const auto t1 = Clock::now();
+    gen_.advance(adjusted);
+    round.step_seconds = seconds_since(t1);
+    scheduler_.observe(*scheduler_state_, round);
+  }
+
+  // One position with the cache's neighbours.
+  void speculate() {
+    const auto t0 = Clock::now();
+    PendingPosition p;
+    p.before = gen_.checkpoint();
+    p.key.assign(gen_.key().begin(), gen_.key().end());
+    p.logits.assign(gen_.logits().begin(), gen_.logits().end());
+    auto [adjusted, token] = choose(p.logits, cached_neighbours(p.key), gen_.sampler());
+    p.chosen = token;
+    result_.times.cache += seconds_since(t0);
+    gen_.advance(adjusted);
+    p.seconds = seconds_since(t0);
+    pending_.push_back(std::move(p));
+  }
+
+  // One batched search of the first n pending positions' keys. Runs on the
+  // verification thread when asynchronous: it touches nothing but the
+  // (thread-safe) search and its own copy of the keys.
+  static Verification search(const NeighbourSearch& search, std::vector<float> keys) {
+    Verification v;
+    const auto t0 = Clock::now();
+    v.truth = search.search(keys);
+    v.seconds = seconds_since(t0);
+    return v;
+  }
+  std::vector<float> keys_of(std::size_t n) const {
+    std::vector<float> keys;
+    for (std::size_t i = 0; i < n; ++i)
+      keys.insert(keys.end(), pending_[i].key.begin(), pending_[i].key.end());
+    return keys;
+  }
+  Verification verify(std::size_t n) {
+    Verification v = search(search_, keys_of(n));
+    result_.times.verification += v.seconds;
+    return v;
+  }
+
+  // Starts the search for the first n positions on another thread and keeps
+  // speculating meanwhile: one position at least, and more while the search
+  // is not back, up to a round's worth. Then settles the n.
+  void verify_while_speculating(std::size_t n) {
+    auto future =
+        std::async(std::launch::async, &NeighbourSpeculator::search, std::cref(search_), keys_of(n));
+    try {
+      for (std::size_t more = 0;
+           more < n && !gen_.done() &&
+           (more == 0 || future.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
+           ++more) {
+        speculate();
+      }
+    } catch (...) {
+      future.wait();  // never leave the search running on a policy we may destroy
+      throw;
+    }
+    const auto t0 = Clock::now();
+    Verification v = future.get();
+    const double waited = seconds_since(t0);
+    result_.times.verification += waited;
+    result_.times.overlapped += std::max(0.0, v.seconds - waited);
+    settle(n, std::move(v), true);
+  }
+
+  // Keeps the leading positions whose true neighbours give the token chosen;
+  // at the first that does not, restores the request there and continues
+  // with the true token.
+  void settle(std::size_t n, Verification v, bool asynchronous) {
+    const auto t0 = Clock::now();
+    for (std::size_t i = 0; i < n; ++i)
+      remember(v.truth[i]);
+    std::size_t agreed = 0;
+    double step_seconds = 0;
+    std::vector<float> corrected;
+    for (; agreed < n; ++agreed) {
+      const PendingPosition& p = pending_[agreed];
+      step_seconds += p.seconds;
+      auto [adjusted, token] = choose(p.logits, v.truth[agreed], p.before.sampler);
+      if (token != p.chosen) {
+        corrected = std::move(adjusted);
+        break;
+      }
+    }
+    result_.times.verification += seconds_since(t0);
+    const std::size_t examined = std::min(n, agreed + 1);
+    result_.speculation.rounds += 1;
+    result_.speculation.speculated += static_cast<std::int64_t>(n);
+    result_.speculation.accepted += static_cast<std::int64_t>(agreed);
+
+    RoundObservation round;
+    round.stride = static_cast<std::int32_t>(n);
+    round.accepted = static_cast<std::int32_t>(agreed);
+    round.step_seconds = step_seconds / static_cast<double>(examined);
+    round.verify_seconds = v.seconds;
+    round.asynchronous = asynchronous;
+    scheduler_.observe(*scheduler_state_, round);
+
+    if (agreed == n) {
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      return;
+    }
+    ++result_.speculation.rollbacks;
+    const Generation::Checkpoint before = std::move(pending_[agreed].before);
+    pending_.clear();
+    gen_.restore(before);
+    gen_.advance(corrected);
+  }
+
+  Generation& gen_;
+  const NeighbourSearch& search_;
+  const SpeculationScheduler& scheduler_;
+  const EngineSettings& settings_;
+  SpeculativeCache& cache_;
+  RequestResult& result_;
+  std::unique_ptr<SchedulerState> scheduler_state_;
+  std::deque<PendingPosition> pending_;
+};
+
+}  // namespace
+
+void run_neighbour_speculation(Generation& gen, const BuiltPipeline& pipeline, const NeighbourSearch& search,
+                               const EngineSettings& settings, SpeculativeCache& cache,
+                               RequestResult& result) {
+  NeighbourSpeculator(gen, pipeline, search, settings, cache, result).run();
+}
+
+}  // namespace ralm::core
