@@ -3,16 +3,20 @@
 #include <dlfcn.h>
 #include <faiss/IVFlib.h>
 #include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <mutex>
+#include <typeinfo>
 
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
@@ -156,6 +160,26 @@ std::vector<std::int64_t> FaissIndex::search(const float* queries, std::int64_t 
     throw Error("faiss: search: " + first_line(e.what()));
   }
   return {labels.begin(), labels.end()};
+}
+
+std::optional<FaissIndex::FlatLists> FaissIndex::flat_lists() const {
+  const auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(index_.get());
+  const auto* quantizer = ivf ? dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) : nullptr;
+  if (!quantizer || typeid(*ivf) != typeid(faiss::IndexIVFFlat) ||
+      !dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists)) {
+    return std::nullopt;
+  }
+  FlatLists lists;
+  lists.nprobe = static_cast<std::int64_t>(ivf->nprobe);
+  lists.nlist = static_cast<std::int64_t>(ivf->nlist);
+  lists.centroids = quantizer->get_xb();
+  for (std::size_t l = 0; l < ivf->nlist; ++l) {
+    // Array lists (what read_index loads) hand out their own storage.
+    lists.ids.push_back(ivf->invlists->get_ids(l));
+    lists.vectors.push_back(reinterpret_cast<const float*>(ivf->invlists->get_codes(l)));
+    lists.sizes.push_back(static_cast<std::int64_t>(ivf->invlists->list_size(l)));
+  }
+  return lists;
 }
 
 }  // namespace ralm::dense

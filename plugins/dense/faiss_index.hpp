@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,19 @@ class FaissIndex {
 
   // Up to `k` candidate ids per query (nq x k, -1 where the index found fewer).
   std::vector<std::int64_t> search(const float* queries, std::int64_t nq, std::int64_t k, int threads) const;
+
+  // An IVF index whose lists hold the vectors whole (IVF…,Flat, flat coarse
+  // quantizer): its centroids and lists, so that a batch of queries can be
+  // scanned list by list (ivf_flat_scan.hpp). Empty for any other index.
+  struct FlatLists {
+    std::int64_t nprobe = 0;
+    std::int64_t nlist = 0;
+    const float* centroids = nullptr;  // nlist x dim
+    std::vector<const std::int64_t*> ids;
+    std::vector<const float*> vectors;
+    std::vector<std::int64_t> sizes;
+  };
+  std::optional<FlatLists> flat_lists() const;
 
  private:
   std::unique_ptr<faiss::Index> index_;

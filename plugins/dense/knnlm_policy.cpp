@@ -47,7 +47,12 @@ KnnLmPolicy::KnnLmPolicy(std::shared_ptr<const PassageStore> store, Datastore da
       datastore_(std::move(datastore)),
       options_(options),
       exact_(datastore_.key_rows(), datastore_.entries, datastore_.key_dim, options.metric,
-             default_scan_kernels(), options.threads) {}
+             default_scan_kernels(), options.threads) {
+  if (datastore_.faiss) {
+    if (auto lists = datastore_.faiss->flat_lists())
+      ivf_.emplace(std::move(*lists), datastore_.key_dim, options.metric, default_scan_kernels());
+  }
+}
 
 std::unique_ptr<PolicyState> KnnLmPolicy::begin(const Tokens&) {
   return std::make_unique<KnnLmState>();
@@ -72,6 +77,7 @@ std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys) c
   }
   const auto nq = static_cast<std::int64_t>(keys.size() / dim);
   if (!datastore_.faiss) return exact_.search(keys.data(), nq, options_.k);
+  if (ivf_) return ivf_->search(keys.data(), nq, options_.k);
   // FAISS answers each query on its own and the candidates are ranked by
   // their exact scores, so a key's neighbours do not depend on the batch.
   const std::int64_t kc = std::min(datastore_.entries, options_.k * options_.k_factor);
@@ -89,8 +95,12 @@ std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
 }
 
 std::vector<float> KnnLmPolicy::score(std::span<const float> key, std::span<const PassageId> ids) const {
+  // In chunks, so that the rows exact_.score() gathers stay in the L1 cache
+  // instead of streaming a copy of the whole speculative cache through memory.
+  constexpr std::size_t kChunk = 32;
   std::vector<float> out(ids.size());
-  if (!ids.empty()) exact_.score(key.data(), 1, ids, out.data());
+  for (std::size_t i = 0; i < ids.size(); i += kChunk)
+    exact_.score(key.data(), 1, ids.subspan(i, std::min(kChunk, ids.size() - i)), out.data() + i);
   return out;
 }
 

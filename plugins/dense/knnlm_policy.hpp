@@ -13,12 +13,14 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "datastore_files.hpp"
 #include "exact_search.hpp"
+#include "ivf_flat_scan.hpp"
 #include "ralm/context_policy.hpp"
 
 namespace ralm::dense {
@@ -75,6 +77,9 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   Datastore datastore_;
   KnnLmOptions options_;
   ExactSearch exact_;
+  // IVF…,Flat datastores are scanned list by list (a round's keys share their
+  // lists); the index's nprobe is read when the policy is made.
+  std::optional<IvfFlatScan> ivf_;
 };
 
 template <class ValueOf>

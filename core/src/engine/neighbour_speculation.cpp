@@ -24,6 +24,12 @@ struct PendingPosition {
   double seconds = 0;  // wall time: cache lookup, adjustment and the model's next evaluation
 };
 
+// One real search's answer and its latency.
+struct Found {
+  std::vector<Hit> hits;
+  double seconds = 0;
+};
+
 struct Verification {
   std::vector<std::vector<Hit>> truth;  // per position
   double seconds = 0;
@@ -109,24 +115,39 @@ class NeighbourSpeculator {
     round.real = true;
     round.asynchronous = settings_.speculation.async_verification;
     const std::vector<float> key(gen_.key().begin(), gen_.key().end());
+    const auto run_search = [this, &key] {
+      const auto t = Clock::now();
+      Found f{search_.search(key)[0], 0.0};
+      f.seconds = seconds_since(t);
+      return f;
+    };
+    // With a second thread at hand the search runs there while this one
+    // makes the trial, which then costs no wall time.
+    std::future<Found> out;
+    if (round.asynchronous) out = std::async(std::launch::async, run_search);
     TokenId guess = -1;
     if (cache_.size() >= static_cast<std::size_t>(search_.top_k())) {
       const auto t0 = Clock::now();
-      guess = choose(gen_.logits(), cached_neighbours(key), gen_.sampler()).second;
+      try {
+        guess = choose(gen_.logits(), cached_neighbours(key), gen_.sampler()).second;
+      } catch (...) {
+        if (out.valid()) out.wait();  // never leave the search running on a policy we may destroy
+        throw;
+      }
       result_.times.cache += seconds_since(t0);
       round.stride = 1;
     }
-    const auto t0 = Clock::now();
-    const std::vector<Hit> truth = search_.search(key)[0];
-    round.retrieve_seconds = seconds_since(t0);
-    remember(truth);
-    auto [adjusted, token] = choose(gen_.logits(), truth, gen_.sampler());
-    result_.times.retrieval += seconds_since(t0);
+    const auto t1 = Clock::now();
+    const Found found = out.valid() ? out.get() : run_search();
+    round.retrieve_seconds = found.seconds;
+    remember(found.hits);
+    auto [adjusted, token] = choose(gen_.logits(), found.hits, gen_.sampler());
+    result_.times.retrieval += seconds_since(t1);  // the search, or the wait for it
     ++result_.speculation.real;
     round.accepted = round.stride == 1 && guess == token ? 1 : 0;
-    const auto t1 = Clock::now();
+    const auto t2 = Clock::now();
     gen_.advance(adjusted);
-    round.step_seconds = seconds_since(t1);
+    round.step_seconds = seconds_since(t2);
     scheduler_.observe(*scheduler_state_, round);
   }
 
@@ -212,9 +233,10 @@ class NeighbourSpeculator {
       }
     }
     result_.times.verification += seconds_since(t0);
+    // Positions after the first mismatch are thrown away unexamined.
     const std::size_t examined = std::min(n, agreed + 1);
     result_.speculation.rounds += 1;
-    result_.speculation.speculated += static_cast<std::int64_t>(n);
+    result_.speculation.speculated += static_cast<std::int64_t>(examined);
     result_.speculation.accepted += static_cast<std::int64_t>(agreed);
 
     RoundObservation round;

@@ -1,0 +1,44 @@
+// Approximate search over an IVF…,Flat index, scanned list by list with our
+// kernels: each query probes the `nprobe` lists whose centroids score best
+// for it, and is ranked against every vector in them.
+//
+// Why not FAISS's own search: a batch. FAISS answers each query of a batch on
+// its own, so a batch of s queries costs s searches; here each probed list is
+// read once for all the queries of the batch that probe it, and the queries
+// of one speculation round (consecutive positions of one text, or one
+// request's successive queries) mostly probe the same lists. The answer for a
+// query depends only on that query: its lists are chosen by our kernel's
+// scores against the centroids, and each pair's score has the same bits in
+// any batch (scan_kernels.hpp), so a round's batched verification equals the
+// searches the baseline runs one at a time.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "faiss_index.hpp"
+#include "ralm/types.hpp"
+#include "scan_kernels.hpp"
+
+namespace ralm::dense {
+
+class IvfFlatScan {
+ public:
+  // `lists` from FaissIndex::flat_lists(), which must outlive this; `dim`
+  // the vectors' width.
+  IvfFlatScan(FaissIndex::FlatLists lists, std::int64_t dim, Metric metric, ScanKernels kernels);
+
+  // The best k vectors of each query's probed lists (nq x dim queries),
+  // ranked by ranks_before(): the same answer for a query in any batch.
+  std::vector<std::vector<Hit>> search(const float* queries, std::int64_t nq, std::int64_t k) const;
+
+  std::int64_t nprobe() const { return lists_.nprobe; }
+
+ private:
+  FaissIndex::FlatLists lists_;
+  std::int64_t dim_;
+  Metric metric_;
+  ScanKernels kernels_;
+};
+
+}  // namespace ralm::dense
