@@ -126,7 +126,7 @@ class NeighbourSpeculator {
     std::future<Found> out;
     if (round.asynchronous) out = std::async(std::launch::async, run_search);
     TokenId guess = -1;
-    if (cache_.size() >= static_cast<std::size_t>(search_.top_k())) {
+    if (cache_.size() >= static_cast<std::size_t>(search_.top_k()) && (round.asynchronous || trial_due())) {
       const auto t0 = Clock::now();
       try {
         guess = choose(gen_.logits(), cached_neighbours(key), gen_.sampler()).second;
@@ -134,12 +134,16 @@ class NeighbourSpeculator {
         if (out.valid()) out.wait();  // never leave the search running on a policy we may destroy
         throw;
       }
-      result_.times.cache += seconds_since(t0);
+      trial_seconds_ = seconds_since(t0);
+      result_.times.cache += trial_seconds_;
       round.stride = 1;
+      since_trial_ = 0;
     }
+    ++since_trial_;
     const auto t1 = Clock::now();
     const Found found = out.valid() ? out.get() : run_search();
     round.retrieve_seconds = found.seconds;
+    search_seconds_ = found.seconds;
     remember(found.hits);
     auto [adjusted, token] = choose(gen_.logits(), found.hits, gen_.sampler());
     result_.times.retrieval += seconds_since(t1);  // the search, or the wait for it
@@ -149,6 +153,17 @@ class NeighbourSpeculator {
     gen_.advance(adjusted);
     round.step_seconds = seconds_since(t2);
     scheduler_.observe(*scheduler_state_, round);
+  }
+
+  // Whether a synchronous real position should make the cache's trial: a
+  // cache lookup can cost a good part of a fast search (an IVF datastore's
+  // few milliseconds), and while the scheduler keeps falling back that would
+  // be a cost on every position. So trials are spaced to cost at most
+  // kTrialShare of the searches between them.
+  bool trial_due() const {
+    static constexpr double kTrialShare = 0.02;
+    if (trial_seconds_ <= 0 || search_seconds_ <= 0) return true;
+    return static_cast<double>(since_trial_) * kTrialShare * search_seconds_ >= trial_seconds_;
   }
 
   // One position with the cache's neighbours.
@@ -266,6 +281,8 @@ class NeighbourSpeculator {
   RequestResult& result_;
   std::unique_ptr<SchedulerState> scheduler_state_;
   std::deque<PendingPosition> pending_;
+  double trial_seconds_ = 0, search_seconds_ = 0;  // the latest trial's and real search's latency
+  std::int64_t since_trial_ = 0;                   // real positions since the last trial
 };
 
 }  // namespace
