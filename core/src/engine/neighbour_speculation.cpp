@@ -233,8 +233,6 @@ class NeighbourSpeculator {
   // with the true token.
   void settle(std::size_t n, Verification v, bool asynchronous) {
     const auto t0 = Clock::now();
-    for (std::size_t i = 0; i < n; ++i)
-      remember(v.truth[i]);
     std::size_t agreed = 0;
     double step_seconds = 0;
     std::vector<float> corrected;
@@ -247,9 +245,14 @@ class NeighbourSpeculator {
         break;
       }
     }
-    result_.times.verification += seconds_since(t0);
-    // Positions after the first mismatch are thrown away unexamined.
+    // Positions after the first mismatch are thrown away unexamined. Only the
+    // examined positions' neighbours seed the cache: the others answer keys
+    // of a text that is being thrown away, and would evict the entries the
+    // next positions need.
     const std::size_t examined = std::min(n, agreed + 1);
+    for (std::size_t i = 0; i < examined; ++i)
+      remember(v.truth[i]);
+    result_.times.verification += seconds_since(t0);
     result_.speculation.rounds += 1;
     result_.speculation.speculated += static_cast<std::int64_t>(examined);
     result_.speculation.accepted += static_cast<std::int64_t>(agreed);
