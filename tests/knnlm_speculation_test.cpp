@@ -14,6 +14,7 @@
 #include "fixed_scheduler.hpp"
 #include "knnlm_policy.hpp"
 #include "os3_scheduler.hpp"
+#include "ralm/core/engine/perplexity.hpp"
 #include "scripted_scheduler.hpp"
 
 namespace {
@@ -37,7 +38,7 @@ class CountingKnnLm final : public ContextPolicy, public NeighbourSearch {
     ++single_lookups;
     inner_->adjust_logits(s, logits, key);
   }
-  const NeighbourSearch* neighbour_search() const override { return this; }
+  const NeighbourSearch* neighbour_search() const override { return expose ? this : nullptr; }
 
   std::vector<std::vector<Hit>> search(std::span<const float> keys) const override {
     {
@@ -62,6 +63,7 @@ class CountingKnnLm final : public ContextPolicy, public NeighbourSearch {
   mutable std::vector<std::size_t> batches;
   mutable std::vector<std::thread::id> threads;
   int single_lookups = 0;
+  bool expose = true;  // false: the engine sees a policy it cannot batch or speculate
 
  private:
   std::shared_ptr<dense::KnnLmPolicy> inner_;
@@ -279,4 +281,31 @@ TEST(IvfFlatScan, AnswersEachKeyAsAloneAndProbingEveryListIsExact) {
   const auto everywhere = all.search(keys.data(), 6, 8);
   for (std::size_t i = 0; i < 6; ++i)
     EXPECT_EQ(everywhere[i], exact->search(std::span<const float>(keys.data() + i * dim, dim))[0]) << i;
+}
+
+// The perplexity task searches a stride's keys in one batch when the policy
+// exposes its search: the same score, bit for bit, as one lookup per token.
+TEST(KnnLmPerplexity, BatchesEachStridesKeysWithTheSameScore) {
+  Fixture f;
+  for (const std::string index : {"Flat", "IVF4,Flat"}) {
+    auto batched = std::make_shared<CountingKnnLm>(knnlm(f, index));
+    auto single = std::make_shared<CountingKnnLm>(knnlm(f, index));
+    single->expose = false;
+    core::PerplexitySettings ps;
+    ps.engine = knn_settings(1);
+    ps.engine.stride = 4;
+    const core::HeldOutDocument doc{"d", "", "Lisp is a functional programming language based on lists.", -1};
+    const auto a = core::PerplexityEvaluator(f.pipeline(batched, false), ps).score(doc);
+    const auto b = core::PerplexityEvaluator(f.pipeline(single, false), ps).score(doc);
+    EXPECT_EQ(a.nll, b.nll) << index;
+    EXPECT_EQ(a.tokens, b.tokens);
+    EXPECT_EQ(batched->single_lookups, 0);
+    EXPECT_EQ(single->single_lookups, b.tokens);
+    ASSERT_FALSE(batched->batches.empty());
+    EXPECT_EQ(batched->batches.front(), 4u);
+    std::size_t keys = 0;
+    for (std::size_t n : batched->batches)
+      keys += n;
+    EXPECT_EQ(static_cast<std::int64_t>(keys), a.tokens);
+  }
 }

@@ -193,18 +193,45 @@ void PerplexityEvaluator::score_window(Scoring& s, std::size_t context_begin, st
     out.tokens_computed += static_cast<std::int64_t>(tokens.size());
     return r;
   };
-  // Scores logits row `row` of `r` against `target`, after the policy's
-  // adjustment where it makes one.
-  const auto add = [&](EvalResult& r, std::size_t row, TokenId target) {
-    std::span<float> logits(r.logits.data() + row * vocab, vocab);
+  // A stride's rows: (result, row) with the row's target.
+  struct Row {
+    EvalResult* result;
+    std::size_t row;
+    TokenId target;
+  };
+  const auto logits_of = [&](const Row& r) {
+    return std::span<float>(r.result->logits.data() + r.row * vocab, vocab);
+  };
+  const auto key_of = [&](const Row& r) {
+    return std::span<const float>(r.result->keys.data() + r.row * key_dim, key_dim);
+  };
+  // A policy that exposes its search (kNN-LM) searches a stride's keys in one
+  // batch: one pass over an exact datastore instead of one per token, with
+  // the same neighbours (a key's answer does not depend on its batch).
+  const NeighbourSearch* batched = adjusts ? policy.neighbour_search() : nullptr;
+  // Scores the rows against their targets, after the policy's adjustment
+  // where it makes one.
+  const auto score = [&](std::span<const Row> rows) {
     if (adjusts) {
       // kNN-LM's lookups are retrieval time, as in the request loop.
       const auto t0 = Clock::now();
-      policy.adjust_logits(*state, logits, std::span<const float>(r.keys.data() + row * key_dim, key_dim));
+      if (batched) {
+        std::vector<float> keys;
+        for (const Row& r : rows)
+          keys.insert(keys.end(), key_of(r).begin(), key_of(r).end());
+        const auto neighbours = batched->search(keys);
+        for (std::size_t i = 0; i < rows.size(); ++i)
+          batched->adjust_with(logits_of(rows[i]), neighbours[i]);
+      } else {
+        for (const Row& r : rows)
+          policy.adjust_logits(*state, logits_of(r), key_of(r));
+      }
       out.times.retrieval += seconds_since(t0);
     }
-    out.nll += negative_log_likelihood(logits, target);
-    ++out.tokens;
+    for (const Row& r : rows) {
+      out.nll += negative_log_likelihood(logits_of(r), r.target);
+      ++out.tokens;
+    }
   };
 
   for (std::size_t p = begin; p < end; p += static_cast<std::size_t>(e.stride)) {
@@ -240,12 +267,14 @@ void PerplexityEvaluator::score_window(Scoring& s, std::size_t context_begin, st
     EvalResult first = eval(std::span(layout.tokens).subspan(keep), {.all_logits = false, .keys = adjusts});
     if (adjusts && first.keys.size() > key_dim)
       first.keys.erase(first.keys.begin(), first.keys.end() - static_cast<std::ptrdiff_t>(key_dim));
-    add(first, 0, *at(p));
+    std::vector<Row> rows{{&first, 0, *at(p)}};
+    EvalResult rest;
     if (n > 1) {
-      EvalResult rest = eval(std::span(s.text).subspan(p, n - 1), {.all_logits = true, .keys = adjusts});
+      rest = eval(std::span(s.text).subspan(p, n - 1), {.all_logits = true, .keys = adjusts});
       for (std::size_t i = 1; i < n; ++i)
-        add(rest, i - 1, *at(p + i));
+        rows.push_back({&rest, i - 1, *at(p + i)});
     }
+    score(rows);
     generated.insert(generated.end(), at(p), at(p + n));
   }
 }
