@@ -113,7 +113,7 @@ int main(int argc, char** argv) try {
       x += noise(rng);
     return keys;
   };
-  policy.search(batch(1));  // page the keys in
+  policy.search(batch(1), o.k);  // page the keys in
 
   nlohmann::json rows = nlohmann::json::array();
   std::printf("%6s %12s %10s %12s\n", "BATCH", "ms/batch", "x batch 1", "ms/key");
@@ -123,7 +123,7 @@ int main(int argc, char** argv) try {
     for (std::int64_t r = 0; r < o.repeat; ++r) {
       const std::vector<float> keys = batch(n);
       const auto t0 = std::chrono::steady_clock::now();
-      const auto found = policy.search(keys);
+      const auto found = policy.search(keys, o.k);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       if (found.size() != static_cast<std::size_t>(n) || keys.size() != dim * static_cast<std::size_t>(n))
         throw Error("knnlm_search_bench: the search answered another batch");

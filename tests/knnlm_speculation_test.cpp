@@ -40,13 +40,13 @@ class CountingKnnLm final : public ContextPolicy, public NeighbourSearch {
   }
   const NeighbourSearch* neighbour_search() const override { return expose ? this : nullptr; }
 
-  std::vector<std::vector<Hit>> search(std::span<const float> keys) const override {
+  std::vector<std::vector<Hit>> search(std::span<const float> keys, std::int64_t k) const override {
     {
       std::lock_guard lock(mutex_);
       batches.push_back(keys.size() / static_cast<std::size_t>(key_dim()));
       threads.push_back(std::this_thread::get_id());
     }
-    return inner_->search(keys);
+    return inner_->search(keys, k);
   }
   std::int64_t key_dim() const override { return inner_->key_dim(); }
   std::int64_t top_k() const override { return inner_->top_k(); }
@@ -242,7 +242,7 @@ TEST(KnnLmSpeculation, SuccessorsFollowThePassageAndStopAtItsEnd) {
   }
   // score() ranks as search() does: the same bits for the same entries.
   const std::span<const float> key(ds.key_rows() + 3 * ds.key_dim, static_cast<std::size_t>(ds.key_dim));
-  const std::vector<Hit> found = policy->search(key)[0];
+  const std::vector<Hit> found = policy->search(key, 8)[0];
   std::vector<PassageId> ids;
   for (const Hit& h : found)
     ids.push_back(h.id);
@@ -264,13 +264,13 @@ TEST(IvfFlatScan, AnswersEachKeyAsAloneAndProbingEveryListIsExact) {
   std::vector<float> keys;
   for (const PassageId id : {3, 40, 41, 42, 97, 150})
     keys.insert(keys.end(), ds.key_rows() + id * ds.key_dim, ds.key_rows() + (id + 1) * ds.key_dim);
-  const auto together = approx->search(keys);
+  const auto together = approx->search(keys, 8);
   ASSERT_EQ(together.size(), 6u);
   bool differs_from_exact = false;
   for (std::size_t i = 0; i < 6; ++i) {
     const std::span<const float> key(keys.data() + i * dim, dim);
-    EXPECT_EQ(together[i], approx->search(key)[0]) << i;
-    differs_from_exact |= together[i] != exact->search(key)[0];
+    EXPECT_EQ(together[i], approx->search(key, 8)[0]) << i;
+    differs_from_exact |= together[i] != exact->search(key, 8)[0];
   }
   EXPECT_TRUE(differs_from_exact);  // one list in four is approximate
 
@@ -280,7 +280,7 @@ TEST(IvfFlatScan, AnswersEachKeyAsAloneAndProbingEveryListIsExact) {
   const dense::IvfFlatScan all(*lists, ds.key_dim, dense::Metric::l2, dense::default_scan_kernels());
   const auto everywhere = all.search(keys.data(), 6, 8);
   for (std::size_t i = 0; i < 6; ++i)
-    EXPECT_EQ(everywhere[i], exact->search(std::span<const float>(keys.data() + i * dim, dim))[0]) << i;
+    EXPECT_EQ(everywhere[i], exact->search(std::span<const float>(keys.data() + i * dim, dim), 8)[0]) << i;
 }
 
 // The perplexity task searches a stride's keys in one batch when the policy

@@ -69,21 +69,23 @@ Layout KnnLmPolicy::on_retrieval(PolicyState&, const Tokens& input, const Tokens
   return layout;
 }
 
-std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys) const {
+std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys, std::int64_t k) const {
   const auto dim = static_cast<std::size_t>(datastore_.key_dim);
   if (keys.empty() || keys.size() % dim != 0) {
     throw Error("knnlm: keys of total width " + std::to_string(keys.size()) + " for a datastore of width " +
                 std::to_string(dim));
   }
   const auto nq = static_cast<std::int64_t>(keys.size() / dim);
-  if (!datastore_.faiss) return exact_.search(keys.data(), nq, options_.k);
-  if (ivf_) return ivf_->search(keys.data(), nq, options_.k);
+  k = std::max(k, options_.k);
+  if (!datastore_.faiss) return exact_.search(keys.data(), nq, k);
+  if (ivf_) return ivf_->search(keys.data(), nq, k);
   // FAISS answers each query on its own and the candidates are ranked by
   // their exact scores, so a key's neighbours do not depend on the batch.
+  // The pool does not grow with k: its best top_k() stay what they are.
   const std::int64_t kc = std::min(datastore_.entries, options_.k * options_.k_factor);
   const std::vector<std::int64_t> candidates =
       datastore_.faiss->search(keys.data(), nq, kc, options_.threads);
-  return exact_.rerank(keys.data(), nq, candidates, kc, options_.k);
+  return exact_.rerank(keys.data(), nq, candidates, kc, std::min(k, kc));
 }
 
 std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
@@ -91,7 +93,7 @@ std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
     throw Error("knnlm: a key of width " + std::to_string(key.size()) + " for a datastore of width " +
                 std::to_string(datastore_.key_dim));
   }
-  return search(key)[0];
+  return search(key, options_.k)[0];
 }
 
 std::vector<float> KnnLmPolicy::score(std::span<const float> key, std::span<const PassageId> ids) const {

@@ -61,7 +61,7 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   const NeighbourSearch* neighbour_search() const override { return this; }
 
   // NeighbourSearch: the k nearest entries to each key, best first.
-  std::vector<std::vector<Hit>> search(std::span<const float> keys) const override;
+  std::vector<std::vector<Hit>> search(std::span<const float> keys, std::int64_t k) const override;
   std::int64_t key_dim() const override { return datastore_.key_dim; }
   std::int64_t top_k() const override { return options_.k; }
   std::vector<float> score(std::span<const float> key, std::span<const PassageId> ids) const override;

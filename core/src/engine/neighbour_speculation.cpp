@@ -45,6 +45,7 @@ class NeighbourSpeculator {
         settings_(settings),
         cache_(cache),
         result_(result),
+        fetch_(std::max<std::int64_t>(search.top_k(), settings.speculation.prefetch)),
         scheduler_state_(scheduler_.begin()) {}
 
   void run() {
@@ -117,7 +118,7 @@ class NeighbourSpeculator {
     const std::vector<float> key(gen_.key().begin(), gen_.key().end());
     const auto run_search = [this, &key] {
       const auto t = Clock::now();
-      Found f{search_.search(key)[0], 0.0};
+      Found f{search_.search(key, fetch_)[0], 0.0};
       f.seconds = seconds_since(t);
       return f;
     };
@@ -145,7 +146,7 @@ class NeighbourSpeculator {
     round.retrieve_seconds = found.seconds;
     search_seconds_ = found.seconds;
     remember(found.hits);
-    auto [adjusted, token] = choose(gen_.logits(), found.hits, gen_.sampler());
+    auto [adjusted, token] = choose(gen_.logits(), top(found.hits), gen_.sampler());
     result_.times.retrieval += seconds_since(t1);  // the search, or the wait for it
     ++result_.speculation.real;
     round.accepted = round.stride == 1 && guess == token ? 1 : 0;
@@ -153,6 +154,11 @@ class NeighbourSpeculator {
     gen_.advance(adjusted);
     round.step_seconds = seconds_since(t2);
     scheduler_.observe(*scheduler_state_, round);
+  }
+
+  // The neighbours that adjust the logits: a search's first top_k().
+  std::span<const Hit> top(const std::vector<Hit>& hits) const {
+    return std::span(hits).first(std::min(hits.size(), static_cast<std::size_t>(search_.top_k())));
   }
 
   // Whether a synchronous real position should make the cache's trial: a
@@ -184,10 +190,10 @@ class NeighbourSpeculator {
   // One batched search of the first n pending positions' keys. Runs on the
   // verification thread when asynchronous: it touches nothing but the
   // (thread-safe) search and its own copy of the keys.
-  static Verification search(const NeighbourSearch& search, std::vector<float> keys) {
+  static Verification search(const NeighbourSearch& search, std::vector<float> keys, std::int64_t fetch) {
     Verification v;
     const auto t0 = Clock::now();
-    v.truth = search.search(keys);
+    v.truth = search.search(keys, fetch);
     v.seconds = seconds_since(t0);
     return v;
   }
@@ -198,7 +204,7 @@ class NeighbourSpeculator {
     return keys;
   }
   Verification verify(std::size_t n) {
-    Verification v = search(search_, keys_of(n));
+    Verification v = search(search_, keys_of(n), fetch_);
     result_.times.verification += v.seconds;
     return v;
   }
@@ -208,7 +214,7 @@ class NeighbourSpeculator {
   // is not back, up to a round's worth. Then settles the n.
   void verify_while_speculating(std::size_t n) {
     auto future =
-        std::async(std::launch::async, &NeighbourSpeculator::search, std::cref(search_), keys_of(n));
+        std::async(std::launch::async, &NeighbourSpeculator::search, std::cref(search_), keys_of(n), fetch_);
     try {
       for (std::size_t more = 0;
            more < n && !gen_.done() &&
@@ -239,7 +245,7 @@ class NeighbourSpeculator {
     for (; agreed < n; ++agreed) {
       const PendingPosition& p = pending_[agreed];
       step_seconds += p.seconds;
-      auto [adjusted, token] = choose(p.logits, v.truth[agreed], p.before.sampler);
+      auto [adjusted, token] = choose(p.logits, top(v.truth[agreed]), p.before.sampler);
       if (token != p.chosen) {
         corrected = std::move(adjusted);
         break;
@@ -282,6 +288,9 @@ class NeighbourSpeculator {
   const EngineSettings& settings_;
   SpeculativeCache& cache_;
   RequestResult& result_;
+  // Neighbours fetched per search: the first top_k() adjust the logits, all
+  // of them seed the cache (the engine's prefetch).
+  const std::int64_t fetch_;
   std::unique_ptr<SchedulerState> scheduler_state_;
   std::deque<PendingPosition> pending_;
   double trial_seconds_ = 0, search_seconds_ = 0;  // the latest trial's and real search's latency

@@ -219,7 +219,7 @@ void PerplexityEvaluator::score_window(Scoring& s, std::size_t context_begin, st
         std::vector<float> keys;
         for (const Row& r : rows)
           keys.insert(keys.end(), key_of(r).begin(), key_of(r).end());
-        const auto neighbours = batched->search(keys);
+        const auto neighbours = batched->search(keys, batched->top_k());
         for (std::size_t i = 0; i < rows.size(); ++i)
           batched->adjust_with(logits_of(rows[i]), neighbours[i]);
       } else {

@@ -56,10 +56,12 @@ class NeighbourSearch {
  public:
   virtual ~NeighbourSearch();
 
-  // The neighbours adjust_logits() uses for each key: `keys` holds
+  // The best k neighbours of each key, best first: `keys` holds
   // keys.size() / key_dim() keys of width key_dim(), back to back. The
-  // neighbours of one key do not depend on the others in the batch.
-  virtual std::vector<std::vector<Hit>> search(std::span<const float> keys) const = 0;
+  // neighbours adjust_logits() uses are the first top_k() for any k >=
+  // top_k() (more feed the speculative cache), and a key's answer does not
+  // depend on the others in the batch.
+  virtual std::vector<std::vector<Hit>> search(std::span<const float> keys, std::int64_t k) const = 0;
   virtual std::int64_t key_dim() const = 0;
   // How many neighbours search() returns per key (fewer when it finds fewer).
   virtual std::int64_t top_k() const = 0;
