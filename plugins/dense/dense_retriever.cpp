@@ -38,6 +38,7 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
                                   : with_filler_.data(),
              store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
              std::int64_t{16} << 20, store_->size()),
+      ivf_(files_.faiss ? IvfFlatScan::of(*files_.faiss, metric, kernels) : std::nullopt),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
       min_candidates_(std::max<std::int64_t>(1, min_candidates)),
       threads_(std::max(1, threads)) {}
@@ -61,6 +62,8 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
   const std::vector<float> q = encode(queries);
   const auto nq = static_cast<std::int64_t>(queries.size());
   if (!files_.faiss) return exact_.search(q.data(), nq, k);
+  // Exact scores over the probed lists: every k ranks the same candidates.
+  if (ivf_) return ivf_->search(q.data(), nq, k);
 
   const std::int64_t kc = std::min(size(), std::max(k * k_factor_, min_candidates_));
   // FAISS by the exact scan's rule: a thread per 16 MiB of vectors at most.

@@ -21,9 +21,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "dense_index_files.hpp"
 #include "exact_search.hpp"
+#include "ivf_flat_scan.hpp"
 #include "ralm/retriever.hpp"
 
 namespace ralm::dense {
@@ -62,6 +64,9 @@ class DenseRetriever final : public Retriever {
   DenseIndexFiles files_;
   std::vector<float> with_filler_;  // the passages' vectors and the filler, when there is filler
   ExactSearch exact_;
+  // IVF…,Flat indexes are scanned list by list with our kernels: a batch of
+  // similar queries (a speculation round's) reads each list once.
+  std::optional<IvfFlatScan> ivf_;
   std::int64_t k_factor_;
   std::int64_t min_candidates_;
   int threads_;

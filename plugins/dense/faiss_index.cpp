@@ -170,7 +170,6 @@ std::optional<FaissIndex::FlatLists> FaissIndex::flat_lists() const {
     return std::nullopt;
   }
   FlatLists lists;
-  lists.nprobe = static_cast<std::int64_t>(ivf->nprobe);
   lists.nlist = static_cast<std::int64_t>(ivf->nlist);
   lists.centroids = quantizer->get_xb();
   for (std::size_t l = 0; l < ivf->nlist; ++l) {
@@ -180,6 +179,11 @@ std::optional<FaissIndex::FlatLists> FaissIndex::flat_lists() const {
     lists.sizes.push_back(static_cast<std::int64_t>(ivf->invlists->list_size(l)));
   }
   return lists;
+}
+
+std::int64_t FaissIndex::nprobe() const {
+  const faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index_.get());
+  return ivf ? static_cast<std::int64_t>(ivf->nprobe) : 0;
 }
 
 }  // namespace ralm::dense

@@ -58,7 +58,6 @@ class FaissIndex {
   // quantizer): its centroids and lists, so that a batch of queries can be
   // scanned list by list (ivf_flat_scan.hpp). Empty for any other index.
   struct FlatLists {
-    std::int64_t nprobe = 0;
     std::int64_t nlist = 0;
     const float* centroids = nullptr;  // nlist x dim
     std::vector<const std::int64_t*> ids;
@@ -66,6 +65,8 @@ class FaissIndex {
     std::vector<std::int64_t> sizes;
   };
   std::optional<FlatLists> flat_lists() const;
+  // An IVF index's nprobe (as set_search_parameters left it); 0 otherwise.
+  std::int64_t nprobe() const;
 
  private:
   std::unique_ptr<faiss::Index> index_;

@@ -33,13 +33,20 @@ class BestK {
 
 }  // namespace
 
-IvfFlatScan::IvfFlatScan(FaissIndex::FlatLists lists, std::int64_t dim, Metric metric, ScanKernels kernels)
-    : lists_(std::move(lists)), dim_(dim), metric_(metric), kernels_(kernels) {}
+std::optional<IvfFlatScan> IvfFlatScan::of(const FaissIndex& index, Metric metric, ScanKernels kernels) {
+  auto lists = index.flat_lists();
+  if (!lists) return std::nullopt;
+  return IvfFlatScan(index, std::move(*lists), metric, kernels);
+}
+
+IvfFlatScan::IvfFlatScan(const FaissIndex& index, FaissIndex::FlatLists lists, Metric metric,
+                         ScanKernels kernels)
+    : index_(&index), lists_(std::move(lists)), dim_(index.dim()), metric_(metric), kernels_(kernels) {}
 
 std::vector<std::vector<Hit>> IvfFlatScan::search(const float* queries, std::int64_t nq,
                                                   std::int64_t k) const {
   const std::int64_t nlist = lists_.nlist;
-  const std::int64_t nprobe = std::clamp<std::int64_t>(lists_.nprobe, 1, nlist);
+  const std::int64_t nprobe = std::clamp<std::int64_t>(index_->nprobe(), 1, nlist);
   // Each query's lists: the nprobe best centroids by our own scores.
   std::vector<float> centroid_scores(static_cast<std::size_t>(nq * nlist));
   score_block(kernels_, metric_, queries, nq, lists_.centroids, nlist, dim_, dim_, centroid_scores.data(),

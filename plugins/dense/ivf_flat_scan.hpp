@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "faiss_index.hpp"
@@ -24,17 +25,18 @@ namespace ralm::dense {
 
 class IvfFlatScan {
  public:
-  // `lists` from FaissIndex::flat_lists(), which must outlive this; `dim`
-  // the vectors' width.
-  IvfFlatScan(FaissIndex::FlatLists lists, std::int64_t dim, Metric metric, ScanKernels kernels);
+  // Null unless `index` is an IVF…,Flat index (FaissIndex::flat_lists()).
+  // The index must outlive the scan; its nprobe is read at every search.
+  static std::optional<IvfFlatScan> of(const FaissIndex& index, Metric metric, ScanKernels kernels);
 
   // The best k vectors of each query's probed lists (nq x dim queries),
   // ranked by ranks_before(): the same answer for a query in any batch.
   std::vector<std::vector<Hit>> search(const float* queries, std::int64_t nq, std::int64_t k) const;
 
-  std::int64_t nprobe() const { return lists_.nprobe; }
-
  private:
+  IvfFlatScan(const FaissIndex& index, FaissIndex::FlatLists lists, Metric metric, ScanKernels kernels);
+
+  const FaissIndex* index_;
   FaissIndex::FlatLists lists_;
   std::int64_t dim_;
   Metric metric_;

@@ -48,10 +48,7 @@ KnnLmPolicy::KnnLmPolicy(std::shared_ptr<const PassageStore> store, Datastore da
       options_(options),
       exact_(datastore_.key_rows(), datastore_.entries, datastore_.key_dim, options.metric,
              default_scan_kernels(), options.threads) {
-  if (datastore_.faiss) {
-    if (auto lists = datastore_.faiss->flat_lists())
-      ivf_.emplace(std::move(*lists), datastore_.key_dim, options.metric, default_scan_kernels());
-  }
+  if (datastore_.faiss) ivf_ = IvfFlatScan::of(*datastore_.faiss, options.metric, default_scan_kernels());
 }
 
 std::unique_ptr<PolicyState> KnnLmPolicy::begin(const Tokens&) {

@@ -77,8 +77,7 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   Datastore datastore_;
   KnnLmOptions options_;
   ExactSearch exact_;
-  // IVF…,Flat datastores are scanned list by list (a round's keys share their
-  // lists); the index's nprobe is read when the policy is made.
+  // IVF…,Flat datastores are scanned list by list with our kernels.
   std::optional<IvfFlatScan> ivf_;
 };
 
