@@ -12,7 +12,6 @@
 // Timings are ratios taken in one run; writes JSON (--json) and prints a
 // table. Not a test: nothing here asserts on time.
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -62,8 +61,9 @@ double time_median(const std::function<void()>& fn, double budget = 0.25, int mi
   return median(t);
 }
 
-// OpenBLAS's pthreads and our OpenMP threads each spin a while after their
-// work; on 2 cores the other library's spinning threads would steal time.
+// OpenBLAS's threads spin a while after their work; on 2 cores they would
+// steal time from the plugin's pool. (The limits' probes start and join
+// their own threads, so they leave nothing spinning.)
 void settle() {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 }
