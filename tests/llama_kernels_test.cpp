@@ -370,51 +370,56 @@ TEST(LlamaKernels, StridedRowsLeaveTheRestAlone) {
 // Heads sharing a KV head, taken together (up to 5: more than one pass of 4)
 // and alone: within 2e-6 of double precision, and the same bits either way.
 TEST(LlamaKernels, AttentionMatchesDoublePrecisionAndGroupingChangesNoBit) {
-  const std::int64_t heads = 5;
-  for (KernelSet set : kernel_sets()) {
-    for (const std::int64_t head_dim : {1, 10, 16, 32, 64, 100, 160}) {
-      for (const std::int64_t visible : {1, 2, 15, 17, 100}) {
-        const std::int64_t stride = head_dim + 3, ld = (visible + 15) / 16 * 16;
-        const auto q = random_vector(heads * head_dim, 71), keys = random_vector(visible * stride, 72, 2.0f),
-                   values = random_vector(visible * stride, 73);
-        std::vector<float> scores(static_cast<std::size_t>(heads * ld)),
-            out(static_cast<std::size_t>(heads * head_dim));
-        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-        attend(set, q.data(), heads, keys.data(), values.data(), stride, visible, head_dim, scale,
-               scores.data(), out.data());
-        for (std::int64_t h = 0; h < heads; ++h) {
-          const std::string what = std::string(kernel_set_name(set)) + " head_dim " +
-                                   std::to_string(head_dim) + " visible " + std::to_string(visible) +
-                                   " head " + std::to_string(h);
-          std::vector<float> alone(static_cast<std::size_t>(head_dim));
-          attend(set, q.data() + h * head_dim, 1, keys.data(), values.data(), stride, visible, head_dim,
-                 scale, scores.data(), alone.data());
-          ASSERT_EQ(std::memcmp(alone.data(), out.data() + h * head_dim, alone.size() * sizeof(float)), 0)
-              << what;
-          std::vector<double> s(static_cast<std::size_t>(visible));
-          double mx = -1e300, sum = 0;
-          for (std::int64_t p = 0; p < visible; ++p) {
-            for (std::int64_t d = 0; d < head_dim; ++d)
-              s[static_cast<std::size_t>(p)] +=
-                  static_cast<double>(q[static_cast<std::size_t>(h * head_dim + d)]) *
-                  keys[static_cast<std::size_t>(p * stride + d)];
-            s[static_cast<std::size_t>(p)] *= scale;
-            mx = std::max(mx, s[static_cast<std::size_t>(p)]);
-          }
-          for (auto& e : s)
-            sum += (e = std::exp(e - mx));
-          for (std::int64_t d = 0; d < head_dim; ++d) {
-            double want = 0;
-            for (std::int64_t p = 0; p < visible; ++p)
-              want += s[static_cast<std::size_t>(p)] / sum * values[static_cast<std::size_t>(p * stride + d)];
-            // Values lie in [-1, 1] and the weights sum to 1: errors are
-            // relative to 1; a few float32 roundings per term.
-            ASSERT_NEAR(out[static_cast<std::size_t>(h * head_dim + d)], want, 2e-6) << what;
+  // 6 heads are a pass of 4 and a pass of 2 (keys shared by 4 or 2 heads), 3
+  // a pass of 3 (keys taken head by head): each must give the bits of a head
+  // taken alone.
+  for (const std::int64_t heads : {6, 3})
+    for (KernelSet set : kernel_sets()) {
+      for (const std::int64_t head_dim : {1, 10, 16, 32, 64, 100, 160}) {
+        for (const std::int64_t visible : {1, 2, 15, 17, 100}) {
+          const std::int64_t stride = head_dim + 3, ld = (visible + 15) / 16 * 16;
+          const auto q = random_vector(heads * head_dim, 71),
+                     keys = random_vector(visible * stride, 72, 2.0f),
+                     values = random_vector(visible * stride, 73);
+          std::vector<float> scores(static_cast<std::size_t>(heads * ld)),
+              out(static_cast<std::size_t>(heads * head_dim));
+          const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+          attend(set, q.data(), heads, keys.data(), values.data(), stride, visible, head_dim, scale,
+                 scores.data(), out.data());
+          for (std::int64_t h = 0; h < heads; ++h) {
+            const std::string what = std::string(kernel_set_name(set)) + " head_dim " +
+                                     std::to_string(head_dim) + " visible " + std::to_string(visible) +
+                                     " head " + std::to_string(h);
+            std::vector<float> alone(static_cast<std::size_t>(head_dim));
+            attend(set, q.data() + h * head_dim, 1, keys.data(), values.data(), stride, visible, head_dim,
+                   scale, scores.data(), alone.data());
+            ASSERT_EQ(std::memcmp(alone.data(), out.data() + h * head_dim, alone.size() * sizeof(float)), 0)
+                << what;
+            std::vector<double> s(static_cast<std::size_t>(visible));
+            double mx = -1e300, sum = 0;
+            for (std::int64_t p = 0; p < visible; ++p) {
+              for (std::int64_t d = 0; d < head_dim; ++d)
+                s[static_cast<std::size_t>(p)] +=
+                    static_cast<double>(q[static_cast<std::size_t>(h * head_dim + d)]) *
+                    keys[static_cast<std::size_t>(p * stride + d)];
+              s[static_cast<std::size_t>(p)] *= scale;
+              mx = std::max(mx, s[static_cast<std::size_t>(p)]);
+            }
+            for (auto& e : s)
+              sum += (e = std::exp(e - mx));
+            for (std::int64_t d = 0; d < head_dim; ++d) {
+              double want = 0;
+              for (std::int64_t p = 0; p < visible; ++p)
+                want +=
+                    s[static_cast<std::size_t>(p)] / sum * values[static_cast<std::size_t>(p * stride + d)];
+              // Values lie in [-1, 1] and the weights sum to 1: errors are
+              // relative to 1; a few float32 roundings per term.
+              ASSERT_NEAR(out[static_cast<std::size_t>(h * head_dim + d)], want, 2e-6) << what;
+            }
           }
         }
       }
     }
-  }
 }
 
 TEST(LlamaKernels, DotMatchesDoublePrecision) {

@@ -224,6 +224,77 @@ inline __m512 dot16_x16(const float* q, const float* keys, std::int64_t stride, 
   return sum_lanes16(acc);
 }
 
+// dot16(q_i, key_j) for Q queries (head_dim apart) and K consecutive keys,
+// Q · K = 16: lane i · K + j of the result. Each accumulator takes the FMAs
+// dot16 gives it, in its order, and sum_lanes16 reduces each as sum_lanes
+// does, so the scores are dot16's bits; each key vector loaded feeds Q
+// multiply-adds instead of one.
+template <int Q, int K>
+inline __m512 dot16_block(const float* q, std::int64_t q_stride, const float* keys, std::int64_t stride,
+                          std::int64_t n) {
+  static_assert(Q * K == 16);
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i)
+    acc[i] = _mm512_setzero_ps();
+  std::int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m512 qj[Q];
+#pragma GCC unroll 4
+    for (int i = 0; i < Q; ++i)
+      qj[i] = _mm512_loadu_ps(q + i * q_stride + j);
+#pragma GCC unroll 8
+    for (int k = 0; k < K; ++k) {
+      const __m512 kv = _mm512_loadu_ps(keys + k * stride + j);
+#pragma GCC unroll 4
+      for (int i = 0; i < Q; ++i)
+        acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
+    }
+  }
+  if (j < n) {
+    const __mmask16 m = first_lanes(n - j);
+    __m512 qj[Q];
+#pragma GCC unroll 4
+    for (int i = 0; i < Q; ++i)
+      qj[i] = _mm512_maskz_loadu_ps(m, q + i * q_stride + j);
+#pragma GCC unroll 8
+    for (int k = 0; k < K; ++k) {
+      const __m512 kv = _mm512_maskz_loadu_ps(m, keys + k * stride + j);
+#pragma GCC unroll 4
+      for (int i = 0; i < Q; ++i)
+        acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
+    }
+  }
+  return sum_lanes16(acc);
+}
+
+// Scores of Q heads (Q = 2 or 4) over keys [0, visible), scaled, into their
+// rows of a.scores: K = 16 / Q keys per block, then one key at a time.
+template <int Q>
+void scores_shared(const AttendArgs& a, std::int64_t h0, std::int64_t ld) {
+  constexpr int K = 16 / Q;
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  const float* q = a.q + h0 * a.head_dim;
+  float* scores = a.scores + h0 * ld;
+  std::int64_t key = 0;
+  for (; key + K <= a.visible; key += K) {
+    const __m512 s =
+        _mm512_mul_ps(dot16_block<Q, K>(q, a.head_dim, a.keys + key * a.stride, a.stride, a.head_dim), scale);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, s);
+#pragma GCC unroll 4
+    for (int i = 0; i < Q; ++i)
+#pragma GCC unroll 8
+      for (int k = 0; k < K; ++k)
+        scores[i * ld + key + k] = lanes[i * K + k];
+  }
+  for (; key < a.visible; ++key) {
+    const float* kp = a.keys + key * a.stride;
+    for (int i = 0; i < Q; ++i)
+      scores[i * ld + key] = dot16(q + i * a.head_dim, kp, a.head_dim) * a.scale;
+  }
+}
+
 // e^x as Cephes' expf computes it: x = n·ln 2 + r with |r| <= ln 2 / 2, e^r
 // by its polynomial, 2^n by vscalefps; within about 1 ulp of the correctly
 // rounded value. Below ln(FLT_MIN) it gives 0 (softmax loses nothing).
@@ -390,29 +461,38 @@ void avx512_attend(const AttendArgs& a) {
   const std::int64_t ld = (a.visible + 15) / 16 * 16, vectors = (a.head_dim + 15) / 16;
   for (std::int64_t h0 = 0; h0 < a.heads; h0 += kHeadsPerPass) {
     const std::int64_t hc = a.heads - h0 < kHeadsPerPass ? a.heads - h0 : kHeadsPerPass;
-    // Scores: each key is loaded once for the pass's heads.
-    float max_score[kHeadsPerPass];
-    for (std::int64_t h = 0; h < hc; ++h)
-      max_score[h] = -__builtin_inff();
-    // Blocks of 16 keys, then one at a time: the same bits either way.
-    const __m512 scale = _mm512_set1_ps(a.scale);
-    std::int64_t key = 0;
-    for (; key + 16 <= a.visible; key += 16) {
-      for (std::int64_t h = 0; h < hc; ++h) {
-        const __m512 s = _mm512_mul_ps(
-            dot16_x16(a.q + (h0 + h) * a.head_dim, a.keys + key * a.stride, a.stride, a.head_dim), scale);
-        _mm512_storeu_ps(a.scores + (h0 + h) * ld + key, s);
-        const float m = _mm512_reduce_max_ps(s);
-        max_score[h] = m > max_score[h] ? m : max_score[h];
+    // Scores: each key is loaded once for the pass's heads; 2 or 4 heads
+    // share each key vector loaded from L1, 1 or 3 take it one head at a time
+    // (the same bits either way).
+    if (hc == 4) {
+      scores_shared<4>(a, h0, ld);
+    } else if (hc == 2) {
+      scores_shared<2>(a, h0, ld);
+    } else {
+      const __m512 scale = _mm512_set1_ps(a.scale);
+      std::int64_t key = 0;
+      for (; key + 16 <= a.visible; key += 16) {
+        for (std::int64_t h = 0; h < hc; ++h) {
+          const __m512 s = _mm512_mul_ps(
+              dot16_x16(a.q + (h0 + h) * a.head_dim, a.keys + key * a.stride, a.stride, a.head_dim), scale);
+          _mm512_storeu_ps(a.scores + (h0 + h) * ld + key, s);
+        }
+      }
+      for (; key < a.visible; ++key) {
+        const float* kp = a.keys + key * a.stride;
+        for (std::int64_t h = 0; h < hc; ++h)
+          a.scores[(h0 + h) * ld + key] = dot16(a.q + (h0 + h) * a.head_dim, kp, a.head_dim) * a.scale;
       }
     }
-    for (; key < a.visible; ++key) {
-      const float* kp = a.keys + key * a.stride;
-      for (std::int64_t h = 0; h < hc; ++h) {
-        const float s = dot16(a.q + (h0 + h) * a.head_dim, kp, a.head_dim) * a.scale;
-        a.scores[(h0 + h) * ld + key] = s;
-        max_score[h] = s > max_score[h] ? s : max_score[h];
-      }
+    // The maximum of each head's scores (exact in any order).
+    float max_score[kHeadsPerPass];
+    for (std::int64_t h = 0; h < hc; ++h) {
+      const float* scores = a.scores + (h0 + h) * ld;
+      __m512 m = _mm512_set1_ps(-__builtin_inff());
+      for (std::int64_t p = 0; p < a.visible; p += 16)
+        m = _mm512_mask_max_ps(m, first_lanes(a.visible - p), m,
+                               _mm512_maskz_loadu_ps(first_lanes(a.visible - p), scores + p));
+      max_score[h] = _mm512_reduce_max_ps(m);
     }
     for (std::int64_t h = 0; h < hc; ++h) {
       float* scores = a.scores + (h0 + h) * ld;
