@@ -280,13 +280,15 @@ void scores_shared(const AttendArgs& a, std::int64_t h0, std::int64_t ld) {
   for (; key + K <= a.visible; key += K) {
     const __m512 s =
         _mm512_mul_ps(dot16_block<Q, K>(q, a.head_dim, a.keys + key * a.stride, a.stride, a.head_dim), scale);
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, s);
-#pragma GCC unroll 4
-    for (int i = 0; i < Q; ++i)
-#pragma GCC unroll 8
-      for (int k = 0; k < K; ++k)
-        scores[i * ld + key + k] = lanes[i * K + k];
+    if constexpr (Q == 2) {
+      _mm256_storeu_ps(scores + key, _mm512_castps512_ps256(s));
+      _mm256_storeu_ps(scores + ld + key, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    } else {
+      _mm_storeu_ps(scores + key, _mm512_castps512_ps128(s));
+      _mm_storeu_ps(scores + ld + key, _mm512_extractf32x4_ps(s, 1));
+      _mm_storeu_ps(scores + 2 * ld + key, _mm512_extractf32x4_ps(s, 2));
+      _mm_storeu_ps(scores + 3 * ld + key, _mm512_extractf32x4_ps(s, 3));
+    }
   }
   for (; key < a.visible; ++key) {
     const float* kp = a.keys + key * a.stride;
