@@ -422,6 +422,46 @@ TEST(LlamaKernels, AttentionMatchesDoublePrecisionAndGroupingChangesNoBit) {
     }
 }
 
+// Tokens taken together (causal: token t sees visible + t positions) give
+// each query the bits of attend() on it alone, whatever the number of heads
+// (passes of 4 queries mixing tokens, 2, 3 or 1) and the head size.
+TEST(LlamaKernels, AttentionOverSeveralTokensEqualsEachQueryAloneBitForBit) {
+  for (KernelSet set : kernel_sets()) {
+    for (const std::int64_t heads : {1, 2, 3, 4, 5}) {
+      for (const std::int64_t head_dim : {10, 64, 100, 160}) {
+        for (const std::int64_t tokens : {1, 2, 3, 7}) {
+          for (const std::int64_t visible : {1, 4, 15, 33}) {
+            const std::int64_t stride = head_dim + 5, ldq = heads * head_dim + 7, ldo = heads * head_dim + 3;
+            const std::int64_t positions = visible + tokens - 1, ld = (positions + 15) / 16 * 16;
+            const auto q = random_vector(tokens * ldq, 81),
+                       keys = random_vector(positions * stride, 82, 2.0f),
+                       values = random_vector(positions * stride, 83);
+            std::vector<float> scores(static_cast<std::size_t>(std::max<std::int64_t>(heads, 4) * ld)),
+                out(static_cast<std::size_t>(tokens * ldo), -7.0f);
+            attend_tokens(set, q.data(), ldq, tokens, heads, keys.data(), values.data(), stride, visible,
+                          head_dim, 0.3f, scores.data(), out.data(), ldo);
+            for (std::int64_t t = 0; t < tokens; ++t) {
+              for (std::int64_t h = 0; h < heads; ++h) {
+                std::vector<float> alone(static_cast<std::size_t>(head_dim));
+                attend(set, q.data() + t * ldq + h * head_dim, 1, keys.data(), values.data(), stride,
+                       visible + t, head_dim, 0.3f, scores.data(), alone.data());
+                ASSERT_EQ(std::memcmp(alone.data(), out.data() + t * ldo + h * head_dim,
+                                      alone.size() * sizeof(float)),
+                          0)
+                    << kernel_set_name(set) << " heads " << heads << " head_dim " << head_dim << " tokens "
+                    << tokens << " visible " << visible << " token " << t << " head " << h;
+              }
+              // The gap between a token's outputs and the next token's is left alone.
+              for (std::int64_t i = heads * head_dim; i < ldo; ++i)
+                ASSERT_EQ(out[static_cast<std::size_t>(t * ldo + i)], -7.0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(LlamaKernels, DotMatchesDoublePrecision) {
   for (KernelSet set : kernel_sets()) {
     for (const std::int64_t n : {0, 1, 15, 16, 17, 64, 100, 1000}) {

@@ -285,27 +285,29 @@ void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
 }
 
 void portable_attend(const AttendArgs& a) {
-  const std::int64_t ld = (a.visible + 15) / 16 * 16;
-  for (std::int64_t h = 0; h < a.heads; ++h) {
-    const float* q = a.q + h * a.head_dim;
-    float* scores = a.scores + h * ld;
-    float* out = a.out + h * a.head_dim;
-    float max_score = -INFINITY;
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
-      max_score = std::max(max_score, scores[p]);
-    }
-    float sum = 0.0f;
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      scores[p] = std::exp(scores[p] - max_score);
-      sum += scores[p];
-    }
-    std::fill_n(out, a.head_dim, 0.0f);
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      const float weight = scores[p] / sum;
-      const float* vp = a.values + p * a.stride;
-      for (std::int64_t d = 0; d < a.head_dim; ++d)
-        out[d] += weight * vp[d];
+  for (std::int64_t t = 0; t < a.tokens; ++t) {
+    const std::int64_t visible = a.visible + t, ld = (visible + 15) / 16 * 16;
+    for (std::int64_t h = 0; h < a.heads; ++h) {
+      const float* q = a.q + t * a.ldq + h * a.head_dim;
+      float* scores = a.scores + h * ld;
+      float* out = a.out + t * a.ldo + h * a.head_dim;
+      float max_score = -INFINITY;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
+        max_score = std::max(max_score, scores[p]);
+      }
+      float sum = 0.0f;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = std::exp(scores[p] - max_score);
+        sum += scores[p];
+      }
+      std::fill_n(out, a.head_dim, 0.0f);
+      for (std::int64_t p = 0; p < visible; ++p) {
+        const float weight = scores[p] / sum;
+        const float* vp = a.values + p * a.stride;
+        for (std::int64_t d = 0; d < a.head_dim; ++d)
+          out[d] += weight * vp[d];
+      }
     }
   }
 }
@@ -388,10 +390,11 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   });
 }
 
-void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
-            std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
-            float* out) {
-  const detail::AttendArgs a{q, heads, keys, values, stride, visible, head_dim, scale, scores, out};
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
+                   std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo) {
+  const detail::AttendArgs a{q,       ldq,      tokens, heads,  keys, values, stride,
+                             visible, head_dim, scale,  scores, out,  ldo};
   require(set);
 #if RALM_LLAMA_AVX512
   if (set == KernelSet::avx512) {
@@ -400,6 +403,13 @@ void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys
   }
 #endif
   detail::portable_attend(a);
+}
+
+void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
+            std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
+            float* out) {
+  attend_tokens(set, q, heads * head_dim, 1, heads, keys, values, stride, visible, head_dim, scale, scores,
+                out, heads * head_dim);
 }
 
 float dot(KernelSet set, const float* a, const float* b, std::int64_t n) {

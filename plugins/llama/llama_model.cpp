@@ -411,24 +411,27 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
       }
     });
     // Causal attention: new token r sees positions 0 .. start + r. A task is
-    // one token and up to 4 query heads of one KV head (read once for them);
-    // each head's output is computed alone, so threads, grouping and batching
-    // cannot change it. Tasks are handed out one at a time, which balances
-    // the causal rows' growing lengths.
+    // up to 4 query heads of one KV head (read once for them), for one token
+    // or, when the group has fewer heads, for consecutive tokens (2 tokens of
+    // 2 heads, 4 of 1), so that 4 queries share each key and value loaded.
+    // Each head's output is computed alone, so threads, grouping and
+    // batching cannot change it. Tasks are handed out one at a time, which
+    // balances the causal rows' growing lengths.
     const std::int64_t per_task = std::min<std::int64_t>(group, 4),
                        chunks = (group + per_task - 1) / per_task;
-    const std::int64_t tasks = n * nkv * chunks;
+    const std::int64_t block = std::max<std::int64_t>(1, 4 / per_task), blocks = (n + block - 1) / block;
+    const std::int64_t tasks = blocks * nkv * chunks;
     const std::int64_t work = n * nh * (start + n) * hd;
-    const std::int64_t scores_size = per_task * ((start + n + 15) / 16 * 16);
+    const std::int64_t scores_size = std::max<std::int64_t>(per_task, 4) * ((start + n + 15) / 16 * 16);
     parallel_for(work >= kMinParallelWork / 4 ? threads_ : 1, tasks, [&](std::int64_t t) {
       thread_local std::vector<float> scores;
       if (static_cast<std::int64_t>(scores.size()) < scores_size) scores.resize(sz(scores_size));
-      const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
+      const std::int64_t r = t / (nkv * chunks) * block, j = t / chunks % nkv, chunk = t % chunks;
       const std::int64_t head = j * group + chunk * per_task,
                          heads = std::min(per_task, group - chunk * per_task);
-      attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
-             v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
-             &attn[sz(r * q_dim + head * hd)]);
+      attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, n - r), heads,
+                    k_cache + j * head_stride, v_cache + j * head_stride, hd, start + r + 1, hd, scale,
+                    scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
     });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
