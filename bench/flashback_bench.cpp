@@ -4,7 +4,7 @@
 // passage store, a Llama-shaped model with random weights and a byte
 // tokenizer. Beside each speed-up, the ideal: the ratio of tokens computed.
 //
-//   build/bin/flashback_bench data/corpus [new_tokens=32] [hidden=512] [layers=8]
+//   build/bin/flashback_bench data/corpus [new_tokens=32] [hidden=512] [layers=8] [threads=2]
 // Prints a table and writes flashback_bench.json in the current folder.
 #include <unistd.h>
 #include <chrono>
@@ -29,12 +29,13 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) try {
   if (argc < 2) {
-    std::cerr << "usage: flashback_bench STORE_DIR [new_tokens=32] [hidden=512] [layers=8]\n";
+    std::cerr << "usage: flashback_bench STORE_DIR [new_tokens=32] [hidden=512] [layers=8] [threads=2]\n";
     return 2;
   }
   const int new_tokens = argc > 2 ? std::stoi(argv[2]) : 32;
   const int hidden = argc > 3 ? std::stoi(argv[3]) : 512;
   const int layers = argc > 4 ? std::stoi(argv[4]) : 8;
+  const int threads = argc > 5 ? std::stoi(argv[5]) : 2;
   const auto store = ralm::PassageStore::open(argv[1]);
   const fs::path index_dir = fs::temp_directory_path() / ("flashback-bench-" + std::to_string(::getpid()));
   ralm::bm25::build_index(*store, index_dir, true);
@@ -48,8 +49,8 @@ int main(int argc, char** argv) try {
   c.num_kv_heads = std::max(1, hidden / 256);
   c.head_dim = 64;
   c.max_position_embeddings = 4096 + 256;
-  auto model = std::make_shared<ralm::llama::LlamaModel>(c, ralm::llama::random_llama_weights(c, 1),
-                                                         ralm::llama::make_byte_tokenizer(c.vocab_size), 2);
+  auto model = std::make_shared<ralm::llama::LlamaModel>(
+      c, ralm::llama::random_llama_weights(c, 1), ralm::llama::make_byte_tokenizer(c.vocab_size), threads);
   auto retriever = std::make_shared<ralm::bm25::Bm25Retriever>(
       store, std::make_unique<ralm::bm25::Bm25Index>(index_dir, *store, 0.9f, 0.4f), 2);
 
@@ -128,10 +129,13 @@ int main(int argc, char** argv) try {
                                                 {"retrieval", b.times[1].retrieval},
                                                 {"total", b.times[1].total}}}};
   }
-  std::ofstream("flashback_bench.json")
-      << nlohmann::json{{"hidden", hidden}, {"layers", layers}, {"new_tokens", new_tokens}, {"rows", rows}}
-             .dump(2)
-      << "\n";
+  std::ofstream("flashback_bench.json") << nlohmann::json{{"hidden", hidden},
+                                                          {"layers", layers},
+                                                          {"threads", threads},
+                                                          {"new_tokens", new_tokens},
+                                                          {"rows", rows}}
+                                               .dump(2)
+                                        << "\n";
   fs::remove_all(index_dir);
   return 0;
 } catch (const ralm::Error& e) {
