@@ -193,8 +193,11 @@ TEST(LlamaKernels, Bf16ActivationsRoundToNearestEven) {
       0x00000000u, 0x80000000u, 0x3f7fffffu, 0x00c08000u, 0x3f800000u, 0xc2f71234u, 0x4b000001u,
       0x3ea8f5c3u, 0x3f818001u, 0x44a07fffu, 0x3f8e8000u, 0x3f8f8000u, 0x38d1b717u, 0x3f808000u,
       0x42280000u, 0x3f81ffffu, 0x3f820000u, 0x3f838000u, 0x3f848000u, 0x3f858000u, 0x3f868000u,
-      0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u, 0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u};
-  const auto n = static_cast<std::int64_t>(bit_patterns.size());  // 35: odd, more than 32
+      0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u, 0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u,
+      // Denormals that round up to the smallest normal bf16 (vdpbf16ps would
+      // flush a denormal bf16, so only these show the rounding).
+      0x007fffffu, 0x807fc000u};
+  const auto n = static_cast<std::int64_t>(bit_patterns.size());  // 37: odd, more than 32
   std::vector<float> x(bit_patterns.size()), identity(static_cast<std::size_t>(n * n));
   std::memcpy(x.data(), bit_patterns.data(), x.size() * 4);
   for (std::int64_t i = 0; i < n; ++i)
