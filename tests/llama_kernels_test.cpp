@@ -186,14 +186,15 @@ TEST(LlamaKernels, PackingKeepsEveryWeight) {
 
 // With bf16 weights each activation is rounded to nearest even: through an
 // identity matrix the product is the rounded activation itself. Ties both
-// ways, values just off a tie, an odd length (a zero partner), infinities.
+// ways, values just off a tie, an odd length (a zero partner), infinities,
+// denormals that round up to the smallest normal.
 TEST(LlamaKernels, Bf16ActivationsRoundToNearestEven) {
   std::vector<std::uint32_t> bit_patterns = {
-      0x3f808000u, 0x3f818000u, 0x3f808001u, 0xbf807fffu, 0x40490fdbu, 0x7f7e8000u, 0xff7f0000u,
-      0x00000000u, 0x80000000u, 0x3f7fffffu, 0x00c08000u, 0x3f800000u, 0xc2f71234u, 0x4b000001u,
-      0x3ea8f5c3u, 0x3f818001u, 0x44a07fffu, 0x3f8e8000u, 0x3f8f8000u, 0x38d1b717u, 0x3f808000u,
-      0x42280000u, 0x3f81ffffu, 0x3f820000u, 0x3f838000u, 0x3f848000u, 0x3f858000u, 0x3f868000u,
-      0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u, 0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u,
+      0x3f808000u, 0x3f818000u, 0x3f808001u, 0xbf807fffu, 0x40490fdbu, 0x7f7e8000u, 0xff7f0000u, 0x00000000u,
+      0x80000000u, 0x3f7fffffu, 0x00c08000u, 0x3f800000u, 0xc2f71234u, 0x4b000001u, 0x3ea8f5c3u, 0x3f818001u,
+      0x44a07fffu, 0x3f8e8000u, 0x3f8f8000u, 0x38d1b717u, 0x3f808000u, 0x42280000u, 0x3f81ffffu, 0x3f820000u,
+      0x3f838000u, 0x3f848000u, 0x3f858000u, 0x3f868000u, 0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u,
+      0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u,
       // Denormals that round up to the smallest normal bf16 (vdpbf16ps would
       // flush a denormal bf16, so only these show the rounding).
       0x007fffffu, 0x807fc000u};
