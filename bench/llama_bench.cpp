@@ -12,7 +12,7 @@
 // Timings are ratios taken in one run; writes JSON (--json) and prints a
 // table. Not a test: nothing here asserts on time.
 #include <cblas.h>
-#include <omp.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -43,6 +43,13 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// This process's CPU time, all threads.
+double cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -62,8 +69,9 @@ double time_median(const std::function<void()>& fn, double budget = 0.25, int mi
   return median(t);
 }
 
-// OpenBLAS's pthreads and our OpenMP threads each spin a while after their
-// work; on 2 cores the other library's spinning threads would steal time.
+// OpenBLAS's threads spin a while after their work; on 2 cores they would
+// steal time from the plugin's pool. (The limits' probes start and join
+// their own threads, so they leave nothing spinning.)
 void settle() {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 }
@@ -341,27 +349,36 @@ json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, Pe
               {"prefill", json::array()},
               {"decode", json::array()}};
 
-  std::printf("  prefill: %6s %10s %10s %8s\n", "tokens", "tokens/s", "GFLOP/s", "of peak");
+  std::printf("  prefill: %6s %10s %10s %8s %12s\n", "tokens", "tokens/s", "GFLOP/s", "of peak",
+              "GFLOP/cpu-s");
   for (int chunk : o.chunks) {
     std::vector<ralm::TokenId> ids(static_cast<std::size_t>(chunk));
     for (int i = 0; i < chunk; ++i)
       ids[static_cast<std::size_t>(i)] = (i * 7919) % shape.config.vocab_size;
     auto seq = model.new_sequence();
     const int reps = chunk <= 128 ? 3 : 1;
-    std::vector<double> t;
+    std::vector<double> t, cpu;
     for (int r = 0; r < reps; ++r) {
       seq->truncate(0);
       const auto s = Clock::now();
+      const double c = cpu_seconds();
       model.eval(*seq, ids, {});
       t.push_back(seconds_since(s));
+      cpu.push_back(cpu_seconds() - c);
     }
-    const double sec = median(t);
+    const double sec = median(t), cpu_sec = median(cpu);
     // Matrix products only: attention's flops grow with the chunk and are
     // not part of the weights' GEMM figure.
-    const double gflops = (layer_flops_per_token * chunk + output_flops) / sec / 1e9;
-    std::printf("  prefill: %6d %10.1f %10.1f %7.0f%%\n", chunk, chunk / sec, gflops, 100 * gflops / peak);
+    const double flops = layer_flops_per_token * chunk + output_flops, gflops = flops / sec / 1e9;
+    // Per second of the process's CPU time: with --threads 1 the rate of an
+    // idle machine even when other processes share the cores (they lengthen
+    // the wall time, not the CPU time); with more threads it counts their
+    // waiting too.
+    std::printf("  prefill: %6d %10.1f %10.1f %7.0f%% %12.1f\n", chunk, chunk / sec, gflops,
+                100 * gflops / peak, flops / cpu_sec / 1e9);
     out["prefill"].push_back({{"tokens", chunk},
                               {"seconds", sec},
+                              {"cpu_seconds", cpu_sec},
                               {"tokens_per_s", chunk / sec},
                               {"matmul_gflops", gflops},
                               {"peak_gflops", peak}});

@@ -186,15 +186,19 @@ TEST(LlamaKernels, PackingKeepsEveryWeight) {
 
 // With bf16 weights each activation is rounded to nearest even: through an
 // identity matrix the product is the rounded activation itself. Ties both
-// ways, values just off a tie, an odd length (a zero partner), infinities.
+// ways, values just off a tie, an odd length (a zero partner), infinities,
+// denormals that round up to the smallest normal.
 TEST(LlamaKernels, Bf16ActivationsRoundToNearestEven) {
   std::vector<std::uint32_t> bit_patterns = {
-      0x3f808000u, 0x3f818000u, 0x3f808001u, 0xbf807fffu, 0x40490fdbu, 0x7f7e8000u, 0xff7f0000u,
-      0x00000000u, 0x80000000u, 0x3f7fffffu, 0x00c08000u, 0x3f800000u, 0xc2f71234u, 0x4b000001u,
-      0x3ea8f5c3u, 0x3f818001u, 0x44a07fffu, 0x3f8e8000u, 0x3f8f8000u, 0x38d1b717u, 0x3f808000u,
-      0x42280000u, 0x3f81ffffu, 0x3f820000u, 0x3f838000u, 0x3f848000u, 0x3f858000u, 0x3f868000u,
-      0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u, 0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u};
-  const auto n = static_cast<std::int64_t>(bit_patterns.size());  // 35: odd, more than 32
+      0x3f808000u, 0x3f818000u, 0x3f808001u, 0xbf807fffu, 0x40490fdbu, 0x7f7e8000u, 0xff7f0000u, 0x00000000u,
+      0x80000000u, 0x3f7fffffu, 0x00c08000u, 0x3f800000u, 0xc2f71234u, 0x4b000001u, 0x3ea8f5c3u, 0x3f818001u,
+      0x44a07fffu, 0x3f8e8000u, 0x3f8f8000u, 0x38d1b717u, 0x3f808000u, 0x42280000u, 0x3f81ffffu, 0x3f820000u,
+      0x3f838000u, 0x3f848000u, 0x3f858000u, 0x3f868000u, 0x3f878000u, 0x3f888000u, 0x3f898000u, 0x3f8a8000u,
+      0x3f8b8000u, 0x3f8c8000u, 0x3f8d8000u,
+      // Denormals that round up to the smallest normal bf16 (vdpbf16ps would
+      // flush a denormal bf16, so only these show the rounding).
+      0x007fffffu, 0x807fc000u};
+  const auto n = static_cast<std::int64_t>(bit_patterns.size());  // 37: odd, more than 32
   std::vector<float> x(bit_patterns.size()), identity(static_cast<std::size_t>(n * n));
   std::memcpy(x.data(), bit_patterns.data(), x.size() * 4);
   for (std::int64_t i = 0; i < n; ++i)
@@ -294,7 +298,8 @@ TEST(LlamaKernels, Avx512AgreesWithPortable) {
 // The invariant: an output's bits do not depend on how many rows share the
 // call, where a row sits in it, or the thread count.
 TEST(LlamaKernels, RowsPerCallAndThreadsNeverChangeABit) {
-  const Shape shapes[] = {{13, 129, 130}, {19, 513, 81}, {8, 300, 200}, {7, 1, 5}};
+  // {100, 64, 130}: 3 panels on 2 or 3 threads, so the rows are split too.
+  const Shape shapes[] = {{13, 129, 130}, {19, 513, 81}, {8, 300, 200}, {7, 1, 5}, {100, 64, 130}};
   for (KernelSet set : kernel_sets()) {
     for (const WeightType type : {WeightType::f32, WeightType::bf16}) {
       for (const Shape& s : shapes) {
@@ -370,46 +375,91 @@ TEST(LlamaKernels, StridedRowsLeaveTheRestAlone) {
 // Heads sharing a KV head, taken together (up to 5: more than one pass of 4)
 // and alone: within 2e-6 of double precision, and the same bits either way.
 TEST(LlamaKernels, AttentionMatchesDoublePrecisionAndGroupingChangesNoBit) {
-  const std::int64_t heads = 5;
-  for (KernelSet set : kernel_sets()) {
-    for (const std::int64_t head_dim : {1, 10, 16, 32, 64, 100, 160}) {
-      for (const std::int64_t visible : {1, 2, 15, 17, 100}) {
-        const std::int64_t stride = head_dim + 3, ld = (visible + 15) / 16 * 16;
-        const auto q = random_vector(heads * head_dim, 71), keys = random_vector(visible * stride, 72, 2.0f),
-                   values = random_vector(visible * stride, 73);
-        std::vector<float> scores(static_cast<std::size_t>(heads * ld)),
-            out(static_cast<std::size_t>(heads * head_dim));
-        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-        attend(set, q.data(), heads, keys.data(), values.data(), stride, visible, head_dim, scale,
-               scores.data(), out.data());
-        for (std::int64_t h = 0; h < heads; ++h) {
-          const std::string what = std::string(kernel_set_name(set)) + " head_dim " +
-                                   std::to_string(head_dim) + " visible " + std::to_string(visible) +
-                                   " head " + std::to_string(h);
-          std::vector<float> alone(static_cast<std::size_t>(head_dim));
-          attend(set, q.data() + h * head_dim, 1, keys.data(), values.data(), stride, visible, head_dim,
-                 scale, scores.data(), alone.data());
-          ASSERT_EQ(std::memcmp(alone.data(), out.data() + h * head_dim, alone.size() * sizeof(float)), 0)
-              << what;
-          std::vector<double> s(static_cast<std::size_t>(visible));
-          double mx = -1e300, sum = 0;
-          for (std::int64_t p = 0; p < visible; ++p) {
-            for (std::int64_t d = 0; d < head_dim; ++d)
-              s[static_cast<std::size_t>(p)] +=
-                  static_cast<double>(q[static_cast<std::size_t>(h * head_dim + d)]) *
-                  keys[static_cast<std::size_t>(p * stride + d)];
-            s[static_cast<std::size_t>(p)] *= scale;
-            mx = std::max(mx, s[static_cast<std::size_t>(p)]);
+  // 6 heads are a pass of 4 and a pass of 2 (keys shared by 4 or 2 heads), 3
+  // a pass of 3 (keys taken head by head): each must give the bits of a head
+  // taken alone.
+  for (const std::int64_t heads : {6, 3})
+    for (KernelSet set : kernel_sets()) {
+      for (const std::int64_t head_dim : {1, 10, 16, 32, 64, 100, 160}) {
+        for (const std::int64_t visible : {1, 2, 15, 17, 100}) {
+          const std::int64_t stride = head_dim + 3, ld = (visible + 15) / 16 * 16;
+          const auto q = random_vector(heads * head_dim, 71),
+                     keys = random_vector(visible * stride, 72, 2.0f),
+                     values = random_vector(visible * stride, 73);
+          std::vector<float> scores(static_cast<std::size_t>(heads * ld)),
+              out(static_cast<std::size_t>(heads * head_dim));
+          const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+          attend(set, q.data(), heads, keys.data(), values.data(), stride, visible, head_dim, scale,
+                 scores.data(), out.data());
+          for (std::int64_t h = 0; h < heads; ++h) {
+            const std::string what = std::string(kernel_set_name(set)) + " head_dim " +
+                                     std::to_string(head_dim) + " visible " + std::to_string(visible) +
+                                     " head " + std::to_string(h);
+            std::vector<float> alone(static_cast<std::size_t>(head_dim));
+            attend(set, q.data() + h * head_dim, 1, keys.data(), values.data(), stride, visible, head_dim,
+                   scale, scores.data(), alone.data());
+            ASSERT_EQ(std::memcmp(alone.data(), out.data() + h * head_dim, alone.size() * sizeof(float)), 0)
+                << what;
+            std::vector<double> s(static_cast<std::size_t>(visible));
+            double mx = -1e300, sum = 0;
+            for (std::int64_t p = 0; p < visible; ++p) {
+              for (std::int64_t d = 0; d < head_dim; ++d)
+                s[static_cast<std::size_t>(p)] +=
+                    static_cast<double>(q[static_cast<std::size_t>(h * head_dim + d)]) *
+                    keys[static_cast<std::size_t>(p * stride + d)];
+              s[static_cast<std::size_t>(p)] *= scale;
+              mx = std::max(mx, s[static_cast<std::size_t>(p)]);
+            }
+            for (auto& e : s)
+              sum += (e = std::exp(e - mx));
+            for (std::int64_t d = 0; d < head_dim; ++d) {
+              double want = 0;
+              for (std::int64_t p = 0; p < visible; ++p)
+                want +=
+                    s[static_cast<std::size_t>(p)] / sum * values[static_cast<std::size_t>(p * stride + d)];
+              // Values lie in [-1, 1] and the weights sum to 1: errors are
+              // relative to 1; a few float32 roundings per term.
+              ASSERT_NEAR(out[static_cast<std::size_t>(h * head_dim + d)], want, 2e-6) << what;
+            }
           }
-          for (auto& e : s)
-            sum += (e = std::exp(e - mx));
-          for (std::int64_t d = 0; d < head_dim; ++d) {
-            double want = 0;
-            for (std::int64_t p = 0; p < visible; ++p)
-              want += s[static_cast<std::size_t>(p)] / sum * values[static_cast<std::size_t>(p * stride + d)];
-            // Values lie in [-1, 1] and the weights sum to 1: errors are
-            // relative to 1; a few float32 roundings per term.
-            ASSERT_NEAR(out[static_cast<std::size_t>(h * head_dim + d)], want, 2e-6) << what;
+        }
+      }
+    }
+}
+
+// Tokens taken together (causal: token t sees visible + t positions) give
+// each query the bits of attend() on it alone, whatever the number of heads
+// (passes of 4 queries mixing tokens, 2, 3 or 1) and the head size.
+TEST(LlamaKernels, AttentionOverSeveralTokensEqualsEachQueryAloneBitForBit) {
+  for (KernelSet set : kernel_sets()) {
+    for (const std::int64_t heads : {1, 2, 3, 4, 5}) {
+      for (const std::int64_t head_dim : {10, 64, 100, 160}) {
+        for (const std::int64_t tokens : {1, 2, 3, 7}) {
+          for (const std::int64_t visible : {1, 4, 15, 33}) {
+            const std::int64_t stride = head_dim + 5, ldq = heads * head_dim + 7, ldo = heads * head_dim + 3;
+            const std::int64_t positions = visible + tokens - 1, ld = (positions + 15) / 16 * 16;
+            const auto q = random_vector(tokens * ldq, 81),
+                       keys = random_vector(positions * stride, 82, 2.0f),
+                       values = random_vector(positions * stride, 83);
+            std::vector<float> scores(static_cast<std::size_t>(std::max<std::int64_t>(heads, 4) * ld)),
+                out(static_cast<std::size_t>(tokens * ldo), -7.0f);
+            attend_tokens(set, q.data(), ldq, tokens, heads, keys.data(), values.data(), stride, visible,
+                          head_dim, 0.3f, scores.data(), out.data(), ldo);
+            for (std::int64_t t = 0; t < tokens; ++t) {
+              for (std::int64_t h = 0; h < heads; ++h) {
+                std::vector<float> alone(static_cast<std::size_t>(head_dim));
+                attend(set, q.data() + t * ldq + h * head_dim, 1, keys.data(), values.data(), stride,
+                       visible + t, head_dim, 0.3f, scores.data(), alone.data());
+                ASSERT_EQ(std::memcmp(alone.data(), out.data() + t * ldo + h * head_dim,
+                                      alone.size() * sizeof(float)),
+                          0)
+                    << kernel_set_name(set) << " heads " << heads << " head_dim " << head_dim << " tokens "
+                    << tokens << " visible " << visible << " token " << t << " head " << h;
+              }
+              // The gap between a token's outputs and the next token's is left alone.
+              for (std::int64_t i = heads * head_dim; i < ldo; ++i)
+                ASSERT_EQ(out[static_cast<std::size_t>(t * ldo + i)], -7.0f);
+            }
           }
         }
       }

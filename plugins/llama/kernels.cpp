@@ -285,27 +285,29 @@ void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
 }
 
 void portable_attend(const AttendArgs& a) {
-  const std::int64_t ld = (a.visible + 15) / 16 * 16;
-  for (std::int64_t h = 0; h < a.heads; ++h) {
-    const float* q = a.q + h * a.head_dim;
-    float* scores = a.scores + h * ld;
-    float* out = a.out + h * a.head_dim;
-    float max_score = -INFINITY;
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
-      max_score = std::max(max_score, scores[p]);
-    }
-    float sum = 0.0f;
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      scores[p] = std::exp(scores[p] - max_score);
-      sum += scores[p];
-    }
-    std::fill_n(out, a.head_dim, 0.0f);
-    for (std::int64_t p = 0; p < a.visible; ++p) {
-      const float weight = scores[p] / sum;
-      const float* vp = a.values + p * a.stride;
-      for (std::int64_t d = 0; d < a.head_dim; ++d)
-        out[d] += weight * vp[d];
+  for (std::int64_t t = 0; t < a.tokens; ++t) {
+    const std::int64_t visible = a.visible + t, ld = (visible + 15) / 16 * 16;
+    for (std::int64_t h = 0; h < a.heads; ++h) {
+      const float* q = a.q + t * a.ldq + h * a.head_dim;
+      float* scores = a.scores + h * ld;
+      float* out = a.out + t * a.ldo + h * a.head_dim;
+      float max_score = -INFINITY;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
+        max_score = std::max(max_score, scores[p]);
+      }
+      float sum = 0.0f;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = std::exp(scores[p] - max_score);
+        sum += scores[p];
+      }
+      std::fill_n(out, a.head_dim, 0.0f);
+      for (std::int64_t p = 0; p < visible; ++p) {
+        const float weight = scores[p] / sum;
+        const float* vp = a.values + p * a.stride;
+        for (std::int64_t d = 0; d < a.head_dim; ++d)
+          out[d] += weight * vp[d];
+      }
     }
   }
 }
@@ -336,6 +338,12 @@ PanelFn panel_fn(KernelSet set, WeightType type) {
 // weights, which stay in L1 while every block of rows passes over them.
 constexpr std::int64_t kStepBlock = 128;
 
+// Tasks wanted per thread in a matrix product, and the fewest rows a task
+// takes when rows are split (each weight vector loaded from L1 then still
+// serves dozens of rows).
+constexpr std::int64_t kTasksPerThread = 8;
+constexpr std::int64_t kMinBlockRows = 48;
+
 }  // namespace
 
 void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, const PackedMatrix& w,
@@ -363,24 +371,33 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
     parallel_for(rows * in >= kMinParallelWork ? threads : 1, rows,
                  [&](std::int64_t r) { to_pairs(x + r * ldx, in, pair_data + r * steps); });
   }
-  // Panels are handed out one at a time; which thread computes a panel never
-  // changes its bits.
-  parallel_for(used, panels, [&](std::int64_t p) {
+  // Tasks are a panel of outputs for a block of rows, handed out one at a
+  // time; which thread computes a task, and where the row blocks start, never
+  // changes a bit. With few panels (a 512-output matrix has 8) the rows are
+  // split too, so that each thread gets several tasks and a late start or
+  // the last task leaves the other thread idle for less of the step.
+  const std::int64_t row_blocks =
+      used > 1 ? std::clamp<std::int64_t>((kTasksPerThread * used + panels - 1) / panels, 1,
+                                          (rows + kMinBlockRows - 1) / kMinBlockRows)
+               : 1;
+  const std::int64_t block_rows = (rows + row_blocks - 1) / row_blocks;
+  parallel_for(used, panels * row_blocks, [&](std::int64_t t) {
+    const std::int64_t p = t / row_blocks, r0 = t % row_blocks * block_rows;
     detail::PanelArgs a{};
     a.ldx = xstride;
-    a.rows = rows;
+    a.rows = std::min(block_rows, rows - r0);
     a.width = w.panel_width(p);
     a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
-    a.y = y + p * PackedMatrix::kPanel;
+    a.y = y + r0 * ldy + p * PackedMatrix::kPanel;
     a.ldy = ldy;
     for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
       a.steps = std::min(kStepBlock, steps - k0);
       a.first = k0 == 0;
       if (bf16) {
-        a.x = static_cast<const std::uint32_t*>(xs) + k0;
+        a.x = static_cast<const std::uint32_t*>(xs) + r0 * xstride + k0;
         a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
       } else {
-        a.x = static_cast<const float*>(xs) + k0;
+        a.x = static_cast<const float*>(xs) + r0 * xstride + k0;
         a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
       }
       fn(a);
@@ -388,10 +405,11 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   });
 }
 
-void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
-            std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
-            float* out) {
-  const detail::AttendArgs a{q, heads, keys, values, stride, visible, head_dim, scale, scores, out};
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
+                   std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo) {
+  const detail::AttendArgs a{q,       ldq,      tokens, heads,  keys, values, stride,
+                             visible, head_dim, scale,  scores, out,  ldo};
   require(set);
 #if RALM_LLAMA_AVX512
   if (set == KernelSet::avx512) {
@@ -400,6 +418,13 @@ void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys
   }
 #endif
   detail::portable_attend(a);
+}
+
+void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
+            std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
+            float* out) {
+  attend_tokens(set, q, heads * head_dim, 1, heads, keys, values, stride, visible, head_dim, scale, scores,
+                out, heads * head_dim);
 }
 
 float dot(KernelSet set, const float* a, const float* b, std::int64_t n) {

@@ -146,13 +146,23 @@ inline void matmul(KernelSet set, const float* x, std::int64_t rows, const Packe
 // `visible` cached positions: for each head h, out_h = Σ_p softmax_p · v_p,
 // softmax over scale · (q_h · k_p). The heads' queries (and outputs) follow
 // each other, head_dim apart. Position p's key is at keys + p · stride, its
-// value at values + p · stride. `scores` holds heads × round_up(visible, 16)
-// floats. Each output depends only on its own query and the cache, computed
-// the same way whether heads are taken together or alone, so neither
-// grouping nor batching can change it.
+// value at values + p · stride. `scores` holds max(heads, 4) ×
+// round_up(visible, 16) floats. Each output depends only on its own query and
+// the cache, computed the same way whether heads are taken together or
+// alone, so neither grouping nor batching can change it.
 void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
             std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
             float* out);
+
+// attend() for `tokens` consecutive tokens at once, causally: token t's
+// queries are at q + t · ldq, its outputs at out + t · ldo, and it sees the
+// first visible + t positions. Every output has the bits attend() gives its
+// query alone; taking tokens together lets several queries share each key
+// and value loaded (the avx512 set takes 4 queries per pass over the cache).
+// `scores` holds max(heads, 4) × round_up(visible + tokens - 1, 16) floats.
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
+                   std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo);
 
 // a·b: 16 partial sums over k in order, combined pairwise (a fixed order).
 float dot(KernelSet set, const float* a, const float* b, std::int64_t n);

@@ -224,6 +224,104 @@ inline __m512 dot16_x16(const float* q, const float* keys, std::int64_t stride, 
   return sum_lanes16(acc);
 }
 
+// Queries taken together per pass over the cache: 4 queries × 4 vectors
+// are 16 accumulators.
+constexpr int kQueriesPerPass = 4;
+
+// Up to kQueriesPerPass queries that share keys and values (heads of one KV
+// head, of one token or of consecutive tokens); query i sees the first
+// visible[i] positions.
+struct Pass {
+  const float* q[kQueriesPerPass];
+  float* out[kQueriesPerPass];
+  std::int64_t visible[kQueriesPerPass];
+  int count;
+  std::int64_t min_visible, max_visible;
+};
+
+// dot16(q[i], key_j) for Q queries and K consecutive keys, Q · K = 16: lane
+// i · K + j of the result. Each accumulator takes the FMAs dot16 gives it, in
+// its order, and sum_lanes16 reduces each as sum_lanes does, so the scores
+// are dot16's bits; each key vector loaded feeds Q multiply-adds, not one.
+template <int Q, int K>
+inline __m512 dot16_block(const float* const* q, const float* keys, std::int64_t stride, std::int64_t n) {
+  static_assert(Q * K == 16);
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i)
+    acc[i] = _mm512_setzero_ps();
+  std::int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m512 qj[Q];
+#pragma GCC unroll 4
+    for (int i = 0; i < Q; ++i)
+      qj[i] = _mm512_loadu_ps(q[i] + j);
+#pragma GCC unroll 8
+    for (int k = 0; k < K; ++k) {
+      const __m512 kv = _mm512_loadu_ps(keys + k * stride + j);
+#pragma GCC unroll 4
+      for (int i = 0; i < Q; ++i)
+        acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
+    }
+  }
+  if (j < n) {
+    const __mmask16 m = first_lanes(n - j);
+    __m512 qj[Q];
+#pragma GCC unroll 4
+    for (int i = 0; i < Q; ++i)
+      qj[i] = _mm512_maskz_loadu_ps(m, q[i] + j);
+#pragma GCC unroll 8
+    for (int k = 0; k < K; ++k) {
+      const __m512 kv = _mm512_maskz_loadu_ps(m, keys + k * stride + j);
+#pragma GCC unroll 4
+      for (int i = 0; i < Q; ++i)
+        acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
+    }
+  }
+  return sum_lanes16(acc);
+}
+
+// Scores of a pass of Q = 2 or 4 queries over keys [0, max_visible),
+// scaled, into rows of `scores` ld apart: K = 16 / Q keys per block, then one
+// key at a time. A query's scores past its own visible are computed and
+// never read.
+template <int Q>
+void scores_shared(const AttendArgs& a, const Pass& pass, float* scores, std::int64_t ld) {
+  constexpr int K = 16 / Q;
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  std::int64_t key = 0;
+  for (; key + K <= pass.max_visible; key += K) {
+    const __m512 s =
+        _mm512_mul_ps(dot16_block<Q, K>(pass.q, a.keys + key * a.stride, a.stride, a.head_dim), scale);
+    if constexpr (Q == 2) {
+      _mm256_storeu_ps(scores + key, _mm512_castps512_ps256(s));
+      _mm256_storeu_ps(scores + ld + key, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    } else {
+      _mm_storeu_ps(scores + key, _mm512_castps512_ps128(s));
+      _mm_storeu_ps(scores + ld + key, _mm512_extractf32x4_ps(s, 1));
+      _mm_storeu_ps(scores + 2 * ld + key, _mm512_extractf32x4_ps(s, 2));
+      _mm_storeu_ps(scores + 3 * ld + key, _mm512_extractf32x4_ps(s, 3));
+    }
+  }
+  for (; key < pass.max_visible; ++key) {
+    const float* kp = a.keys + key * a.stride;
+    for (int i = 0; i < Q; ++i)
+      scores[i * ld + key] = dot16(pass.q[i], kp, a.head_dim) * a.scale;
+  }
+}
+
+// Scores of one query over keys [0, visible): blocks of 16 keys, then one
+// at a time (the same bits either way).
+void scores_alone(const AttendArgs& a, const float* q, std::int64_t visible, float* scores) {
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  std::int64_t key = 0;
+  for (; key + 16 <= visible; key += 16)
+    _mm512_storeu_ps(scores + key,
+                     _mm512_mul_ps(dot16_x16(q, a.keys + key * a.stride, a.stride, a.head_dim), scale));
+  for (; key < visible; ++key)
+    scores[key] = dot16(q, a.keys + key * a.stride, a.head_dim) * a.scale;
+}
+
 // e^x as Cephes' expf computes it: x = n·ln 2 + r with |r| <= ln 2 / 2, e^r
 // by its polynomial, 2^n by vscalefps; within about 1 ulp of the correctly
 // rounded value. Below ln(FLT_MIN) it gives 0 (softmax loses nothing).
@@ -245,20 +343,23 @@ inline __m512 exp16(__m512 x) {
   return _mm512_maskz_mov_ps(static_cast<__mmask16>(~under), _mm512_scalef_ps(p, n));
 }
 
-// For H heads: out_h[d0, d0 + 16·NV) = Σ_p weight_hp · v_p, one accumulator
-// per output element running over p in order; each value row is loaded once
-// for all H heads.
+// For the pass's H queries: out_i[d0, d0 + 16·NV) = Σ_p weight_ip · v_p over
+// p < visible[i], one accumulator per output element running over p in
+// order; each value row is loaded once for all H queries. Past the shortest
+// visible, each query takes only its own positions, so every output gets
+// exactly the multiply-adds it would get alone.
 template <int H, int NV>
-void weighted_values(const AttendArgs& a, std::int64_t h0, std::int64_t ld, std::int64_t d0) {
+void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld,
+                     std::int64_t d0) {
   const __mmask16 tail = first_lanes(a.head_dim - d0 - (NV - 1) * 16);
-  const float* scores = a.scores + h0 * ld;
   __m512 acc[H][NV];
 #pragma GCC unroll 4
   for (int h = 0; h < H; ++h)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
       acc[h][v] = _mm512_setzero_ps();
-  for (std::int64_t p = 0; p < a.visible; ++p) {
+  std::int64_t p = 0;
+  for (; p < pass.min_visible; ++p) {
     const float* vp = a.values + p * a.stride + d0;
     __m512 row[NV];
 #pragma GCC unroll 8
@@ -272,67 +373,138 @@ void weighted_values(const AttendArgs& a, std::int64_t h0, std::int64_t ld, std:
         acc[h][v] = _mm512_fmadd_ps(weight, row[v], acc[h][v]);
     }
   }
+  for (; p < pass.max_visible; ++p) {
+    const float* vp = a.values + p * a.stride + d0;
+    __m512 row[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      row[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, vp + v * 16);
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) {
+      if (p >= pass.visible[h]) continue;
+      const __m512 weight = _mm512_set1_ps(scores[h * ld + p]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v)
+        acc[h][v] = _mm512_fmadd_ps(weight, row[v], acc[h][v]);
+    }
+  }
 #pragma GCC unroll 4
   for (int h = 0; h < H; ++h)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
-      _mm512_mask_storeu_ps(a.out + (h0 + h) * a.head_dim + d0 + v * 16, v == NV - 1 ? tail : 0xffff,
-                            acc[h][v]);
+      _mm512_mask_storeu_ps(pass.out[h] + d0 + v * 16, v == NV - 1 ? tail : 0xffff, acc[h][v]);
 }
 
 template <int H>
-void weighted_values_heads(const AttendArgs& a, std::int64_t h0, std::int64_t ld, std::int64_t vectors) {
+void weighted_values_pass(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld,
+                          std::int64_t vectors) {
   switch (vectors) {
     case 1:
-      weighted_values<H, 1>(a, h0, ld, 0);
+      weighted_values<H, 1>(a, pass, scores, ld, 0);
       break;
     case 2:
-      weighted_values<H, 2>(a, h0, ld, 0);
+      weighted_values<H, 2>(a, pass, scores, ld, 0);
       break;
     case 3:
-      weighted_values<H, 3>(a, h0, ld, 0);
+      weighted_values<H, 3>(a, pass, scores, ld, 0);
       break;
     default:
-      weighted_values<H, 4>(a, h0, ld, 0);
+      weighted_values<H, 4>(a, pass, scores, ld, 0);
       break;
   }
 }
 
-// One head at a time, up to 128 dimensions per pass: wide heads.
-void weighted_values_wide(const AttendArgs& a, std::int64_t h, std::int64_t ld) {
-  for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += 128) {
-    switch ((a.head_dim - d0 + 15) / 16) {
-      case 1:
-        weighted_values<1, 1>(a, h, ld, d0);
-        break;
-      case 2:
-        weighted_values<1, 2>(a, h, ld, d0);
-        break;
-      case 3:
-        weighted_values<1, 3>(a, h, ld, d0);
-        break;
-      case 4:
-        weighted_values<1, 4>(a, h, ld, d0);
-        break;
-      case 5:
-        weighted_values<1, 5>(a, h, ld, d0);
-        break;
-      case 6:
-        weighted_values<1, 6>(a, h, ld, d0);
-        break;
-      case 7:
-        weighted_values<1, 7>(a, h, ld, d0);
-        break;
-      default:
-        weighted_values<1, 8>(a, h, ld, d0);
-        break;
+// One query at a time, up to 128 dimensions per pass: wide heads.
+void weighted_values_wide(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld) {
+  for (int i = 0; i < pass.count; ++i) {
+    const Pass one{{pass.q[i]}, {pass.out[i]}, {pass.visible[i]}, 1, pass.visible[i], pass.visible[i]};
+    const float* row = scores + i * ld;
+    for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += 128) {
+      switch ((a.head_dim - d0 + 15) / 16) {
+        case 1:
+          weighted_values<1, 1>(a, one, row, ld, d0);
+          break;
+        case 2:
+          weighted_values<1, 2>(a, one, row, ld, d0);
+          break;
+        case 3:
+          weighted_values<1, 3>(a, one, row, ld, d0);
+          break;
+        case 4:
+          weighted_values<1, 4>(a, one, row, ld, d0);
+          break;
+        case 5:
+          weighted_values<1, 5>(a, one, row, ld, d0);
+          break;
+        case 6:
+          weighted_values<1, 6>(a, one, row, ld, d0);
+          break;
+        case 7:
+          weighted_values<1, 7>(a, one, row, ld, d0);
+          break;
+        default:
+          weighted_values<1, 8>(a, one, row, ld, d0);
+          break;
+      }
     }
   }
 }
 
-// Heads taken together per pass over the cache: 4 heads × 4 vectors are 16
-// accumulators.
-constexpr std::int64_t kHeadsPerPass = 4;
+// Softmax of one query's scores over [0, visible), in place.
+void softmax(float* scores, std::int64_t visible) {
+  // The maximum (exact in any order).
+  __m512 mx = _mm512_set1_ps(-__builtin_inff());
+  for (std::int64_t p = 0; p < visible; p += 16) {
+    const __mmask16 m = first_lanes(visible - p);
+    mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, scores + p));
+  }
+  const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sums = _mm512_setzero_ps();
+  for (std::int64_t p = 0; p < visible; p += 16) {
+    const __mmask16 m = first_lanes(visible - p);
+    const __m512 e =
+        _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + p), shift)));
+    _mm512_mask_storeu_ps(scores + p, m, e);
+    sums = _mm512_add_ps(sums, e);
+  }
+  const __m512 sum = _mm512_set1_ps(sum_lanes(sums));
+  for (std::int64_t p = 0; p < visible; p += 16) {
+    const __mmask16 m = first_lanes(visible - p);
+    _mm512_mask_storeu_ps(scores + p, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, scores + p), sum));
+  }
+}
+
+void attend_pass(const AttendArgs& a, const Pass& pass, float* scores, std::int64_t ld) {
+  if (pass.count == 4) {
+    scores_shared<4>(a, pass, scores, ld);
+  } else if (pass.count == 2) {
+    scores_shared<2>(a, pass, scores, ld);
+  } else {
+    for (int i = 0; i < pass.count; ++i)
+      scores_alone(a, pass.q[i], pass.visible[i], scores + i * ld);
+  }
+  for (int i = 0; i < pass.count; ++i)
+    softmax(scores + i * ld, pass.visible[i]);
+  const std::int64_t vectors = (a.head_dim + 15) / 16;
+  if (vectors > 4) {
+    weighted_values_wide(a, pass, scores, ld);
+    return;
+  }
+  switch (pass.count) {
+    case 1:
+      weighted_values_pass<1>(a, pass, scores, ld, vectors);
+      break;
+    case 2:
+      weighted_values_pass<2>(a, pass, scores, ld, vectors);
+      break;
+    case 3:
+      weighted_values_pass<3>(a, pass, scores, ld, vectors);
+      break;
+    default:
+      weighted_values_pass<4>(a, pass, scores, ld, vectors);
+      break;
+  }
+}
 
 }  // namespace
 
@@ -386,70 +558,23 @@ void avx512_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
   }
 }
 
+// Queries in order token by token, head by head, kQueriesPerPass per pass:
+// the heads of one token, or, with fewer heads than that, of several tokens.
 void avx512_attend(const AttendArgs& a) {
-  const std::int64_t ld = (a.visible + 15) / 16 * 16, vectors = (a.head_dim + 15) / 16;
-  for (std::int64_t h0 = 0; h0 < a.heads; h0 += kHeadsPerPass) {
-    const std::int64_t hc = a.heads - h0 < kHeadsPerPass ? a.heads - h0 : kHeadsPerPass;
-    // Scores: each key is loaded once for the pass's heads.
-    float max_score[kHeadsPerPass];
-    for (std::int64_t h = 0; h < hc; ++h)
-      max_score[h] = -__builtin_inff();
-    // Blocks of 16 keys, then one at a time: the same bits either way.
-    const __m512 scale = _mm512_set1_ps(a.scale);
-    std::int64_t key = 0;
-    for (; key + 16 <= a.visible; key += 16) {
-      for (std::int64_t h = 0; h < hc; ++h) {
-        const __m512 s = _mm512_mul_ps(
-            dot16_x16(a.q + (h0 + h) * a.head_dim, a.keys + key * a.stride, a.stride, a.head_dim), scale);
-        _mm512_storeu_ps(a.scores + (h0 + h) * ld + key, s);
-        const float m = _mm512_reduce_max_ps(s);
-        max_score[h] = m > max_score[h] ? m : max_score[h];
-      }
+  const std::int64_t ld = (a.visible + a.tokens - 1 + 15) / 16 * 16;
+  const std::int64_t queries = a.tokens * a.heads;
+  for (std::int64_t i0 = 0; i0 < queries; i0 += kQueriesPerPass) {
+    Pass pass{};
+    pass.count = static_cast<int>(queries - i0 < kQueriesPerPass ? queries - i0 : kQueriesPerPass);
+    for (int i = 0; i < pass.count; ++i) {
+      const std::int64_t t = (i0 + i) / a.heads, h = (i0 + i) % a.heads;
+      pass.q[i] = a.q + t * a.ldq + h * a.head_dim;
+      pass.out[i] = a.out + t * a.ldo + h * a.head_dim;
+      pass.visible[i] = a.visible + t;
     }
-    for (; key < a.visible; ++key) {
-      const float* kp = a.keys + key * a.stride;
-      for (std::int64_t h = 0; h < hc; ++h) {
-        const float s = dot16(a.q + (h0 + h) * a.head_dim, kp, a.head_dim) * a.scale;
-        a.scores[(h0 + h) * ld + key] = s;
-        max_score[h] = s > max_score[h] ? s : max_score[h];
-      }
-    }
-    for (std::int64_t h = 0; h < hc; ++h) {
-      float* scores = a.scores + (h0 + h) * ld;
-      const __m512 shift = _mm512_set1_ps(max_score[h]);
-      __m512 sums = _mm512_setzero_ps();
-      for (std::int64_t p = 0; p < a.visible; p += 16) {
-        const __mmask16 m = first_lanes(a.visible - p);
-        const __m512 e =
-            _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + p), shift)));
-        _mm512_mask_storeu_ps(scores + p, m, e);
-        sums = _mm512_add_ps(sums, e);
-      }
-      const __m512 sum = _mm512_set1_ps(sum_lanes(sums));
-      for (std::int64_t p = 0; p < a.visible; p += 16) {
-        const __mmask16 m = first_lanes(a.visible - p);
-        _mm512_mask_storeu_ps(scores + p, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, scores + p), sum));
-      }
-    }
-    if (vectors > 4) {
-      for (std::int64_t h = 0; h < hc; ++h)
-        weighted_values_wide(a, h0 + h, ld);
-      continue;
-    }
-    switch (hc) {
-      case 1:
-        weighted_values_heads<1>(a, h0, ld, vectors);
-        break;
-      case 2:
-        weighted_values_heads<2>(a, h0, ld, vectors);
-        break;
-      case 3:
-        weighted_values_heads<3>(a, h0, ld, vectors);
-        break;
-      default:
-        weighted_values_heads<4>(a, h0, ld, vectors);
-        break;
-    }
+    pass.min_visible = pass.visible[0];
+    pass.max_visible = pass.visible[pass.count - 1];
+    attend_pass(a, pass, a.scores, ld);
   }
 }
 

@@ -23,16 +23,19 @@ struct PanelArgs {
 };
 
 struct AttendArgs {
-  const float* q;  // `heads` queries, head_dim apart
+  const float* q;  // token t's `heads` queries at q + t · ldq, head_dim apart
+  std::int64_t ldq;
+  std::int64_t tokens;
   std::int64_t heads;
   const float* keys;
   const float* values;
   std::int64_t stride;
-  std::int64_t visible;
+  std::int64_t visible;  // positions token 0 sees; token t sees visible + t
   std::int64_t head_dim;
   float scale;
-  float* scores;  // heads × round_up(visible, 16)
-  float* out;     // `heads` outputs, head_dim apart
+  float* scores;  // max(heads, 4) × round_up(visible + tokens - 1, 16)
+  float* out;     // token t's `heads` outputs at out + t · ldo, head_dim apart
+  std::int64_t ldo;
 };
 
 void portable_panel_f32(const PanelArgs& a);

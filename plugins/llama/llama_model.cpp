@@ -343,6 +343,14 @@ void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float
   }
 }
 
+// x += y over n rows of h, by rows on the pool when large.
+void add_rows(float* x, const float* y, std::int64_t n, std::int64_t h, int threads) {
+  parallel_for(n * h >= kMinParallelWork / 4 ? threads : 1, n, [&](std::int64_t r) {
+    for (std::int64_t i = r * h; i < (r + 1) * h; ++i)
+      x[i] += y[i];
+  });
+}
+
 }  // namespace
 
 EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens, const EvalOptions& options) {
@@ -378,7 +386,6 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     embed(tokens[sz(r)], &x[sz(r * h)]);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> rope_row(sz(hd));  // for positions past the table
   const KernelSet ks = kernels_;
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
     const Layer& w = layers_[sz(l)];
@@ -389,7 +396,11 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     float* k_cache = seq->keys(l);
     float* v_cache = seq->values(l);
     const std::int64_t head_stride = std::int64_t{seq->context()} * hd;  // one KV head's cache
-    for (std::int64_t r = 0; r < n; ++r) {
+    // Row by row (each row alone, so threads change no bit): a long prefill
+    // would otherwise spend several percent of its time here on one thread.
+    parallel_for(n * qkv_dim >= kMinParallelWork / 16 ? threads_ : 1, n, [&](std::int64_t r) {
+      thread_local std::vector<float> rope_row;  // for positions past the table
+      rope_row.resize(sz(hd));
       float* row = &qkv[sz(r * qkv_dim)];
       const float* cs = rope_angles(start + r, rope_row.data());
       apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
@@ -398,31 +409,33 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
         std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + (start + r) * hd);
         std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + (start + r) * hd);
       }
-    }
+    });
     // Causal attention: new token r sees positions 0 .. start + r. A task is
-    // one token and up to 4 query heads of one KV head (read once for them);
-    // each head's output is computed alone, so threads, grouping and batching
-    // cannot change it. Tasks are handed out one at a time, which balances
-    // the causal rows' growing lengths.
+    // up to 4 query heads of one KV head (read once for them), for one token
+    // or, when the group has fewer heads, for consecutive tokens (2 tokens of
+    // 2 heads, 4 of 1), so that 4 queries share each key and value loaded.
+    // Each head's output is computed alone, so threads, grouping and
+    // batching cannot change it. Tasks are handed out one at a time, which
+    // balances the causal rows' growing lengths.
     const std::int64_t per_task = std::min<std::int64_t>(group, 4),
                        chunks = (group + per_task - 1) / per_task;
-    const std::int64_t tasks = n * nkv * chunks;
+    const std::int64_t block = std::max<std::int64_t>(1, 4 / per_task), blocks = (n + block - 1) / block;
+    const std::int64_t tasks = blocks * nkv * chunks;
     const std::int64_t work = n * nh * (start + n) * hd;
-    const std::int64_t scores_size = per_task * ((start + n + 15) / 16 * 16);
+    const std::int64_t scores_size = std::max<std::int64_t>(per_task, 4) * ((start + n + 15) / 16 * 16);
     parallel_for(work >= kMinParallelWork / 4 ? threads_ : 1, tasks, [&](std::int64_t t) {
       thread_local std::vector<float> scores;
       if (static_cast<std::int64_t>(scores.size()) < scores_size) scores.resize(sz(scores_size));
-      const std::int64_t r = t / (nkv * chunks), j = t / chunks % nkv, chunk = t % chunks;
+      const std::int64_t r = t / (nkv * chunks) * block, j = t / chunks % nkv, chunk = t % chunks;
       const std::int64_t head = j * group + chunk * per_task,
                          heads = std::min(per_task, group - chunk * per_task);
-      attend(ks, &qkv[sz(r * qkv_dim + head * hd)], heads, k_cache + j * head_stride,
-             v_cache + j * head_stride, hd, start + r + 1, hd, scale, scores.data(),
-             &attn[sz(r * q_dim + head * hd)]);
+      attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, n - r), heads,
+                    k_cache + j * head_stride, v_cache + j * head_stride, hd, start + r + 1, hd, scale,
+                    scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
     });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
-    for (std::int64_t i = 0; i < n * h; ++i)
-      x[sz(i)] += proj[sz(i)];
+    add_rows(x.data(), proj.data(), n, h, threads_);
 
     rms_norm(x.data(), n, w.ffn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
     if (options.keys && l == c.num_layers - 1) result.keys = xn;  // kNN-LM's key: the last FFN's normed input
@@ -431,8 +444,7 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     silu_mul(ks, gate_up.data(), gate_up.data() + ff, n, ff, 2 * ff, threads_);
     matmul(ks, gate_up.data(), n, 2 * ff, w.down, proj.data(), h, threads_);
     if (lora) lora->down.apply(ks, gate_up.data(), n, 2 * ff, proj.data(), h, threads_);
-    for (std::int64_t i = 0; i < n * h; ++i)
-      x[sz(i)] += proj[sz(i)];
+    add_rows(x.data(), proj.data(), n, h, threads_);
   }
 
   rms_norm(x.data(), n, final_norm_.data(), h, c.rms_norm_eps, xn.data(), threads_);
