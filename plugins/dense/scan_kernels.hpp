@@ -43,6 +43,11 @@ ScanKernels default_scan_kernels();
 void score_block(ScanKernels set, Metric metric, const float* queries, std::int64_t nq, const float* rows,
                  std::int64_t nrows, std::int64_t ld, std::int64_t dim, float* out, std::int64_t ldo);
 
+// The first i in [from, n) with scores[i] > threshold, or n: the top-k
+// filter's inner loop (most scores of a scan fall below the k-th best so far).
+std::int64_t next_above(ScanKernels set, const float* scores, std::int64_t from, std::int64_t n,
+                        float threshold);
+
 namespace detail {
 struct BlockArgs {
   const float* queries;
@@ -56,8 +61,10 @@ struct BlockArgs {
   bool l2;
 };
 void portable_score_block(const BlockArgs& a);
+std::int64_t portable_next_above(const float* scores, std::int64_t from, std::int64_t n, float threshold);
 #if RALM_DENSE_AVX512
 void avx512_score_block(const BlockArgs& a);
+std::int64_t avx512_next_above(const float* scores, std::int64_t from, std::int64_t n, float threshold);
 #endif
 }  // namespace detail
 
