@@ -553,6 +553,33 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Approximate,
                            return name;
                          });
 
+// The candidate pool: 64 for indexes that rank by distances to the full
+// vectors, 256 for indexes of compressed codes (their ranking is an
+// estimate), the pipeline's `candidates` when it gives one.
+TEST(DenseRetriever, CompressedIndexesRankMoreCandidatesExactly) {
+  TempDir dir;
+  const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 600));
+  for (const auto& [index, exact_distances] :
+       std::vector<std::pair<std::string, bool>>{{"IVF4,Flat", true},
+                                                 {"HNSW8", true},
+                                                 {"IDMap,Flat", true},
+                                                 {"IVF4,PQ4x4", false},
+                                                 {"IVF4,SQ8", false}}) {
+    const auto spec = spec_for(*store, index, 32);
+    build_dense_index(*store, spec, false);
+    auto files = open_dense_index(*store, spec);
+    ASSERT_TRUE(files.faiss) << index;
+    EXPECT_EQ(files.faiss->exact_distances(), exact_distances) << index;
+    const DenseRetriever by_default(store, std::move(files), spec.metric, 1, 1);
+    EXPECT_EQ(by_default.min_candidates(),
+              exact_distances ? DenseRetriever::kMinCandidates : DenseRetriever::kMinCompressedCandidates)
+        << index;
+    const DenseRetriever given(store, open_dense_index(*store, spec), spec.metric, 1, 1,
+                               default_scan_kernels(), 0, 100);
+    EXPECT_EQ(given.min_candidates(), 100) << index;
+  }
+}
+
 // --- the command ---------------------------------------------------------------
 
 TEST(IndexCommand, BuildsTheRetrieversIndexAndRebuildsWithForce) {

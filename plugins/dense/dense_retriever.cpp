@@ -39,7 +39,9 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
              store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
              std::int64_t{16} << 20, store_->size()),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
-      min_candidates_(std::max<std::int64_t>(1, min_candidates)),
+      min_candidates_(min_candidates > 0                                 ? min_candidates
+                      : files_.faiss && !files_.faiss->exact_distances() ? kMinCompressedCandidates
+                                                                         : kMinCandidates),
       threads_(std::max(1, threads)) {}
 
 std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) const {

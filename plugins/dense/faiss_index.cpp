@@ -3,9 +3,11 @@
 #include <dlfcn.h>
 #include <faiss/IVFlib.h>
 #include <faiss/Index.h>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -143,6 +145,16 @@ std::string FaissIndex::set_search_parameters(std::int64_t nprobe, std::int64_t 
     said += (said.empty() ? "" : ", ") + std::string("efSearch=") + std::to_string(hnsw->hnsw.efSearch);
   }
   return said;
+}
+
+bool FaissIndex::exact_distances() const {
+  const faiss::Index* index = index_.get();
+  if (const auto* idmap = dynamic_cast<const faiss::IndexIDMap*>(index)) index = idmap->index;
+  if (dynamic_cast<const faiss::IndexFlat*>(index) || dynamic_cast<const faiss::IndexIVFFlat*>(index))
+    return true;
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index))
+    return dynamic_cast<const faiss::IndexFlat*>(hnsw->storage) != nullptr;
+  return false;
 }
 
 std::vector<std::int64_t> FaissIndex::search(const float* queries, std::int64_t nq, std::int64_t k,
