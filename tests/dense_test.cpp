@@ -212,15 +212,15 @@ TEST(ExactSearch, EqualsBruteForceWithTiesToTheLowerId) {
   }
 }
 
-// k larger than a kernel call's rows (rows_per_block: 1,638 at 40
+// k larger than a kernel call's rows (rows_per_block: 1,560 at 40
 // dimensions), every batch size from 1 to 9, and ties that straddle the
 // calls' boundaries: each query's list equals brute force, ties to the lower id.
 TEST(ExactSearch, LargeKAndEveryBatchSizeEqualBruteForce) {
   const std::int64_t n = 4000, dim = 40;
   auto rows = random_matrix(n, dim, 24);
-  // Copies of row 100 around the boundaries of 1,638-row calls, and a run of
+  // Copies of row 100 around the boundaries of 1,560-row calls, and a run of
   // identical rows: exact ties at every rank where they fall.
-  for (const std::int64_t copy : {1637, 1638, 1639, 3275, 3276, 3999})
+  for (const std::int64_t copy : {1559, 1560, 1561, 3119, 3120, 3999})
     std::copy_n(rows.data() + 100 * dim, dim, rows.data() + copy * dim);
   for (std::int64_t i = 2000; i < 2300; ++i)
     std::copy_n(rows.data() + 7 * dim, dim, rows.data() + i * dim);

@@ -9,9 +9,10 @@ namespace ralm::dense {
 namespace {
 
 // Rows per kernel call: about 256 KiB of vectors, which stay in L2 while
-// every group of 8 queries passes over them.
+// every group of 8 queries passes over them, in whole register blocks.
 std::int64_t rows_per_block(std::int64_t dim) {
-  return std::max<std::int64_t>(16, (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4));
+  const std::int64_t rows = (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4);
+  return std::max(kScanRowMultiple, rows / kScanRowMultiple * kScanRowMultiple);
 }
 
 // The best k hits seen so far: a heap whose top is the hit that ranks last.

@@ -37,6 +37,11 @@ ScanKernels choose_scan_kernels(const char* ralm_kernels);
 // choose_scan_kernels(getenv("RALM_KERNELS")), read once per process.
 ScanKernels default_scan_kernels();
 
+// Row counts that are multiples of this run in whole register blocks for
+// every batch size (rows per block: 15, 8, 5, 4 or 3); the rest of a call's
+// rows are scored one at a time.
+inline constexpr std::int64_t kScanRowMultiple = 120;
+
 // out[q * ldo + r] = score(queries[q], rows[r]) for q < nq, r < nrows.
 // queries: nq x dim, contiguous; rows: nrows x dim with row stride `ld`.
 // One pass over the rows serves every query (up to 8 at a time in registers).

@@ -185,6 +185,8 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
 constexpr int rows_per_register_block(int qb) {
   return qb >= 7 ? 3 : qb >= 5 ? 4 : qb >= 3 ? 5 : qb == 2 ? 8 : 15;
 }
+static_assert(kScanRowMultiple % 15 == 0 && kScanRowMultiple % 8 == 0 && kScanRowMultiple % 5 == 0 &&
+              kScanRowMultiple % 4 == 0 && kScanRowMultiple % 3 == 0);
 
 template <bool L2, int QB>
 void rows_for(const BlockArgs& a, std::int64_t q0) {
