@@ -180,7 +180,7 @@ void block(const BlockArgs& a, std::int64_t q0, std::int64_t r0) {
 
 // Rows per register block for QB queries, measured on the default corpus
 // (lsa, 256 dimensions): with 4 or more queries the multiply-adds set the
-// pace (QB x VB of them per VB + QB loads; 4x4, 6x4 and 8x3 reach about two
+// pace (QB x VB of them per VB + QB loads; 4x5, 6x4 and 8x3 reach about two
 // per cycle), with fewer the loads do, and more rows in flight help.
 constexpr int rows_per_register_block(int qb) {
   return qb >= 7 ? 3 : qb >= 5 ? 4 : qb >= 3 ? 5 : qb == 2 ? 8 : 15;
