@@ -230,6 +230,8 @@ TEST(ExactSearch, LargeKAndEveryBatchSizeEqualBruteForce) {
   for (const ScanKernels set : kernel_sets()) {
     for (const Metric metric : {Metric::inner_product, Metric::l2}) {
       const ExactSearch exact(rows.data(), n, dim, metric, set, 2);
+      for (const auto& none : exact.search(q.data(), 9, 0))
+        EXPECT_TRUE(none.empty()) << "k = 0 keeps nothing";
       for (const std::int64_t k : {std::int64_t{1}, std::int64_t{10}, std::int64_t{1700}, n}) {
         for (std::int64_t nq = 1; nq <= 9; ++nq) {
           const auto results = exact.search(q.data(), nq, k);

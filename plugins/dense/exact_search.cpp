@@ -30,7 +30,7 @@ class TopK {
     std::int64_t r = 0;
     for (; r < n && heap_.size() < k_; ++r)
       add({first + r, scores[r]});
-    if (heap_.size() < k_) return;  // k = 0, or fewer rows than k so far
+    if (k_ == 0 || heap_.size() < k_) return;  // nothing to keep, or fewer rows than k so far
     for (r = next_above(kernels_, scores, r, n, heap_.front().score); r < n;
          r = next_above(kernels_, scores, r + 1, n, heap_.front().score)) {
       add({first + r, scores[r]});
