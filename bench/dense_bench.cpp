@@ -126,8 +126,8 @@ int run_corpus(int argc, char** argv) {
   };
   // "IDMap,Flat" is FAISS's own exact search (IndexFlat under an id map):
   // the same-run peer of our scan. IVF256,Flat at nprobe 16 (the ralmspec
-  // ivf pipelines' speed point), 32 (the retriever's default) and 64
-  // (quickstart-dense-ivf); every approximate index ranks the retriever's
+  // ivf pipelines' speed point), 32 and 64 (the retriever's default, and
+  // quickstart-dense-ivf's); every approximate index ranks the retriever's
   // default candidates exactly (64, or 256 for the PQ indexes). Two PQ
   // codes of 32 bytes: 64 x 4 bits and 32 x 8 bits; "np" skips FAISS's
   // polysemous training of 8-bit codes (minutes here: Debian's FAISS counts
