@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -104,6 +105,70 @@ TEST(ScanKernels, Avx512AgreesWithPortable) {
   EXPECT_EQ(choose_scan_kernels(nullptr), ScanKernels::avx512);
 }
 
+// Every register-block shape and its row tail (batches of 1 to 9 queries, 1
+// to 40 rows), odd dimensions, a row stride and an output stride wider than
+// the data: each score has the bits of the pair scored alone, and nothing
+// outside the output's rows x queries is written.
+TEST(ScanKernels, EveryBatchAndRowCountScoresEachPairAsAlone) {
+  constexpr float kGuard = -12345.0f;
+  for (const ScanKernels set : kernel_sets()) {
+    for (const Metric metric : {Metric::inner_product, Metric::l2}) {
+      for (const std::int64_t dim : {1, 15, 17, 259}) {
+        const std::int64_t ld = dim + 3, max_rows = 40, ldo = max_rows + 5;
+        const auto q = random_matrix(9, dim, 21), r = random_matrix(max_rows, ld, 22);
+        std::vector<float> alone(static_cast<std::size_t>(9 * max_rows));
+        for (std::int64_t i = 0; i < 9; ++i)
+          for (std::int64_t j = 0; j < max_rows; ++j)
+            score_block(set, metric, q.data() + i * dim, 1, r.data() + j * ld, 1, ld, dim,
+                        &alone[static_cast<std::size_t>(i * max_rows + j)], 1);
+        for (std::int64_t nq = 1; nq <= 9; ++nq) {
+          for (std::int64_t nrows = 1; nrows <= max_rows; ++nrows) {
+            std::vector<float> out(static_cast<std::size_t>(10 * ldo), kGuard);
+            score_block(set, metric, q.data(), nq, r.data(), nrows, ld, dim, out.data(), ldo);
+            for (std::int64_t i = 0; i < 10; ++i) {
+              for (std::int64_t j = 0; j < ldo; ++j) {
+                const float got = out[static_cast<std::size_t>(i * ldo + j)];
+                if (i < nq && j < nrows) {
+                  ASSERT_EQ(got, alone[static_cast<std::size_t>(i * max_rows + j)])
+                      << scan_kernels_name(set) << " " << metric_name(metric) << " dim " << dim << " nq "
+                      << nq << " rows " << nrows << " pair " << i << "," << j;
+                } else {
+                  ASSERT_EQ(got, kGuard) << scan_kernels_name(set) << " wrote outside the output: nq " << nq
+                                         << " rows " << nrows << " at " << i << "," << j;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The top-k filter's scan: the first score strictly above the threshold, at
+// every start and length around the 16-wide groups; NaN is never above.
+TEST(ScanKernels, NextAboveFindsTheFirstScoreAboveTheThreshold) {
+  std::vector<float> s(70);
+  std::mt19937_64 rng(23);
+  for (float& x : s)
+    x = static_cast<float>(rng() % 5);  // many exact ties with the threshold
+  s[33] = std::numeric_limits<float>::quiet_NaN();
+  s[50] = std::numeric_limits<float>::infinity();
+  for (const ScanKernels set : kernel_sets()) {
+    for (const float threshold : {-1.0f, 2.0f, 3.0f, 4.0f, std::numeric_limits<float>::infinity()}) {
+      for (std::int64_t n = 0; n <= 70; ++n) {
+        for (std::int64_t from = 0; from <= n; ++from) {
+          std::int64_t want = from;
+          while (want < n && !(s[static_cast<std::size_t>(want)] > threshold))
+            ++want;
+          ASSERT_EQ(next_above(set, s.data(), from, n, threshold), want)
+              << scan_kernels_name(set) << " threshold " << threshold << " from " << from << " n " << n;
+        }
+      }
+    }
+  }
+}
+
 // --- exact search ------------------------------------------------------------
 
 std::vector<Hit> brute_force(const std::vector<float>& rows, std::int64_t n, const float* q, std::int64_t dim,
@@ -141,6 +206,42 @@ TEST(ExactSearch, EqualsBruteForceWithTiesToTheLowerId) {
           const auto& top = results[0];
           EXPECT_EQ((std::vector<PassageId>{top[0].id, top[1].id, top[2].id, top[3].id}),
                     (std::vector<PassageId>{17, 2048, 4321, 4999}));
+        }
+      }
+    }
+  }
+}
+
+// k larger than a kernel call's rows (rows_per_block: 1,560 at 40
+// dimensions), every batch size from 1 to 9, and ties that straddle the
+// calls' boundaries: each query's list equals brute force, ties to the lower id.
+TEST(ExactSearch, LargeKAndEveryBatchSizeEqualBruteForce) {
+  const std::int64_t n = 4000, dim = 40;
+  auto rows = random_matrix(n, dim, 24);
+  // Copies of row 100 around the boundaries of 1,560-row calls, and a run of
+  // identical rows: exact ties at every rank where they fall.
+  for (const std::int64_t copy : {1559, 1560, 1561, 3119, 3120, 3999})
+    std::copy_n(rows.data() + 100 * dim, dim, rows.data() + copy * dim);
+  for (std::int64_t i = 2000; i < 2300; ++i)
+    std::copy_n(rows.data() + 7 * dim, dim, rows.data() + i * dim);
+  auto q = random_matrix(9, dim, 25);
+  std::copy_n(rows.data() + 100 * dim, dim, q.data() + 2 * dim);
+  std::copy_n(rows.data() + 7 * dim, dim, q.data() + 5 * dim);
+  for (const ScanKernels set : kernel_sets()) {
+    for (const Metric metric : {Metric::inner_product, Metric::l2}) {
+      const ExactSearch exact(rows.data(), n, dim, metric, set, 2);
+      for (const auto& none : exact.search(q.data(), 9, 0))
+        EXPECT_TRUE(none.empty()) << "k = 0 keeps nothing";
+      for (const std::int64_t k : {std::int64_t{1}, std::int64_t{10}, std::int64_t{1700}, n}) {
+        for (std::int64_t nq = 1; nq <= 9; ++nq) {
+          const auto results = exact.search(q.data(), nq, k);
+          ASSERT_EQ(results.size(), static_cast<std::size_t>(nq));
+          for (std::int64_t i = 0; i < nq; ++i) {
+            ASSERT_EQ(results[static_cast<std::size_t>(i)],
+                      brute_force(rows, n, q.data() + i * dim, dim, set, metric, k))
+                << scan_kernels_name(set) << " " << metric_name(metric) << " k " << k << " nq " << nq
+                << " query " << i;
+          }
         }
       }
     }
@@ -453,6 +554,33 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Approximate,
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            return name;
                          });
+
+// The candidate pool: 64 for indexes that rank by distances to the full
+// vectors, 256 for indexes of compressed codes (their ranking is an
+// estimate), the pipeline's `candidates` when it gives one.
+TEST(DenseRetriever, CompressedIndexesRankMoreCandidatesExactly) {
+  TempDir dir;
+  const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 600));
+  for (const auto& [index, exact_distances] :
+       std::vector<std::pair<std::string, bool>>{{"IVF4,Flat", true},
+                                                 {"HNSW8", true},
+                                                 {"IDMap,Flat", true},
+                                                 {"IVF4,PQ4x4", false},
+                                                 {"IVF4,SQ8", false}}) {
+    const auto spec = spec_for(*store, index, 32);
+    build_dense_index(*store, spec, false);
+    auto files = open_dense_index(*store, spec);
+    ASSERT_TRUE(files.faiss) << index;
+    EXPECT_EQ(files.faiss->exact_distances(), exact_distances) << index;
+    const DenseRetriever by_default(store, std::move(files), spec.metric, 1, 1);
+    EXPECT_EQ(by_default.min_candidates(),
+              exact_distances ? DenseRetriever::kMinCandidates : DenseRetriever::kMinCompressedCandidates)
+        << index;
+    const DenseRetriever given(store, open_dense_index(*store, spec), spec.metric, 1, 1,
+                               default_scan_kernels(), 0, 100);
+    EXPECT_EQ(given.min_candidates(), 100) << index;
+  }
+}
 
 // --- the command ---------------------------------------------------------------
 

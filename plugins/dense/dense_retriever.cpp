@@ -40,7 +40,9 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
              std::int64_t{16} << 20, store_->size()),
       ivf_(files_.faiss ? IvfFlatScan::of(*files_.faiss, metric, kernels) : std::nullopt),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
-      min_candidates_(std::max<std::int64_t>(1, min_candidates)),
+      min_candidates_(min_candidates > 0                                 ? min_candidates
+                      : files_.faiss && !files_.faiss->exact_distances() ? kMinCompressedCandidates
+                                                                         : kMinCandidates),
       threads_(std::max(1, threads)) {}
 
 std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) const {

@@ -3,28 +3,37 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <limits>
 
 namespace ralm::dense {
 
 namespace {
 
 // Rows per kernel call: about 256 KiB of vectors, which stay in L2 while
-// every group of 8 queries passes over them.
+// every group of 8 queries passes over them, in whole register blocks.
 std::int64_t rows_per_block(std::int64_t dim) {
-  return std::max<std::int64_t>(16, (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4));
+  const std::int64_t rows = (std::int64_t{256} << 10) / (std::max<std::int64_t>(dim, 1) * 4);
+  return std::max(kScanRowMultiple, rows / kScanRowMultiple * kScanRowMultiple);
 }
 
 // The best k hits seen so far: a heap whose top is the hit that ranks last.
 // A thread offers ids in ascending order, so a score equal to the worst kept
 // one ranks after it (ties go to the lower id) and is rejected by one float
-// comparison with `threshold_`, like almost every other score.
+// comparison with the threshold, as almost every other score is once the
+// heap is full: next_above() compares 16 scores per instruction.
 class TopK {
  public:
-  explicit TopK(std::int64_t k) : k_(static_cast<std::size_t>(k)) { heap_.reserve(k_); }
+  TopK(std::int64_t k, ScanKernels kernels)
+      : k_(static_cast<std::size_t>(std::max<std::int64_t>(k, 0))), kernels_(kernels) {
+    heap_.reserve(k_);
+  }
   void offer_block(PassageId first, const float* scores, std::int64_t n) {
-    for (std::int64_t r = 0; r < n; ++r) {
-      if (scores[r] > threshold_ || heap_.size() < k_) add({first + r, scores[r]});
+    std::int64_t r = 0;
+    for (; r < n && heap_.size() < k_; ++r)
+      add({first + r, scores[r]});
+    if (k_ == 0 || heap_.size() < k_) return;  // nothing to keep, or fewer rows than k so far
+    for (r = next_above(kernels_, scores, r, n, heap_.front().score); r < n;
+         r = next_above(kernels_, scores, r + 1, n, heap_.front().score)) {
+      add({first + r, scores[r]});
     }
   }
   std::vector<Hit>& hits() { return heap_; }
@@ -39,11 +48,10 @@ class TopK {
       heap_.back() = h;
       std::push_heap(heap_.begin(), heap_.end(), ranks_before);
     }
-    if (heap_.size() == k_) threshold_ = heap_.front().score;
   }
 
   std::size_t k_;
-  float threshold_ = -std::numeric_limits<float>::infinity();
+  ScanKernels kernels_;
   std::vector<Hit> heap_;
 };
 
@@ -76,7 +84,7 @@ std::vector<std::vector<Hit>> ExactSearch::search(const float* queries, std::int
     // Contiguous row ranges, whole blocks each.
     const std::int64_t blocks = (n_ + block - 1) / block;
     const std::int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
-    std::vector<TopK> top(static_cast<std::size_t>(nq), TopK(k));
+    std::vector<TopK> top(static_cast<std::size_t>(nq), TopK(k, kernels_));
     std::vector<float> scores(static_cast<std::size_t>(nq * block));
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t r0 = b * block, rows = std::min(block, n_ - r0);

@@ -149,6 +149,16 @@ std::string FaissIndex::set_search_parameters(std::int64_t nprobe, std::int64_t 
   return said;
 }
 
+bool FaissIndex::exact_distances() const {
+  const faiss::Index* index = index_.get();
+  if (const auto* idmap = dynamic_cast<const faiss::IndexIDMap*>(index)) index = idmap->index;
+  if (dynamic_cast<const faiss::IndexFlat*>(index) || dynamic_cast<const faiss::IndexIVFFlat*>(index))
+    return true;
+  if (const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index))
+    return dynamic_cast<const faiss::IndexFlat*>(hnsw->storage) != nullptr;
+  return false;
+}
+
 std::vector<std::int64_t> FaissIndex::search(const float* queries, std::int64_t nq, std::int64_t k,
                                              int threads) const {
   set_faiss_threads(threads);

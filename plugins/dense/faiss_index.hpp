@@ -51,6 +51,12 @@ class FaissIndex {
   // description of what was set, for the log.
   std::string set_search_parameters(std::int64_t nprobe, std::int64_t ef_search);
 
+  // Whether the index ranks candidates by distances to the full vectors
+  // (Flat storage: IVF...,Flat, HNSW...,Flat, IDMap,Flat) rather than by
+  // estimates from compressed codes (PQ, SQ, ...), whose candidates need a
+  // deeper exact rescoring (DenseRetriever::kMinCompressedCandidates).
+  bool exact_distances() const;
+
   // Up to `k` candidate ids per query (nq x k, -1 where the index found fewer).
   std::vector<std::int64_t> search(const float* queries, std::int64_t nq, std::int64_t k, int threads) const;
 

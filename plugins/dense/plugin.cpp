@@ -147,18 +147,21 @@ RALM_PLUGIN("dense", "0.1.0",
                         "ip (inner product; lsa vectors are unit length, so cosine) or l2 "
                         "(scores are negated squared distances)")
               .one_of({"ip", "l2"}),
-          param::integer("nprobe", 32, "IVF indexes: inverted lists probed per query (capped at nlist)")
+          param::integer("nprobe", 64,
+                         "IVF indexes: inverted lists probed per query (capped at nlist); 64 of 256 reach "
+                         "recall@10 0.97 of exact search on the default corpus, 32 only 0.95")
               .at_least(1),
           param::integer("efSearch", 128, "HNSW indexes: the search's candidate list length").at_least(1),
           param::integer("k_factor", 1,
                          "approximate indexes: candidates per query = k x k_factor, ranked "
                          "by exact score")
               .at_least(1),
-          param::integer("candidates", ralm::dense::DenseRetriever::kMinCandidates,
+          param::integer("candidates", 0,
                          "approximate indexes: FAISS candidates per query at least (re-ranked exactly); "
                          "searches for up to candidates / k_factor passages then agree with each other, "
-                         "as speculation needs")
-              .at_least(1),
+                         "as speculation needs. 0: 64, or 256 for indexes of compressed codes (PQ, SQ), "
+                         "whose own ranking is an estimate")
+              .at_least(0),
           param::path("index_dir", "",
                       "the index folder; empty: CORPUS/dense-lsa<dim> or CORPUS/dense-model"),
           param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),

@@ -54,6 +54,16 @@ void score_block(ScanKernels set, Metric metric, const float* queries, std::int6
   detail::portable_score_block(a);
 }
 
+std::int64_t next_above(ScanKernels set, const float* scores, std::int64_t from, std::int64_t n,
+                        float threshold) {
+#if RALM_DENSE_AVX512
+  if (set == ScanKernels::avx512) return detail::avx512_next_above(scores, from, n, threshold);
+#else
+  (void)set;
+#endif
+  return detail::portable_next_above(scores, from, n, threshold);
+}
+
 namespace detail {
 
 namespace {
@@ -98,6 +108,12 @@ void portable_score_block(const BlockArgs& a) {
       a.out[q * a.ldo + r] = pair_score(a.queries + q * a.dim, row, a.dim, a.l2);
     }
   }
+}
+
+std::int64_t portable_next_above(const float* scores, std::int64_t from, std::int64_t n, float threshold) {
+  while (from < n && !(scores[from] > threshold))
+    ++from;
+  return from;
 }
 
 }  // namespace detail

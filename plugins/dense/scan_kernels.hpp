@@ -37,11 +37,21 @@ ScanKernels choose_scan_kernels(const char* ralm_kernels);
 // choose_scan_kernels(getenv("RALM_KERNELS")), read once per process.
 ScanKernels default_scan_kernels();
 
+// Row counts that are multiples of this run in whole register blocks for
+// every batch size (rows per block: 15, 8, 5, 4 or 3); the rest of a call's
+// rows are scored one at a time.
+inline constexpr std::int64_t kScanRowMultiple = 120;
+
 // out[q * ldo + r] = score(queries[q], rows[r]) for q < nq, r < nrows.
 // queries: nq x dim, contiguous; rows: nrows x dim with row stride `ld`.
 // One pass over the rows serves every query (up to 8 at a time in registers).
 void score_block(ScanKernels set, Metric metric, const float* queries, std::int64_t nq, const float* rows,
                  std::int64_t nrows, std::int64_t ld, std::int64_t dim, float* out, std::int64_t ldo);
+
+// The first i in [from, n) with scores[i] > threshold, or n: the top-k
+// filter's inner loop (most scores of a scan fall below the k-th best so far).
+std::int64_t next_above(ScanKernels set, const float* scores, std::int64_t from, std::int64_t n,
+                        float threshold);
 
 namespace detail {
 struct BlockArgs {
@@ -56,8 +66,10 @@ struct BlockArgs {
   bool l2;
 };
 void portable_score_block(const BlockArgs& a);
+std::int64_t portable_next_above(const float* scores, std::int64_t from, std::int64_t n, float threshold);
 #if RALM_DENSE_AVX512
 void avx512_score_block(const BlockArgs& a);
+std::int64_t avx512_next_above(const float* scores, std::int64_t from, std::int64_t n, float threshold);
 #endif
 }  // namespace detail
 
