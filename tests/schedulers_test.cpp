@@ -236,9 +236,46 @@ TEST(Os3Scheduler, RealRetrievalsWithoutACheckAreNoTrialsOfGamma) {
   for (int i = 0; i < 10; ++i)
     scheduler.observe(*state, real_round(0.01, 0.1));  // stride 0: nothing tried
   EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(static_cast<const Os3State&>(*state)), 2.0 / 3.0);
-  // ... but they do give the search latency, and the last round's b remains.
+  // ... but they do give the search latency; the last round's b is
+  // remembered for verify_memory (8) rounds, then r stands in for it.
   EXPECT_DOUBLE_EQ(scheduler.estimate_retrieve_seconds(static_cast<const Os3State&>(*state)), 0.1);
-  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.3);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.1);
+  Os3Scheduler remembers(settings(1.0));
+  auto recent = remembers.begin();
+  remembers.observe(*recent, round(4, 2, 0.01, 0.3));
+  for (int i = 0; i < 7; ++i)
+    remembers.observe(*recent, real_round(0.01, 0.1));
+  EXPECT_DOUBLE_EQ(remembers.estimate_verify_seconds(static_cast<const Os3State&>(*recent)), 0.3);
+}
+
+TEST(Os3Scheduler, OneSlowVerificationDoesNotStopSpeculationForGood) {
+  // Exact dense over 2M vectors: a step costs 5 ms, a search 60 ms, and the
+  // cache is right 4 times in 5; one batch took 800 ms (a neighbour's load).
+  Os3Scheduler scheduler(settings(0.6));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, real_round(0.005, 0.06));
+  scheduler.observe(*state, round(4, 3, 0.005, 0.8));
+  EXPECT_EQ(scheduler.next_stride(*state), 0);  // speculation looks dear: retrieve for real
+  int real = 0;
+  while (scheduler.next_stride(*state) == 0 && real < 100) {
+    scheduler.observe(*state, real_round(0.005, 0.06, 1, real % 5 ? 1 : 0));
+    ++real;
+  }
+  EXPECT_GE(scheduler.next_stride(*state), 2);  // b forgotten: speculating again
+  EXPECT_LE(real, 8);
+}
+
+TEST(Os3Scheduler, LatenciesAreMediansSoOneOutlierDoesNotCount) {
+  Os3Settings s = settings();
+  s.latency_window = 3;
+  Os3Scheduler scheduler(s);
+  auto state = scheduler.begin();
+  scheduler.observe(*state, round(2, 2, 0.005, 0.1));
+  scheduler.observe(*state, round(2, 2, 0.050, 0.9));
+  scheduler.observe(*state, round(2, 2, 0.006, 0.12));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_step_seconds(st), 0.006);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(st), 0.12);
 }
 
 TEST(Os3Scheduler, VerificationCostIsALineInTheBatchSize) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <mutex>
 
 #include "ralm/speculation_scheduler.hpp"
 
@@ -14,7 +15,10 @@ struct Os3Settings {
   std::int32_t max_stride = 16;
   std::int32_t gamma_window = 5;    // rounds in the gamma estimate (the paper: 5)
   double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
-  std::int32_t latency_window = 1;  // rounds in the a and b estimates (the paper: the last one)
+  std::int32_t latency_window = 1;  // rounds in the a and b estimates, a median (the paper: the last one)
+  // Rounds after which the last verification latency b is forgotten and the
+  // real search latency r stands in for it (see estimate_verify_seconds).
+  std::int32_t verify_memory = 8;
   // Auto: Sync, or Pipelined (the engine's asynchronous verification) when
   // the engine reports asynchronous rounds; Async is the paper's one-step
   // overlap.
@@ -28,6 +32,9 @@ struct Os3Settings {
   // default: measured, it made OS3 choose strides too short (1.41x against
   // 1.94x without it, exact dense over 2M vectors, docs/BENCHMARKS.md).
   bool batch_cost = false;
+  // Start each request from the run's latest observations instead of from
+  // nothing: a request of 16 retrievals is over before OS3 has learned.
+  bool share_estimates = true;
 };
 
 // b(s) = fixed + per_query·s.
@@ -50,6 +57,8 @@ class Os3Scheduler final : public SpeculationScheduler {
   void observe(SchedulerState& state, const RoundObservation& round) const override;
 
   // The estimates next_stride() would use, for tests and logs.
+  // The cache's hit rate over the gamma window, and the same capped.
+  double estimate_hit_rate(const Os3State& state) const;
   double estimate_gamma(const Os3State& state) const;
   double estimate_step_seconds(const Os3State& state) const;
   // b: over the latency window's speculation rounds (real search latency r
@@ -62,6 +71,9 @@ class Os3Scheduler final : public SpeculationScheduler {
 
  private:
   Os3Settings settings_;
+  // With share_estimates: every request's observations, newest last.
+  mutable std::mutex shared_mutex_;
+  mutable std::deque<RoundObservation> shared_rounds_;
 };
 
 }  // namespace ralm::schedulers
