@@ -265,6 +265,43 @@ TEST(Os3Scheduler, OneSlowVerificationDoesNotStopSpeculationForGood) {
   EXPECT_LE(real, 8);
 }
 
+TEST(Os3Scheduler, ARequestStartsFromTheRunsLatestObservations) {
+  Os3Scheduler shared(settings(1.0));
+  auto first = shared.begin();
+  shared.observe(*first, round(8, 8, 0.005, 0.1));
+  auto second = shared.begin();  // begun after the first request's round
+  EXPECT_EQ(shared.next_stride(*second), shared.next_stride(*first));
+  EXPECT_GT(shared.next_stride(*second), 1);
+  // The second request's own rounds are its, and the run's.
+  shared.observe(*second, round(8, 0, 0.005, 0.1));
+  EXPECT_EQ(static_cast<const Os3State&>(*first).rounds.size(), 1u);
+  EXPECT_EQ(static_cast<const Os3State&>(*shared.begin()).rounds.size(), 2u);
+
+  Os3Settings alone = settings(1.0);
+  alone.share_estimates = false;
+  Os3Scheduler own(alone);
+  auto a = own.begin();
+  own.observe(*a, round(8, 8, 0.005, 0.1));
+  EXPECT_EQ(own.next_stride(*own.begin()), alone.initial_stride);
+}
+
+TEST(Os3Scheduler, FallbackJudgesTheSmoothedHitRateOverTheWholeHistory) {
+  Os3Scheduler scheduler(settings(0.6));
+  auto state = scheduler.begin();
+  // 9 of 10 right, then 5 right in a row: the gamma window (5 rounds) says 1,
+  // the hit rate over everything remembered (14 + 1) / (15 + 2).
+  for (int i = 0; i < 10; ++i)
+    scheduler.observe(*state, real_round(0.01, 0.0001, 1, i == 3 ? 0 : 1));
+  for (int i = 0; i < 5; ++i)
+    scheduler.observe(*state, real_round(0.01, 0.0001, 1, 1));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(st), 0.6);  // 1, capped
+  EXPECT_DOUBLE_EQ(scheduler.estimate_hit_rate(st), 15.0 / 17.0);
+  // BM25-like (a search 0.1 ms, a step 10 ms): one wrong guess in ten costs
+  // more than a search, so OS3 keeps retrieving for real.
+  EXPECT_EQ(scheduler.next_stride(*state), 0);
+}
+
 TEST(Os3Scheduler, LatenciesAreMediansSoOneOutlierDoesNotCount) {
   Os3Settings s = settings();
   s.latency_window = 3;

@@ -13,8 +13,11 @@ namespace ralm::schedulers {
 struct Os3Settings {
   std::int32_t initial_stride = 1;  // before any round is observed (the paper: 1)
   std::int32_t max_stride = 16;
-  std::int32_t gamma_window = 5;    // rounds in the gamma estimate (the paper: 5)
-  double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
+  std::int32_t gamma_window = 5;  // rounds in the gamma estimate (the paper: 5)
+  // Upper bound on gamma (the paper: 0.6; 1 disables it). Measured, the cap
+  // made OS3 choose strides of 5-6 where 8-12 paid (exact dense over 2M
+  // vectors, docs/BENCHMARKS.md), so none by default.
+  double gamma_cap = 1.0;
   std::int32_t latency_window = 1;  // rounds in the a and b estimates, a median (the paper: the last one)
   // Rounds after which the last verification latency b is forgotten and the
   // real search latency r stands in for it (see estimate_verify_seconds).
@@ -57,9 +60,11 @@ class Os3Scheduler final : public SpeculationScheduler {
   void observe(SchedulerState& state, const RoundObservation& round) const override;
 
   // The estimates next_stride() would use, for tests and logs.
-  // The cache's hit rate over the gamma window, and the same capped.
-  double estimate_hit_rate(const Os3State& state) const;
+  // gamma for the stride: successes / trials over the gamma window, capped;
+  // the hit rate for the fallback: (successes + 1) / (trials + 2) over every
+  // round remembered, uncapped.
   double estimate_gamma(const Os3State& state) const;
+  double estimate_hit_rate(const Os3State& state) const;
   double estimate_step_seconds(const Os3State& state) const;
   // b: over the latency window's speculation rounds (real search latency r
   // when there are none yet); r: over its real retrievals (b when none).
@@ -70,6 +75,11 @@ class Os3Scheduler final : public SpeculationScheduler {
   VerifyCost estimate_verify_cost(const Os3State& state) const;
 
  private:
+  struct Trials {
+    double successes = 0, trials = 0;
+  };
+  Trials count_trials(const Os3State& state, std::int32_t window) const;
+
   Os3Settings settings_;
   // With share_estimates: every request's observations, newest last.
   mutable std::mutex shared_mutex_;

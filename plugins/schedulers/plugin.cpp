@@ -23,7 +23,8 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::integer("max_stride", 16, "largest stride considered").between(1, 1024),
           param::integer("gamma_window", 5, "rounds in the estimate of the speculation hit rate gamma")
               .at_least(1),
-          param::real("gamma_cap", 0.6, "upper bound on the gamma estimate (1: no cap)").between(0, 1),
+          param::real("gamma_cap", 1.0, "upper bound on the gamma estimate (1: no cap; the paper: 0.6)")
+              .between(0, 1),
           param::integer("latency_window", 1,
                          "rounds in the estimates of the step and verification latencies")
               .at_least(1),
