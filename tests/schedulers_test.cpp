@@ -253,7 +253,8 @@ TEST(Os3Scheduler, OneSlowVerificationDoesNotStopSpeculationForGood) {
   // cache is right 4 times in 5; one batch took 800 ms (a neighbour's load).
   Os3Scheduler scheduler(settings(0.6));
   auto state = scheduler.begin();
-  scheduler.observe(*state, real_round(0.005, 0.06));
+  for (int i = 0; i < 5; ++i)
+    scheduler.observe(*state, real_round(0.005, 0.06, 1, i % 5 ? 1 : 0));
   scheduler.observe(*state, round(4, 3, 0.005, 0.8));
   EXPECT_EQ(scheduler.next_stride(*state), 0);  // speculation looks dear: retrieve for real
   int real = 0;

@@ -34,10 +34,14 @@ Os3Scheduler::Trials Os3Scheduler::count_trials(const Os3State& state, std::int3
   return t;
 }
 
-// The maximum-likelihood gamma over the window, successes / trials, capped.
+// The maximum-likelihood gamma over the window, successes / trials, capped;
+// even odds before any trial. (Not 1: the first round of a run, from a cache
+// of one search's passages, then took the longest stride, 16, was mostly
+// wrong, and its slow batch made OS3 fall back four times; exact dense over
+// 2M vectors.)
 double Os3Scheduler::estimate_gamma(const Os3State& state) const {
   const Trials t = count_trials(state, settings_.gamma_window);
-  return std::min(t.trials > 0 ? t.successes / t.trials : 1.0, settings_.gamma_cap);
+  return std::min(t.trials > 0 ? t.successes / t.trials : 0.5, settings_.gamma_cap);
 }
 
 // Laplace's rule of succession, (successes + 1) / (trials + 2), over every
@@ -94,6 +98,19 @@ double Os3Scheduler::estimate_step_seconds(const Os3State& state) const {
                                      [](const RoundObservation& r) { return r.step_seconds; }));
 }
 
+namespace {
+
+// The median real search latency over at least the last 5 real searches, or
+// -1 when there was none: with BM25 one search slowed to 4 ms (against
+// 0.1-0.3 ms) made speculation look worth it for as long as it was the last.
+double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
+  constexpr std::int32_t kRetrieveWindow = 5;
+  return recent_median(state.rounds, std::max(latency_window, kRetrieveWindow), kHistory, retrieved,
+                       [](const RoundObservation& o) { return o.retrieve_seconds; });
+}
+
+}  // namespace
+
 // A verification latency is remembered for `verify_memory` rounds only: while
 // OS3 falls back it verifies nothing, so without forgetting, one slow batch
 // would keep it retrieving for real for the rest of the request (seen with
@@ -103,14 +120,11 @@ double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
   const double b =
       recent_median(state.rounds, settings_.latency_window, static_cast<std::size_t>(settings_.verify_memory),
                     speculated, [](const RoundObservation& r) { return r.verify_seconds; });
-  if (b >= 0) return b;
-  return std::max(0.0, recent_median(state.rounds, settings_.latency_window, kHistory, retrieved,
-                                     [](const RoundObservation& r) { return r.retrieve_seconds; }));
+  return b >= 0 ? b : std::max(0.0, real_search_seconds(state, settings_.latency_window));
 }
 
 double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
-  const double r = recent_median(state.rounds, settings_.latency_window, kHistory, retrieved,
-                                 [](const RoundObservation& o) { return o.retrieve_seconds; });
+  const double r = real_search_seconds(state, settings_.latency_window);
   return r >= 0 ? r : estimate_verify_seconds(state);
 }
 
