@@ -286,18 +286,18 @@ TEST(Os3Scheduler, ARequestStartsFromTheRunsLatestObservations) {
   EXPECT_EQ(own.next_stride(*own.begin()), alone.initial_stride);
 }
 
-TEST(Os3Scheduler, FallbackJudgesTheSmoothedHitRateOverTheWholeHistory) {
+TEST(Os3Scheduler, FallbackJudgesTheHitRateOverTheWholeHistory) {
   Os3Scheduler scheduler(settings(0.6));
   auto state = scheduler.begin();
   // 9 of 10 right, then 5 right in a row: the gamma window (5 rounds) says 1,
-  // the hit rate over everything remembered (14 + 1) / (15 + 2).
+  // the hit rate over everything remembered (14 + 1) / (15 + 1).
   for (int i = 0; i < 10; ++i)
     scheduler.observe(*state, real_round(0.01, 0.0001, 1, i == 3 ? 0 : 1));
   for (int i = 0; i < 5; ++i)
     scheduler.observe(*state, real_round(0.01, 0.0001, 1, 1));
   const auto& st = static_cast<const Os3State&>(*state);
   EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(st), 0.6);  // 1, capped
-  EXPECT_DOUBLE_EQ(scheduler.estimate_hit_rate(st), 15.0 / 17.0);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_hit_rate(st), 15.0 / 16.0);
   // BM25-like (a search 0.1 ms, a step 10 ms): one wrong guess in ten costs
   // more than a search, so OS3 keeps retrieving for real.
   EXPECT_EQ(scheduler.next_stride(*state), 0);

@@ -61,7 +61,7 @@ class Os3Scheduler final : public SpeculationScheduler {
 
   // The estimates next_stride() would use, for tests and logs.
   // gamma for the stride: successes / trials over the gamma window, capped;
-  // the hit rate for the fallback: (successes + 1) / (trials + 2) over every
+  // the hit rate for the fallback: (successes + 1) / (trials + 1) over every
   // round remembered, uncapped.
   double estimate_gamma(const Os3State& state) const;
   double estimate_hit_rate(const Os3State& state) const;
