@@ -57,6 +57,13 @@ double Os3Scheduler::estimate_hit_rate(const Os3State& state) const {
   return (t.successes + 1) / (t.trials + 1);
 }
 
+// Laplace's rule of succession, (successes + 1) / (trials + 2): even odds
+// before any trial.
+double Os3Scheduler::estimate_cautious_hit_rate(const Os3State& state) const {
+  const Trials t = count_trials(state, static_cast<std::int32_t>(state.rounds.size()));
+  return (t.successes + 1) / (t.trials + 2);
+}
+
 namespace {
 
 // Rounds kept for the latency estimates: real retrievals and speculation
@@ -179,12 +186,19 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   // rounds; whether to speculate at all is judged on the hit rate itself
   // (not capped), or a cache right 4 times in 5 would look no better than
   // one right 3 times in 5. Speculation must promise to save 5% of a real
-  // step: where a search costs a hundredth of a step (BM25) the saving is
-  // within the estimates' noise, and a wrong guess costs a whole step.
-  constexpr double kMargin = 0.95;
+  // step at the optimistic hit rate, and risk losing at most 5% at the
+  // cautious one: where a search costs a hundredth of a step (BM25) the
+  // saving is within the estimates' noise, and where it costs a tenth (IVF
+  // over the default corpus) one wrong guess before any trial, a rollback of
+  // the whole context, cost 8% of a run.
+  constexpr double kMargin = 0.05;
   const double hit_rate = estimate_hit_rate(s);
-  const bool fall_back = settings_.fallback && seconds_per_kept_step(hit_rate, a, cost.at(best), best,
-                                                                     overlap) >= kMargin * (a + r);
+  const double real_step = a + r;
+  const bool fall_back =
+      settings_.fallback &&
+      (seconds_per_kept_step(hit_rate, a, cost.at(best), best, overlap) >= (1 - kMargin) * real_step ||
+       seconds_per_kept_step(estimate_cautious_hit_rate(s), a, cost.at(best), best, overlap) >=
+           (1 + kMargin) * real_step);
   if (log_enabled(LogLevel::Trace)) {
     char line[160];
     std::snprintf(line, sizeof line, "os3: a %.2f ms, b %.2f ms, r %.2f ms, hit rate %.2f: stride %d%s",

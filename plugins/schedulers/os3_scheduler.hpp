@@ -65,6 +65,8 @@ class Os3Scheduler final : public SpeculationScheduler {
   // round remembered, uncapped.
   double estimate_gamma(const Os3State& state) const;
   double estimate_hit_rate(const Os3State& state) const;
+  // (successes + 1) / (trials + 2) over the same rounds.
+  double estimate_cautious_hit_rate(const Os3State& state) const;
   double estimate_step_seconds(const Os3State& state) const;
   // b: over the latency window's speculation rounds (real search latency r
   // when there are none yet); r: over its real retrievals (b when none).
