@@ -303,6 +303,36 @@ TEST(Os3Scheduler, FallbackJudgesTheHitRateOverTheWholeHistory) {
   EXPECT_EQ(scheduler.next_stride(*state), 0);
 }
 
+TEST(Os3Scheduler, APoorFirstRoundDoesNotStopSpeculationWhereSearchIsDear) {
+  // Exact dense over 2M vectors (a trace): a step 3 ms, a search 64 ms, and
+  // the run's first round (from a cache of one search's passages) 1 right in
+  // 2, its batch of 5 taking 90 ms. At the cautious rate (0.5) speculation
+  // costs 55 ms a kept step against 67 for a real one: keep speculating.
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, real_round(0.003, 0.064));
+  auto first = round(5, 1, 0.003, 0.090);
+  first.asynchronous = true;
+  scheduler.observe(*state, first);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_cautious_hit_rate(static_cast<const Os3State&>(*state)), 0.5);
+  EXPECT_GE(scheduler.next_stride(*state), 2);
+}
+
+TEST(Os3Scheduler, BeforeAnyTrialASearchATenthOfAStepIsDoneForReal) {
+  // IVF over the default corpus: a search 0.8 ms, a step 8 ms, no trial yet.
+  // At the optimistic rate (1) speculation would save 9%; at the cautious
+  // one (0.5) it would lose far more than 5%: retrieve for real (and learn).
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, real_round(0.008, 0.0008));
+  EXPECT_EQ(scheduler.next_stride(*state), 0);
+  // Dense-like, same step: a search 80 ms is worth guessing at even odds.
+  Os3Scheduler dear(settings(1.0));
+  auto dear_state = dear.begin();
+  dear.observe(*dear_state, real_round(0.008, 0.08));
+  EXPECT_GE(dear.next_stride(*dear_state), 1);
+}
+
 TEST(Os3Scheduler, LatenciesAreMediansSoOneOutlierDoesNotCount) {
   Os3Settings s = settings();
   s.latency_window = 3;
