@@ -236,9 +236,114 @@ TEST(Os3Scheduler, RealRetrievalsWithoutACheckAreNoTrialsOfGamma) {
   for (int i = 0; i < 10; ++i)
     scheduler.observe(*state, real_round(0.01, 0.1));  // stride 0: nothing tried
   EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(static_cast<const Os3State&>(*state)), 2.0 / 3.0);
-  // ... but they do give the search latency, and the last round's b remains.
+  // ... but they do give the search latency; the last round's b is
+  // remembered for verify_memory (8) rounds, then r stands in for it.
   EXPECT_DOUBLE_EQ(scheduler.estimate_retrieve_seconds(static_cast<const Os3State&>(*state)), 0.1);
-  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.3);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(static_cast<const Os3State&>(*state)), 0.1);
+  Os3Scheduler remembers(settings(1.0));
+  auto recent = remembers.begin();
+  remembers.observe(*recent, round(4, 2, 0.01, 0.3));
+  for (int i = 0; i < 7; ++i)
+    remembers.observe(*recent, real_round(0.01, 0.1));
+  EXPECT_DOUBLE_EQ(remembers.estimate_verify_seconds(static_cast<const Os3State&>(*recent)), 0.3);
+}
+
+TEST(Os3Scheduler, OneSlowVerificationDoesNotStopSpeculationForGood) {
+  // Exact dense over 2M vectors: a step costs 5 ms, a search 60 ms, and the
+  // cache is right 4 times in 5; one batch took 800 ms (a neighbour's load).
+  Os3Scheduler scheduler(settings(0.6));
+  auto state = scheduler.begin();
+  for (int i = 0; i < 5; ++i)
+    scheduler.observe(*state, real_round(0.005, 0.06, 1, i % 5 ? 1 : 0));
+  scheduler.observe(*state, round(4, 3, 0.005, 0.8));
+  EXPECT_EQ(scheduler.next_stride(*state), 0);  // speculation looks dear: retrieve for real
+  int real = 0;
+  while (scheduler.next_stride(*state) == 0 && real < 100) {
+    scheduler.observe(*state, real_round(0.005, 0.06, 1, real % 5 ? 1 : 0));
+    ++real;
+  }
+  EXPECT_GE(scheduler.next_stride(*state), 2);  // b forgotten: speculating again
+  EXPECT_LE(real, 8);
+}
+
+TEST(Os3Scheduler, ARequestStartsFromTheRunsLatestObservations) {
+  Os3Scheduler shared(settings(1.0));
+  auto first = shared.begin();
+  shared.observe(*first, round(8, 8, 0.005, 0.1));
+  auto second = shared.begin();  // begun after the first request's round
+  EXPECT_EQ(shared.next_stride(*second), shared.next_stride(*first));
+  EXPECT_GT(shared.next_stride(*second), 1);
+  // The second request's own rounds are its, and the run's.
+  shared.observe(*second, round(8, 0, 0.005, 0.1));
+  EXPECT_EQ(static_cast<const Os3State&>(*first).rounds.size(), 1u);
+  EXPECT_EQ(static_cast<const Os3State&>(*shared.begin()).rounds.size(), 2u);
+
+  Os3Settings alone = settings(1.0);
+  alone.share_estimates = false;
+  Os3Scheduler own(alone);
+  auto a = own.begin();
+  own.observe(*a, round(8, 8, 0.005, 0.1));
+  EXPECT_EQ(own.next_stride(*own.begin()), alone.initial_stride);
+}
+
+TEST(Os3Scheduler, FallbackJudgesTheHitRateOverTheWholeHistory) {
+  Os3Scheduler scheduler(settings(0.6));
+  auto state = scheduler.begin();
+  // 9 of 10 right, then 5 right in a row: the gamma window (5 rounds) says 1,
+  // the hit rate over everything remembered (14 + 1) / (15 + 1).
+  for (int i = 0; i < 10; ++i)
+    scheduler.observe(*state, real_round(0.01, 0.0001, 1, i == 3 ? 0 : 1));
+  for (int i = 0; i < 5; ++i)
+    scheduler.observe(*state, real_round(0.01, 0.0001, 1, 1));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_gamma(st), 0.6);  // 1, capped
+  EXPECT_DOUBLE_EQ(scheduler.estimate_hit_rate(st), 15.0 / 16.0);
+  // BM25-like (a search 0.1 ms, a step 10 ms): one wrong guess in ten costs
+  // more than a search, so OS3 keeps retrieving for real.
+  EXPECT_EQ(scheduler.next_stride(*state), 0);
+}
+
+TEST(Os3Scheduler, APoorFirstRoundDoesNotStopSpeculationWhereSearchIsDear) {
+  // Exact dense over 2M vectors (a trace): a step 3 ms, a search 64 ms, and
+  // the run's first round (from a cache of one search's passages) 1 right in
+  // 2, its batch of 5 taking 90 ms. At the cautious rate (0.5) speculation
+  // costs 55 ms a kept step against 67 for a real one: keep speculating.
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, real_round(0.003, 0.064));
+  auto first = round(5, 1, 0.003, 0.090);
+  first.asynchronous = true;
+  scheduler.observe(*state, first);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_cautious_hit_rate(static_cast<const Os3State&>(*state)), 0.5);
+  EXPECT_GE(scheduler.next_stride(*state), 2);
+}
+
+TEST(Os3Scheduler, BeforeAnyTrialASearchATenthOfAStepIsDoneForReal) {
+  // IVF over the default corpus: a search 0.8 ms, a step 8 ms, no trial yet.
+  // At the optimistic rate (1) speculation would save 9%; at the cautious
+  // one (0.5) it would lose far more than 5%: retrieve for real (and learn).
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  scheduler.observe(*state, real_round(0.008, 0.0008));
+  EXPECT_EQ(scheduler.next_stride(*state), 0);
+  // Dense-like, same step: a search 80 ms is worth guessing at even odds.
+  Os3Scheduler dear(settings(1.0));
+  auto dear_state = dear.begin();
+  dear.observe(*dear_state, real_round(0.008, 0.08));
+  EXPECT_GE(dear.next_stride(*dear_state), 1);
+}
+
+TEST(Os3Scheduler, LatenciesAreMediansSoOneOutlierDoesNotCount) {
+  Os3Settings s = settings();
+  s.latency_window = 3;
+  Os3Scheduler scheduler(s);
+  auto state = scheduler.begin();
+  scheduler.observe(*state, round(2, 2, 0.005, 0.1));
+  scheduler.observe(*state, round(2, 2, 0.050, 0.9));
+  scheduler.observe(*state, round(2, 2, 0.006, 0.12));
+  const auto& st = static_cast<const Os3State&>(*state);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_step_seconds(st), 0.006);
+  EXPECT_DOUBLE_EQ(scheduler.estimate_verify_seconds(st), 0.12);
 }
 
 TEST(Os3Scheduler, VerificationCostIsALineInTheBatchSize) {

@@ -1,31 +1,67 @@
 #include "os3_scheduler.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <vector>
 
 #include "os3_objective.hpp"
+#include "ralm/log.hpp"
 
 namespace ralm::schedulers {
 
 std::unique_ptr<SchedulerState> Os3Scheduler::begin() const {
-  return std::make_unique<Os3State>();
+  auto state = std::make_unique<Os3State>();
+  if (settings_.share_estimates) {
+    std::lock_guard lock(shared_mutex_);
+    state->rounds = shared_rounds_;
+  }
+  return state;
 }
 
 // Each round is a run of Bernoulli trials that stops at the first failure:
 // `accepted` successes, then one failure unless the whole stride was right.
-// The maximum-likelihood gamma over the window is successes / trials.
 // Only rounds that tried something count (a real retrieval the engine could
 // not check against the cache has stride 0).
-double Os3Scheduler::estimate_gamma(const Os3State& state) const {
-  double successes = 0, trials = 0;
+Os3Scheduler::Trials Os3Scheduler::count_trials(const Os3State& state, std::int32_t window) const {
+  Trials t;
   std::int32_t rounds = 0;
-  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && rounds < settings_.gamma_window; ++it) {
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && rounds < window; ++it) {
     if (it->stride == 0) continue;
-    successes += it->accepted;
-    trials += it->accepted + (it->accepted < it->stride ? 1 : 0);
+    t.successes += it->accepted;
+    t.trials += it->accepted + (it->accepted < it->stride ? 1 : 0);
     ++rounds;
   }
-  const double gamma = trials > 0 ? successes / trials : 1.0;
-  return std::min(gamma, settings_.gamma_cap);
+  return t;
+}
+
+// The maximum-likelihood gamma over the window, successes / trials, capped;
+// even odds before any trial. (Not 1: the first round of a run, from a cache
+// of one search's passages, then took the longest stride, 16, was mostly
+// wrong, and its slow batch made OS3 fall back four times; exact dense over
+// 2M vectors.)
+double Os3Scheduler::estimate_gamma(const Os3State& state) const {
+  const Trials t = count_trials(state, settings_.gamma_window);
+  return std::min(t.trials > 0 ? t.successes / t.trials : 0.5, settings_.gamma_cap);
+}
+
+// One success more than seen, (successes + 1) / (trials + 1), over every
+// round remembered: optimistic while there are few trials, the plain rate
+// once there are many. Optimistic, because the first round of a run, from a
+// cache of one search's passages, is its worst (1 right in 2), and judging
+// on it cost real searches where speculation was 2x faster (exact dense over
+// 2M vectors); over every round, because a window of 5 swung enough to make
+// OS3 fall back now and then. BM25 is kept from guessing by the margin in
+// next_stride(), not by pessimism here.
+double Os3Scheduler::estimate_hit_rate(const Os3State& state) const {
+  const Trials t = count_trials(state, static_cast<std::int32_t>(state.rounds.size()));
+  return (t.successes + 1) / (t.trials + 1);
+}
+
+// Laplace's rule of succession, (successes + 1) / (trials + 2): even odds
+// before any trial.
+double Os3Scheduler::estimate_cautious_hit_rate(const Os3State& state) const {
+  const Trials t = count_trials(state, static_cast<std::int32_t>(state.rounds.size()));
+  return (t.successes + 1) / (t.trials + 2);
 }
 
 namespace {
@@ -34,18 +70,24 @@ namespace {
 // rounds interleave, so the window of each kind is looked for further back.
 constexpr std::size_t kHistory = 64;
 
-// The mean of `field` over the newest `window` rounds that `counts`.
+// The median of `field` over the newest `window` rounds that `counts`,
+// looked for among the newest `horizon` rounds only. A median, not a mean:
+// one search slowed by a neighbouring process (seen: 255 ms against 90-120 ms)
+// must not decide the next strides.
 template <class Counts, class Field>
-double recent_mean(const std::deque<RoundObservation>& rounds, std::int32_t window, Counts counts,
-                   Field field) {
-  double sum = 0;
-  std::int32_t n = 0;
-  for (auto it = rounds.rbegin(); it != rounds.rend() && n < window; ++it) {
-    if (!counts(*it)) continue;
-    sum += field(*it);
-    ++n;
+double recent_median(const std::deque<RoundObservation>& rounds, std::int32_t window, std::size_t horizon,
+                     Counts counts, Field field) {
+  std::vector<double> values;
+  std::size_t looked = 0;
+  for (auto it = rounds.rbegin();
+       it != rounds.rend() && looked < horizon && static_cast<std::int32_t>(values.size()) < window;
+       ++it, ++looked) {
+    if (counts(*it)) values.push_back(field(*it));
   }
-  return n ? sum / n : -1.0;  // -1: nothing observed
+  if (values.empty()) return -1.0;  // nothing observed
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 bool speculated(const RoundObservation& r) {
@@ -61,21 +103,37 @@ bool any(const RoundObservation&) {
 }  // namespace
 
 double Os3Scheduler::estimate_step_seconds(const Os3State& state) const {
-  return std::max(0.0, recent_mean(state.rounds, settings_.latency_window, any,
-                                   [](const RoundObservation& r) { return r.step_seconds; }));
+  return std::max(0.0, recent_median(state.rounds, settings_.latency_window, kHistory, any,
+                                     [](const RoundObservation& r) { return r.step_seconds; }));
 }
 
+namespace {
+
+// The median real search latency over at least the last 5 real searches, or
+// -1 when there was none: with BM25 one search slowed to 4 ms (against
+// 0.1-0.3 ms) made speculation look worth it for as long as it was the last.
+double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
+  constexpr std::int32_t kRetrieveWindow = 5;
+  return recent_median(state.rounds, std::max(latency_window, kRetrieveWindow), kHistory, retrieved,
+                       [](const RoundObservation& o) { return o.retrieve_seconds; });
+}
+
+}  // namespace
+
+// A verification latency is remembered for `verify_memory` rounds only: while
+// OS3 falls back it verifies nothing, so without forgetting, one slow batch
+// would keep it retrieving for real for the rest of the request (seen with
+// exact dense search over 2M vectors). Forgotten, b becomes the real search
+// latency r, speculation is tried again and b measured anew.
 double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
-  const double b = recent_mean(state.rounds, settings_.latency_window, speculated,
-                               [](const RoundObservation& r) { return r.verify_seconds; });
-  if (b >= 0) return b;
-  return std::max(0.0, recent_mean(state.rounds, settings_.latency_window, retrieved,
-                                   [](const RoundObservation& r) { return r.retrieve_seconds; }));
+  const double b =
+      recent_median(state.rounds, settings_.latency_window, static_cast<std::size_t>(settings_.verify_memory),
+                    speculated, [](const RoundObservation& r) { return r.verify_seconds; });
+  return b >= 0 ? b : std::max(0.0, real_search_seconds(state, settings_.latency_window));
 }
 
 double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
-  const double r = recent_mean(state.rounds, settings_.latency_window, retrieved,
-                               [](const RoundObservation& o) { return o.retrieve_seconds; });
+  const double r = real_search_seconds(state, settings_.latency_window);
   return r >= 0 ? r : estimate_verify_seconds(state);
 }
 
@@ -123,20 +181,48 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   const VerifyCost cost = settings_.batch_cost ? estimate_verify_cost(s) : VerifyCost{b, 0.0};
   const std::int32_t best = best_stride(
       gamma, a, [&](std::int32_t stride) { return cost.at(stride); }, overlap, settings_.max_stride);
-  if (settings_.fallback &&
-      seconds_per_kept_step(gamma, a, cost.at(best), best, overlap) >= a + estimate_retrieve_seconds(s)) {
-    return 0;
+  const double r = estimate_retrieve_seconds(s);
+  // The cap keeps strides short where an optimistic gamma would waste long
+  // rounds; whether to speculate at all is judged on the hit rate itself
+  // (not capped), or a cache right 4 times in 5 would look no better than
+  // one right 3 times in 5. Speculation must promise to save 5% of a real
+  // step at the optimistic hit rate, and risk losing at most 5% at the
+  // cautious one: where a search costs a hundredth of a step (BM25) the
+  // saving is within the estimates' noise, and where it costs a tenth (IVF
+  // over the default corpus) one wrong guess before any trial, a rollback of
+  // the whole context, cost 8% of a run.
+  constexpr double kMargin = 0.05;
+  const double hit_rate = estimate_hit_rate(s);
+  const double real_step = a + r;
+  const bool fall_back =
+      settings_.fallback &&
+      (seconds_per_kept_step(hit_rate, a, cost.at(best), best, overlap) >= (1 - kMargin) * real_step ||
+       seconds_per_kept_step(estimate_cautious_hit_rate(s), a, cost.at(best), best, overlap) >=
+           (1 + kMargin) * real_step);
+  if (log_enabled(LogLevel::Trace)) {
+    char line[160];
+    std::snprintf(line, sizeof line, "os3: a %.2f ms, b %.2f ms, r %.2f ms, hit rate %.2f: stride %d%s",
+                  1e3 * a, 1e3 * cost.at(best), 1e3 * r, hit_rate, best,
+                  fall_back ? ", falling back to a real search" : "");
+    log(LogLevel::Trace, line);
   }
-  return best;
+  return fall_back ? 0 : best;
 }
 
 void Os3Scheduler::observe(SchedulerState& state, const RoundObservation& round) const {
-  auto& s = static_cast<Os3State&>(state);
-  s.rounds.push_back(round);
   const auto keep = std::max(
-      kHistory, static_cast<std::size_t>(std::max(settings_.gamma_window, settings_.latency_window)));
-  while (s.rounds.size() > keep)
-    s.rounds.pop_front();
+      kHistory, static_cast<std::size_t>(
+                    std::max({settings_.gamma_window, settings_.latency_window, settings_.verify_memory})));
+  auto remember = [&](std::deque<RoundObservation>& rounds) {
+    rounds.push_back(round);
+    while (rounds.size() > keep)
+      rounds.pop_front();
+  };
+  remember(static_cast<Os3State&>(state).rounds);
+  if (settings_.share_estimates) {
+    std::lock_guard lock(shared_mutex_);
+    remember(shared_rounds_);
+  }
 }
 
 }  // namespace ralm::schedulers

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <mutex>
 
 #include "ralm/speculation_scheduler.hpp"
 
@@ -12,9 +13,15 @@ namespace ralm::schedulers {
 struct Os3Settings {
   std::int32_t initial_stride = 1;  // before any round is observed (the paper: 1)
   std::int32_t max_stride = 16;
-  std::int32_t gamma_window = 5;    // rounds in the gamma estimate (the paper: 5)
-  double gamma_cap = 0.6;           // upper bound on gamma (the paper: 0.6; 1 disables it)
-  std::int32_t latency_window = 1;  // rounds in the a and b estimates (the paper: the last one)
+  std::int32_t gamma_window = 5;  // rounds in the gamma estimate (the paper: 5)
+  // Upper bound on gamma (the paper: 0.6; 1 disables it). Measured, the cap
+  // made OS3 choose strides of 5-6 where 8-12 paid (exact dense over 2M
+  // vectors, docs/BENCHMARKS.md), so none by default.
+  double gamma_cap = 1.0;
+  std::int32_t latency_window = 1;  // rounds in the a and b estimates, a median (the paper: the last one)
+  // Rounds after which the last verification latency b is forgotten and the
+  // real search latency r stands in for it (see estimate_verify_seconds).
+  std::int32_t verify_memory = 8;
   // Auto: Sync, or Pipelined (the engine's asynchronous verification) when
   // the engine reports asynchronous rounds; Async is the paper's one-step
   // overlap.
@@ -28,6 +35,9 @@ struct Os3Settings {
   // default: measured, it made OS3 choose strides too short (1.41x against
   // 1.94x without it, exact dense over 2M vectors, docs/BENCHMARKS.md).
   bool batch_cost = false;
+  // Start each request from the run's latest observations instead of from
+  // nothing: a request of 16 retrievals is over before OS3 has learned.
+  bool share_estimates = true;
 };
 
 // b(s) = fixed + per_query·s.
@@ -50,7 +60,13 @@ class Os3Scheduler final : public SpeculationScheduler {
   void observe(SchedulerState& state, const RoundObservation& round) const override;
 
   // The estimates next_stride() would use, for tests and logs.
+  // gamma for the stride: successes / trials over the gamma window, capped;
+  // the hit rate for the fallback: (successes + 1) / (trials + 1) over every
+  // round remembered, uncapped.
   double estimate_gamma(const Os3State& state) const;
+  double estimate_hit_rate(const Os3State& state) const;
+  // (successes + 1) / (trials + 2) over the same rounds.
+  double estimate_cautious_hit_rate(const Os3State& state) const;
   double estimate_step_seconds(const Os3State& state) const;
   // b: over the latency window's speculation rounds (real search latency r
   // when there are none yet); r: over its real retrievals (b when none).
@@ -61,7 +77,15 @@ class Os3Scheduler final : public SpeculationScheduler {
   VerifyCost estimate_verify_cost(const Os3State& state) const;
 
  private:
+  struct Trials {
+    double successes = 0, trials = 0;
+  };
+  Trials count_trials(const Os3State& state, std::int32_t window) const;
+
   Os3Settings settings_;
+  // With share_estimates: every request's observations, newest last.
+  mutable std::mutex shared_mutex_;
+  mutable std::deque<RoundObservation> shared_rounds_;
 };
 
 }  // namespace ralm::schedulers

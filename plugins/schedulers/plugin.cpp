@@ -23,10 +23,18 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
           param::integer("max_stride", 16, "largest stride considered").between(1, 1024),
           param::integer("gamma_window", 5, "rounds in the estimate of the speculation hit rate gamma")
               .at_least(1),
-          param::real("gamma_cap", 0.6, "upper bound on the gamma estimate (1: no cap)").between(0, 1),
+          param::real("gamma_cap", 1.0, "upper bound on the gamma estimate (1: no cap; the paper: 0.6)")
+              .between(0, 1),
           param::integer("latency_window", 1,
                          "rounds in the estimates of the step and verification latencies")
               .at_least(1),
+          param::integer("verify_memory", 8,
+                         "rounds after which the last verification latency is forgotten and the real "
+                         "search latency stands in for it (so a fallback is tried again)")
+              .at_least(1),
+          param::boolean("share_estimates", true,
+                         "start each request from the run's latest observations (a, b, gamma) instead of "
+                         "from nothing"),
           param::boolean(
               "fallback", true,
               "retrieve for real (stride 0) while speculation is predicted to cost more than it saves"),
@@ -47,7 +55,9 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
         s.gamma_window = static_cast<std::int32_t>(p.get_int("gamma_window"));
         s.gamma_cap = p.get_float("gamma_cap");
         s.latency_window = static_cast<std::int32_t>(p.get_int("latency_window"));
+        s.verify_memory = static_cast<std::int32_t>(p.get_int("verify_memory"));
         s.fallback = p.get_bool("fallback");
+        s.share_estimates = p.get_bool("share_estimates");
         s.batch_cost = p.get_bool("batch_cost");
         const std::string objective = p.get_string("objective");
         using Objective = ralm::schedulers::Os3Settings::Objective;
