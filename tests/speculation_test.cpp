@@ -20,6 +20,7 @@
 #include "prepend_policy.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
+#include "scripted_scheduler.hpp"
 
 namespace {
 
@@ -87,25 +88,6 @@ const std::vector<std::string> kPrompts = {
     "search the index with a query string; the cache keeps recent blocks of the disk",
 };
 
-// Strides from a script, 0 (retrieve for real) among them, to drive the loop
-// through every transition: speculating, settling what is pending when the
-// scheduler falls back, and speculating again.
-class ScriptedScheduler final : public SpeculationScheduler {
- public:
-  explicit ScriptedScheduler(std::vector<std::int32_t> script) : script_(std::move(script)) {}
-  struct State final : SchedulerState {
-    std::size_t rounds = 0;
-  };
-  std::unique_ptr<SchedulerState> begin() const override { return std::make_unique<State>(); }
-  std::int32_t next_stride(const SchedulerState& s) const override {
-    return script_[static_cast<const State&>(s).rounds % script_.size()];
-  }
-  void observe(SchedulerState& s, const RoundObservation&) const override { ++static_cast<State&>(s).rounds; }
-
- private:
-  std::vector<std::int32_t> script_;
-};
-
 struct Variant {
   std::string name;
   std::shared_ptr<SpeculationScheduler> scheduler;
@@ -128,7 +110,8 @@ std::vector<Variant> schedulers() {
           {"os3", std::make_shared<schedulers::Os3Scheduler>(schedulers::Os3Settings{})},
           {"os3-uncapped", std::make_shared<schedulers::Os3Scheduler>(uncapped)},
           {"os3-paper", std::make_shared<schedulers::Os3Scheduler>(paper)},
-          {"scripted", std::make_shared<ScriptedScheduler>(std::vector<std::int32_t>{2, 0, 3, 0, 0, 1, 4})}};
+          {"scripted",
+           std::make_shared<test::ScriptedScheduler>(std::vector<std::int32_t>{2, 0, 3, 0, 0, 1, 4})}};
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<ContextPolicy>>> policies_under_test() {

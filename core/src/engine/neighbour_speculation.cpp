@@ -4,6 +4,8 @@
 #include <deque>
 #include <future>
 
+#include "speculation_rounds.hpp"
+
 namespace ralm::core {
 
 namespace {
@@ -50,34 +52,25 @@ class NeighbourSpeculator {
 
   void run() {
     gen_.start_token_by_token();
-    while (!gen_.done() || !pending_.empty()) {
-      if (gen_.done()) {
-        // The request ended inside a round: verify what is left.
-        settle(pending_.size(), verify(pending_.size()), false);
-        continue;
-      }
-      if (pending_.empty() && cache_.size() < static_cast<std::size_t>(search_.top_k())) {
-        real_position();
-        continue;
-      }
-      const auto stride = static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
-      if (stride == 0) {
-        if (pending_.empty()) {
-          real_position();
-        } else {
-          settle(pending_.size(), verify(pending_.size()), false);
-        }
-        continue;
-      }
-      if (pending_.size() < stride) {
-        speculate();
-        continue;
-      }
-      if (settings_.speculation.async_verification) {
-        verify_while_speculating(stride);
-      } else {
-        settle(stride, verify(stride), false);
-      }
+    ralm::core::run_speculation_rounds(*this);
+  }
+
+  // The round structure's steps (speculation_rounds.hpp), which also calls
+  // real_step() and speculate().
+  template <class S>
+  friend void ralm::core::run_speculation_rounds(S&);
+  bool done() const { return gen_.done(); }
+  std::size_t pending() const { return pending_.size(); }
+  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
+  std::size_t next_stride() const {
+    return static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
+  }
+  void settle_pending() { settle(pending_.size(), verify(pending_.size()), false); }
+  void verify_round(std::size_t n) {
+    if (settings_.speculation.async_verification) {
+      verify_while_speculating(n);
+    } else {
+      settle(n, verify(n), false);
     }
   }
 
@@ -111,7 +104,7 @@ class NeighbourSpeculator {
   // cache can stand in, or when the scheduler says speculation would not pay.
   // When the cache could have answered, whether it would have chosen the
   // same token is a free trial of gamma for the scheduler.
-  void real_position() {
+  void real_step() {
     RoundObservation round;
     round.real = true;
     round.asynchronous = settings_.speculation.async_verification;

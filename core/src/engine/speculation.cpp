@@ -5,6 +5,7 @@
 #include <future>
 
 #include "ralm/core/engine/retrieval_step.hpp"
+#include "speculation_rounds.hpp"
 
 namespace ralm::core {
 
@@ -45,37 +46,24 @@ class Speculator {
                                       pipeline.retriever->size())),
         scheduler_state_(scheduler_.begin()) {}
 
-  void run() {
-    while (!gen_.done() || !pending_.empty()) {
-      if (gen_.done()) {
-        // The request ended inside a round: verify what is left.
-        settle(pending_.size(), verify(pending_.size()), false);
-        continue;
-      }
-      if (pending_.empty() && cache_.size() < static_cast<std::size_t>(settings_.top_k)) {
-        real_step();
-        continue;
-      }
-      const auto stride = static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
-      if (stride == 0) {
-        // Speculation does not pay here: settle what is pending, then
-        // retrieve for real.
-        if (pending_.empty()) {
-          real_step();
-        } else {
-          settle(pending_.size(), verify(pending_.size()), false);
-        }
-        continue;
-      }
-      if (pending_.size() < stride) {
-        speculate();
-        continue;
-      }
-      if (settings_.speculation.async_verification) {
-        verify_while_speculating(stride);
-      } else {
-        settle(stride, verify(stride), false);
-      }
+  void run() { ralm::core::run_speculation_rounds(*this); }
+
+  // The round structure's steps (speculation_rounds.hpp), which also calls
+  // real_step() and speculate().
+  template <class S>
+  friend void ralm::core::run_speculation_rounds(S&);
+  bool done() const { return gen_.done(); }
+  std::size_t pending() const { return pending_.size(); }
+  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
+  std::size_t next_stride() const {
+    return static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
+  }
+  void settle_pending() { settle(pending_.size(), verify(pending_.size()), false); }
+  void verify_round(std::size_t n) {
+    if (settings_.speculation.async_verification) {
+      verify_while_speculating(n);
+    } else {
+      settle(n, verify(n), false);
     }
   }
 
