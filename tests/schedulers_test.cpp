@@ -383,3 +383,35 @@ TEST(FixedScheduler, AlwaysItsStride) {
 }
 
 }  // namespace
+
+namespace {
+
+// Real searches of 2.4 ms and a step of 0.5 ms, the cache right 9 times in
+// 10, then rounds of 2 whose verification costs `per_batch` seconds.
+std::int32_t stride_after(double per_batch) {
+  Os3Scheduler scheduler(settings(1.0));
+  auto state = scheduler.begin();
+  for (int i = 0; i < 10; ++i) {
+    ralm::RoundObservation r;
+    r.real = true;
+    r.stride = 1;
+    r.accepted = i % 10 ? 1 : 0;
+    r.step_seconds = 0.0005;
+    r.retrieve_seconds = 0.0024;
+    scheduler.observe(*state, r);
+  }
+  for (int i = 0; i < 3; ++i)
+    scheduler.observe(*state, round(2, 2, 0.0005, per_batch));
+  return scheduler.next_stride(*state);
+}
+
+}  // namespace
+
+// Whether to speculate is judged with the batch's cost growing with its size
+// as measured: where 2 queries cost 2 searches (an IVF datastore's keys probe
+// different lists) the long rounds OS3 would choose cannot pay, and it falls
+// back; where they cost about one (an exact scan over memory) it speculates.
+TEST(Os3Scheduler, FallsBackWhenABatchCostsWhatItsQueriesCostOneByOne) {
+  EXPECT_EQ(stride_after(2 * 0.0024), 0);
+  EXPECT_GT(stride_after(1.05 * 0.0024), 1);
+}

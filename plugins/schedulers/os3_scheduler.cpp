@@ -142,9 +142,11 @@ VerifyCost Os3Scheduler::estimate_verify_cost(const Os3State& state) const {
   // recent enough to follow the machine.
   constexpr int kFitRounds = 16;
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && n < kFitRounds; ++it) {
+  std::size_t age = 0;
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && n < kFitRounds; ++it, ++age) {
     double x = 0, y = 0;
-    if (speculated(*it) && it->stride > 0) {
+    // Verifications are forgotten as in estimate_verify_seconds().
+    if (speculated(*it) && it->stride > 0 && age < static_cast<std::size_t>(settings_.verify_memory)) {
       x = it->stride;
       y = it->verify_seconds;
     } else if (retrieved(*it)) {
@@ -191,13 +193,21 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   // saving is within the estimates' noise, and where it costs a tenth (IVF
   // over the default corpus) one wrong guess before any trial, a rollback of
   // the whole context, cost 8% of a run.
+  //
+  // The batch's cost is judged as a line in its size fitted to recent
+  // searches (real ones count as size 1), whatever `batch_cost` says for
+  // choosing the stride: where a batch costs about what its queries cost one
+  // by one (an IVF datastore's keys probe different lists) one verification
+  // time for every stride makes long rounds look free, and speculation lost
+  // 20% there (kNN-LM, docs/BENCHMARKS.md).
   constexpr double kMargin = 0.05;
   const double hit_rate = estimate_hit_rate(s);
   const double real_step = a + r;
+  const double judged_b = std::max(cost.at(best), estimate_verify_cost(s).at(best));
   const bool fall_back =
       settings_.fallback &&
-      (seconds_per_kept_step(hit_rate, a, cost.at(best), best, overlap) >= (1 - kMargin) * real_step ||
-       seconds_per_kept_step(estimate_cautious_hit_rate(s), a, cost.at(best), best, overlap) >=
+      (seconds_per_kept_step(hit_rate, a, judged_b, best, overlap) >= (1 - kMargin) * real_step ||
+       seconds_per_kept_step(estimate_cautious_hit_rate(s), a, judged_b, best, overlap) >=
            (1 + kMargin) * real_step);
   if (log_enabled(LogLevel::Trace)) {
     char line[160];
