@@ -14,6 +14,7 @@
 #include "dense_index_files.hpp"
 #include "dense_retriever.hpp"
 #include "exact_search.hpp"
+#include "filler_index.hpp"
 #include "lsa_encoder.hpp"
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/error.hpp"
@@ -400,6 +401,32 @@ TEST(DenseRetriever, FillerVectorsAreScannedButNeverReturned) {
   const std::vector<ralm::PassageId> ids{0, 5, store->size() - 1};
   EXPECT_EQ(filled.score_batch(queries, ids), plain->score_batch(queries, ids));
   EXPECT_THROW(filled.score(queries[0], std::vector<ralm::PassageId>{store->size()}), ralm::InputError);
+}
+
+// An IVF…,Flat index over the corpus and corpus-like filler: every probed
+// filler row is scanned, none returned; probing every list is the exact
+// search over the corpus alone, and the built index is reused.
+TEST(DenseRetriever, IvfFillerIsScannedButNeverReturned) {
+  TempDir dir;
+  const auto store = ralm::PassageStore::open(synthetic_corpus(dir, 300));
+  const auto exact = open_retriever(store, spec_for(*store, "Flat", 16));
+  const auto spec = spec_for(*store, "IVF8,Flat", 16);
+  open_retriever(store, spec);  // builds the corpus's own index
+  auto files = open_dense_index(*store, spec);
+  const auto* vectors = reinterpret_cast<const float*>(files.vectors->bytes());
+  files.faiss = filler_index(vectors, store->size(), files.dim, store->size() * 10, spec.index, spec.metric,
+                             spec.faiss_dir(), 2);
+  EXPECT_EQ(files.faiss->size(), store->size() * 11);
+  files.faiss->set_search_parameters(/*nprobe=*/8, 0);
+  DenseRetriever filled(store, std::move(files), spec.metric, 1, 2);
+  const auto queries = synthetic_queries(20);
+  EXPECT_EQ(filled.search(queries, 10), exact->search(queries, 10));
+  // The second use reads the index the first one wrote.
+  const auto again = filler_index(vectors, store->size(), 16, store->size() * 10, spec.index, spec.metric,
+                                  spec.faiss_dir(), 2);
+  EXPECT_EQ(again->size(), store->size() * 11);
+  for (const auto& entry : fs::directory_iterator(spec.faiss_dir()))
+    EXPECT_EQ(entry.path().string().find(".partial"), std::string::npos) << entry.path();
 }
 
 TEST(DenseRetriever, BadInputIsAnInputError) {

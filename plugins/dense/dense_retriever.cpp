@@ -38,7 +38,7 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
                                   : with_filler_.data(),
              store_->size() + std::max<std::int64_t>(filler_rows, 0), files_.dim, metric, kernels, threads,
              std::int64_t{16} << 20, store_->size()),
-      ivf_(files_.faiss ? IvfFlatScan::of(*files_.faiss, metric, kernels) : std::nullopt),
+      ivf_(files_.faiss ? IvfFlatScan::of(*files_.faiss, metric, kernels, store_->size()) : std::nullopt),
       k_factor_(std::max<std::int64_t>(1, k_factor)),
       min_candidates_(min_candidates > 0                                 ? min_candidates
                       : files_.faiss && !files_.faiss->exact_distances() ? kMinCompressedCandidates

@@ -33,15 +33,21 @@ class BestK {
 
 }  // namespace
 
-std::optional<IvfFlatScan> IvfFlatScan::of(const FaissIndex& index, Metric metric, ScanKernels kernels) {
+std::optional<IvfFlatScan> IvfFlatScan::of(const FaissIndex& index, Metric metric, ScanKernels kernels,
+                                           std::int64_t returnable) {
   auto lists = index.flat_lists();
   if (!lists) return std::nullopt;
-  return IvfFlatScan(index, std::move(*lists), metric, kernels);
+  return IvfFlatScan(index, std::move(*lists), metric, kernels, returnable < 0 ? index.size() : returnable);
 }
 
 IvfFlatScan::IvfFlatScan(const FaissIndex& index, FaissIndex::FlatLists lists, Metric metric,
-                         ScanKernels kernels)
-    : index_(&index), lists_(std::move(lists)), dim_(index.dim()), metric_(metric), kernels_(kernels) {}
+                         ScanKernels kernels, std::int64_t returnable)
+    : index_(&index),
+      lists_(std::move(lists)),
+      dim_(index.dim()),
+      metric_(metric),
+      kernels_(kernels),
+      returnable_(returnable) {}
 
 std::vector<std::vector<Hit>> IvfFlatScan::search(const float* queries, std::int64_t nq,
                                                   std::int64_t k) const {
@@ -78,8 +84,9 @@ std::vector<std::vector<Hit>> IvfFlatScan::search(const float* queries, std::int
     for (std::int64_t i = 0; i < m; ++i) {
       BestK& best = top[static_cast<std::size_t>(qs[static_cast<std::size_t>(i)])];
       const float* s = scores.data() + i * rows;
-      for (std::int64_t r = 0; r < rows; ++r)
-        best.offer({ids[r], s[r]});
+      for (std::int64_t r = 0; r < rows; ++r) {
+        if (ids[r] < returnable_) best.offer({ids[r], s[r]});
+      }
     }
   }
   std::vector<std::vector<Hit>> out;

@@ -27,20 +27,25 @@ class IvfFlatScan {
  public:
   // Null unless `index` is an IVF…,Flat index (FaissIndex::flat_lists()).
   // The index must outlive the scan; its nprobe is read at every search.
-  static std::optional<IvfFlatScan> of(const FaissIndex& index, Metric metric, ScanKernels kernels);
+  // Ids from `returnable` on (default: none) are scanned but never returned:
+  // filler that gives a small corpus a large one's search cost.
+  static std::optional<IvfFlatScan> of(const FaissIndex& index, Metric metric, ScanKernels kernels,
+                                       std::int64_t returnable = -1);
 
   // The best k vectors of each query's probed lists (nq x dim queries),
   // ranked by ranks_before(): the same answer for a query in any batch.
   std::vector<std::vector<Hit>> search(const float* queries, std::int64_t nq, std::int64_t k) const;
 
  private:
-  IvfFlatScan(const FaissIndex& index, FaissIndex::FlatLists lists, Metric metric, ScanKernels kernels);
+  IvfFlatScan(const FaissIndex& index, FaissIndex::FlatLists lists, Metric metric, ScanKernels kernels,
+              std::int64_t returnable);
 
   const FaissIndex* index_;
   FaissIndex::FlatLists lists_;
   std::int64_t dim_;
   Metric metric_;
   ScanKernels kernels_;
+  std::int64_t returnable_;
 };
 
 }  // namespace ralm::dense

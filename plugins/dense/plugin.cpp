@@ -3,6 +3,7 @@
 #include "datastore_files.hpp"
 #include "dense_index_files.hpp"
 #include "dense_retriever.hpp"
+#include "filler_index.hpp"
 #include "knnlm_policy.hpp"
 #include "ralm/ralm.hpp"
 
@@ -53,12 +54,22 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
   ralm::log_info(std::string("faiss: exact scores with the ") +
                  dense::scan_kernels_name(dense::default_scan_kernels()) + " scan kernels, " +
                  std::to_string(spec.threads) + " threads");
-  const std::int64_t filler = p.get_int("filler_vectors");
-  if (filler > 0 && !spec.exact())
-    p.fail("filler_vectors", "filler is for the exact scan only; use index: Flat");
+  std::int64_t filler = p.get_int("filler_vectors");
   if (filler > 0) {
     ralm::log_info("faiss: " + std::to_string(filler) +
                    " filler vectors scanned by every search, never returned");
+  }
+  if (filler > 0 && !spec.exact()) {
+    // An IVF…,Flat index over the corpus and corpus-like filler, kept beside
+    // the index (filler_index.hpp); the exact scan's filler is its own.
+    if (!files.faiss->flat_lists()) {
+      p.fail("filler_vectors", "filler works with index: Flat or an IVF…,Flat index, not " + spec.index);
+    }
+    files.faiss =
+        dense::filler_index(reinterpret_cast<const float*>(files.vectors->bytes()), store->size(), files.dim,
+                            filler, spec.index, spec.metric, spec.faiss_dir(), spec.threads);
+    files.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
+    filler = 0;
   }
   return std::make_unique<dense::DenseRetriever>(store, std::move(files), spec.metric, p.get_int("k_factor"),
                                                  spec.threads, dense::default_scan_kernels(), filler,
@@ -170,9 +181,10 @@ RALM_PLUGIN("dense", "0.1.0",
           param::integer("threads", 0, "threads for scans, encoding and FAISS; 0: the engine's").at_least(0),
           param::integer(
               "filler_vectors", 0,
-              "benchmarks: random vectors the exact scan reads on every search and never returns, "
-              "to give a small corpus a large corpus's search cost (RaLMSpec's retrieval-dominated "
-              "regime)")
+              "benchmarks: vectors every search reads and never returns, to give a small corpus a "
+              "large corpus's search cost (RaLMSpec's retrieval-dominated regime): small random rows for "
+              "index: Flat; for an IVF…,Flat index, corpus-like rows indexed with the corpus into "
+              "INDEX_DIR/faiss-…/filler-N-….faiss on first use")
               .at_least(0),
       },
       make_retriever);
