@@ -208,22 +208,8 @@ class NeighbourSpeculator {
   void verify_while_speculating(std::size_t n) {
     auto future =
         std::async(std::launch::async, &NeighbourSpeculator::search, std::cref(search_), keys_of(n), fetch_);
-    try {
-      for (std::size_t more = 0;
-           more < n && !gen_.done() &&
-           (more == 0 || future.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
-           ++more) {
-        speculate();
-      }
-    } catch (...) {
-      future.wait();  // never leave the search running on a policy we may destroy
-      throw;
-    }
-    const auto t0 = Clock::now();
-    Verification v = future.get();
-    const double waited = seconds_since(t0);
-    result_.times.verification += waited;
-    result_.times.overlapped += std::max(0.0, v.seconds - waited);
+    Verification v = speculate_while_verifying(
+        future, n, [this] { return !gen_.done(); }, [this] { speculate(); }, result_.times);
     settle(n, std::move(v), true);
   }
 

@@ -180,22 +180,19 @@ class Speculator {
     auto [queries, needed] = queries_of(n);
     auto future = std::async(std::launch::async, &Speculator::search, std::ref(retriever_),
                              std::move(queries), std::move(needed), fetch_);
-    try {
-      run_model(extra);
-      for (std::size_t more = 1;
-           more < n && !gen_.done() && future.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
-           ++more) {
-        speculate();
-      }
-    } catch (...) {
-      future.wait();  // never leave the search running on a retriever we may destroy
-      throw;
-    }
-    const auto t0 = Clock::now();
-    Verification v = future.get();
-    const double waited = seconds_since(t0);
-    result_.times.verification += waited;
-    result_.times.overlapped += std::max(0.0, v.seconds - waited);
+    // The step prepared before the search went out runs first.
+    bool first = true;
+    Verification v = speculate_while_verifying(
+        future, n, [this] { return !gen_.done(); },
+        [&] {
+          if (first) {
+            run_model(extra);
+            first = false;
+          } else {
+            speculate();
+          }
+        },
+        result_.times);
     settle(n, std::move(v), true);
   }
 

@@ -11,7 +11,12 @@
 // verify_round(n) (verify the first n, synchronously or not, and settle).
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
+#include <future>
+
+#include "ralm/core/engine/request_result.hpp"
 
 namespace ralm::core {
 
@@ -43,6 +48,32 @@ void run_speculation_rounds(Speculator& s) {
     }
     s.verify_round(stride);
   }
+}
+
+// Asynchronous verification's overlap: while `future` (a batched search on
+// another thread, whose result has a `seconds` field: its own latency) is
+// out, runs `speculate` once, and again while the search is not back, at
+// most `limit` times in all and while `more()` holds. Then waits for it,
+// booking the wait as verification and the search time it hid as overlapped.
+template <class Result, class More, class Speculate>
+Result speculate_while_verifying(std::future<Result>& future, std::size_t limit, More more,
+                                 Speculate speculate, PhaseTimes& times) {
+  try {
+    for (std::size_t n = 0; n < limit && more() &&
+                            (n == 0 || future.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
+         ++n) {
+      speculate();
+    }
+  } catch (...) {
+    future.wait();  // never leave the search running on a retriever or policy we may destroy
+    throw;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Result v = future.get();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  times.verification += waited;
+  times.overlapped += std::max(0.0, v.seconds - waited);
+  return v;
 }
 
 }  // namespace ralm::core
