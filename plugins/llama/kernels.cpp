@@ -381,26 +381,34 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
                                           (rows + kMinBlockRows - 1) / kMinBlockRows)
                : 1;
   const std::int64_t block_rows = (rows + row_blocks - 1) / row_blocks;
-  parallel_for(used, panels * row_blocks, [&](std::int64_t t) {
-    const std::int64_t p = t / row_blocks, r0 = t % row_blocks * block_rows;
-    detail::PanelArgs a{};
-    a.ldx = xstride;
-    a.rows = std::min(block_rows, rows - r0);
-    a.width = w.panel_width(p);
-    a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
-    a.y = y + r0 * ldy + p * PackedMatrix::kPanel;
-    a.ldy = ldy;
-    for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
-      a.steps = std::min(kStepBlock, steps - k0);
-      a.first = k0 == 0;
-      if (bf16) {
-        a.x = static_cast<const std::uint32_t*>(xs) + r0 * xstride + k0;
-        a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
-      } else {
-        a.x = static_cast<const float*>(xs) + r0 * xstride + k0;
-        a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
+  // With many panels a task takes several consecutive ones: one long run of
+  // memory per task keeps the hardware prefetcher streaming (decode reads
+  // each weight once), while kTasksPerThread tasks per thread still balance
+  // the threads.
+  const std::int64_t group = used > 1 ? std::max<std::int64_t>(1, panels / (kTasksPerThread * used)) : panels;
+  const std::int64_t groups = (panels + group - 1) / group;
+  parallel_for(used, groups * row_blocks, [&](std::int64_t t) {
+    const std::int64_t g = t / row_blocks, r0 = t % row_blocks * block_rows;
+    for (std::int64_t p = g * group; p < std::min(panels, (g + 1) * group); ++p) {
+      detail::PanelArgs a{};
+      a.ldx = xstride;
+      a.rows = std::min(block_rows, rows - r0);
+      a.width = w.panel_width(p);
+      a.valid = std::min(PackedMatrix::kPanel, out - p * PackedMatrix::kPanel);
+      a.y = y + r0 * ldy + p * PackedMatrix::kPanel;
+      a.ldy = ldy;
+      for (std::int64_t k0 = 0; k0 < steps; k0 += kStepBlock) {
+        a.steps = std::min(kStepBlock, steps - k0);
+        a.first = k0 == 0;
+        if (bf16) {
+          a.x = static_cast<const std::uint32_t*>(xs) + r0 * xstride + k0;
+          a.w = static_cast<const std::uint16_t*>(w.data()) + w.panel_offset(p) + k0 * a.width * 2;
+        } else {
+          a.x = static_cast<const float*>(xs) + r0 * xstride + k0;
+          a.w = static_cast<const float*>(w.data()) + w.panel_offset(p) + k0 * a.width;
+        }
+        fn(a);
       }
-      fn(a);
     }
   });
 }

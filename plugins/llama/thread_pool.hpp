@@ -7,7 +7,7 @@
 // another process holding a core, 2 spinning OpenMP threads ran a tiny model
 // 28 times slower than 1 thread: each barrier spun while the thread it waited
 // for was descheduled. Here a waiting thread spins for at most kSpin (a few
-// tens of microseconds, less than one scheduling quantum), then sleeps on a
+// hundred microseconds, less than one scheduling quantum), then sleeps on a
 // condition variable; an idle pool burns no CPU, so FAISS's OpenMP threads
 // in the same process have the cores to themselves.
 //
