@@ -638,6 +638,13 @@ retriever:
   r = ralm::test::run_command(bad);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("retriever.index"), std::string::npos) << r.err;
+  // Filler is for the exact scan and IVF…,Flat indexes only.
+  auto filler = cmd;
+  filler.insert(filler.end(), {"--set", "retriever.filler_vectors=10"});
+  r = ralm::test::run_command(filler);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("retriever.filler_vectors"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("IVF"), std::string::npos) << r.err;
 }
 
 }  // namespace
