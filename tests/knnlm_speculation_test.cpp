@@ -15,6 +15,7 @@
 #include "knnlm_policy.hpp"
 #include "os3_scheduler.hpp"
 #include "ralm/core/engine/perplexity.hpp"
+#include "ralm/error.hpp"
 #include "scripted_scheduler.hpp"
 
 namespace {
@@ -305,5 +306,22 @@ TEST(KnnLmPerplexity, BatchesEachStridesKeysWithTheSameScore) {
     for (std::size_t n : batched->batches)
       keys += n;
     EXPECT_EQ(static_cast<std::int64_t>(keys), a.tokens);
+  }
+}
+
+// A cache smaller than a search's neighbours could never stand in for one:
+// an error naming the setting, not a run that silently never speculates.
+TEST(KnnLmSpeculation, ACacheSmallerThanKIsAnInputError) {
+  Fixture f;
+  core::BuiltPipeline built = f.pipeline(knnlm(f, "Flat"));  // k = 8
+  built.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
+  core::EngineSettings s = knn_settings(8);
+  s.speculation.cache_capacity = 4;
+  s.speculation.prefetch = 1;
+  try {
+    core::RequestLoop(built, s).run(kPrompts[0]);
+    ADD_FAILURE() << "ran with a cache that cannot hold k neighbours";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("engine.cache_capacity"), std::string::npos) << e.what();
   }
 }
