@@ -4,16 +4,9 @@
 
 #include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/error.hpp"
+#include "stopwatch.hpp"
 
 namespace ralm::core {
-
-namespace {
-
-double seconds_since(Generation::Clock::time_point start) {
-  return std::chrono::duration<double>(Generation::Clock::now() - start).count();
-}
-
-}  // namespace
 
 Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
                        RequestResult& result)

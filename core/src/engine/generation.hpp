@@ -23,12 +23,13 @@
 
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/sampler.hpp"
+#include "stopwatch.hpp"
 
 namespace ralm::core {
 
 class Generation {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = core::Clock;
 
   // Trims the oldest input tokens (BOS kept) when input, passages and output
   // would overflow the model's context, and counts them in `result`.

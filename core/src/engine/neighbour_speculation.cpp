@@ -10,12 +10,6 @@ namespace ralm::core {
 
 namespace {
 
-using Clock = Generation::Clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // A position decoded with speculated neighbours, not yet verified: what is
 // needed to redo its choice with the true ones.
 struct PendingPosition {
@@ -29,11 +23,6 @@ struct PendingPosition {
 // One real search's answer and its latency.
 struct Found {
   std::vector<Hit> hits;
-  double seconds = 0;
-};
-
-struct Verification {
-  std::vector<std::vector<Hit>> truth;  // per position
   double seconds = 0;
 };
 

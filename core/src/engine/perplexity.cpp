@@ -10,18 +10,13 @@
 #include "jsonl_records.hpp"
 #include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/error.hpp"
+#include "stopwatch.hpp"
 
 namespace ralm::core {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // -log softmax(logits)[target], in double so that long sums stay exact.
 double negative_log_likelihood(std::span<const float> logits, TokenId target) {

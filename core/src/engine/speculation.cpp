@@ -11,12 +11,6 @@ namespace ralm::core {
 
 namespace {
 
-using Clock = Generation::Clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // A step run with speculated passages, not yet verified.
 struct PendingStep {
   Generation::Checkpoint before;
@@ -24,12 +18,6 @@ struct PendingStep {
   bool needs_verification = true;  // false for a blank query, which keeps the previous passages
   std::vector<Hit> speculated;
   double seconds = 0;  // wall time of the step: cache lookup and model
-};
-
-// The outcome of one batched search over the pending steps' queries.
-struct Verification {
-  std::vector<std::vector<Hit>> truth;  // per step; empty for steps that need none
-  double seconds = 0;
 };
 
 class Speculator {

@@ -15,10 +15,19 @@
 #include <chrono>
 #include <cstddef>
 #include <future>
+#include <vector>
 
 #include "ralm/core/engine/request_result.hpp"
+#include "ralm/types.hpp"
+#include "stopwatch.hpp"
 
 namespace ralm::core {
+
+// The outcome of one batched search over a round's queries or keys.
+struct Verification {
+  std::vector<std::vector<Hit>> truth;  // per step; empty for a step that needs none (a blank query)
+  double seconds = 0;                   // the search's own latency
+};
 
 template <class Speculator>
 void run_speculation_rounds(Speculator& s) {
@@ -51,13 +60,13 @@ void run_speculation_rounds(Speculator& s) {
 }
 
 // Asynchronous verification's overlap: while `future` (a batched search on
-// another thread, whose result has a `seconds` field: its own latency) is
-// out, runs `speculate` once, and again while the search is not back, at
-// most `limit` times in all and while `more()` holds. Then waits for it,
-// booking the wait as verification and the search time it hid as overlapped.
-template <class Result, class More, class Speculate>
-Result speculate_while_verifying(std::future<Result>& future, std::size_t limit, More more,
-                                 Speculate speculate, PhaseTimes& times) {
+// another thread) is out, runs `speculate` once, and again while the search
+// is not back, at most `limit` times in all and while `more()` holds. Then
+// waits for it, booking the wait as verification and the search time it hid
+// as overlapped.
+template <class More, class Speculate>
+Verification speculate_while_verifying(std::future<Verification>& future, std::size_t limit, More more,
+                                       Speculate speculate, PhaseTimes& times) {
   try {
     for (std::size_t n = 0; n < limit && more() &&
                             (n == 0 || future.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
@@ -68,9 +77,9 @@ Result speculate_while_verifying(std::future<Result>& future, std::size_t limit,
     future.wait();  // never leave the search running on a retriever or policy we may destroy
     throw;
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  Result v = future.get();
-  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto t0 = Clock::now();
+  Verification v = future.get();
+  const double waited = seconds_since(t0);
   times.verification += waited;
   times.overlapped += std::max(0.0, v.seconds - waited);
   return v;
