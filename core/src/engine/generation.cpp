@@ -127,12 +127,15 @@ void Generation::start_token_by_token() {
   apply_layout(policy_.on_retrieval(*state_, input_, generated_, {}));
 }
 
-void Generation::advance(std::span<const float> adjusted_logits) {
+TokenId Generation::advance(std::span<const float> adjusted_logits) {
   logits_.assign(adjusted_logits.begin(), adjusted_logits.end());
   choose_next();
-  if (done_) return;
-  context_.push_back(generated_.back());
-  evaluate_from(context_.size() - 1);
+  const TokenId chosen = generated_.back();
+  if (!done_) {
+    context_.push_back(chosen);
+    evaluate_from(context_.size() - 1);
+  }
+  return chosen;
 }
 
 Generation::Checkpoint Generation::checkpoint() const {

@@ -68,7 +68,8 @@ class Generation {
   void start_token_by_token();
   std::span<const float> logits() const { return logits_; }
   std::span<const float> key() const { return key_; }
-  void advance(std::span<const float> adjusted_logits);
+  // Returns the token chosen.
+  TokenId advance(std::span<const float> adjusted_logits);
   // The generator as it stands: a copy tells which token given logits would
   // give without moving the request's generator.
   const Sampler& sampler() const { return sampler_; }

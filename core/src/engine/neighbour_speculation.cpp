@@ -70,15 +70,16 @@ class NeighbourSpeculator {
                       search_.top_k());
   }
 
-  // The logits adjusted with `neighbours`, and the token a copy of `sampler`
-  // draws from them.
-  std::pair<std::vector<float>, TokenId> choose(std::span<const float> logits,
-                                                std::span<const Hit> neighbours, Sampler sampler) const {
-    std::vector<float> adjusted(logits.begin(), logits.end());
-    search_.adjust_with(adjusted, neighbours);
-    const TokenId token = sampler.sample(adjusted);
-    return {std::move(adjusted), token};
+  // The model's logits adjusted with `neighbours`.
+  std::vector<float> adjusted(std::span<const float> logits, std::span<const Hit> neighbours) const {
+    std::vector<float> out(logits.begin(), logits.end());
+    search_.adjust_with(out, neighbours);
+    return out;
   }
+  // The token `sampler` (a copy: the request's generator does not move)
+  // would draw: for trials and verification, where the request does not
+  // advance. Where it does, Generation::advance() draws it once.
+  static TokenId would_draw(std::span<const float> logits, Sampler sampler) { return sampler.sample(logits); }
 
   void remember(std::span<const Hit> found) {
     std::vector<PassageId> next;
@@ -112,7 +113,7 @@ class NeighbourSpeculator {
     if (cache_.size() >= static_cast<std::size_t>(search_.top_k()) && (round.asynchronous || trial_due())) {
       const auto t0 = Clock::now();
       try {
-        guess = choose(gen_.logits(), cached_neighbours(key), gen_.sampler()).second;
+        guess = would_draw(adjusted(gen_.logits(), cached_neighbours(key)), gen_.sampler());
       } catch (...) {
         if (out.valid()) out.wait();  // never leave the search running on a policy we may destroy
         throw;
@@ -128,13 +129,13 @@ class NeighbourSpeculator {
     round.retrieve_seconds = found.seconds;
     search_seconds_ = found.seconds;
     remember(found.hits);
-    auto [adjusted, token] = choose(gen_.logits(), top(found.hits), gen_.sampler());
+    const std::vector<float> truly = adjusted(gen_.logits(), top(found.hits));
     result_.times.retrieval += seconds_since(t1);  // the search, or the wait for it
     ++result_.speculation.real;
-    round.accepted = round.stride == 1 && guess == token ? 1 : 0;
     const auto t2 = Clock::now();
-    gen_.advance(adjusted);
+    const TokenId token = gen_.advance(truly);
     round.step_seconds = seconds_since(t2);
+    round.accepted = round.stride == 1 && guess == token ? 1 : 0;
     scheduler_.observe(*scheduler_state_, round);
   }
 
@@ -161,10 +162,9 @@ class NeighbourSpeculator {
     p.before = gen_.checkpoint();
     p.key.assign(gen_.key().begin(), gen_.key().end());
     p.logits.assign(gen_.logits().begin(), gen_.logits().end());
-    auto [adjusted, token] = choose(p.logits, cached_neighbours(p.key), gen_.sampler());
-    p.chosen = token;
+    const std::vector<float> guessed = adjusted(p.logits, cached_neighbours(p.key));
     result_.times.cache += seconds_since(t0);
-    gen_.advance(adjusted);
+    p.chosen = gen_.advance(guessed);
     p.seconds = seconds_since(t0);
     pending_.push_back(std::move(p));
   }
@@ -213,9 +213,9 @@ class NeighbourSpeculator {
     for (; agreed < n; ++agreed) {
       const PendingPosition& p = pending_[agreed];
       step_seconds += p.seconds;
-      auto [adjusted, token] = choose(p.logits, top(v.truth[agreed]), p.before.sampler);
-      if (token != p.chosen) {
-        corrected = std::move(adjusted);
+      std::vector<float> truly = adjusted(p.logits, top(v.truth[agreed]));
+      if (would_draw(truly, p.before.sampler) != p.chosen) {
+        corrected = std::move(truly);
         break;
       }
     }

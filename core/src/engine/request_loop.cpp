@@ -58,6 +58,16 @@ RequestLoop::RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings)
   if (pipeline_.scheduler && !pipeline_.policy->uses_passages() && !pipeline_.policy->neighbour_search()) {
     log_warn("the pipeline has a speculation scheduler but its policy retrieves nothing: no speculation");
   }
+  if (const NeighbourSearch* neighbours = pipeline_.policy->neighbour_search();
+      pipeline_.scheduler && neighbours) {
+    // Speculation starts once the cache holds a search's worth of neighbours.
+    const std::int32_t capacity = settings_.speculation.cache_capacity;
+    if (capacity > 0 && capacity < neighbours->top_k()) {
+      throw InputError("engine.cache_capacity (" + std::to_string(capacity) + ") is below the policy's k (" +
+                       std::to_string(neighbours->top_k()) +
+                       "): the speculative cache could never stand in for a search; raise it or set 0");
+    }
+  }
   if (settings_.speculation.shared_cache) {
     shared_cache_ =
         std::make_unique<SpeculativeCache>(static_cast<std::size_t>(settings_.speculation.cache_capacity));
@@ -82,13 +92,6 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
   };
   const NeighbourSearch* neighbours = pipeline_.policy->neighbour_search();
   if (!gen.retrieves() && pipeline_.scheduler && neighbours) {
-    // Speculation starts once the cache holds a search's worth of neighbours.
-    const std::int32_t capacity = settings_.speculation.cache_capacity;
-    if (capacity > 0 && capacity < neighbours->top_k()) {
-      throw InputError("engine.cache_capacity (" + std::to_string(capacity) + ") is below the policy's k (" +
-                       std::to_string(neighbours->top_k()) +
-                       "): the speculative cache could never stand in for a search; raise it or set 0");
-    }
     run_neighbour_speculation(gen, pipeline_, *neighbours, settings_, cache(), result);
   } else if (!gen.retrieves()) {
     gen.run_without_retrieval();
