@@ -12,10 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cli_expectations.hpp"
 #include "datastore_files.hpp"
 #include "knnlm_policy.hpp"
 #include "ralm/error.hpp"
-#include "cli_expectations.hpp"
 #include "tiny_engine.hpp"
 
 namespace {
@@ -284,8 +284,7 @@ TEST(KnnLmPolicy, RefusesAKeyOfAnotherWidth) {
 // --- through the binary -------------------------------------------------------
 
 CommandResult ralm_cmd(std::vector<std::string> args, const fs::path& cwd) {
-  args.insert(args.begin(), {RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR});
-  return ralm::test::run_command(args, cwd);
+  return ralm::test::run_ralm(std::move(args), cwd);
 }
 
 using ralm::test::expect_input_error;
@@ -293,11 +292,7 @@ using ralm::test::expect_input_error;
 struct Workspace {
   TempDir dir;
   Workspace() {
-    ralm::test::build_fixture_corpus(
-        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
-          return ralm_cmd(std::move(a), cwd);
-        },
-        dir.path());
+    ralm::test::build_fixture_corpus(dir.path());
     dir.write("p.jsonl",
               "{\"id\": \"a\", \"prompt\": \"Lisp is\"}\n{\"id\": \"b\", \"prompt\": \"A compiler\"}\n");
     dir.write(

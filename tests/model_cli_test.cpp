@@ -17,14 +17,12 @@ namespace {
 
 using nlohmann::json;
 using ralm::test::CommandResult;
-using ralm::test::run_command;
 using ralm::test::TempDir;
 
 const std::string kHf = RALM_SOURCE_DIR "/tests/fixtures/hf-llama-mha-tied-bf16";
 
 CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::path& cwd = {}) {
-  args.insert(args.begin(), RALM_EXE);
-  return run_command(args, cwd);
+  return ralm::test::run_ralm(std::move(args), cwd);
 }
 
 using ralm::test::expect_input_error;
@@ -263,11 +261,7 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
 struct AskWorkspace {
   TempDir dir;
   AskWorkspace() {
-    ralm::test::build_fixture_corpus(
-        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
-          return ralm_cmd(std::move(a), cwd);
-        },
-        dir.path());
+    ralm::test::build_fixture_corpus(dir.path());
     dir.write(
         "p.yaml",
         "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"

@@ -12,12 +12,10 @@
 namespace {
 
 using ralm::test::CommandResult;
-using ralm::test::run_command;
 using ralm::test::TempDir;
 
 CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::path& cwd) {
-  args.insert(args.begin(), RALM_EXE);
-  return run_command(args, cwd);
+  return ralm::test::run_ralm(std::move(args), cwd);
 }
 
 using ralm::test::expect_input_error;
@@ -27,11 +25,7 @@ using ralm::test::expect_input_error;
 struct Workspace {
   TempDir dir;
   Workspace() {
-    ralm::test::build_fixture_corpus(
-        [](std::vector<std::string> a, const std::filesystem::path& cwd) {
-          return ralm_cmd(std::move(a), cwd);
-        },
-        dir.path());
+    ralm::test::build_fixture_corpus(dir.path());
     dir.write(
         "base.yaml",
         "model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, hidden_size: 32,\n"

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "run_command.hpp"
 
@@ -21,15 +22,19 @@ inline void expect_input_error(const CommandResult& r, const std::string& expect
   EXPECT_NE(lines[0].find(expected), std::string::npos) << lines[0];
 }
 
+// `ralm ARGS...` run in `cwd`, with the plugins this build ships.
+inline CommandResult run_ralm(std::vector<std::string> args, const std::filesystem::path& cwd = {}) {
+  args.insert(args.begin(), {RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR});
+  return run_command(args, cwd);
+}
+
 // tests/fixtures/corpus/docs.jsonl in 6-word passages, built into DIR/corpus
-// by `ralm corpus build` (run by `ralm`, a callable taking the arguments and
-// the working folder).
-template <class Ralm>
-void build_fixture_corpus(Ralm&& ralm, const std::filesystem::path& dir) {
+// by `ralm corpus build`.
+inline void build_fixture_corpus(const std::filesystem::path& dir) {
   const auto built =
-      ralm({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
-            "--words", "6", "--out", (dir / "corpus").string()},
-           dir);
+      run_ralm({"corpus", "build", "--source", "jsonl:" RALM_SOURCE_DIR "/tests/fixtures/corpus/docs.jsonl",
+                "--words", "6", "--out", (dir / "corpus").string()},
+               dir);
   EXPECT_EQ(built.exit_code, 0) << built.err;
 }
 
