@@ -7,16 +7,6 @@
 
 namespace ralm::dense {
 
-namespace {
-
-// kNN-LM remembers nothing between positions: each lookup uses its own key.
-class KnnLmState final : public PolicyState {
- public:
-  std::unique_ptr<PolicyState> clone() const override { return std::make_unique<KnnLmState>(); }
-};
-
-}  // namespace
-
 void interpolate_logits(std::span<float> logits, std::span<const std::pair<TokenId, double>> p_knn,
                         double lambda) {
   if (lambda == 0.0 || logits.empty()) return;
@@ -51,19 +41,15 @@ KnnLmPolicy::KnnLmPolicy(std::shared_ptr<const PassageStore> store, Datastore da
   if (datastore_.faiss) ivf_ = IvfFlatScan::of(*datastore_.faiss, options.metric, default_scan_kernels());
 }
 
+// kNN-LM remembers nothing between positions: each lookup uses its own key.
 std::unique_ptr<PolicyState> KnnLmPolicy::begin(const Tokens&) {
-  return std::make_unique<KnnLmState>();
+  return std::make_unique<NoPolicyState>();
 }
 
-// The layout is the input and what was generated, as with `none`: the whole
-// cache always survives.
+// The layout is the input and what was generated, as with `none`.
 Layout KnnLmPolicy::on_retrieval(PolicyState&, const Tokens& input, const Tokens& generated,
                                  std::span<const RetrievedPassage>) {
-  Layout layout;
-  layout.tokens.reserve(input.size() + generated.size());
-  layout.tokens.insert(layout.tokens.end(), input.begin(), input.end());
-  layout.tokens.insert(layout.tokens.end(), generated.begin(), generated.end());
-  return layout;
+  return text_only_layout(input, generated);
 }
 
 std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys, std::int64_t k) const {

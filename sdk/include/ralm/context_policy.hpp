@@ -33,6 +33,12 @@ class PolicyState {
   virtual std::unique_ptr<PolicyState> clone() const = 0;
 };
 
+// The state of a policy that keeps none between steps (`none`, `knnlm`).
+class NoPolicyState final : public PolicyState {
+ public:
+  std::unique_ptr<PolicyState> clone() const override { return std::make_unique<NoPolicyState>(); }
+};
+
 struct Layout {
   // Every token the model should have seen, in order, before the next one is
   // decoded.
@@ -52,6 +58,16 @@ struct Layout {
 //
 // Every method is const and must be safe to call from two threads at once:
 // the engine verifies on a second thread while it speculates on the first.
+// The layout of a policy that puts no passage in the text: the input, then
+// what was generated, so the whole KV cache always survives.
+inline Layout text_only_layout(const Tokens& input, const Tokens& generated) {
+  Layout layout;
+  layout.tokens.reserve(input.size() + generated.size());
+  layout.tokens.insert(layout.tokens.end(), input.begin(), input.end());
+  layout.tokens.insert(layout.tokens.end(), generated.begin(), generated.end());
+  return layout;
+}
+
 class NeighbourSearch {
  public:
   virtual ~NeighbourSearch();
