@@ -44,26 +44,13 @@ class NeighbourSpeculator {
     ralm::core::run_speculation_rounds(*this);
   }
 
-  // The round structure's steps (speculation_rounds.hpp), which also calls
-  // real_step() and speculate().
+  // The round structure (speculation_rounds.hpp) reads this class's parts.
   template <class S>
   friend void ralm::core::run_speculation_rounds(S&);
-  bool done() const { return gen_.done(); }
-  std::size_t pending() const { return pending_.size(); }
-  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
-  std::size_t next_stride() const {
-    return static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
-  }
-  void settle_pending() { settle(pending_.size(), verify(pending_.size()), false); }
-  void verify_round(std::size_t n) {
-    if (settings_.speculation.async_verification) {
-      verify_while_speculating(n);
-    } else {
-      settle(n, verify(n), false);
-    }
-  }
 
  private:
+  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
+
   // The cache's best neighbours for a key, ranked by the policy's own score.
   std::vector<Hit> cached_neighbours(std::span<const float> key) {
     return cache_.top([&](std::span<const PassageId> ids) { return search_.score(key, ids); },

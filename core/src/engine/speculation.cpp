@@ -36,26 +36,13 @@ class Speculator {
 
   void run() { ralm::core::run_speculation_rounds(*this); }
 
-  // The round structure's steps (speculation_rounds.hpp), which also calls
-  // real_step() and speculate().
+  // The round structure (speculation_rounds.hpp) reads this class's parts.
   template <class S>
   friend void ralm::core::run_speculation_rounds(S&);
-  bool done() const { return gen_.done(); }
-  std::size_t pending() const { return pending_.size(); }
-  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
-  std::size_t next_stride() const {
-    return static_cast<std::size_t>(std::max(0, scheduler_.next_stride(*scheduler_state_)));
-  }
-  void settle_pending() { settle(pending_.size(), verify(pending_.size()), false); }
-  void verify_round(std::size_t n) {
-    if (settings_.speculation.async_verification) {
-      verify_while_speculating(n);
-    } else {
-      settle(n, verify(n), false);
-    }
-  }
 
  private:
+  bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
+
   // A retrieval the baseline would do: before the cache can stand in, or
   // when the scheduler says speculation would not pay. When the cache could
   // have answered, what it would have said is checked too: a free trial that

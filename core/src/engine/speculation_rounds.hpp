@@ -5,10 +5,11 @@
 // and retrieves for real; a request that ends inside a round verifies what
 // is left.
 //
-// A speculator provides: done() (the request has ended), pending() (steps
-// speculated and not verified), cache_ready(), next_stride(), real_step(),
-// speculate(), settle_pending() (verify and settle every pending step) and
-// verify_round(n) (verify the first n, synchronously or not, and settle).
+// Both speculators are friends of run_speculation_rounds() and name their
+// parts alike: gen_ (the Generation), pending_ (steps speculated and not
+// verified), scheduler_ and scheduler_state_, settings_, and the steps
+// cache_ready(), real_step(), speculate(), verify(n) (a batched search of the
+// first n), verify_while_speculating(n) and settle(n, verification, async).
 #pragma once
 
 #include <algorithm>
@@ -31,31 +32,36 @@ struct Verification {
 
 template <class Speculator>
 void run_speculation_rounds(Speculator& s) {
-  while (!s.done() || s.pending() > 0) {
-    if (s.done()) {
-      s.settle_pending();
+  const auto settle_pending = [&s] { s.settle(s.pending_.size(), s.verify(s.pending_.size()), false); };
+  while (!s.gen_.done() || !s.pending_.empty()) {
+    if (s.gen_.done()) {
+      settle_pending();
       continue;
     }
-    if (s.pending() == 0 && !s.cache_ready()) {
+    if (s.pending_.empty() && !s.cache_ready()) {
       s.real_step();
       continue;
     }
-    const std::size_t stride = s.next_stride();
+    const auto stride = static_cast<std::size_t>(std::max(0, s.scheduler_.next_stride(*s.scheduler_state_)));
     if (stride == 0) {
       // Speculation does not pay here: settle what is pending, then
       // retrieve for real.
-      if (s.pending() == 0) {
+      if (s.pending_.empty()) {
         s.real_step();
       } else {
-        s.settle_pending();
+        settle_pending();
       }
       continue;
     }
-    if (s.pending() < stride) {
+    if (s.pending_.size() < stride) {
       s.speculate();
       continue;
     }
-    s.verify_round(stride);
+    if (s.settings_.speculation.async_verification) {
+      s.verify_while_speculating(stride);
+    } else {
+      s.settle(stride, s.verify(stride), false);
+    }
   }
 }
 
