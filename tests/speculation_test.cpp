@@ -132,6 +132,39 @@ void expect_same_request(const core::RequestResult& spec, const core::RequestRes
   }
 }
 
+// Runs every prompt through `spec_base` with each scheduler variant,
+// synchronous and asynchronous, prefetch 1 and 20, and expects each request
+// to equal the baseline's; adds the speculation counts to `total` and
+// returns how many requests ran.
+int expect_variants_match_baseline(const core::BuiltPipeline& spec_base,
+                                   const core::EngineSettings& base_settings,
+                                   const std::vector<core::RequestResult>& baseline,
+                                   const std::vector<Variant>& variants, const std::string& where,
+                                   core::SpeculationStats& total) {
+  int runs = 0;
+  for (const auto& variant : variants) {
+    for (const bool async : {false, true}) {
+      for (const std::int32_t prefetch : {1, 20}) {
+        core::BuiltPipeline spec = spec_base;
+        spec.scheduler = variant.scheduler;
+        core::EngineSettings s = base_settings;
+        s.speculation.async_verification = async;
+        s.speculation.prefetch = prefetch;
+        core::RequestLoop loop(spec, s);
+        for (std::size_t i = 0; i < kPrompts.size(); ++i) {
+          const auto r = loop.run(kPrompts[i]);
+          expect_same_request(r, baseline[i],
+                              where + " " + variant.name + (async ? " async" : " sync") + " prefetch " +
+                                  std::to_string(prefetch) + " prompt " + std::to_string(i));
+          total += r.speculation;
+          ++runs;
+        }
+      }
+    }
+  }
+  return runs;
+}
+
 // One instance per policy, so that ctest runs them side by side.
 class SpeculationEquivalence : public testing::TestWithParam<std::string> {};
 
@@ -150,27 +183,8 @@ TEST_P(SpeculationEquivalence, OutputsAndRetrievalsEqualTheBaselineForEveryVaria
     std::vector<core::RequestResult> baseline;
     for (const auto& prompt : kPrompts)
       baseline.push_back(core::RequestLoop(f.pipeline(policy, false), base_settings).run(prompt));
-    for (const auto& variant : schedulers()) {
-      for (const bool async : {false, true}) {
-        for (const std::int32_t prefetch : {1, 20}) {
-          core::BuiltPipeline spec = f.pipeline(policy);
-          spec.scheduler = variant.scheduler;
-          core::EngineSettings s = base_settings;
-          s.speculation.async_verification = async;
-          s.speculation.prefetch = prefetch;
-          core::RequestLoop loop(spec, s);
-          for (std::size_t i = 0; i < kPrompts.size(); ++i) {
-            const auto r = loop.run(kPrompts[i]);
-            expect_same_request(r, baseline[i],
-                                GetParam() + " stride " + std::to_string(stride) + " " + variant.name +
-                                    (async ? " async" : " sync") + " prefetch " + std::to_string(prefetch) +
-                                    " prompt " + std::to_string(i));
-            total += r.speculation;
-            ++runs;
-          }
-        }
-      }
-    }
+    runs += expect_variants_match_baseline(f.pipeline(policy), base_settings, baseline, schedulers(),
+                                           GetParam() + " stride " + std::to_string(stride), total);
   }
   // Both paths were exercised many times: steps accepted and steps rolled back.
   EXPECT_GT(total.accepted, 50);
@@ -223,27 +237,12 @@ TEST_P(DenseSpeculationEquivalence, OutputsAndRetrievalsEqualTheBaseline) {
     std::vector<core::RequestResult> baseline;
     for (const auto& prompt : kPrompts)
       baseline.push_back(core::RequestLoop(built, base_settings).run(prompt));
-    for (const auto& variant : schedulers()) {
-      if (variant.name == "fixed1" || variant.name == "os3" || variant.name == "os3-paper") continue;
-      for (const bool async : {false, true}) {
-        for (const std::int32_t prefetch : {1, 20}) {
-          core::BuiltPipeline spec = built;
-          spec.scheduler = variant.scheduler;
-          core::EngineSettings s = base_settings;
-          s.speculation.async_verification = async;
-          s.speculation.prefetch = prefetch;
-          core::RequestLoop loop(spec, s);
-          for (std::size_t i = 0; i < kPrompts.size(); ++i) {
-            const auto r = loop.run(kPrompts[i]);
-            expect_same_request(r, baseline[i],
-                                GetParam() + " " + policy_name + " " + variant.name +
-                                    (async ? " async" : " sync") + " prefetch " + std::to_string(prefetch) +
-                                    " prompt " + std::to_string(i));
-            total += r.speculation;
-          }
-        }
-      }
-    }
+    std::vector<Variant> variants = schedulers();
+    std::erase_if(variants, [](const Variant& v) {
+      return v.name == "fixed1" || v.name == "os3" || v.name == "os3-paper";
+    });
+    expect_variants_match_baseline(built, base_settings, baseline, variants, GetParam() + " " + policy_name,
+                                   total);
   }
   EXPECT_GT(total.accepted, 20);
   EXPECT_GT(total.rollbacks, 5);
