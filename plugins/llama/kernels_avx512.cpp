@@ -26,6 +26,16 @@ namespace ralm::llama::detail {
 
 namespace {
 
+// Calls f.template operator()<N>() with N = n clamped to [1, Max]: a count
+// known at run time as the template argument of a kernel unrolled for it.
+template <int Max, int N = 1, class F>
+void with_count(std::int64_t n, F&& f) {
+  if constexpr (N < Max) {
+    if (n > N) return with_count<Max, N + 1>(n, f);
+  }
+  f.template operator()<N>();
+}
+
 // Rows per register block: 6 rows × 4 vectors of outputs are 24 accumulators,
 // plus 4 weight vectors, within the 32 registers; each weight vector loaded
 // from L1 feeds 6 multiply-adds and each broadcast row value feeds 4.
@@ -139,20 +149,7 @@ void panel_rows(const PanelArgs& a) {
 
 template <template <int, int> class K>
 void panel(const PanelArgs& a) {
-  switch (a.width) {
-    case 16:
-      panel_rows<K, 1>(a);
-      break;
-    case 32:
-      panel_rows<K, 2>(a);
-      break;
-    case 48:
-      panel_rows<K, 3>(a);
-      break;
-    default:
-      panel_rows<K, 4>(a);
-      break;
-  }
+  with_count<4>(a.width / 16, [&]<int NV>() { panel_rows<K, NV>(a); });
 }
 
 // Lanes l and l + 8, then l + 4, l + 2 and l + 1: the portable dot's tree.
@@ -398,20 +395,7 @@ void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores,
 template <int H>
 void weighted_values_pass(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld,
                           std::int64_t vectors) {
-  switch (vectors) {
-    case 1:
-      weighted_values<H, 1>(a, pass, scores, ld, 0);
-      break;
-    case 2:
-      weighted_values<H, 2>(a, pass, scores, ld, 0);
-      break;
-    case 3:
-      weighted_values<H, 3>(a, pass, scores, ld, 0);
-      break;
-    default:
-      weighted_values<H, 4>(a, pass, scores, ld, 0);
-      break;
-  }
+  with_count<4>(vectors, [&]<int NV>() { weighted_values<H, NV>(a, pass, scores, ld, 0); });
 }
 
 // One query at a time, up to 128 dimensions per pass: wide heads.
@@ -420,32 +404,8 @@ void weighted_values_wide(const AttendArgs& a, const Pass& pass, const float* sc
     const Pass one{{pass.q[i]}, {pass.out[i]}, {pass.visible[i]}, 1, pass.visible[i], pass.visible[i]};
     const float* row = scores + i * ld;
     for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += 128) {
-      switch ((a.head_dim - d0 + 15) / 16) {
-        case 1:
-          weighted_values<1, 1>(a, one, row, ld, d0);
-          break;
-        case 2:
-          weighted_values<1, 2>(a, one, row, ld, d0);
-          break;
-        case 3:
-          weighted_values<1, 3>(a, one, row, ld, d0);
-          break;
-        case 4:
-          weighted_values<1, 4>(a, one, row, ld, d0);
-          break;
-        case 5:
-          weighted_values<1, 5>(a, one, row, ld, d0);
-          break;
-        case 6:
-          weighted_values<1, 6>(a, one, row, ld, d0);
-          break;
-        case 7:
-          weighted_values<1, 7>(a, one, row, ld, d0);
-          break;
-        default:
-          weighted_values<1, 8>(a, one, row, ld, d0);
-          break;
-      }
+      with_count<8>((a.head_dim - d0 + 15) / 16,
+                    [&]<int NV>() { weighted_values<1, NV>(a, one, row, ld, d0); });
     }
   }
 }
@@ -490,20 +450,7 @@ void attend_pass(const AttendArgs& a, const Pass& pass, float* scores, std::int6
     weighted_values_wide(a, pass, scores, ld);
     return;
   }
-  switch (pass.count) {
-    case 1:
-      weighted_values_pass<1>(a, pass, scores, ld, vectors);
-      break;
-    case 2:
-      weighted_values_pass<2>(a, pass, scores, ld, vectors);
-      break;
-    case 3:
-      weighted_values_pass<3>(a, pass, scores, ld, vectors);
-      break;
-    default:
-      weighted_values_pass<4>(a, pass, scores, ld, vectors);
-      break;
-  }
+  with_count<4>(pass.count, [&]<int H>() { weighted_values_pass<H>(a, pass, scores, ld, vectors); });
 }
 
 }  // namespace
