@@ -47,6 +47,9 @@ class NeighbourSpeculator {
   // The round structure (speculation_rounds.hpp) reads this class's parts.
   template <class S>
   friend void ralm::core::run_speculation_rounds(S&);
+  template <class S>
+  friend bool ralm::core::close_round(S&, std::size_t, std::size_t, std::size_t, std::size_t, double, double,
+                                      bool);
 
  private:
   bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
@@ -214,23 +217,7 @@ class NeighbourSpeculator {
     for (std::size_t i = 0; i < examined; ++i)
       remember(v.truth[i]);
     result_.times.verification += seconds_since(t0);
-    result_.speculation.rounds += 1;
-    result_.speculation.speculated += static_cast<std::int64_t>(examined);
-    result_.speculation.accepted += static_cast<std::int64_t>(agreed);
-
-    RoundObservation round;
-    round.stride = static_cast<std::int32_t>(n);
-    round.accepted = static_cast<std::int32_t>(agreed);
-    round.step_seconds = step_seconds / static_cast<double>(examined);
-    round.verify_seconds = v.seconds;
-    round.asynchronous = asynchronous;
-    scheduler_.observe(*scheduler_state_, round);
-
-    if (agreed == n) {
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-      return;
-    }
-    ++result_.speculation.rollbacks;
+    if (close_round(*this, n, agreed, examined, agreed, step_seconds, v.seconds, asynchronous)) return;
     const Generation::Checkpoint before = std::move(pending_[agreed].before);
     pending_.clear();
     gen_.restore(before);

@@ -39,6 +39,9 @@ class Speculator {
   // The round structure (speculation_rounds.hpp) reads this class's parts.
   template <class S>
   friend void ralm::core::run_speculation_rounds(S&);
+  template <class S>
+  friend bool ralm::core::close_round(S&, std::size_t, std::size_t, std::size_t, std::size_t, double, double,
+                                      bool);
 
  private:
   bool cache_ready() const { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
@@ -192,23 +195,10 @@ class Speculator {
       result_.retrievals[step.before.records].hits = truth;
     }
     const std::size_t agreed = accepted;
-    result_.speculation.rounds += 1;
-    result_.speculation.speculated += static_cast<std::int64_t>(speculated);
-    result_.speculation.accepted += static_cast<std::int64_t>(agreed < n ? speculated - 1 : speculated);
-
-    RoundObservation round;
-    round.stride = static_cast<std::int32_t>(n);
-    round.accepted = static_cast<std::int32_t>(agreed);
-    round.step_seconds = speculated > 0 ? step_seconds / static_cast<double>(speculated) : 0.0;
-    round.verify_seconds = v.seconds;
-    round.asynchronous = asynchronous;
-    scheduler_.observe(*scheduler_state_, round);
-
-    if (agreed == n) {
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (close_round(*this, n, agreed, speculated, agreed < n ? speculated - 1 : speculated, step_seconds,
+                    v.seconds, asynchronous)) {
       return;
     }
-    ++result_.speculation.rollbacks;
     PendingStep wrong = std::move(pending_[agreed]);
     pending_.clear();
     gen_.restore(wrong.before);

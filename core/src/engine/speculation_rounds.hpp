@@ -5,9 +5,10 @@
 // and retrieves for real; a request that ends inside a round verifies what
 // is left.
 //
-// Both speculators are friends of run_speculation_rounds() and name their
-// parts alike: gen_ (the Generation), pending_ (steps speculated and not
-// verified), scheduler_ and scheduler_state_, settings_, and the steps
+// Both speculators are friends of run_speculation_rounds() and close_round()
+// and name their parts alike: gen_ (the Generation), pending_ (steps
+// speculated and not verified), scheduler_ and scheduler_state_, settings_,
+// result_, and the steps
 // cache_ready(), real_step(), speculate(), verify(n) (a batched search of the
 // first n), verify_while_speculating(n) and settle(n, verification, async).
 #pragma once
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "ralm/core/engine/request_result.hpp"
+#include "ralm/speculation_scheduler.hpp"
 #include "ralm/types.hpp"
 #include "stopwatch.hpp"
 
@@ -63,6 +65,32 @@ void run_speculation_rounds(Speculator& s) {
       s.settle(stride, s.verify(stride), false);
     }
   }
+}
+
+// Books a settled round of n steps: `examined` of them compared with the
+// truth (taking `step_seconds` together), `accepted` right, the leading
+// `agreed` kept. Counts it, tells the scheduler, and when every step agreed
+// drops the n from pending_ and returns true; otherwise counts a rollback,
+// which the caller makes.
+template <class Speculator>
+bool close_round(Speculator& s, std::size_t n, std::size_t agreed, std::size_t examined, std::size_t accepted,
+                 double step_seconds, double verify_seconds, bool asynchronous) {
+  s.result_.speculation.rounds += 1;
+  s.result_.speculation.speculated += static_cast<std::int64_t>(examined);
+  s.result_.speculation.accepted += static_cast<std::int64_t>(accepted);
+  RoundObservation round;
+  round.stride = static_cast<std::int32_t>(n);
+  round.accepted = static_cast<std::int32_t>(agreed);
+  round.step_seconds = examined > 0 ? step_seconds / static_cast<double>(examined) : 0.0;
+  round.verify_seconds = verify_seconds;
+  round.asynchronous = asynchronous;
+  s.scheduler_.observe(*s.scheduler_state_, round);
+  if (agreed == n) {
+    s.pending_.erase(s.pending_.begin(), s.pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    return true;
+  }
+  ++s.result_.speculation.rollbacks;
+  return false;
 }
 
 // Asynchronous verification's overlap: while `future` (a batched search on
