@@ -283,9 +283,7 @@ TEST(KnnLmPolicy, RefusesAKeyOfAnotherWidth) {
 
 // --- through the binary -------------------------------------------------------
 
-CommandResult ralm_cmd(std::vector<std::string> args, const fs::path& cwd) {
-  return ralm::test::run_ralm(std::move(args), cwd);
-}
+using ralm::test::run_ralm;
 
 using ralm::test::expect_input_error;
 
@@ -307,7 +305,7 @@ struct Workspace {
         "extends: base.yaml\ntask: {kind: perplexity, prompts: null, corpus: corpus, max_tokens: 120}\n");
     dir.write("ppl-none.yaml", "extends: ppl.yaml\npolicy: {plugin: none}\n");
   }
-  CommandResult run(std::vector<std::string> args) const { return ralm_cmd(std::move(args), dir.path()); }
+  CommandResult run(std::vector<std::string> args) const { return run_ralm(std::move(args), dir.path()); }
 };
 
 TEST(KnnLmCli, BuildsTheDatastoreThenGeneratesAndScores) {

@@ -21,9 +21,7 @@ using ralm::test::TempDir;
 
 const std::string kHf = RALM_SOURCE_DIR "/tests/fixtures/hf-llama-mha-tied-bf16";
 
-CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::path& cwd = {}) {
-  return ralm::test::run_ralm(std::move(args), cwd);
-}
+using ralm::test::run_ralm;
 
 using ralm::test::expect_input_error;
 
@@ -40,7 +38,7 @@ std::string ids_arg(const json& ids) {
 }
 
 json run_json(std::vector<std::string> args) {
-  const auto r = ralm_cmd(std::move(args));
+  const auto r = run_ralm(std::move(args));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return json::parse(r.out);
 }
@@ -80,7 +78,7 @@ TEST(ModelCli, GenerateReproducesTheGreedyPath) {
   EXPECT_EQ(out["output_ids"], ref["greedy_output"]);
   EXPECT_TRUE(out["text"].is_string());
   // Text mode prints the continuation, then the speeds.
-  const auto text = ralm_cmd({"model", "generate", kHf, "--ids", "1,17", "--max-new-tokens", "3"});
+  const auto text = run_ralm({"model", "generate", kHf, "--ids", "1,17", "--max-new-tokens", "3"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("prefill: 2 tokens"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("tokens/s"), std::string::npos) << text.out;
@@ -94,7 +92,7 @@ TEST(ModelCli, SamplingIsSeededAndDiffersFromGreedy) {
   const json a = sample("7");
   EXPECT_EQ(a, sample("7"));
   EXPECT_NE(a, sample("8"));
-  expect_input_error(ralm_cmd({"model", "generate", kHf, "--ids", "1", "--top-p", "0"}), "top_p");
+  expect_input_error(run_ralm({"model", "generate", kHf, "--ids", "1", "--top-p", "0"}), "top_p");
 }
 
 TEST(ModelCli, InfoShowsTheConfigAndTheCheckpoint) {
@@ -115,7 +113,7 @@ TEST(ModelCli, InfoShowsTheConfigAndTheCheckpoint) {
   EXPECT_EQ(d["adapters"], "none");
   const json bf16 = run_json({"model", "info", kHf, "--dtype", "bf16", "--json"});
   EXPECT_EQ(bf16["details"]["weights in memory"], "bf16");
-  const auto table = ralm_cmd({"model", "info", kHf});
+  const auto table = run_ralm({"model", "info", kHf});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("norm eps"), std::string::npos) << table.out;
 }
@@ -136,30 +134,30 @@ TEST(ModelCli, TokenizeAndARandomModelWithoutACheckpoint) {
 
 TEST(ModelCli, BadInputIsOneLineAndExitTwo) {
   TempDir dir;
-  expect_input_error(ralm_cmd({"model", "info", (dir.path() / "missing").string()}), "no such directory");
-  expect_input_error(ralm_cmd({"model", "info", dir.path().string()}), "no config.json");
+  expect_input_error(run_ralm({"model", "info", (dir.path() / "missing").string()}), "no such directory");
+  expect_input_error(run_ralm({"model", "info", dir.path().string()}), "no config.json");
   dir.write("gpt/config.json", "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\"}");
-  expect_input_error(ralm_cmd({"model", "info", (dir.path() / "gpt").string()}), "GPT2LMHeadModel");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1,512"}),
+  expect_input_error(run_ralm({"model", "info", (dir.path() / "gpt").string()}), "GPT2LMHeadModel");
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1,512"}),
                      "id 512 is outside the vocabulary");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1,,2"}), "is not a token id");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1", "--positions", "first"}),
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1,,2"}), "is not a token id");
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1", "--positions", "first"}),
                      "--positions: unknown value 'first'");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1", "--dtype", "f16"}), "model.dtype");
-  expect_input_error(ralm_cmd({"model", "logits", kHf}), "give exactly one of --ids");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1,2,3", "--set", "context_length=2"}),
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1", "--dtype", "f16"}), "model.dtype");
+  expect_input_error(run_ralm({"model", "logits", kHf}), "give exactly one of --ids");
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1,2,3", "--set", "context_length=2"}),
                      "3 tokens do not fit the model's context of 2");
-  expect_input_error(ralm_cmd({"model", "logits", kHf, "--ids", "1", "--set", "colour=red"}),
+  expect_input_error(run_ralm({"model", "logits", kHf, "--ids", "1", "--set", "colour=red"}),
                      "unknown key 'colour'");
-  expect_input_error(ralm_cmd({"model", "info", kHf, "--plugin", "bm25"}), "unknown model plugin 'bm25'");
-  expect_input_error(ralm_cmd({"model", "frobnicate", kHf}), "unknown action 'frobnicate'");
-  expect_input_error(ralm_cmd({"model"}), "which action?");
+  expect_input_error(run_ralm({"model", "info", kHf, "--plugin", "bm25"}), "unknown model plugin 'bm25'");
+  expect_input_error(run_ralm({"model", "frobnicate", kHf}), "unknown action 'frobnicate'");
+  expect_input_error(run_ralm({"model"}), "which action?");
   for (const std::string action : {"info", "tokenize", "logits", "generate", "merge"}) {
-    const auto help = ralm_cmd({"model", action, "--help"});
+    const auto help = run_ralm({"model", action, "--help"});
     EXPECT_EQ(help.exit_code, 0) << action;
     EXPECT_NE(help.out.find("usage: ralm model " + action), std::string::npos) << help.out;
   }
-  const auto help = ralm_cmd({"model", "--help"});
+  const auto help = run_ralm({"model", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("merge"), std::string::npos);
 }
@@ -207,7 +205,7 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
     moved = std::max(moved, std::abs(base[v] - with[v]));
   EXPECT_GT(moved, 1e-3);  // the adapter changes the logits
 
-  const auto r = ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged});
+  const auto r = run_ralm({"model", "merge", kHf, "--adapter", adapter, "--out", merged});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(merged + "/config.json"));
   EXPECT_TRUE(std::filesystem::exists(merged + "/model.safetensors"));
@@ -218,7 +216,7 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
   // From a model that merges its adapters itself (merge_adapter: true), the same checkpoint.
   const std::string merged2 = (dir.path() / "merged2").string();
   ASSERT_EQ(
-      ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--set", "merge_adapter=true", "--out", merged2})
+      run_ralm({"model", "merge", kHf, "--adapter", adapter, "--set", "merge_adapter=true", "--out", merged2})
           .exit_code,
       0);
   const auto from_merged2 = last_logits(run_json({"model", "logits", merged2, "--ids", ids, "--json"}));
@@ -239,20 +237,20 @@ TEST(ModelCli, MergeWritesACheckpointThatMatchesTheAdapterUnmerged) {
       {"model", "generate", kHf, "--ids", ids, "--adapter", adapter, "--max-new-tokens", "4", "--json"});
   EXPECT_EQ(gen["output_ids"].size(), 4u);
 
-  expect_input_error(ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged}),
+  expect_input_error(run_ralm({"model", "merge", kHf, "--adapter", adapter, "--out", merged}),
                      "exists; pass --force to replace it");
-  EXPECT_EQ(ralm_cmd({"model", "merge", kHf, "--adapter", adapter, "--out", merged, "--force"}).exit_code, 0);
-  expect_input_error(ralm_cmd({"model", "merge", kHf, "--out", merged + "2"}), "which adapter?");
-  expect_input_error(ralm_cmd({"model", "merge", kHf, "--adapter", adapter}), "give --out DIR2");
+  EXPECT_EQ(run_ralm({"model", "merge", kHf, "--adapter", adapter, "--out", merged, "--force"}).exit_code, 0);
+  expect_input_error(run_ralm({"model", "merge", kHf, "--out", merged + "2"}), "which adapter?");
+  expect_input_error(run_ralm({"model", "merge", kHf, "--adapter", adapter}), "give --out DIR2");
   // An adapter made for another base: its shapes disagree, and the tensor is named.
   auto other = config;
   other.intermediate_size = 100;
   write_adapter(dir.path() / "other", other, 4);
   expect_input_error(
-      ralm_cmd({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "other").string()}),
+      run_ralm({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "other").string()}),
       "mlp.down_proj.lora_A.weight has shape [2, 100], expected [2, 344]");
   expect_input_error(
-      ralm_cmd({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "none").string()}),
+      run_ralm({"model", "logits", kHf, "--ids", "1", "--adapter", (dir.path() / "none").string()}),
       "--adapter: no such directory");
 }
 
@@ -272,7 +270,7 @@ struct AskWorkspace {
     dir.write("spec.yaml", "extends: p.yaml\nscheduler: {plugin: fixed, stride: 2}\nengine: {prefetch: 4}\n");
     dir.write("qa.yaml", "extends: p.yaml\ntask: {kind: qa, questions: q.jsonl}\n");
   }
-  CommandResult run(std::vector<std::string> args) const { return ralm_cmd(std::move(args), dir.path()); }
+  CommandResult run(std::vector<std::string> args) const { return run_ralm(std::move(args), dir.path()); }
 };
 
 TEST(AskCli, PrintsTheAnswerEachRetrievalAndTheLatency) {

@@ -14,9 +14,7 @@ namespace {
 using ralm::test::CommandResult;
 using ralm::test::TempDir;
 
-CommandResult ralm_cmd(std::vector<std::string> args, const std::filesystem::path& cwd) {
-  return ralm::test::run_ralm(std::move(args), cwd);
-}
+using ralm::test::run_ralm;
 
 using ralm::test::expect_input_error;
 
@@ -34,7 +32,7 @@ struct Workspace {
         "policy: {plugin: prepend}\n"
         "engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 8, threads: 1}\n");
   }
-  CommandResult run(std::vector<std::string> args) const { return ralm_cmd(std::move(args), dir.path()); }
+  CommandResult run(std::vector<std::string> args) const { return run_ralm(std::move(args), dir.path()); }
 };
 
 TEST(TasksCli, PerplexityPrintsAndWritesItsFigures) {
