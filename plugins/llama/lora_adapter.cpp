@@ -30,13 +30,6 @@ std::string targets_list() {
   return out;
 }
 
-std::string shape_text(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 }  // namespace
 
 const char* lora_target_name(LoraTarget t) {

@@ -26,6 +26,13 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
 std::size_t dtype_size(DType dtype) {
   return dtype == DType::F32 ? 4 : 2;
 }

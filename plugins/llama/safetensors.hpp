@@ -23,6 +23,8 @@ enum class DType { F32, F16, BF16 };
 
 const char* dtype_name(DType dtype);
 std::size_t dtype_size(DType dtype);
+// "[2, 3]": a shape as error messages print it.
+std::string shape_text(const std::vector<std::int64_t>& shape);
 
 struct TensorView {
   std::string name;

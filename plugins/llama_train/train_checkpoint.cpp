@@ -10,6 +10,7 @@
 namespace ralm::llama_train {
 
 namespace fs = std::filesystem;
+using llama::shape_text;
 using nlohmann::json;
 
 namespace {
@@ -97,17 +98,6 @@ void write_checkpoint(const fs::path& dir, const TrainedTensors& what, const std
   }
   staging.commit();
 }
-
-namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-}  // namespace
 
 LoadedCheckpoint read_checkpoint(const fs::path& dir, const TrainedTensors& what) {
   const fs::path weights = dir / what.weights_file;
