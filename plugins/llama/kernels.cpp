@@ -463,7 +463,8 @@ void rms_norm(const float* x, std::int64_t rows, const float* weight, std::int64
     }
     for (; i < n; ++i)
       lane[i % 8] += static_cast<double>(xr[i]) * xr[i];
-    const double sum = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    const double sum =
+        ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     const auto scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
     for (i = 0; i < n; ++i)
       o[i] = weight[i] * (xr[i] * scale);
