@@ -4,7 +4,7 @@
 // passage store, a Llama-shaped model with random weights and a byte
 // tokenizer. Beside each speed-up, the ideal: the ratio of tokens computed.
 //
-//   build/bin/flashback_bench data/corpus [new_tokens=32] [hidden=512] [layers=8] [threads=2]
+//   build/bin/flashback_bench data/corpus [new_tokens=32] [hidden=512] [layers=8] [threads=2] [dtype=f32]
 // Prints a table and writes flashback_bench.json in the current folder.
 #include <unistd.h>
 #include <chrono>
@@ -29,13 +29,19 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) try {
   if (argc < 2) {
-    std::cerr << "usage: flashback_bench STORE_DIR [new_tokens=32] [hidden=512] [layers=8] [threads=2]\n";
+    std::cerr << "usage: flashback_bench STORE_DIR [new_tokens=32] [hidden=512] [layers=8] [threads=2] "
+                 "[dtype=f32|bf16]\n";
     return 2;
   }
   const int new_tokens = argc > 2 ? std::stoi(argv[2]) : 32;
   const int hidden = argc > 3 ? std::stoi(argv[3]) : 512;
   const int layers = argc > 4 ? std::stoi(argv[4]) : 8;
   const int threads = argc > 5 ? std::stoi(argv[5]) : 2;
+  const std::string dtype = argc > 6 ? argv[6] : "f32";
+  if (dtype != "f32" && dtype != "bf16") {
+    std::cerr << "flashback_bench: dtype must be f32 or bf16, not '" << dtype << "'\n";
+    return 2;
+  }
   const auto store = ralm::PassageStore::open(argv[1]);
   const fs::path index_dir = fs::temp_directory_path() / ("flashback-bench-" + std::to_string(::getpid()));
   ralm::bm25::build_index(*store, index_dir, true);
@@ -50,7 +56,8 @@ int main(int argc, char** argv) try {
   c.head_dim = 64;
   c.max_position_embeddings = 4096 + 256;
   auto model = std::make_shared<ralm::llama::LlamaModel>(
-      c, ralm::llama::random_llama_weights(c, 1), ralm::llama::make_byte_tokenizer(c.vocab_size), threads);
+      c, ralm::llama::random_llama_weights(c, 1), ralm::llama::make_byte_tokenizer(c.vocab_size), threads, 0,
+      dtype == "bf16" ? ralm::llama::WeightType::bf16 : ralm::llama::WeightType::f32);
   auto retriever = std::make_shared<ralm::bm25::Bm25Retriever>(
       store, std::make_unique<ralm::bm25::Bm25Index>(index_dir, *store, 0.9f, 0.4f), 2);
 
@@ -130,6 +137,7 @@ int main(int argc, char** argv) try {
                                                 {"total", b.times[1].total}}}};
   }
   std::ofstream("flashback_bench.json") << nlohmann::json{{"hidden", hidden},
+                                                          {"dtype", dtype},
                                                           {"layers", layers},
                                                           {"threads", threads},
                                                           {"new_tokens", new_tokens},
