@@ -29,6 +29,7 @@
 
 #include "bench_limits.hpp"
 #include "kernels.hpp"
+#include "llama_config.hpp"
 #include "llama_model.hpp"
 #include "llama_weights.hpp"
 #include "tokenizers.hpp"
@@ -79,7 +80,9 @@ void settle() {
 struct Options {
   int threads = 2;
   std::string json_path = "llama_bench.json";
-  std::vector<std::string> shapes = {"small", "tinyllama"};
+  // tiny: models/tiny, the shipped model's shape; small: hidden 512, 8
+  // layers, the stand-in from before a model shipped.
+  std::vector<std::string> shapes = {"tiny", "small", "tinyllama"};
   std::vector<int> chunks = {128, 512, 2048};
   std::vector<int> contexts = {128, 1024, 4096};
   int pairs = 7;  // decode measurements per context, each between two probes
@@ -127,6 +130,13 @@ struct ModelShape {
 
 ModelShape shape_named(const std::string& name) {
   LlamaConfig c;
+  if (name == "tiny") {
+    // The smallest model the project ships (the small shape), read
+    // from its config; positions up to the longest context measured.
+    c = ralm::llama::read_llama_config(RALM_SHIPPED_MODEL_DIR);
+    c.max_position_embeddings = std::max(c.max_position_embeddings, 8192);
+    return {name, c};
+  }
   c.vocab_size = 32000;
   c.max_position_embeddings = 8192;
   if (name == "tinyllama") {
@@ -142,7 +152,7 @@ ModelShape shape_named(const std::string& name) {
     c.num_heads = 8;
     c.num_kv_heads = 4;
   } else {
-    std::fprintf(stderr, "unknown shape %s (small, tinyllama)\n", name.c_str());
+    std::fprintf(stderr, "unknown shape %s (tiny, small, tinyllama)\n", name.c_str());
     std::exit(2);
   }
   c.head_dim = c.hidden_size / c.num_heads;
@@ -534,7 +544,7 @@ int main(int argc, char** argv) {
       o.attention = false;
     } else {
       std::fprintf(stderr,
-                   "usage: llama_bench [--threads N] [--json FILE] [--shapes small,tinyllama] [--chunks "
+                   "usage: llama_bench [--threads N] [--json FILE] [--shapes tiny,small,tinyllama] [--chunks "
                    "128,512,2048]\n"
                    "                   [--contexts 128,1024,4096] [--pairs N] [--probe-gib G] [--no-kernels] "
                    "[--no-attention] [--no-model]\n");
