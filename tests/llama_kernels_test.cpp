@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -345,6 +346,23 @@ TEST(LlamaThreadPool, RunsEveryTaskOnceNestedAndConcurrent) {
   a.join();
   b.join();
   EXPECT_EQ(sum.load(), 2 * 50 * (63 * 64 / 2));
+}
+
+// Decode's pattern: thousands of short jobs back to back, with pauses long
+// enough for the workers to go to sleep between some of them. Each job's
+// tasks are split into per-thread ranges that the threads then steal from;
+// every task must still run exactly once, and every job must end.
+TEST(LlamaThreadPool, ManyShortJobsEachTaskOnce) {
+  std::vector<std::atomic<int>> hits(17);
+  for (int job = 0; job < 3000; ++job) {
+    const int threads = 2 + job % 3, tasks = 1 + job % 17;
+    for (auto& h : hits)
+      h.store(0);
+    parallel_for(threads, tasks, [&](std::int64_t i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
+    for (int i = 0; i < 17; ++i)
+      ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), i < tasks ? 1 : 0) << "job " << job;
+    if (job % 500 == 499) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // workers sleep
+  }
 }
 
 TEST(LlamaKernels, StridedRowsLeaveTheRestAlone) {
