@@ -2,6 +2,8 @@
 // line for every kind of bad input.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "cli_expectations.hpp"
 #include "ralm/version.hpp"
 #include "run_command.hpp"
@@ -86,6 +88,21 @@ TEST(Cli, RunDryRunBuildsEveryComponent) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("built 2 component(s)"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("threads: engine"), std::string::npos) << r.err;  // the thread layout is logged
+}
+
+// OpenBLAS loads with one thread unless the user chose a count: its own
+// threads would only spin beside the llama pool (core/src/plugin_manager.cpp).
+TEST(Cli, OpenBlasLoadsSingleThreadedUnlessTheUserChose) {
+  const std::vector<std::string> args = {"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--dry-run",
+                                         "--log-level", "info"};
+  const auto chosen = ralm_cmd(args, {"OPENBLAS_NUM_THREADS=3"});
+  ASSERT_EQ(chosen.exit_code, 0) << chosen.err;
+  EXPECT_NE(chosen.err.find("OPENBLAS_NUM_THREADS=3,"), std::string::npos) << chosen.err;
+  const char* inherited = std::getenv("OPENBLAS_NUM_THREADS");
+  const auto r = ralm_cmd(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string expected = std::string("OPENBLAS_NUM_THREADS=") + (inherited ? inherited : "1") + ",";
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
 }
 
 TEST(Cli, RunWithoutATaskSaysHowToAddOne) {
