@@ -193,6 +193,29 @@ TEST(LlamaSequence, ClonesEvolveIndependently) {
   EXPECT_NE(from_seq.logits, from_copy.logits);
 }
 
+// A sequence's cache comes from buffers its model reuses (kv_buffer_pool.hpp):
+// one left behind by a longer request, full of its keys and values, must
+// give the next request the bits a never-used buffer gives.
+TEST(LlamaSequence, AReusedCacheGivesTheBitsOfAFreshOne) {
+  const std::vector<ralm::TokenId> prompt = {3, 1, 4, 1, 5}, next = {9};
+  auto reference_model = random_model(small_gqa());
+  auto ref = reference_model->new_sequence();
+  reference_model->eval(*ref, prompt, {});
+  const auto expected = reference_model->eval(*ref, next, {}).logits;
+
+  auto model = random_model(small_gqa());
+  {
+    auto longer = model->new_sequence();
+    const std::vector<ralm::TokenId> other = {7, 7, 2, 8, 1, 8, 2, 8, 4, 5, 9, 0};
+    model->eval(*longer, other, {});
+  }  // its buffers go back to the model
+  auto seq = model->new_sequence();
+  model->eval(*seq, prompt, {});
+  EXPECT_EQ(model->eval(*seq, next, {}).logits, expected);
+  auto copy = seq->clone();  // a clone copies only the positions written
+  EXPECT_EQ(model->eval(*copy, next, {}).logits, model->eval(*seq, next, {}).logits);
+}
+
 TEST(LlamaSequence, BatchedEqualsSingleAndThreadCountDoesNotMatter) {
   auto model = random_model(small_gqa());
   auto a = model->new_sequence(), b = model->new_sequence();

@@ -11,12 +11,19 @@
 
 namespace ralm::llama {
 
-LlamaSequence::LlamaSequence(const LlamaConfig& c, std::int32_t context)
+LlamaSequence::LlamaSequence(const LlamaConfig& c, std::int32_t context, std::shared_ptr<KvBufferPool> pool)
     : context_(context),
+      head_dim_(c.head_dim),
       layer_stride_(static_cast<std::size_t>(context) * static_cast<std::size_t>(c.num_kv_heads) *
                     static_cast<std::size_t>(c.head_dim)),
-      k_(layer_stride_ * static_cast<std::size_t>(c.num_layers)),
-      v_(layer_stride_ * static_cast<std::size_t>(c.num_layers)) {}
+      pool_(std::move(pool)),
+      k_(pool_->take()),
+      v_(pool_->take()) {}
+
+LlamaSequence::~LlamaSequence() {
+  pool_->give_back(std::move(k_));
+  pool_->give_back(std::move(v_));
+}
 
 void LlamaSequence::truncate(std::int32_t n) {
   if (n < 0 || n > length()) {
@@ -27,9 +34,27 @@ void LlamaSequence::truncate(std::int32_t n) {
   tokens_.resize(static_cast<std::size_t>(n));
 }
 
+// The same tokens and cache in buffers of its own: per layer and KV head,
+// the positions written so far (the rest of a buffer is never read).
 std::unique_ptr<Sequence> LlamaSequence::clone() const {
-  return std::make_unique<LlamaSequence>(*this);
+  auto copy = std::unique_ptr<LlamaSequence>(new LlamaSequence(*this, pool_));
+  const std::size_t written = tokens_.size() * static_cast<std::size_t>(head_dim_);
+  const std::size_t run = static_cast<std::size_t>(context_) * static_cast<std::size_t>(head_dim_);
+  for (std::size_t at = 0; at < pool_->floats(); at += run) {
+    std::copy_n(k_.get() + at, written, copy->k_.get() + at);
+    std::copy_n(v_.get() + at, written, copy->v_.get() + at);
+  }
+  return copy;
 }
+
+LlamaSequence::LlamaSequence(const LlamaSequence& other, std::shared_ptr<KvBufferPool> pool)
+    : context_(other.context_),
+      head_dim_(other.head_dim_),
+      layer_stride_(other.layer_stride_),
+      tokens_(other.tokens_),
+      pool_(std::move(pool)),
+      k_(pool_->take()),
+      v_(pool_->take()) {}
 
 namespace {
 
@@ -46,6 +71,9 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr
       tokenizer_(std::make_unique<AddedTokensTokenizer>(std::move(tokenizer), config_.vocab_size)),
       threads_(std::max(1, threads)),
       context_(context > 0 ? context : config_.max_position_embeddings),
+      kv_pool_(std::make_shared<KvBufferPool>(
+          static_cast<std::size_t>(context_) * static_cast<std::size_t>(config_.num_layers) *
+          static_cast<std::size_t>(config_.num_kv_heads) * static_cast<std::size_t>(config_.head_dim))),
       dtype_(dtype),
       kernels_(default_kernel_set()),
       inv_freq_(rope_inverse_frequencies(config_)) {
@@ -323,7 +351,7 @@ ModelInfo LlamaModel::info() const {
 }
 
 std::unique_ptr<Sequence> LlamaModel::new_sequence() {
-  return std::make_unique<LlamaSequence>(config_, context_);
+  return std::make_unique<LlamaSequence>(config_, context_, kv_pool_);
 }
 
 namespace {

@@ -10,6 +10,7 @@
 
 #include "added_tokens.hpp"
 #include "kernels.hpp"
+#include "kv_buffer_pool.hpp"
 #include "llama_config.hpp"
 #include "llama_weights.hpp"
 #include "lora_adapter.hpp"
@@ -20,7 +21,12 @@ namespace ralm::llama {
 
 class LlamaSequence final : public Sequence {
  public:
-  LlamaSequence(const LlamaConfig& config, std::int32_t context);
+  // Keys and values in buffers from `pool` (sized for config and context),
+  // returned to it when the sequence goes.
+  LlamaSequence(const LlamaConfig& config, std::int32_t context, std::shared_ptr<KvBufferPool> pool);
+  ~LlamaSequence() override;
+  LlamaSequence(const LlamaSequence&) = delete;
+  LlamaSequence& operator=(const LlamaSequence&) = delete;
 
   std::int32_t length() const override { return static_cast<std::int32_t>(tokens_.size()); }
   const Tokens& tokens() const override { return tokens_; }
@@ -29,16 +35,21 @@ class LlamaSequence final : public Sequence {
 
   // Layer l's keys (or values): kv_heads × context × head_dim, so that one
   // head's keys are one sequential read.
-  float* keys(std::int32_t layer) { return k_.data() + static_cast<std::size_t>(layer) * layer_stride_; }
-  float* values(std::int32_t layer) { return v_.data() + static_cast<std::size_t>(layer) * layer_stride_; }
+  float* keys(std::int32_t layer) { return k_.get() + static_cast<std::size_t>(layer) * layer_stride_; }
+  float* values(std::int32_t layer) { return v_.get() + static_cast<std::size_t>(layer) * layer_stride_; }
   Tokens& mutable_tokens() { return tokens_; }
   std::int32_t context() const { return context_; }
 
  private:
+  // clone(): the tokens and shape of `other`, fresh buffers from `pool`.
+  LlamaSequence(const LlamaSequence& other, std::shared_ptr<KvBufferPool> pool);
+
   std::int32_t context_;
+  std::int32_t head_dim_;
   std::size_t layer_stride_;
   Tokens tokens_;
-  std::vector<float, AlignedAllocator<float>> k_, v_;  // layers × kv_heads × context × head_dim, preallocated
+  std::shared_ptr<KvBufferPool> pool_;
+  KvBufferPool::Buffer k_, v_;  // layers × kv_heads × context × head_dim, preallocated
 };
 
 class LlamaModel final : public Model {
@@ -161,6 +172,7 @@ class LlamaModel final : public Model {
   std::unique_ptr<AddedTokensTokenizer> tokenizer_;
   int threads_;
   std::int32_t context_;
+  std::shared_ptr<KvBufferPool> kv_pool_;  // the sequences' caches, reused
   WeightType dtype_;
   KernelSet kernels_;
   std::vector<double> inv_freq_;
