@@ -125,10 +125,39 @@ double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
 // would keep it retrieving for real for the rest of the request (seen with
 // exact dense search over 2M vectors). Forgotten, b becomes the real search
 // latency r, speculation is tried again and b measured anew.
+namespace {
+
+// Rounds a verification latency is remembered for: verify_memory, doubled
+// for each speculation round in a row (newest first) after the first whose
+// batch cost at least what the real searches of the steps it kept would
+// have, up to 4 times as long (kNN-LM over an IVF datastore, where a batch
+// costs about what its keys cost one by one: trying again every 8 searches
+// kept it 10% slower than never speculating). One slow batch among good
+// ones is still forgotten after verify_memory rounds.
+std::size_t verify_horizon(const Os3State& state, const Os3Settings& settings) {
+  const auto memory = static_cast<std::size_t>(std::max(settings.verify_memory, 1));
+  const double r = real_search_seconds(state, settings.latency_window);
+  if (!(r > 0)) return memory;
+  int lost = 0;
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && lost < 3; ++it) {
+    if (!speculated(*it) || it->stride <= 0) continue;
+    const int kept = it->accepted + (it->accepted < it->stride ? 1 : 0);
+    if (it->verify_seconds < kept * r) break;
+    ++lost;
+  }
+  return memory << std::max(lost - 1, 0);
+}
+
+// The median remembered verification latency, or -1 when none is.
+double remembered_verify_seconds(const Os3State& state, const Os3Settings& settings) {
+  return recent_median(state.rounds, settings.latency_window, verify_horizon(state, settings), speculated,
+                       [](const RoundObservation& r) { return r.verify_seconds; });
+}
+
+}  // namespace
+
 double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
-  const double b =
-      recent_median(state.rounds, settings_.latency_window, static_cast<std::size_t>(settings_.verify_memory),
-                    speculated, [](const RoundObservation& r) { return r.verify_seconds; });
+  const double b = remembered_verify_seconds(state, settings_);
   return b >= 0 ? b : std::max(0.0, real_search_seconds(state, settings_.latency_window));
 }
 
@@ -138,20 +167,25 @@ double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
 }
 
 VerifyCost Os3Scheduler::estimate_verify_cost(const Os3State& state) const {
-  // The last 16 searches of either kind: enough batch sizes to fit a line,
-  // recent enough to follow the machine.
-  constexpr int kFitRounds = 16;
+  // The last 16 real searches and every verification remembered (as in
+  // estimate_verify_seconds()): enough batch sizes to fit a line, recent
+  // enough to follow the machine. (The last 16 searches of either kind let
+  // a long fallback push the verifications out while b still remembered
+  // one, and a flat line made a long round look cheap.)
+  constexpr int kFitRealSearches = 16;
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int reals = 0;
   std::size_t age = 0;
-  for (auto it = state.rounds.rbegin(); it != state.rounds.rend() && n < kFitRounds; ++it, ++age) {
+  const std::size_t horizon = verify_horizon(state, settings_);
+  for (auto it = state.rounds.rbegin(); it != state.rounds.rend(); ++it, ++age) {
     double x = 0, y = 0;
-    // Verifications are forgotten as in estimate_verify_seconds().
-    if (speculated(*it) && it->stride > 0 && age < static_cast<std::size_t>(settings_.verify_memory)) {
+    if (speculated(*it) && it->stride > 0 && age < horizon) {
       x = it->stride;
       y = it->verify_seconds;
-    } else if (retrieved(*it)) {
+    } else if (retrieved(*it) && reals < kFitRealSearches) {
       x = 1;
       y = it->retrieve_seconds;
+      ++reals;
     } else {
       continue;
     }
@@ -216,7 +250,16 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
                   fall_back ? ", falling back to a real search" : "");
     log(LogLevel::Trace, line);
   }
-  return fall_back ? 0 : best;
+  if (fall_back) return 0;
+  // With no verification remembered (none yet, or forgotten after a
+  // fallback), r stands in for b whatever the batch's size, and a long round
+  // chosen on it can cost many searches: IVF over 2M vectors opened with a
+  // round of 16 whose batch took 3x a search, and OS3 then fell back for
+  // most of the run (0.91x); kNN-LM over an IVF datastore, trying again after
+  // a fallback, chose 10 and its batch took 7x a search. A round of 2
+  // measures how the batch grows for the price of two.
+  if (remembered_verify_seconds(s, settings_) < 0) return std::min(best, 2);
+  return best;
 }
 
 void Os3Scheduler::observe(SchedulerState& state, const RoundObservation& round) const {
