@@ -30,7 +30,8 @@ RALM_PLUGIN("schedulers", "0.1.0", "speculation stride schedulers: fixed and OS3
               .at_least(1),
           param::integer("verify_memory", 8,
                          "rounds after which the last verification latency is forgotten and the real "
-                         "search latency stands in for it (so a fallback is tried again)")
+                         "search latency stands in for it (so a fallback is tried again); doubled per "
+                         "lost round in a row, up to 4x")
               .at_least(1),
           param::boolean("share_estimates", true,
                          "start each request from the run's latest observations (a, b, gamma) instead of "
