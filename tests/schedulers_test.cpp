@@ -155,12 +155,16 @@ TEST(Os3Scheduler, AutoFollowsTheEngineAndTheSettingCanForceAnObjective) {
 }
 
 TEST(Os3Objective, PipelinedRoundsCostTheLongerOfTheStepsAndTheSearch) {
-  // All right: max(s·a, b); a mismatch: s·a + b.
+  // All right: max(s·a, b); a mismatch: s·a + max(a, b), the steps that ran
+  // while the search was out (one at least) being thrown away.
   const double g = 0.8, a = 0.01, b = 0.1;
   for (int s = 1; s <= 16; ++s) {
     const double right = std::pow(g, s);
     EXPECT_NEAR(round_seconds(g, a, b, s, Overlap::pipelined),
                 right * std::max(s * a, b) + (1 - right) * (s * a + b), 1e-15);
+    // A search shorter than a step still overlaps one whole step.
+    EXPECT_NEAR(round_seconds(g, a, 0.2 * a, s, Overlap::pipelined),
+                right * s * a + (1 - right) * (s * a + a), 1e-15);
     EXPECT_NEAR(pipelined_objective(g, a, b, s),
                 expected_kept_steps(g, s) / round_seconds(g, a, b, s, Overlap::pipelined), 1e-12);
   }

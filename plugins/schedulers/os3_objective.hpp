@@ -23,12 +23,12 @@ double async_objective(double gamma, double a, double b, std::int32_t s);
 
 // How verification overlaps speculation: not at all; by one step (the
 // paper's asynchronous verification); or pipelined, the engine's: the next
-// round's steps run while the search is out, so a round that comes back
-// right costs max(s·a, b) and one that does not costs s·a + b (the
-// overlapped steps are thrown away).
+// round's steps run while the search is out (one at least), so a round that
+// comes back right costs max(s·a, b) and one that does not costs
+// s·a + max(a, b) (the overlapped steps are thrown away).
 enum class Overlap { none, one_step, pipelined };
 
-// Pipelined: (1-γ^s) / ((1-γ)·[γ^s·max(s·a, b) + (1-γ^s)(s·a + b)]).
+// Pipelined: (1-γ^s) / ((1-γ)·[γ^s·max(s·a, b) + (1-γ^s)(s·a + max(a, b))]).
 double pipelined_objective(double gamma, double a, double b, std::int32_t s);
 
 // The expected wall time of one round of stride s (the denominators above
