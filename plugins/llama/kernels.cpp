@@ -367,10 +367,10 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   const std::int64_t xstride = bf16 ? steps : ldx;
   const std::int64_t panels = w.panels();
   // A decoded token's matrix-vector products are short (models/tiny's q, k
-  // and v: 196,608 multiply-adds, 20 us): split from 16,384 on, because one
-  // thread streams the weights at about half the rate two do, and the
-  // pool's hand-off costs a few microseconds (the shipped model decoded
-  // 25-40% faster in f32 than with the 2^18 of the other steps).
+  // and v: 196,608 multiply-adds, 20 us): split from 16,384 on, since the
+  // pool's hand-off costs a few microseconds (with the 2^18 of the other
+  // steps, the shipped model's decode ran most of its products on one
+  // thread; llama_bench --shapes tiny: 50% -> 81% of the probe, f32).
   const int used = rows * in * out >= kMinParallelWork / 16 ? threads : 1;
   if (bf16) {
     parallel_for(rows * in >= kMinParallelWork ? threads : 1, rows,

@@ -46,8 +46,9 @@ thread_local bool inside_task = false;
 
 // One job at a time, handed to the workers without a lock on its path: a
 // decoded token of the shipped model is some 20 jobs of a few microseconds
-// each, and a mutex taken by both threads per job cost a tenth of it.
-// job_ holds (generation << 1) | open. A worker joins a job by counting
+// each, so what the hand-over costs is paid 20 times a token (and a shared
+// task counter, whose cache line crossed the cores at every task, was the
+// largest part of it; see drain()). job_ holds (generation << 1) | open. A worker joins a job by counting
 // itself in busy_ and then checking that the job is still the one it saw
 // open; run() closes the job and then waits for busy_ to drain. With every
 // one of these four operations sequentially consistent, either the worker
