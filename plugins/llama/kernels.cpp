@@ -370,7 +370,8 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   // and v: 196,608 multiply-adds, 20 us): split from 16,384 on, since the
   // pool's hand-off costs a few microseconds (with the 2^18 of the other
   // steps, the shipped model's decode ran most of its products on one
-  // thread; llama_bench --shapes tiny: 50% -> 81% of the probe, f32).
+  // thread, and an A/B of the two thresholds gave 25-40% fewer f32 tokens/s
+  // in `llama_bench --shapes tiny`).
   const int used = rows * in * out >= kMinParallelWork / 16 ? threads : 1;
   if (bf16) {
     parallel_for(rows * in >= kMinParallelWork ? threads : 1, rows,
