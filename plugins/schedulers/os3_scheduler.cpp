@@ -118,15 +118,6 @@ double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
                        [](const RoundObservation& o) { return o.retrieve_seconds; });
 }
 
-}  // namespace
-
-// A verification latency is remembered for `verify_memory` rounds only: while
-// OS3 falls back it verifies nothing, so without forgetting, one slow batch
-// would keep it retrieving for real for the rest of the request (seen with
-// exact dense search over 2M vectors). Forgotten, b becomes the real search
-// latency r, speculation is tried again and b measured anew.
-namespace {
-
 // Rounds a verification latency is remembered for: verify_memory, doubled
 // for each speculation round in a row (newest first) after the first whose
 // batch cost at least what the real searches of the steps it kept would
@@ -156,6 +147,11 @@ double remembered_verify_seconds(const Os3State& state, const Os3Settings& setti
 
 }  // namespace
 
+// A verification latency is remembered for `verify_memory` rounds only: while
+// OS3 falls back it verifies nothing, so without forgetting, one slow batch
+// would keep it retrieving for real for the rest of the request (seen with
+// exact dense search over 2M vectors). Forgotten, b becomes the real search
+// latency r, speculation is tried again and b measured anew.
 double Os3Scheduler::estimate_verify_seconds(const Os3State& state) const {
   const double b = remembered_verify_seconds(state, settings_);
   return b >= 0 ? b : std::max(0.0, real_search_seconds(state, settings_.latency_window));
