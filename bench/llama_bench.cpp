@@ -402,9 +402,18 @@ json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, Pe
   for (int ctx : o.contexts) {
     auto seq = model.new_sequence();
     // The cache's contents do not change the time: hold ctx - 1 tokens
-    // without computing them, then decode the ctx-th again and again.
+    // without computing them, then decode the ctx-th again and again. The
+    // buffers come uninitialised (or left by the previous context): zeros,
+    // so that no stale bit pattern (a NaN, a denormal) reaches attention.
     auto& llama_seq = dynamic_cast<LlamaSequence&>(*seq);
     llama_seq.mutable_tokens().assign(static_cast<std::size_t>(ctx - 1), 1);
+    const auto layer_floats = static_cast<std::size_t>(llama_seq.context()) *
+                              static_cast<std::size_t>(shape.config.num_kv_heads) *
+                              static_cast<std::size_t>(shape.config.head_dim);
+    for (std::int32_t l = 0; l < shape.config.num_layers; ++l) {
+      std::fill_n(llama_seq.keys(l), layer_floats, 0.0f);
+      std::fill_n(llama_seq.values(l), layer_floats, 0.0f);
+    }
     const ralm::TokenId one[] = {5};
     model.eval(*seq, one, {});  // warm-up
     seq->truncate(ctx - 1);
