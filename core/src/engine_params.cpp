@@ -2,8 +2,9 @@
 
 namespace ralm::core {
 
-// Defaults are In-Context RALM's (DESIGN.md §1): retrieve every 4 tokens with
-// the last 32 tokens as the query, one passage truncated to 256 tokens.
+// Defaults are In-Context RALM's, the baseline FlashBack and RaLMSpec measure
+// against: retrieve every 4 tokens with the last 32 tokens as the query, one
+// passage truncated to 256 tokens.
 const ParamSpecs& engine_param_specs() {
   static const ParamSpecs specs = {
       param::integer("stride", 4, "generated tokens between two retrievals").at_least(1),
