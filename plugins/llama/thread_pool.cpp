@@ -19,10 +19,12 @@ namespace {
 // Spin this long before sleeping: enough to catch the next step's job while a
 // model runs (jobs come tens of microseconds apart, but a decoded token's
 // serial parts, sampling and the caller's work between tokens leave gaps of
-// a few hundred: at 50 us the worker slept through them and woke late, and
-// bf16 decode of the small shape on 2 threads streamed 56-64% of the probe's
-// bandwidth against 80-82% at 300 us), far less than the several
-// milliseconds the scheduler may keep a descheduled thread away.
+// a few hundred: a worker spinning 50 us sleeps through them and wakes late,
+// and bf16 decode of the small shape on 2 threads streams 56-64% of the
+// probe's bandwidth against 80-82% at 300 us; `llama_bench --no-kernels
+// --no-attention --shapes small --chunks 128 --contexts 128 --pairs 5`), far
+// less than the several milliseconds the scheduler may keep a descheduled
+// thread away.
 constexpr auto kSpin = std::chrono::microseconds(300);
 
 void pause() {
@@ -46,11 +48,12 @@ thread_local bool inside_task = false;
 
 // One job at a time, handed to the workers without a lock on its path: a
 // decoded token of the shipped model is some 20 jobs of a few microseconds
-// each, so what the hand-over costs is paid 20 times a token (and a shared
-// task counter, whose cache line crossed the cores at every task, was the
-// largest part of it; see drain()). job_ holds (generation << 1) | open. A worker joins a job by counting
-// itself in busy_ and then checking that the job is still the one it saw
-// open; run() closes the job and then waits for busy_ to drain. With every
+// each, so what the hand-over costs is paid 20 times a token (the largest
+// part of it would be a task counter shared by the threads, its cache line
+// crossing the cores at every task; hence a range per participant, see
+// drain()). job_ holds (generation << 1) | open. A worker joins a job by
+// counting itself in busy_ and then checking that the job is still the one it
+// saw open; run() closes the job and then waits for busy_ to drain. With every
 // one of these four operations sequentially consistent, either the worker
 // sees the job closed and backs out, or run() sees it counted and waits.
 // Sleeping (sleepers_ against job_) and run()'s wait for the last worker
@@ -78,8 +81,8 @@ class ThreadPool {
       workers_.emplace_back([this, index] { work(index); });
     }
     // Each participant starts on its own share of the tasks, in order, and
-    // then takes what is left of the others': one shared counter moved its
-    // cache line between the cores at every task (16 per matrix product).
+    // then takes what is left of the others': one shared counter would move
+    // its cache line between the cores at every task (16 per matrix product).
     const int parts = helpers + 1;
     for (int p = 0; p < parts; ++p) {
       ranges_[static_cast<std::size_t>(p)]->next.store(tasks * p / parts, std::memory_order_relaxed);

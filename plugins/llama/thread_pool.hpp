@@ -1,17 +1,18 @@
-// The llama plugin's worker threads, in place of OpenMP.
+// The llama plugin's worker threads, rather than OpenMP's.
 //
 // Why not OpenMP: libgomp's threads spin at barriers (up to ~300k polls by
 // default, before sleeping), and the wait policy can only be chosen through
 // OMP_WAIT_POLICY before libgomp starts, which a plugin loaded into someone
 // else's process does not control. On this shared 2-core machine, with
-// another process holding a core, 2 spinning OpenMP threads ran a tiny model
-// 28 times slower than 1 thread: each barrier spun while the thread it waited
-// for was descheduled. Here a waiting thread spins for at most kSpin (a few
+// another process holding a core, 2 spinning OpenMP threads run a tiny model
+// 28 times slower than 1 thread: each barrier spins while the thread it waits
+// for is descheduled. Here a waiting thread spins for at most kSpin (a few
 // hundred microseconds, less than one scheduling quantum), then sleeps on a
 // condition variable; an idle pool burns no CPU, so FAISS's OpenMP threads
 // in the same process have the cores to themselves.
 //
-// Tasks are handed out one index at a time from a shared counter: which
+// Each participating thread takes task indices one at a time from its own
+// share of the range, then from what is left of the others' shares: which
 // thread computes a task never changes its result (kernels.hpp's invariant),
 // so the bits do not depend on the thread count or the scheduling.
 #pragma once
