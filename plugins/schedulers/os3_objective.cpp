@@ -23,9 +23,10 @@ double round_seconds(double gamma, double a, double b, std::int32_t s, Overlap o
       return all_right * ((s - 1) * a + std::max(a, b)) + (1.0 - all_right) * (s * a + b);
     case Overlap::pipelined:
       // A mismatch throws away what ran while the search was out: at least
-      // one step, as the engine always runs one (b alone undercounted it where
-      // a search is shorter than a step: single-step rounds over the default
-      // corpus ran 4-8% slower than retrieving for real).
+      // one step, as the engine always runs one. Counting b alone where a
+      // search is shorter than a step would favour single-step rounds that
+      // run 4-8% slower than retrieving for real (exact dense search over the
+      // default corpus, docs/BENCHMARKS.md).
       return all_right * std::max(s * a, b) + (1.0 - all_right) * (s * a + std::max(a, b));
   }
   return s * a + b;

@@ -35,10 +35,10 @@ Os3Scheduler::Trials Os3Scheduler::count_trials(const Os3State& state, std::int3
 }
 
 // The maximum-likelihood gamma over the window, successes / trials, capped;
-// even odds before any trial. (Not 1: the first round of a run, from a cache
-// of one search's passages, then took the longest stride, 16, was mostly
-// wrong, and its slow batch made OS3 fall back four times; exact dense over
-// 2M vectors.)
+// even odds before any trial. (Not 1: that would make a run's first round,
+// guessed from a cache of one search's passages, its longest stride, 16,
+// mostly wrong, and its slow batch would make OS3 fall back; exact dense
+// over 2M vectors.)
 double Os3Scheduler::estimate_gamma(const Os3State& state) const {
   const Trials t = count_trials(state, settings_.gamma_window);
   return std::min(t.trials > 0 ? t.successes / t.trials : 0.5, settings_.gamma_cap);
@@ -48,10 +48,10 @@ double Os3Scheduler::estimate_gamma(const Os3State& state) const {
 // round remembered: optimistic while there are few trials, the plain rate
 // once there are many. Optimistic, because the first round of a run, from a
 // cache of one search's passages, is its worst (1 right in 2), and judging
-// on it cost real searches where speculation was 2x faster (exact dense over
-// 2M vectors); over every round, because a window of 5 swung enough to make
-// OS3 fall back now and then. BM25 is kept from guessing by the margin in
-// next_stride(), not by pessimism here.
+// on it would cost real searches where speculation is 2x faster (exact dense
+// over 2M vectors); over every round, because a window of 5 swings enough to
+// make OS3 fall back now and then. BM25 is kept from guessing by the margin
+// in next_stride(), not by pessimism here.
 double Os3Scheduler::estimate_hit_rate(const Os3State& state) const {
   const Trials t = count_trials(state, static_cast<std::int32_t>(state.rounds.size()));
   return (t.successes + 1) / (t.trials + 1);
@@ -72,8 +72,8 @@ constexpr std::size_t kHistory = 64;
 
 // The median of `field` over the newest `window` rounds that `counts`,
 // looked for among the newest `horizon` rounds only. A median, not a mean:
-// one search slowed by a neighbouring process (seen: 255 ms against 90-120 ms)
-// must not decide the next strides.
+// one search slowed by a neighbouring process (255 ms against 90-120 ms in a
+// trace) must not decide the next strides.
 template <class Counts, class Field>
 double recent_median(const std::deque<RoundObservation>& rounds, std::int32_t window, std::size_t horizon,
                      Counts counts, Field field) {
@@ -110,8 +110,9 @@ double Os3Scheduler::estimate_step_seconds(const Os3State& state) const {
 namespace {
 
 // The median real search latency over at least the last 5 real searches, or
-// -1 when there was none: with BM25 one search slowed to 4 ms (against
-// 0.1-0.3 ms) made speculation look worth it for as long as it was the last.
+// -1 when there was none: with BM25 a single search slowed to 4 ms (against
+// 0.1-0.3 ms) would make speculation look worth it for as long as it is the
+// last one.
 double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
   constexpr std::int32_t kRetrieveWindow = 5;
   return recent_median(state.rounds, std::max(latency_window, kRetrieveWindow), kHistory, retrieved,
@@ -123,7 +124,7 @@ double real_search_seconds(const Os3State& state, std::int32_t latency_window) {
 // batch cost at least what the real searches of the steps it kept would
 // have, up to 4 times as long (kNN-LM over an IVF datastore, where a batch
 // costs about what its keys cost one by one: trying again every 8 searches
-// kept it 10% slower than never speculating). One slow batch among good
+// keeps it 10% slower than never speculating). One slow batch among good
 // ones is still forgotten after verify_memory rounds.
 std::size_t verify_horizon(const Os3State& state, const Os3Settings& settings) {
   const auto memory = static_cast<std::size_t>(std::max(settings.verify_memory, 1));
@@ -165,9 +166,9 @@ double Os3Scheduler::estimate_retrieve_seconds(const Os3State& state) const {
 VerifyCost Os3Scheduler::estimate_verify_cost(const Os3State& state) const {
   // The last 16 real searches and every verification remembered (as in
   // estimate_verify_seconds()): enough batch sizes to fit a line, recent
-  // enough to follow the machine. (The last 16 searches of either kind let
-  // a long fallback push the verifications out while b still remembered
-  // one, and a flat line made a long round look cheap.)
+  // enough to follow the machine. (The last 16 searches of either kind would
+  // let a long fallback push the verifications out while b still remembers
+  // one, and the flat line left would make a long round look cheap.)
   constexpr int kFitRealSearches = 16;
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   int reals = 0;
@@ -222,14 +223,14 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   // cautious one: where a search costs a hundredth of a step (BM25) the
   // saving is within the estimates' noise, and where it costs a tenth (IVF
   // over the default corpus) one wrong guess before any trial, a rollback of
-  // the whole context, cost 8% of a run.
+  // the whole context, costs 8% of a run.
   //
   // The batch's cost is judged as a line in its size fitted to recent
   // searches (real ones count as size 1), whatever `batch_cost` says for
   // choosing the stride: where a batch costs about what its queries cost one
   // by one (an IVF datastore's keys probe different lists) one verification
-  // time for every stride makes long rounds look free, and speculation lost
-  // 20% there (kNN-LM, docs/BENCHMARKS.md).
+  // time for every stride makes long rounds look free, and speculation loses
+  // about 20% there (kNN-LM, docs/BENCHMARKS.md).
   constexpr double kMargin = 0.05;
   const double hit_rate = estimate_hit_rate(s);
   const double real_step = a + r;
@@ -249,11 +250,11 @@ std::int32_t Os3Scheduler::next_stride(const SchedulerState& state) const {
   if (fall_back) return 0;
   // With no verification remembered (none yet, or forgotten after a
   // fallback), r stands in for b whatever the batch's size, and a long round
-  // chosen on it can cost many searches: IVF over 2M vectors opened with a
-  // round of 16 whose batch took 3x a search, and OS3 then fell back for
-  // most of the run (0.91x); kNN-LM over an IVF datastore, trying again after
-  // a fallback, chose 10 and its batch took 7x a search. A round of 2
-  // measures how the batch grows for the price of two.
+  // chosen on it can cost many searches (in traces: IVF over 2M vectors
+  // opening with a round of 16 whose batch takes 3x a search, after which
+  // OS3 falls back for most of the run, 0.91x; kNN-LM over an IVF datastore
+  // retrying after a fallback with a round of 10 whose batch takes 7x a
+  // search). A round of 2 measures how the batch grows for the price of two.
   if (remembered_verify_seconds(s, settings_) < 0) return std::min(best, 2);
   return best;
 }

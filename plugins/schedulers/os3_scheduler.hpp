@@ -14,9 +14,10 @@ struct Os3Settings {
   std::int32_t initial_stride = 1;  // before any round is observed (the paper: 1)
   std::int32_t max_stride = 16;
   std::int32_t gamma_window = 5;  // rounds in the gamma estimate (the paper: 5)
-  // Upper bound on gamma (the paper: 0.6; 1 disables it). Measured, the cap
-  // made OS3 choose strides of 5-6 where 8-12 paid (exact dense over 2M
-  // vectors, docs/BENCHMARKS.md), so none by default.
+  // Upper bound on gamma (the paper: 0.6; 1 disables it). None by default:
+  // with exact dense search over 2M vectors (gamma about 0.82, a 3-8 ms,
+  // b 100-250 ms) the objective peaks at strides of 8-12, and a cap of 0.6
+  // holds them at 5-6 (docs/BENCHMARKS.md).
   double gamma_cap = 1.0;
   std::int32_t latency_window = 1;  // rounds in the a and b estimates, a median (the paper: the last one)
   // Rounds after which the last verification latency b is forgotten and the
@@ -32,8 +33,9 @@ struct Os3Settings {
   // Verification searches a batch of s queries, and a batch costs more than
   // one query: fit b(s) = b0 + b1·s over recent rounds (real retrievals count
   // as s = 1) instead of taking one b for every s, as the paper does. Off by
-  // default: measured, it made OS3 choose strides too short (1.41x against
-  // 1.94x without it, exact dense over 2M vectors, docs/BENCHMARKS.md).
+  // default: fitted on the small batches, which cost nearly as much as large
+  // ones, the line makes OS3 choose strides too short (exact dense over 2M
+  // vectors: 1.44x against 1.84x without it, docs/BENCHMARKS.md).
   bool batch_cost = false;
   // Start each request from the run's latest observations instead of from
   // nothing: a request of 16 retrievals is over before OS3 has learned.
