@@ -24,9 +24,10 @@ double round_seconds(double gamma, double a, double b, std::int32_t s, Overlap o
     case Overlap::pipelined:
       // A mismatch throws away what ran while the search was out: at least
       // one step, as the engine always runs one. Counting b alone where a
-      // search is shorter than a step would favour single-step rounds that
-      // run 4-8% slower than retrieving for real (exact dense search over the
-      // default corpus, docs/BENCHMARKS.md).
+      // search is shorter than a step favours single-step rounds that lose to
+      // retrieving for real: with the exact dense scan over the default
+      // corpus, dense-spec-psa runs at 0.90-0.95x of its baseline that way
+      // against 0.97-1.01x (docs/BENCHMARKS.md, RaLMSpec).
       return all_right * std::max(s * a, b) + (1.0 - all_right) * (s * a + std::max(a, b));
   }
   return s * a + b;
