@@ -20,7 +20,7 @@
 
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/run_report.hpp"
-#include "ralm/core/engine/tasks.hpp"
+#include "ralm/core/engine/prompts.hpp"
 #include "ralm/core/logging.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/plugin_manager.hpp"

@@ -9,10 +9,10 @@
 #include "pipeline_args.hpp"
 #include "ralm/core/engine/qa.hpp"
 #include "ralm/core/engine/request_loop.hpp"
+#include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/table.hpp"
 #include "ralm/error.hpp"
-#include "run_task.hpp"
 
 namespace ralm::cli {
 namespace {
@@ -154,7 +154,7 @@ int run_ask(const std::vector<std::string>& args, const GlobalOptions& global) {
   const std::string prompt =
       templated ? core::qa_prompt(spec.task.get_string("template"), question) : question;
   const core::BuiltPipeline built = core::build_pipeline(spec, registry);
-  log_thread_layout(built);
+  core::log_thread_layout(built);
   core::RequestLoop loop(built, core::EngineSettings::from(spec.engine));
   const core::RequestResult result = loop.run(prompt);
   const std::string answer = templated ? core::answer_of(result.text) : result.text;

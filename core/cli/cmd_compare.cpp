@@ -5,8 +5,8 @@
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
+#include "ralm/core/engine/task_runner.hpp"
 #include "ralm/error.hpp"
-#include "run_task.hpp"
 
 namespace ralm::cli {
 
@@ -53,7 +53,7 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   // Every pipeline gets the first one's prompts or questions. Perplexity
   // pipelines score their own task.text or task.corpus: have them extend one
   // base so that it is the same.
-  TaskOverrides task;
+  core::TaskOverrides task;
   if (vm.count("prompts")) {
     task.prompts = vm["prompts"].as<std::string>();
   } else if (kind == "generate" && !specs.front().task_kind.empty()) {
@@ -64,7 +64,7 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   task.limit = vm["limit"].as<std::int64_t>();
   std::vector<core::RunReport> reports;
   for (const auto& spec : specs)
-    reports.push_back(run_task(spec, registry, task));
+    reports.push_back(core::run_task(spec, registry, task));
   core::print_run_table(std::cout, reports);
   return 0;
 }

@@ -3,8 +3,8 @@
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
+#include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline_builder.hpp"
-#include "run_task.hpp"
 
 namespace ralm::cli {
 
@@ -28,15 +28,15 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   const core::PipelineSpec spec = load_pipeline_from_args(vm, registry);
   if (vm.count("dry-run")) {
     const core::BuiltPipeline built = core::build_pipeline(spec, registry);
-    log_thread_layout(built);
+    core::log_thread_layout(built);
     print_pipeline(std::cout, spec);
     std::cout << "built " << spec.components.size() << " component(s); dry run: nothing generated\n";
     return 0;
   }
-  TaskOverrides overrides;
+  core::TaskOverrides overrides;
   if (vm.count("prompts")) overrides.prompts = vm["prompts"].as<std::string>();
   overrides.limit = vm["limit"].as<std::int64_t>();
-  const core::RunReport report = run_task(spec, registry, overrides);
+  const core::RunReport report = core::run_task(spec, registry, overrides);
   core::print_run_table(std::cout, {report});
   return 0;
 }

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "ralm/core/engine/tasks.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
 #include "ralm/core/suggest.hpp"
+#include "ralm/core/task_params.hpp"
 #include "ralm/core/yaml_reader.hpp"
 #include "ralm/error.hpp"
 
@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends", "name",      "description", "model", "retriever",
+  static const std::vector<std::string> keys = {"extends", "name",      "description", "model",  "retriever",
                                                 "policy",  "scheduler", "trainer",     "engine", "task"};
   return keys;
 }

@@ -11,7 +11,8 @@
 // is synced against whatever the cache holds, keeping only the longest prefix
 // that agrees. That is exact because a Model's keys and values at a position
 // depend only on the tokens up to it, not on how evaluation was chunked (the
-// llama plugin tests one-shot == token-by-token bit for bit).
+// Model interface requires it; model plugins test one-shot == token-by-token
+// bit for bit).
 #pragma once
 
 #include <chrono>

@@ -4,12 +4,12 @@
 #include <optional>
 
 #include "generation.hpp"
-#include "neighbour_speculation.hpp"
+#include "neighbour_speculator.hpp"
+#include "passage_speculator.hpp"
 #include "ralm/core/engine/retrieval_step.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
-#include "speculation.hpp"
 
 namespace ralm::core {
 
@@ -96,7 +96,7 @@ RequestResult RequestLoop::run_tokens(Tokens input) {
   } else if (!gen.retrieves()) {
     gen.run_without_retrieval();
   } else if (pipeline_.scheduler) {
-    run_speculative(gen, pipeline_, settings_, cache(), result);
+    run_passage_speculation(gen, pipeline_, settings_, cache(), result);
   } else {
     // In-Context RALM's schedule: a real search at every retrieval point.
     while (!gen.done()) {

@@ -1,5 +1,5 @@
-// The iterative retrieve-and-generate loop (DESIGN.md §2), which belongs to
-// the core and knows no plugin by name.
+// The iterative retrieve-and-generate loop of In-Context RALM (Ram et al.,
+// 2023), which belongs to the core and knows no plugin by name.
 //
 // Every `stride` generated tokens (and before the first) it forms a query
 // from the last `query_tokens` tokens, detokenised; takes the retriever's top
@@ -7,12 +7,14 @@
 // context policy for the token layout the model should now have seen. It
 // keeps the longest prefix of the sequence's KV cache that agrees with that
 // layout (no more than the policy allows) and evaluates the rest. Between
-// retrievals it decodes one token at a time, greedily.
+// retrievals it decodes one token at a time (greedy, or sampled with a seed).
 //
 // With a speculation scheduler in the pipeline it runs RaLMSpec instead: a
 // per-request (or shared) cache of passages stands in for the retriever for
-// `s` steps, one batched search verifies them, and the request rolls back to
-// the first wrong step. Outputs are those of the loop without speculation.
+// a round of steps, one batched search verifies them, and the request rolls
+// back to the first wrong step (passage_speculator.cpp; kNN-LM's neighbours:
+// neighbour_speculator.cpp). Outputs are those of the loop without
+// speculation.
 #pragma once
 
 #include <cstdint>

@@ -5,8 +5,7 @@
 // neighbours come from a per-request cache of datastore entries instead (the
 // successors of the entries earlier searches found: where the corpus went
 // next), ranked by the policy's own score(); the logits are adjusted with
-// them and the token chosen. After `s` positions (the scheduler's stride)
-// one batched search returns the true neighbours of each position's key; a
+// them and the token chosen. A round's batched search returns the true neighbours of each position's key; a
 // position is kept when the token its true neighbours give equals the token
 // chosen (the model's keys depend only on the tokens, so every later key
 // stays right). At the first position that differs the request is restored
@@ -16,9 +15,8 @@
 // Sampled requests are exact too: a position's true token is drawn from a
 // copy of the generator as it stood at that position.
 //
-// With asynchronous verification the batched search runs on another thread
-// while this one speculates further positions (up to a round's worth); only
-// this thread touches the model and the cache.
+// The rounds themselves, asynchronous verification included, are
+// speculation_rounds.hpp's.
 #pragma once
 
 #include "generation.hpp"

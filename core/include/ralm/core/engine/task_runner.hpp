@@ -1,4 +1,6 @@
-// Running a pipeline's task, shared by `ralm run` and `ralm compare`.
+// Running a pipeline's task (generate, qa or perplexity) from its spec: the
+// engine's entry point for a program that runs a whole pipeline without the
+// command line. `ralm run` and `ralm compare` are thin clients of it.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,7 @@
 #include "ralm/core/pipeline.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 
-namespace ralm::cli {
+namespace ralm::core {
 
 struct TaskOverrides {
   // Instead of task.prompts (generate) or task.questions (qa); an error for
@@ -18,13 +20,14 @@ struct TaskOverrides {
   std::int64_t limit = 0;  // instead of task.limit, when > 0
 };
 
-// DESIGN.md §3: BLAS and OpenMP pools multiply; every run logs its threads.
-void log_thread_layout(const core::BuiltPipeline& built);
+// Logs (at info) the engine's threads and the variables that size other
+// libraries' thread pools: pools that each take every core multiply, so a
+// slow run's log shows whether they did.
+void log_thread_layout(const BuiltPipeline& built);
 
 // Builds the pipeline, runs its task (generate, qa or perplexity; generate
 // when the pipeline has none but --prompts is given), writes the run's files
 // to task.output (default out/<name>) and returns the report.
-core::RunReport run_task(const core::PipelineSpec& spec, const core::Registry& registry,
-                         const TaskOverrides& overrides);
+RunReport run_task(const PipelineSpec& spec, const Registry& registry, const TaskOverrides& overrides);
 
-}  // namespace ralm::cli
+}  // namespace ralm::core

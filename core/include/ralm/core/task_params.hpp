@@ -1,4 +1,5 @@
-// The pipeline's `task:` section: what `ralm run` does with the engine.
+// The pipeline's `task:` section: what `ralm run` does with the engine,
+// documented and validated like a plugin's parameters.
 //
 //   task:
 //     kind: generate          # prompts JSONL in, outputs JSONL out
@@ -6,10 +7,10 @@
 //     output: out/quickstart  # outputs.jsonl and summary.json go here
 //
 // `kind: perplexity` scores held-out text (task.text or task.corpus; see
-// perplexity.hpp) and `kind: qa` answers questions (task.questions; qa.hpp).
+// engine/perplexity.hpp) and `kind: qa` answers questions (task.questions;
+// engine/qa.hpp). The engine runs them (engine/task_runner.hpp).
 #pragma once
 
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,15 +21,5 @@ namespace ralm::core {
 const std::vector<std::string>& task_kinds();
 // The documented parameters of one task kind, or nullptr for an unknown one.
 const ParamSpecs* task_param_specs(const std::string& kind);
-
-struct Prompt {
-  std::string id;
-  std::string text;
-};
-
-// Reads {"id": ..., "prompt": "..."} lines ("text" is accepted for
-// "prompt"; a missing id becomes the line number). A malformed line, an empty
-// prompt or an empty file is an InputError naming file and line.
-std::vector<Prompt> read_prompts(const std::filesystem::path& file);
 
 }  // namespace ralm::core
