@@ -134,7 +134,8 @@ TEST(ModelCli, TokenizeAndARandomModelWithoutACheckpoint) {
 
 TEST(ModelCli, BadInputIsOneLineAndExitTwo) {
   TempDir dir;
-  expect_input_error(run_ralm({"model", "info", (dir.path() / "missing").string()}), "no such directory");
+  expect_input_error(run_ralm({"model", "info", (dir.path() / "missing").string()}),
+                     "no such file or directory");
   expect_input_error(run_ralm({"model", "info", dir.path().string()}), "no config.json");
   dir.write("gpt/config.json", "{\"architectures\": [\"GPT2LMHeadModel\"], \"model_type\": \"gpt2\"}");
   expect_input_error(run_ralm({"model", "info", (dir.path() / "gpt").string()}), "GPT2LMHeadModel");

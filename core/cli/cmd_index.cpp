@@ -3,10 +3,9 @@
 // first request does not pay for it. `ralm datastore build` is the same for
 // the policy alone (cmd_datastore.cpp).
 //
-// No hook in the Retriever or ContextPolicy interface: a component that keeps
-// an index declares `build_if_missing` (and `rebuild` for --force), and its
-// factory builds what is missing. This command sets them and builds the
-// pipeline.
+// A component that keeps something on disk says what (ComponentTraits::keeps)
+// when it registers; this command builds the pipeline asking those components
+// to build it (BuildContext::index_request()).
 #include <chrono>
 #include <iostream>
 #include <utility>
@@ -17,16 +16,6 @@
 #include "ralm/error.hpp"
 
 namespace ralm::cli {
-
-namespace {
-
-bool declares(const core::ComponentSpec& c, const std::string& param) {
-  for (const ParamSpec& p : c.entry->info.params)
-    if (p.name == param) return true;
-  return false;
-}
-
-}  // namespace
 
 int build_indexes(const std::vector<std::string>& args, const GlobalOptions& global,
                   const std::string& command, const std::vector<std::string>& sections) {
@@ -45,47 +34,37 @@ int build_indexes(const std::vector<std::string>& args, const GlobalOptions& glo
   }
   core::Registry registry;
   load_plugins(global, registry);
-  const core::PipelineSpec first = load_pipeline_from_args(vm, registry);
-  const bool force = vm.count("force") > 0;
-  std::vector<core::Override> overrides;
-  if (vm.count("set")) {
-    for (const std::string& s : vm["set"].as<std::vector<std::string>>())
-      overrides.push_back(core::parse_override(s));
-  }
-  // The sections that keep something to build: those declaring build_if_missing.
-  std::vector<std::pair<std::string, std::string>> building;  // section, plugin
+  const core::PipelineSpec spec = load_pipeline_from_args(vm, registry);
+  const IndexRequest request = vm.count("force") ? IndexRequest::Rebuild : IndexRequest::BuildMissing;
+  // The sections whose component keeps something to build.
+  core::IndexRequests requests;
+  std::vector<const core::ComponentSpec*> building;
   std::string found;
   for (const std::string& section : sections) {
-    const core::ComponentSpec* c = first.find(section);
+    const core::ComponentSpec* c = spec.find(section);
     if (!c) continue;
     found += (found.empty() ? "" : " or ") + section + " '" + c->plugin + "'";
-    if (!declares(*c, "build_if_missing")) continue;
-    if (force && !declares(*c, "rebuild")) {
-      throw InputError(command + ": " + section + " '" + c->plugin +
-                       "' cannot rebuild (no rebuild parameter); delete its folder instead of --force");
-    }
-    overrides.push_back(core::parse_override(section + ".build_if_missing=true"));
-    if (force) overrides.push_back(core::parse_override(section + ".rebuild=true"));
-    building.emplace_back(section, c->plugin);
+    if (c->entry->info.traits.keeps.empty()) continue;
+    requests[section] = request;
+    building.push_back(c);
   }
   if (building.empty()) {
     std::string wanted;
     for (const std::string& section : sections)
       wanted += (wanted.empty() ? "" : " or ") + section;
     if (found.empty())
-      throw InputError(first.file + ": the pipeline has no " + wanted + " section; nothing to build");
-    throw InputError(first.file + ": " + found + " keeps nothing that `ralm " + command +
-                     " build` can build (no build_if_missing parameter)");
+      throw InputError(spec.file + ": the pipeline has no " + wanted + " section; nothing to build");
+    throw InputError(spec.file + ": " + found + " keeps nothing on disk that `ralm " + command +
+                     " build` can build");
   }
-  const core::PipelineSpec spec = core::load_pipeline(first.file, overrides, registry);
 
   const auto start = std::chrono::steady_clock::now();
-  const core::BuiltPipeline built = core::build_pipeline(spec, registry);
+  const core::BuiltPipeline built = core::build_pipeline(spec, registry, requests);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (const auto& [section, plugin] : building) {
-    std::cout << spec.file << ": the " << (section == "retriever" ? "index" : "datastore") << " of "
-              << section << " '" << plugin << "' is ready";
-    if (section == "retriever") std::cout << " (" << built.retriever->size() << " passages)";
+  for (const core::ComponentSpec* c : building) {
+    std::cout << spec.file << ": the " << c->entry->info.traits.keeps << " of " << c->kind << " '"
+              << c->plugin << "' is ready";
+    if (c->kind == Retriever::kKind) std::cout << " (" << built.retriever->size() << " passages)";
     std::cout << " (" << seconds << " s)\n";
   }
   return 0;

@@ -58,7 +58,7 @@ int run_info(const std::vector<std::string>& args, const GlobalOptions& global) 
     adapters_line += (adapters_line.empty() ? "" : ", ") + a;
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"architecture", i.architecture},
-      {"plugin", vm["plugin"].as<std::string>()},
+      {"plugin", loaded->plugin},
       {"parameters", std::to_string(i.parameters)},
       {"layers", std::to_string(i.num_layers)},
       {"hidden size", std::to_string(i.hidden_size)},
@@ -70,7 +70,7 @@ int run_info(const std::vector<std::string>& args, const GlobalOptions& global) 
   };
   if (vm.count("json")) {
     nlohmann::ordered_json j = {{"architecture", i.architecture},
-                                {"plugin", vm["plugin"].as<std::string>()},
+                                {"plugin", loaded->plugin},
                                 {"parameters", i.parameters},
                                 {"num_layers", i.num_layers},
                                 {"hidden_size", i.hidden_size},

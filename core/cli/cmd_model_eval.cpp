@@ -1,5 +1,5 @@
 // `ralm model logits` and `ralm model generate`: evaluating a model on its
-// own, as llama.cpp's eval-callback and llama-cli do, to check a checkpoint
+// own, as the peers' evaluation tools do, to check a checkpoint
 // against the framework it came from.
 #include <algorithm>
 #include <chrono>

@@ -21,7 +21,7 @@ const std::vector<Command>& commands() {
        "build the index of a pipeline's retriever (and its policy's datastore) ahead of a run (index build)",
        &run_index},
       {"datastore",
-       "build the kNN-LM datastore of a pipeline's knnlm policy ahead of a run (datastore build)",
+       "build what a pipeline's policy keeps on disk (a kNN-LM datastore) ahead of a run (datastore build)",
        &run_datastore},
       {"retrieval-eval", "recall@k, MRR and overlap of pipelines' retrievers on queries from the corpus",
        &run_retrieval_eval},

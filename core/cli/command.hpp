@@ -50,8 +50,8 @@ int run_model_generate(const std::vector<std::string>& args, const GlobalOptions
 int run_model_merge(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_index(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_datastore(const std::vector<std::string>& args, const GlobalOptions& global);
-// `ralm COMMAND build PIPELINE`: builds the pipeline with build_if_missing set
-// on those of `sections` that declare it (cmd_index.cpp).
+// `ralm COMMAND build PIPELINE`: builds the pipeline asking the components of
+// `sections` that keep an index on disk to build it (cmd_index.cpp).
 int build_indexes(const std::vector<std::string>& args, const GlobalOptions& global,
                   const std::string& command, const std::vector<std::string>& sections);
 int run_retrieval_eval(const std::vector<std::string>& args, const GlobalOptions& global);

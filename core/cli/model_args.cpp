@@ -12,14 +12,14 @@ namespace fs = std::filesystem;
 
 void add_model_options(po::options_description& options, po::options_description& hidden,
                        po::positional_options_description& positional) {
-  options.add_options()("plugin", po::value<std::string>()->default_value("llama"),
-                        "the model plugin that reads DIR (`ralm plugins` lists them)")(
+  options.add_options()("plugin", po::value<std::string>(),
+                        "the model plugin; default: the one that claims DIR (`ralm plugins` lists them)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "a model parameter, KEY=VALUE (e.g. context_length=256, or init=random without DIR); may be repeated; "
       "`ralm plugins show NAME` lists them")("threads", po::value<std::int64_t>()->default_value(0),
                                              "threads; 0: every core")(
       "dtype", po::value<std::string>(),
-      "weights in memory, where the plugin offers several (llama: f32, bf16)")(
+      "weights in memory, where the plugin offers several (`ralm plugins show NAME`)")(
       "adapter", po::value<std::string>(), "a PEFT LoRA adapter folder to load and make active");
   hidden.add_options()("dir", po::value<std::string>());
   positional.add("dir", 1);
@@ -44,6 +44,35 @@ core::Override model_override(const std::string& command, const std::string& tex
   return o;
 }
 
+// The model component to build: --plugin, else the one that claims DIR, else
+// the only model component there is.
+std::string model_plugin(const std::string& command, const po::variables_map& vm, const std::string& dir,
+                         const core::Registry& registry) {
+  if (vm.count("plugin")) return vm["plugin"].as<std::string>();
+  const std::vector<std::string> models = registry.names(Model::kKind);
+  std::vector<std::string> claiming;
+  for (const std::string& name : models) {
+    const core::RegistryEntry* entry = registry.find(Model::kKind, name);
+    const CheckpointProbe& reads = entry->info.traits.reads_checkpoint;
+    if (dir.empty() || (reads && reads(dir))) claiming.push_back(name);
+  }
+  if (claiming.size() == 1) return claiming.front();
+  // With one model plugin, its loader says best what is wrong with DIR.
+  if (claiming.empty() && models.size() == 1) return models.front();
+  std::string names;
+  for (const std::string& name : claiming.empty() ? models : claiming)
+    names += (names.empty() ? "" : ", ") + name;
+  if (models.empty()) throw InputError(command + ": no model plugin is loaded; check --plugin-path");
+  if (dir.empty())
+    throw InputError(command + ": which model plugin? give --plugin NAME (the model plugins: " + names + ")");
+  if (claiming.empty()) {
+    throw InputError(command + ": " + dir + ": no model plugin reads this checkpoint (the model plugins: " +
+                     names + "); check the folder, or name one with --plugin NAME");
+  }
+  throw InputError(command + ": " + dir + ": several model plugins read this checkpoint (" + names +
+                   "); choose one with --plugin NAME");
+}
+
 }  // namespace
 
 std::unique_ptr<LoadedModel> load_model_from_args(const std::string& command, const po::variables_map& vm,
@@ -54,15 +83,14 @@ std::unique_ptr<LoadedModel> load_model_from_args(const std::string& command, co
   // pipeline is: the same parameter checks and messages as a `model:` section.
   const Location where{"ralm " + command, 0, 0};
   Value model = Value::map({}, where);
-  model.set("plugin", Value::string(vm["plugin"].as<std::string>(), where));
   const std::string dir = vm.count("dir") ? vm["dir"].as<std::string>() : "";
-  if (!dir.empty()) {
-    if (!fs::is_directory(dir)) {
-      throw InputError(command + ": no such directory '" + dir +
-                       "'; give a checkpoint folder (config.json and *.safetensors)");
-    }
-    model.set("path", Value::string(dir, where));
+  if (!dir.empty() && !fs::exists(dir)) {
+    throw InputError(command + ": no such file or directory '" + dir +
+                     "'; give a checkpoint folder (config.json and *.safetensors)");
   }
+  loaded->plugin = model_plugin(command, vm, dir, loaded->registry);
+  model.set("plugin", Value::string(loaded->plugin, where));
+  if (!dir.empty()) model.set("path", Value::string(dir, where));
   if (vm.count("dtype")) model.set("dtype", Value::string(vm["dtype"].as<std::string>(), where));
   if (vm.count("set")) {
     for (const std::string& s : vm["set"].as<std::vector<std::string>>()) {

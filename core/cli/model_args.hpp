@@ -21,13 +21,14 @@ void add_model_options(po::options_description& options, po::options_description
 // Adds --ids, --prompt and --no-bos.
 void add_token_options(po::options_description& options);
 
-// A model built through the registry: `plugin` (default llama) with `path:
-// DIR` and each --set KEY=VALUE as its parameters, validated against the
-// plugin's documentation exactly as a pipeline's `model:` section is. With
+// A model built through the registry: `plugin` (--plugin, else the model
+// component that claims DIR) with `path: DIR` and each --set KEY=VALUE as its parameters, validated against
+// the plugin's documentation exactly as a pipeline's `model:` section is. With
 // --adapter, the adapter is loaded and made active through the Model
 // interface.
 struct LoadedModel {
   core::Registry registry;
+  std::string plugin;  // the model component built
   core::BuiltPipeline built;
   Model& model() const { return *built.model; }
 };

@@ -10,13 +10,22 @@ namespace {
 
 class PipelineBuildContext final : public BuildContext {
  public:
-  explicit PipelineBuildContext(const BuiltPipeline& built) : built_(built) {}
+  PipelineBuildContext(const BuiltPipeline& built, const IndexRequests& index_requests)
+      : built_(built), index_requests_(index_requests) {}
+  // The section whose factory runs next.
+  void building(const std::string& kind) { kind_ = kind; }
   std::shared_ptr<Model> model() const override { return built_.model; }
   std::shared_ptr<Retriever> retriever() const override { return built_.retriever; }
   int threads() const override { return built_.threads; }
+  IndexRequest index_request() const override {
+    const auto it = index_requests_.find(kind_);
+    return it == index_requests_.end() ? IndexRequest::AsConfigured : it->second;
+  }
 
  private:
   const BuiltPipeline& built_;
+  const IndexRequests& index_requests_;
+  std::string kind_;
 };
 
 template <class Interface>
@@ -32,14 +41,16 @@ std::shared_ptr<Interface> build(const ComponentSpec& c, const Registry& registr
 
 }  // namespace
 
-BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry) {
+BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry,
+                             const IndexRequests& index_requests) {
   BuiltPipeline built;
   const auto threads = spec.engine.get_int("threads");
   built.threads = threads > 0 ? static_cast<int>(threads)
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  PipelineBuildContext ctx(built);
+  PipelineBuildContext ctx(built, index_requests);
   for (const ComponentSpec& c : spec.components) {
     log_debug("building " + c.kind + " '" + c.plugin + "'");
+    ctx.building(c.kind);
     if (c.kind == Model::kKind) built.model = build<Model>(c, registry, ctx);
     if (c.kind == Retriever::kKind) built.retriever = build<Retriever>(c, registry, ctx);
     if (c.kind == ContextPolicy::kKind) built.policy = build<ContextPolicy>(c, registry, ctx);

@@ -11,9 +11,10 @@ std::unique_ptr<ralm::bm25::Bm25Retriever> make_retriever(const ralm::Params& p,
   const auto store = ralm::PassageStore::open(p.get_path("corpus"));
   fs::path index_dir = p.get_path("index");
   if (index_dir.empty()) index_dir = store->dir() / "bm25";
-  const bool rebuild = p.get_bool("rebuild");
+  const ralm::IndexRequest request = ctx.index_request();
+  const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !fs::exists(index_dir / "meta.json")) {
-    if (!rebuild && !p.get_bool("build_if_missing")) {
+    if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
       p.fail("index", "no BM25 index at " + index_dir.string() +
                           "; build it with `ralm index build`, or set "
                           "build_if_missing: true");
@@ -39,8 +40,9 @@ RALM_PLUGIN("bm25", "0.1.0", "BM25 sparse retrieval with an on-disk inverted ind
           param::real("k1", 0.9, "term-frequency saturation (Pyserini's default)").at_least(0),
           param::real("b", 0.4, "length normalisation (Pyserini's default)").between(0, 1),
           param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),
-          param::boolean("rebuild", false, "rebuild the index even if it exists (`ralm index build --force`)"),
+          param::boolean("rebuild", false,
+                         "rebuild the index even if it exists (`ralm index build --force`)"),
           param::integer("threads", 0, "threads for a batch of queries; 0: the engine's").at_least(0),
       },
-      make_retriever);
+      make_retriever, {.keeps = "index"});
 }

@@ -36,9 +36,10 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
       p.fail("index", e.what());
     }
   }
-  const bool rebuild = p.get_bool("rebuild");
+  const ralm::IndexRequest request = ctx.index_request();
+  const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::dense_index_exists(spec)) {
-    if (!rebuild && !p.get_bool("build_if_missing")) {
+    if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
       p.fail("index", "no dense index at " + spec.dir.string() +
                           "; build it with `ralm index build PIPELINE`, or set build_if_missing: true");
     }
@@ -100,9 +101,10 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
       p.fail("index", e.what());
     }
   }
-  const bool rebuild = p.get_bool("rebuild");
+  const ralm::IndexRequest request = ctx.index_request();
+  const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::datastore_exists(spec)) {
-    if (!rebuild && !p.get_bool("build_if_missing")) {
+    if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
       p.fail("datastore",
              "no kNN-LM datastore at " + spec.dir.string() +
                  "; build it with `ralm datastore build PIPELINE`, or set build_if_missing: true");
@@ -187,7 +189,7 @@ RALM_PLUGIN("dense", "0.1.0",
               "INDEX_DIR/faiss-…/filler-N-….faiss on first use")
               .at_least(0),
       },
-      make_retriever);
+      make_retriever, {.keeps = "index"});
 
   registrar.add<ralm::ContextPolicy>(
       "knnlm",
@@ -227,5 +229,5 @@ RALM_PLUGIN("dense", "0.1.0",
           param::boolean("rebuild", false, "rebuild the datastore even if it exists (`--force`)"),
           param::integer("threads", 0, "threads for the scan and FAISS; 0: the engine's").at_least(0),
       },
-      make_knnlm);
+      make_knnlm, {.keeps = "datastore"});
 }

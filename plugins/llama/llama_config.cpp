@@ -39,6 +39,26 @@ std::int64_t LlamaConfig::parameter_count() const {
   return embeddings + per_layer * num_layers + h;
 }
 
+namespace {
+
+bool declares_llama(const json& config) {
+  bool llama = config.is_object() && config.value("model_type", "") == "llama";
+  if (config.is_object() && config.contains("architectures") && config["architectures"].is_array()) {
+    for (const auto& a : config["architectures"])
+      llama = llama || a == "LlamaForCausalLM";
+  }
+  return llama;
+}
+
+}  // namespace
+
+bool is_llama_checkpoint(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return !j.is_discarded() && declares_llama(j);
+}
+
 LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   const std::filesystem::path file = dir / "config.json";
   const std::string name = file.string();
@@ -53,15 +73,9 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   } catch (const json::exception& e) {
     throw InputError(name + ": not valid JSON: " + e.what());
   }
-  const std::string model_type = j.value("model_type", "");
-  bool llama_arch = model_type == "llama";
-  if (j.contains("architectures") && j["architectures"].is_array()) {
-    for (const auto& a : j["architectures"])
-      llama_arch = llama_arch || a == "LlamaForCausalLM";
-  }
-  if (!llama_arch) {
+  if (!declares_llama(j)) {
     const std::string arch =
-        j.contains("architectures") ? j["architectures"].dump() : "model_type " + model_type;
+        j.contains("architectures") ? j["architectures"].dump() : "model_type " + j.value("model_type", "");
     throw InputError(name + ": architecture " + arch +
                      " is not supported; the llama plugin reads LlamaForCausalLM "
                      "(model_type \"llama\")");

@@ -41,6 +41,9 @@ struct LlamaConfig {
 // Reads DIR/config.json. A missing file, an unsupported architecture or a
 // missing field is an InputError naming the file and the field.
 LlamaConfig read_llama_config(const std::filesystem::path& dir);
+// Whether DIR's config.json declares a Llama model (model_type "llama" or
+// architecture LlamaForCausalLM): what the plugin claims, before any loading.
+bool is_llama_checkpoint(const std::filesystem::path& dir);
 
 // config.json's text for `config`, as transformers writes a LlamaConfig
 // (read_llama_config reads it back to the same values). `torch_dtype` names

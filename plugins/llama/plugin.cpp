@@ -120,5 +120,5 @@ RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
           param::real("rope_theta", 10000.0, "init: random: rotary base").at_least(1),
           param::boolean("tie_embeddings", false, "init: random: output matrix tied to the embeddings"),
       },
-      make_model);
+      make_model, {.reads_checkpoint = ralm::llama::is_llama_checkpoint});
 }

@@ -7,6 +7,7 @@
 #include "ralm/log.hpp"
 #include "ralm/mapped_file.hpp"
 #include "ralm/model.hpp"
+#include "ralm/neighbour_search.hpp"
 #include "ralm/params.hpp"
 #include "ralm/passage_store.hpp"
 #include "ralm/plugin.hpp"

@@ -1,6 +1,7 @@
 // How a plugin tells the core what it provides.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,12 +13,28 @@
 
 namespace ralm {
 
+// Whether a model component reads the checkpoint at a path (a folder or a
+// file): a cheap look at its files, never a load.
+using CheckpointProbe = std::function<bool(const std::filesystem::path&)>;
+
+// What a component declares about itself beyond its parameters.
+struct ComponentTraits {
+  // What it keeps on disk and builds from its corpus ("index", "datastore");
+  // empty when nothing. `ralm index build` builds it, asking through
+  // BuildContext::index_request().
+  std::string keeps{};
+  // For a model: whether it reads a checkpoint. `ralm model DIR` picks the
+  // model component that claims DIR.
+  CheckpointProbe reads_checkpoint{};
+};
+
 // The registry's record of one component implementation.
 struct ComponentInfo {
   std::string kind;         // "model", "retriever", "policy", "scheduler" or "trainer"
   std::string name;         // what a pipeline writes after `plugin:`
   std::string description;  // one line
   ParamSpecs params;
+  ComponentTraits traits;
 };
 
 using ComponentFactory = std::function<std::unique_ptr<Component>(const Params&, BuildContext&)>;
@@ -36,9 +53,12 @@ class Registrar {
   virtual ~Registrar();
 
   template <class Interface, class Factory>
-  void add(std::string name, std::string description, ParamSpecs params, Factory factory) {
-    static_assert(std::is_base_of_v<Component, Interface>, "register one of the interfaces (model, retriever, policy, scheduler, trainer)");
-    ComponentInfo info{Interface::kKind, std::move(name), std::move(description), std::move(params)};
+  void add(std::string name, std::string description, ParamSpecs params, Factory factory,
+           ComponentTraits traits = {}) {
+    static_assert(std::is_base_of_v<Component, Interface>,
+                  "register one of the interfaces (model, retriever, policy, scheduler, trainer)");
+    ComponentInfo info{Interface::kKind, std::move(name), std::move(description), std::move(params),
+                       std::move(traits)};
     add_component(std::move(info),
                   [f = std::move(factory)](const Params& p, BuildContext& ctx) -> std::unique_ptr<Component> {
                     std::unique_ptr<Interface> made = f(p, ctx);

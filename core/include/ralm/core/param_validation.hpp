@@ -14,7 +14,7 @@ namespace ralm::core {
 // them (the current folder for --set). Unknown keys, wrong types, missing
 // required keys, values out of range and values not among the choices are
 // each an InputError at the value's file:line:column. `owner` names what the
-// documentation belongs to ("retriever plugin 'bm25'"); `reserved` lists keys
+// documentation belongs to ("retriever plugin 'NAME'"); `reserved` lists keys
 // the caller handles itself (`plugin`).
 Value validate_params(const Value& given, const ParamSpecs& specs, const std::string& section,
                       const std::string& owner, const std::vector<std::string>& reserved = {});

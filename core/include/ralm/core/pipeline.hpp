@@ -2,11 +2,11 @@
 // the registry's parameter documentation.
 //
 //   extends: base.yaml          # optional; this file states only what differs
-//   name: icralm-bm25
-//   model:     {plugin: llama, ...}
-//   retriever: {plugin: bm25, ...}
-//   policy:    {plugin: prepend, ...}
-//   scheduler: {plugin: os3, ...}   # optional: absent means no speculation
+//   name: my-pipeline
+//   model:     {plugin: NAME, ...}  # each section names a registered component
+//   retriever: {plugin: NAME, ...}
+//   policy:    {plugin: NAME, ...}
+//   scheduler: {plugin: NAME, ...}  # optional: absent means no speculation
 //   engine:    {stride: 4, ...}
 //   task:      {kind: generate, prompts: prompts.jsonl}
 #pragma once
@@ -39,7 +39,7 @@ Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Ov
 
 struct ComponentSpec {
   std::string kind;    // "retriever"
-  std::string plugin;  // "bm25"
+  std::string plugin;  // the component's registered name
   const RegistryEntry* entry = nullptr;
   Params params;  // validated, defaults filled in
   Location where;

@@ -1,7 +1,9 @@
 // Turns a validated pipeline into live components, in build order.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "ralm/context_policy.hpp"
 #include "ralm/core/pipeline.hpp"
@@ -24,6 +26,12 @@ struct BuiltPipeline {
 // Runs each component's factory. An InputError from a factory passes through
 // (it already names the file and key); any other failure becomes an Error
 // naming the section and plugin.
-BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry);
+//
+// `index_requests` tells the component of a section (by kind: "retriever",
+// "policy") that keeps an index on disk what to do with it (`ralm index
+// build`); the others are built as configured.
+using IndexRequests = std::map<std::string, IndexRequest>;
+BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry,
+                             const IndexRequests& index_requests = {});
 
 }  // namespace ralm::core
