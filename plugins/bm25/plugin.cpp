@@ -1,5 +1,4 @@
 // The `bm25` plugin: sparse retrieval over a passage store.
-#include "analyzer.hpp"
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "ralm/ralm.hpp"
@@ -39,7 +38,8 @@ RALM_PLUGIN("bm25", "0.1.0", "BM25 sparse retrieval with an on-disk inverted ind
           param::real("k1", 0.9, "term-frequency saturation (Pyserini's default)").at_least(0),
           param::real("b", 0.4, "length normalisation (Pyserini's default)").between(0, 1),
           param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),
-          param::boolean("rebuild", false, "rebuild the index even if it exists (`ralm index build --force`)"),
+          param::boolean("rebuild", false,
+                         "rebuild the index even if it exists (`ralm index build --force`)"),
           param::integer("threads", 0, "threads for a batch of queries; 0: the engine's").at_least(0),
       },
       make_retriever);

@@ -6,8 +6,9 @@
 // Batched over sequences that each start at position 0. Matrix products,
 // attention's included (one product per sequence and head), go to BLAS; the
 // rest is OpenMP over rows or columns with every sum in a fixed order, so a
-// result depends only on the inputs and the thread count. Instantiated for float (training) and double (the finite-difference
-// tests, where rounding would hide a wrong gradient).
+// result depends only on the inputs and the thread count. Instantiated for
+// float (training) and double (the finite-difference tests, where rounding
+// would hide a wrong gradient).
 //
 // With a LoraLayout, the base weights are frozen and each adapted linear
 // layer computes x·Wᵀ + scale · (dropout(x)·Aᵀ)·Bᵀ, PEFT's LoRA; trainable
@@ -18,9 +19,9 @@
 #include <memory>
 #include <vector>
 
-#include "llama_config.hpp"
 #include "lora_layout.hpp"
 #include "param_layout.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "ralm/types.hpp"
 
 namespace ralm::llama_train {
