@@ -91,7 +91,8 @@ TEST(Cli, RunDryRunBuildsEveryComponent) {
 }
 
 // OpenBLAS loads with one thread unless the user chose a count: its own
-// threads would only spin beside the llama pool (core/src/plugin_manager.cpp).
+// threads would only spin beside the llama pool
+// (plugins/common/openblas_threads/openblas_threads.cpp).
 TEST(Cli, OpenBlasLoadsSingleThreadedUnlessTheUserChose) {
   const std::vector<std::string> args = {"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--dry-run",
                                          "--log-level", "info"};
