@@ -89,7 +89,7 @@ DType parse_dtype(const std::string& s, const std::string& where) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
-  throw InputError(where + ": unsupported dtype " + s + "; safetensors tensors are read as F32, F16 or BF16");
+  throw InputError(where + ": unsupported dtype " + s + "; only F32, F16 and BF16 tensors are read");
 }
 
 }  // namespace
