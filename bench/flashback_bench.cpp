@@ -19,11 +19,11 @@
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
 #include "prepend_policy.hpp"
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/error.hpp"
-#include "tokenizers.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 namespace fs = std::filesystem;
 
@@ -136,14 +136,11 @@ int main(int argc, char** argv) try {
                                                 {"retrieval", b.times[1].retrieval},
                                                 {"total", b.times[1].total}}}};
   }
-  std::ofstream("flashback_bench.json") << nlohmann::json{{"hidden", hidden},
-                                                          {"dtype", dtype},
-                                                          {"layers", layers},
-                                                          {"threads", threads},
-                                                          {"new_tokens", new_tokens},
-                                                          {"rows", rows}}
-                                               .dump(2)
-                                        << "\n";
+  std::ofstream("flashback_bench.json")
+      << nlohmann::json{{"hidden", hidden},   {"dtype", dtype},           {"layers", layers},
+                        {"threads", threads}, {"new_tokens", new_tokens}, {"rows", rows}}
+             .dump(2)
+      << "\n";
   fs::remove_all(index_dir);
   return 0;
 } catch (const ralm::Error& e) {

@@ -29,10 +29,10 @@
 
 #include "bench_limits.hpp"
 #include "kernels.hpp"
-#include "llama_config.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
-#include "tokenizers.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 namespace {
 

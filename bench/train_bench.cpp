@@ -18,8 +18,8 @@
 #include "adamw.hpp"
 #include "llama_graph.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
-#include "tokenizers.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 using namespace ralm::llama_train;
 using Clock = std::chrono::steady_clock;

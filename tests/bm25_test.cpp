@@ -5,12 +5,12 @@
 #include <cmath>
 #include <map>
 
-#include "analyzer.hpp"
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/core/plugin_manager.hpp"
 #include "ralm/error.hpp"
+#include "ralm/text_analysis/analyzer.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -18,6 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace ralm::bm25;
 using ralm::test::TempDir;
+using ralm::text_analysis::Analyzer;
+using ralm::text_analysis::is_stop_word;
 
 const std::string kCorpus = RALM_SOURCE_DIR "/tests/fixtures/corpus";
 

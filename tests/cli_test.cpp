@@ -100,8 +100,8 @@ bool logs_variable(const std::string& log, const std::string& assignment) {
 }
 
 // OpenBLAS loads with one thread unless the user chose a count: its own
-// threads would only spin beside the model's pool (the plugins that link
-// OpenBLAS see to it).
+// threads would only spin beside the model's pool
+// (plugins/common/openblas_threads/openblas_threads.cpp).
 TEST(Cli, OpenBlasLoadsSingleThreadedUnlessTheUserChose) {
   const std::vector<std::string> args = {"run", RALM_SOURCE_DIR "/pipelines/quickstart.yaml", "--dry-run",
                                          "--log-level", "info"};

@@ -11,14 +11,16 @@
 #include "llama_checkpoint.hpp"
 #include "llama_model.hpp"
 #include "llama_reference.hpp"
-#include "llama_weights.hpp"
 #include "ralm/error.hpp"
+#include "ralm/llama_format/checkpoint.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "run_command.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 
 using namespace ralm::llama;
+using ralm::safetensors::DType;
 using ralm::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -127,7 +129,7 @@ TEST(AddedTokens, ASavedModelReloadsWithTheSameIdsAndLogits) {
     EXPECT_EQ(tc["added_tokens_decoder"]["301"]["special"], true);
     EXPECT_EQ(read_json(out / "added_tokens.json")["<MARK_R>"], 301);
     EXPECT_EQ(read_json(out / "config.json")["vocab_size"], 302);
-    const SafetensorsFile st(out / "model.safetensors");
+    const ralm::safetensors::File st(out / "model.safetensors");
     EXPECT_EQ(st.tensors().at("model.embed_tokens.weight").shape, (std::vector<std::int64_t>{302, 40}));
     EXPECT_EQ(st.tensors().count("lm_head.weight"), tied ? 0u : 1u);
 
@@ -168,7 +170,7 @@ TEST(AddedTokens, ABf16ModelSavedInBf16ReloadsBitForBit) {
   m->add_special_token("<MARK_R>");
   save_llama_model(*m, dir.path() / "bf16", DType::BF16);
   EXPECT_EQ(read_json(dir.path() / "bf16" / "config.json")["torch_dtype"], "bfloat16");
-  const SafetensorsFile st(dir.path() / "bf16" / "model.safetensors");
+  const ralm::safetensors::File st(dir.path() / "bf16" / "model.safetensors");
   EXPECT_EQ(st.tensors().at("lm_head.weight").dtype, DType::BF16);
   auto back = load_llama_model(dir.path() / "bf16", 2, 0, WeightType::bf16);
   const std::vector<ralm::TokenId> ids = {1, 300, 70, 5};

@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "llama_config.hpp"
 #include "llama_graph.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
-#include "tokenizers.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 namespace {
 

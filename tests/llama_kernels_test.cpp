@@ -33,11 +33,11 @@
 #include <thread>
 
 #include "kernels.hpp"
-#include "llama_config.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "thread_pool.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 

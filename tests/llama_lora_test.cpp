@@ -11,16 +11,18 @@
 
 #include "llama_model.hpp"
 #include "llama_reference.hpp"
-#include "llama_weights.hpp"
 #include "lora_adapter.hpp"
 #include "ralm/error.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
+#include "ralm/safetensors.hpp"
 #include "run_command.hpp"
-#include "safetensors.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 
 using namespace ralm::llama;
+using ralm::safetensors::DType;
+using ralm::safetensors::TensorToWrite;
 using ralm::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -210,7 +212,7 @@ TEST(LlamaLora, PeftFilesRoundTripWithPeftsKeyNames) {
   const LlamaConfig c = shape();
   const auto a = random_adapter(c, 6, 4, {LoraTarget::q_proj, LoraTarget::o_proj, LoraTarget::gate_proj});
   write_peft_adapter(dir.path() / "ad", a, c);
-  const SafetensorsFile st(dir.path() / "ad" / "adapter_model.safetensors");
+  const ralm::safetensors::File st(dir.path() / "ad" / "adapter_model.safetensors");
   const auto& t = st.tensors();
   EXPECT_EQ(t.size(), 2u * 3u * 2u);
   EXPECT_EQ(t.at("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").shape,
@@ -351,7 +353,7 @@ TEST(LlamaLora, BadAdapterFoldersAreOneLineErrors) {
   {
     std::vector<TensorToWrite> t = {
         {peft_lora_key(0, LoraTarget::q_proj, false), DType::F32, {2, 40}, a.factors[0].a}};
-    write_safetensors(dir.path() / "lonely" / "adapter_model.safetensors", t);
+    ralm::safetensors::write_file(dir.path() / "lonely" / "adapter_model.safetensors", t);
   }
   EXPECT_NE(adapter_error(dir.path() / "lonely", c).find("has no lora_B partner"), std::string::npos);
   {
@@ -359,7 +361,7 @@ TEST(LlamaLora, BadAdapterFoldersAreOneLineErrors) {
                                      DType::F32,
                                      {2, 40},
                                      a.factors[0].a}};
-    write_safetensors(dir.path() / "lonely" / "adapter_model.safetensors", t);
+    ralm::safetensors::write_file(dir.path() / "lonely" / "adapter_model.safetensors", t);
   }
   EXPECT_NE(adapter_error(dir.path() / "lonely", c).find("unknown tensor base_model.model.model.layers.0"),
             std::string::npos);

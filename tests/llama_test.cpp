@@ -9,18 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include "llama_checkpoint.hpp"
-#include "llama_config.hpp"
 #include "llama_model.hpp"
 #include "llama_reference.hpp"
-#include "llama_weights.hpp"
 #include "ralm/error.hpp"
+#include "ralm/llama_format/checkpoint.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
+#include "ralm/safetensors.hpp"
 #include "run_command.hpp"
-#include "safetensors.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 
 using namespace ralm::llama;
+using ralm::safetensors::DType;
 using ralm::test::reference_logits;
 using ralm::test::TempDir;
 namespace fs = std::filesystem;
@@ -258,7 +260,7 @@ void write_checkpoint(const fs::path& dir, const LlamaConfig& c, const LlamaWeig
                       const std::string& extra_config = "") {
   fs::create_directories(dir);
   const std::int64_t h = c.hidden_size, ff = c.intermediate_size, v = c.vocab_size;
-  write_safetensors(dir / "model.safetensors", llama_tensors(c, w, dtype));
+  ralm::safetensors::write_file(dir / "model.safetensors", llama_tensors(c, w, dtype));
   std::ofstream(dir / "config.json") << "{\"architectures\": [\"LlamaForCausalLM\"], \"vocab_size\": " << v
                                      << ", \"hidden_size\": " << h << ", \"intermediate_size\": " << ff
                                      << ", \"num_hidden_layers\": " << c.num_layers

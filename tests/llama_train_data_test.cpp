@@ -3,12 +3,12 @@
 // document never retrieved and the loss on the target tokens only.
 #include <gtest/gtest.h>
 
+#include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/passage_store.hpp"
 #include "ralm/retriever.hpp"
 #include "retrieval_windows.hpp"
 #include "run_command.hpp"
 #include "token_windows.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 

@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "cli_expectations.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/passage_store.hpp"
+#include "ralm/safetensors.hpp"
 #include "run_command.hpp"
-#include "safetensors.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 
@@ -164,7 +164,7 @@ TEST_F(Trainer, LoraWritesAPeftAdapterAndResumesExactly) {
             read_bytes(dir.path() / "lb/adapter/adapter_model.safetensors"));
 
   // PEFT's keys and shapes, and its config fields.
-  const ralm::llama::SafetensorsFile adapter(dir.path() / "la/adapter/adapter_model.safetensors");
+  const ralm::safetensors::File adapter(dir.path() / "la/adapter/adapter_model.safetensors");
   const auto& t = adapter.tensors();
   ASSERT_EQ(t.size(), 2u * 3u * 2u + 1u);
   EXPECT_EQ(t.at("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").shape,

@@ -9,8 +9,8 @@
 #include <random>
 
 #include "cli_expectations.hpp"
-#include "llama_config.hpp"
 #include "lora_adapter.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "run_command.hpp"
 
 namespace {

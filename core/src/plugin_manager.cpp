@@ -29,23 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// OpenBLAS (which the dense and training plugins link) starts one thread per
-// core as it loads, and each spins on sched_yield for about 0.1 s before it
-// sleeps: on 2 cores that took a core from the llama plugin's pool at every
-// start (the quick start's first pipeline ran 2.5x slower for it). Nothing
-// asks those threads for work: FAISS runs on OpenMP and pins OpenBLAS to 1
-// thread, the llama kernels have their own pool, and the trainer sets
-// OpenBLAS's count itself (openblas_set_num_threads starts threads on
-// demand). So OpenBLAS loads with one thread, unless the user set
-// OPENBLAS_NUM_THREADS.
-void load_openblas_single_threaded() {
-  static const bool once = [] {
-    ::setenv("OPENBLAS_NUM_THREADS", "1", /*overwrite=*/0);
-    return true;
-  }();
-  (void)once;
-}
-
 std::vector<std::string> split_colons(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -126,7 +109,6 @@ void PluginManager::load_file(const fs::path& file) {
   const std::string where = file.string();
   const std::string sdk = std::string("ralmkit SDK ") + RALM_SDK_VERSION_STRING;
 
-  load_openblas_single_threaded();
   boost::dll::shared_library lib;
   try {
     lib.load(boost::dll::fs::path(file.string()),

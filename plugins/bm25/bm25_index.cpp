@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "analyzer.hpp"
 #include "ralm/error.hpp"
 #include "ralm/progress.hpp"
 #include "ralm/staging_directory.hpp"
+#include "ralm/text_analysis/analyzer.hpp"
 
 namespace ralm::bm25 {
 
@@ -30,7 +30,7 @@ void write_array(const fs::path& file, const std::vector<T>& values) {
 
 void build_index(const PassageStore& store, const fs::path& dir, bool overwrite) {
   StagingDirectory staging(dir, overwrite);
-  Analyzer analyzer;
+  text_analysis::Analyzer analyzer;
   std::unordered_map<std::string, std::uint32_t> term_ids;
   std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> postings;  // per term id: (passage, tf)
   std::vector<std::uint32_t> lengths(static_cast<std::size_t>(store.size()));
@@ -80,10 +80,14 @@ void build_index(const PassageStore& store, const fs::path& dir, bool overwrite)
   write_array(staging.path() / "postings.ids", ids);
   write_array(staging.path() / "postings.tfs", tfs);
   write_array(staging.path() / "lengths", lengths);
-  const json meta = {{"format", kIndexFormat},    {"version", kIndexVersion},
-                     {"analyzer", kAnalyzerName}, {"corpus_checksum", store.manifest().checksum},
-                     {"passages", store.size()},  {"terms", sorted.size()},
-                     {"postings", ids.size()},    {"total_length", total_length}};
+  const json meta = {{"format", kIndexFormat},
+                     {"version", kIndexVersion},
+                     {"analyzer", text_analysis::kAnalyzerName},
+                     {"corpus_checksum", store.manifest().checksum},
+                     {"passages", store.size()},
+                     {"terms", sorted.size()},
+                     {"postings", ids.size()},
+                     {"total_length", total_length}};
   std::ofstream(staging.path() / "meta.json") << meta.dump(2) << "\n";
   staging.commit();
 }
@@ -100,10 +104,10 @@ Bm25Index::Bm25Index(const fs::path& dir, const PassageStore& store, float k1, f
     if (meta.at("format") != kIndexFormat || meta.at("version") != kIndexVersion) {
       throw InputError(meta_file.string() + ": not a BM25 index of this ralm version; rebuild it");
     }
-    if (meta.at("analyzer") != kAnalyzerName) {
+    if (meta.at("analyzer") != text_analysis::kAnalyzerName) {
       throw InputError(meta_file.string() + ": built with analyser " +
-                       meta.at("analyzer").get<std::string>() + ", this ralm analyses with " + kAnalyzerName +
-                       "; delete the folder to rebuild it");
+                       meta.at("analyzer").get<std::string>() + ", this ralm analyses with " +
+                       text_analysis::kAnalyzerName + "; delete the folder to rebuild it");
     }
     if (meta.at("corpus_checksum") != store.manifest().checksum) {
       throw InputError(meta_file.string() + ": built for corpus checksum " +

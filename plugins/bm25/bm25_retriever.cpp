@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "analyzer.hpp"
 #include "ralm/error.hpp"
+#include "ralm/text_analysis/analyzer.hpp"
 
 namespace ralm::bm25 {
 
@@ -31,7 +31,7 @@ std::vector<std::vector<Hit>> Bm25Retriever::search(std::span<const std::string>
   std::exception_ptr failure;
 #pragma omp parallel num_threads(std::min <std::int64_t>(threads_, std::max <std::int64_t>(n, 1)))
   {
-    Analyzer analyzer;
+    text_analysis::Analyzer analyzer;
     SearchScratch scratch;
 #pragma omp for schedule(dynamic)
     for (std::int64_t i = 0; i < n; ++i) {
@@ -50,7 +50,7 @@ std::vector<std::vector<Hit>> Bm25Retriever::search(std::span<const std::string>
 
 std::vector<float> Bm25Retriever::score(std::string_view query, std::span<const PassageId> ids) {
   check_query(query);
-  Analyzer analyzer;
+  text_analysis::Analyzer analyzer;
   const auto terms = Bm25Index::unique_terms(analyzer.terms(query));
   std::vector<float> out;
   out.reserve(ids.size());

@@ -1,5 +1,4 @@
 // The `bm25` plugin: sparse retrieval over a passage store.
-#include "analyzer.hpp"
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "ralm/ralm.hpp"

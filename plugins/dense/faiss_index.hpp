@@ -1,7 +1,9 @@
 // An approximate index from FAISS, kept behind this class so that no FAISS
-// type leaves faiss_index.cpp (FAISS is a static library linked into this
-// plugin only, DESIGN.md §3). The index proposes candidates; the retriever
-// ranks them by the exact scan's scores (dense_retriever.hpp says why).
+// type leaves faiss_index.cpp: FAISS is a static library linked into this
+// plugin only, its symbols hidden inside it (--exclude-libs), so neither the
+// core nor another plugin depends on FAISS or on the version this plugin was
+// built with. The index proposes candidates; the retriever ranks them by the
+// exact scan's scores (dense_retriever.hpp says why).
 #pragma once
 
 #include <cstdint>

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <random>
 
-#include "analyzer.hpp"
 #include "binary_files.hpp"
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
 #include "ralm/progress.hpp"
+#include "ralm/text_analysis/analyzer.hpp"
 
 namespace ralm::dense {
 
@@ -33,7 +33,8 @@ void normalize(float* v, std::int64_t dim) {
 std::string LsaEncoder::fingerprint_of(const LsaOptions& o) {
   return "lsa dim=" + std::to_string(o.dim) + " min_df=" + std::to_string(o.min_df) +
          " max_vocab=" + std::to_string(o.max_vocab) + " seed=" + std::to_string(o.seed) +
-         " power_iterations=" + std::to_string(o.power_iterations) + " analyzer=" + bm25::kAnalyzerName;
+         " power_iterations=" + std::to_string(o.power_iterations) +
+         " analyzer=" + text_analysis::kAnalyzerName;
 }
 
 void LsaEncoder::index_terms() {
@@ -75,7 +76,7 @@ std::unique_ptr<LsaEncoder> LsaEncoder::train(const PassageStore& store, const L
   std::vector<std::int64_t> df;
   std::vector<std::vector<std::int32_t>> passage_terms(static_cast<std::size_t>(n));
   {
-    bm25::Analyzer analyzer;
+    text_analysis::Analyzer analyzer;
     Progress progress("lsa: analysing", n, "passages");
     for (PassageId id = 0; id < n; ++id) {
       auto& ids = passage_terms[static_cast<std::size_t>(id)];
@@ -204,7 +205,7 @@ void LsaEncoder::encode(std::span<const std::string> texts, float* out, int thre
   const int nt = static_cast<int>(std::clamp<std::int64_t>(n / 64, 1, std::max(1, threads)));
 #pragma omp parallel num_threads(nt)
   {
-    bm25::Analyzer analyzer;
+    text_analysis::Analyzer analyzer;
     std::vector<std::int32_t> ids;
 #pragma omp for schedule(dynamic, 16)
     for (std::int64_t i = 0; i < n; ++i) {

@@ -8,13 +8,13 @@
 #include <string>
 #include <unordered_map>
 
-#include "added_tokens.hpp"
 #include "kernels.hpp"
 #include "kv_buffer_pool.hpp"
-#include "llama_config.hpp"
-#include "llama_weights.hpp"
 #include "lora_adapter.hpp"
 #include "lora_delta.hpp"
+#include "ralm/llama_format/added_tokens.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "ralm/model.hpp"
 
 namespace ralm::llama {

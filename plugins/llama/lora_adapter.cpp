@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "ralm/error.hpp"
+#include "ralm/safetensors.hpp"
 #include "ralm/staging_directory.hpp"
-#include "safetensors.hpp"
 
 namespace ralm::llama {
 
@@ -183,19 +183,20 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
     throw InputError(cf + ": trainable_token_indices: " + e.what());
   }
 
-  const SafetensorsFile file(weights_file);
+  const safetensors::File file(weights_file);
   const std::string wf = weights_file.string();
   const std::int64_t h = c.hidden_size, v = c.vocab_size;
   std::map<std::pair<std::int32_t, LoraTarget>, LoraFactors> factors;
-  auto rows_of = [&](const TensorView& t, const std::string& module, TokenRows& out, bool whole) {
+  auto rows_of = [&](const safetensors::TensorView& t, const std::string& module, TokenRows& out,
+                     bool whole) {
     if (!whole && token_ids.count(module) == 0)
       throw InputError(wf + ": tensor " + t.name +
                        " but adapter_config.json's trainable_token_indices has no " + module);
     const std::int64_t n = whole ? v : static_cast<std::int64_t>(token_ids[module].size());
     if (t.shape != std::vector<std::int64_t>{n, h}) {
       throw InputError(
-          wf + ": tensor " + t.name + " has shape " + shape_text(t.shape) + ", expected " +
-          shape_text({n, h}) +
+          wf + ": tensor " + t.name + " has shape " + safetensors::shape_text(t.shape) + ", expected " +
+          safetensors::shape_text({n, h}) +
           (!whole ? ""
            : t.shape.size() == 2 && t.shape[0] > v
                ? " (the model's vocab_size × hidden_size; add the tokens the adapter was trained "
@@ -269,9 +270,10 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
     const std::vector<std::int64_t> want =
         is_b ? std::vector<std::int64_t>{out, a.r} : std::vector<std::int64_t>{a.r, in};
     if (t.shape != want) {
-      throw InputError(wf + ": tensor " + name + " has shape " + shape_text(t.shape) + ", expected " +
-                       shape_text(want) + " (r = " + std::to_string(a.r) + " in adapter_config.json; " +
-                       (is_b ? "out" : "in") + " = " + std::to_string(is_b ? out : in) + " from the model)");
+      throw InputError(wf + ": tensor " + name + " has shape " + safetensors::shape_text(t.shape) +
+                       ", expected " + safetensors::shape_text(want) + " (r = " + std::to_string(a.r) +
+                       " in adapter_config.json; " + (is_b ? "out" : "in") + " = " +
+                       std::to_string(is_b ? out : in) + " from the model)");
     }
     auto& f = factors[{layer, *target}];
     f.layer = layer;
@@ -299,21 +301,21 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
 
 void write_peft_adapter(const fs::path& dir, const LoraAdapter& a, const LlamaConfig& c, bool overwrite) {
   if (a.r <= 0) throw Error("write_peft_adapter: r must be positive");
-  std::vector<TensorToWrite> tensors;
+  std::vector<safetensors::TensorToWrite> tensors;
   for (const auto& f : a.factors) {
     const auto [out, in] = lora_target_shape(c, f.target);
     if (f.a.size() != static_cast<std::size_t>(a.r * in) || f.b.size() != static_cast<std::size_t>(out * a.r))
       throw Error("write_peft_adapter: " + peft_lora_key(f.layer, f.target, false) +
                   " or its B has the wrong size");
-    tensors.push_back({peft_lora_key(f.layer, f.target, false), DType::F32, {a.r, in}, f.a});
-    tensors.push_back({peft_lora_key(f.layer, f.target, true), DType::F32, {out, a.r}, f.b});
+    tensors.push_back({peft_lora_key(f.layer, f.target, false), safetensors::DType::F32, {a.r, in}, f.a});
+    tensors.push_back({peft_lora_key(f.layer, f.target, true), safetensors::DType::F32, {out, a.r}, f.b});
   }
   json modules_to_save = nullptr, trainable = nullptr;
   auto rows = [&](const TokenRows& t, bool whole, const char* whole_key, const char* tokens_key,
                   const char* module) {
     if (t.empty()) return;
     const auto n = static_cast<std::int64_t>(t.ids.size());
-    tensors.push_back({whole ? whole_key : tokens_key, DType::F32, {n, c.hidden_size}, t.rows});
+    tensors.push_back({whole ? whole_key : tokens_key, safetensors::DType::F32, {n, c.hidden_size}, t.rows});
     if (whole) {
       if (modules_to_save.is_null()) modules_to_save = json::array();
       modules_to_save.push_back(module);
@@ -349,7 +351,7 @@ void write_peft_adapter(const fs::path& dir, const LoraAdapter& a, const LlamaCo
   // Only when used: PEFT versions from before trainable tokens reject the key.
   if (!trainable.is_null()) config["trainable_token_indices"] = trainable;
   StagingDirectory out(dir, overwrite);
-  write_safetensors(out.path() / "adapter_model.safetensors", tensors);
+  safetensors::write_file(out.path() / "adapter_model.safetensors", tensors);
   write_file_atomically(out.path() / "adapter_config.json",
                         [&](std::ostream& o) { o << config.dump(2) << "\n"; });
   out.commit();

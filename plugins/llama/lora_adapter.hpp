@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "llama_config.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "ralm/types.hpp"
 
 namespace ralm::llama {

@@ -1,11 +1,11 @@
 // The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, or a random
 // model of any shape.
 #include "llama_checkpoint.hpp"
-#include "llama_config.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "ralm/ralm.hpp"
-#include "tokenizers.hpp"
 
 namespace {
 

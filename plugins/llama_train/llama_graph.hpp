@@ -6,8 +6,30 @@
 // Batched over sequences that each start at position 0. Matrix products,
 // attention's included (one product per sequence and head), go to BLAS; the
 // rest is OpenMP over rows or columns with every sum in a fixed order, so a
-// result depends only on the inputs and the thread count. Instantiated for float (training) and double (the finite-difference
-// tests, where rounding would hide a wrong gradient).
+// result depends only on the inputs and the thread count. Instantiated for
+// float (training) and double (the finite-difference tests, where rounding
+// would hide a wrong gradient).
+//
+// It does not run on the llama plugin's inference kernels
+// (plugins/llama/kernels.hpp), which are built for decoding and do not fit
+// training:
+//   - they multiply by weights packed once at load (f32 or bf16 panels),
+//     while training's weights change at every optimiser step and are read
+//     in place from the flat parameter buffer (ParamLayout);
+//   - they compute x·Wᵀ only, while the backward pass needs the gradient of
+//     every product, dy·W and dyᵀ·x;
+//   - their attention runs a few tokens' queries over a KV cache and keeps
+//     nothing but the cache, while the backward pass needs every activation
+//     of the forward, each (sequence, head)'s whole causal probability
+//     matrix among them;
+//   - they give each output one accumulator running over k in order, so its
+//     bits do not depend on the rows or threads of a call (what speculation
+//     rests on), while training needs only a fixed result for a fixed thread
+//     count and takes sgemm's blocked throughput on its large batched
+//     (sequences × length rows) products;
+//   - they are float only, while this graph is also built for double.
+// So the two forwards agree within rounding, not bit for bit
+// (tests/llama_graph_test.cpp holds them within 1e-4).
 //
 // With a LoraLayout, the base weights are frozen and each adapted linear
 // layer computes x·Wᵀ + scale · (dropout(x)·Aᵀ)·Bᵀ, PEFT's LoRA; trainable
@@ -18,9 +40,9 @@
 #include <memory>
 #include <vector>
 
-#include "llama_config.hpp"
 #include "lora_layout.hpp"
 #include "param_layout.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "ralm/types.hpp"
 
 namespace ralm::llama_train {

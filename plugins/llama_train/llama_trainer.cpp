@@ -9,14 +9,14 @@
 #include <optional>
 
 #include "llama_graph.hpp"
-#include "llama_weights.hpp"
 #include "ralm/error.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "ralm/log.hpp"
 #include "ralm/passage_store.hpp"
 #include "ralm/progress.hpp"
 #include "token_windows.hpp"
 #include "tokenizer_training.hpp"
-#include "tokenizers.hpp"
 #include "train_checkpoint.hpp"
 
 namespace ralm::llama_train {

@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "adamw.hpp"
-#include "llama_config.hpp"
 #include "lora_layout.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "ralm/retriever.hpp"
 #include "ralm/trainer.hpp"
 #include "retrieval_windows.hpp"

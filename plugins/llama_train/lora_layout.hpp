@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "llama_config.hpp"
 #include "param_layout.hpp"
+#include "ralm/llama_format/config.hpp"
 #include "ralm/types.hpp"
 
 namespace ralm::llama_train {

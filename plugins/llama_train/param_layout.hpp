@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "llama_config.hpp"
-#include "llama_weights.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 namespace ralm::llama_train {
 
@@ -40,7 +40,7 @@ class ParamLayout {
   // The tensor with this name, or nullptr.
   const ParamTensor* find(const std::string& name) const;
 
-  // Copies between the flat buffer and the llama plugin's weights.
+  // Copies between the flat buffer and the checkpoint format's weights.
   std::vector<float> flatten(const llama::LlamaWeights& w) const;
   llama::LlamaWeights unflatten(const float* flat) const;
 

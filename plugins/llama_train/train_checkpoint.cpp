@@ -4,14 +4,14 @@
 #include <nlohmann/json.hpp>
 
 #include "ralm/error.hpp"
+#include "ralm/safetensors.hpp"
 #include "ralm/staging_directory.hpp"
-#include "safetensors.hpp"
 
 namespace ralm::llama_train {
 
 namespace fs = std::filesystem;
-using llama::shape_text;
 using nlohmann::json;
+using safetensors::shape_text;
 
 namespace {
 
@@ -53,7 +53,8 @@ TrainedTensors full_model_tensors(const llama::LlamaConfig& config, const ParamL
   t.total = layout.total();
   t.weights_file = "model.safetensors";
   t.write_metadata = [config, tokenizer_model](const fs::path& dir) {
-    // The llama plugin's own writer: what it reads back is what it wrote.
+    // The checkpoint format's own writer: what the llama plugin reads back
+    // (read_llama_config) is what it wrote.
     write_file_atomically(dir / "config.json",
                           [&](std::ostream& out) { out << llama::llama_config_json(config, "float32"); });
     if (!tokenizer_model.empty()) fs::copy_file(tokenizer_model, dir / "tokenizer.model");
@@ -77,19 +78,19 @@ void write_checkpoint(const fs::path& dir, const TrainedTensors& what, const std
                       AdamW* optimizer, const TrainPosition& position) {
   if (!dir.parent_path().empty()) fs::create_directories(dir.parent_path());
   StagingDirectory staging(dir, true);
-  std::vector<llama::TensorToWrite> tensors;
+  std::vector<safetensors::TensorToWrite> tensors;
   for (const ParamTensor& t : what.tensors) {
     const auto begin = values.begin() + static_cast<std::ptrdiff_t>(t.offset);
-    tensors.push_back({t.name, llama::DType::F32, t.shape,
+    tensors.push_back({t.name, safetensors::DType::F32, t.shape,
                        std::vector<float>(begin, begin + static_cast<std::ptrdiff_t>(t.size))});
   }
-  llama::write_safetensors(staging.path() / what.weights_file, tensors);
+  safetensors::write_file(staging.path() / what.weights_file, tensors);
   what.write_metadata(staging.path());
   if (optimizer) {
     const auto n = static_cast<std::int64_t>(values.size());
-    llama::write_safetensors(staging.path() / "optimizer.safetensors",
-                             {{"exp_avg", llama::DType::F32, {n}, optimizer->first_moment()},
-                              {"exp_avg_sq", llama::DType::F32, {n}, optimizer->second_moment()}});
+    safetensors::write_file(staging.path() / "optimizer.safetensors",
+                            {{"exp_avg", safetensors::DType::F32, {n}, optimizer->first_moment()},
+                             {"exp_avg_sq", safetensors::DType::F32, {n}, optimizer->second_moment()}});
     write_json(staging.path() / "trainer_state.json", {{"step", position.step},
                                                        {"data_position", position.data_position},
                                                        {"tokens", position.tokens},
@@ -108,7 +109,7 @@ LoadedCheckpoint read_checkpoint(const fs::path& dir, const TrainedTensors& what
   }
   LoadedCheckpoint out;
   out.values.resize(what.total);
-  const llama::SafetensorsFile file(weights);
+  const safetensors::File file(weights);
   for (const ParamTensor& t : what.tensors) {
     const auto it = file.tensors().find(t.name);
     if (it == file.tensors().end() || it->second.shape != t.shape) {
@@ -140,7 +141,7 @@ LoadedCheckpoint read_checkpoint(const fs::path& dir, const TrainedTensors& what
     throw InputError(state_file.string() + ": unreadable: " + e.what());
   }
   const auto n = static_cast<std::int64_t>(what.total);
-  const llama::SafetensorsFile optimizer(dir / "optimizer.safetensors");
+  const safetensors::File optimizer(dir / "optimizer.safetensors");
   for (const char* name : {"exp_avg", "exp_avg_sq"}) {
     const auto it = optimizer.tensors().find(name);
     if (it == optimizer.tensors().end() || it->second.shape != std::vector<std::int64_t>{n}) {

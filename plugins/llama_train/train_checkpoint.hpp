@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "adamw.hpp"
-#include "llama_config.hpp"
 #include "lora_layout.hpp"
 #include "param_layout.hpp"
+#include "ralm/llama_format/config.hpp"
 
 namespace ralm::llama_train {
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "llama_config.hpp"
-#include "llama_weights.hpp"
+#include "ralm/llama_format/config.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "ralm/types.hpp"
 
 namespace ralm::test {

@@ -10,9 +10,9 @@
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "llama_model.hpp"
-#include "llama_weights.hpp"
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/core/pipeline_builder.hpp"
+#include "ralm/llama_format/weights.hpp"
 #include "run_command.hpp"
 
 namespace ralm::test {

@@ -14,6 +14,7 @@
 #include "ralm/progress.hpp"
 #include "ralm/registrar.hpp"
 #include "ralm/retriever.hpp"
+#include "ralm/safetensors.hpp"
 #include "ralm/speculation_scheduler.hpp"
 #include "ralm/staging_directory.hpp"
 #include "ralm/trainer.hpp"

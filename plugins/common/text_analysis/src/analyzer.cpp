@@ -1,4 +1,4 @@
-#include "analyzer.hpp"
+#include "ralm/text_analysis/analyzer.hpp"
 
 #include <libstemmer.h>
 
@@ -8,7 +8,7 @@
 
 #include "ralm/error.hpp"
 
-namespace ralm::bm25 {
+namespace ralm::text_analysis {
 
 struct Analyzer::Stemmer {
   sb_stemmer* stemmer = nullptr;
@@ -19,7 +19,7 @@ struct Analyzer::Stemmer {
 
 Analyzer::Analyzer() : stemmer_(std::make_unique<Stemmer>()) {
   stemmer_->stemmer = sb_stemmer_new("english", "UTF_8");
-  if (!stemmer_->stemmer) throw Error("bm25: libstemmer has no English stemmer");
+  if (!stemmer_->stemmer) throw Error("text analysis: libstemmer has no English stemmer");
 }
 
 Analyzer::~Analyzer() = default;
@@ -43,7 +43,7 @@ std::vector<std::string> Analyzer::terms(std::string_view text) {
     }
     const sb_symbol* stem = sb_stemmer_stem(
         stemmer_->stemmer, reinterpret_cast<const sb_symbol*>(word.data()), static_cast<int>(word.size()));
-    if (!stem) throw Error("bm25: out of memory while stemming");
+    if (!stem) throw Error("text analysis: out of memory while stemming");
     out.emplace_back(reinterpret_cast<const char*>(stem),
                      static_cast<std::size_t>(sb_stemmer_length(stemmer_->stemmer)));
     word.clear();
@@ -62,4 +62,4 @@ std::vector<std::string> Analyzer::terms(std::string_view text) {
   return out;
 }
 
-}  // namespace ralm::bm25
+}  // namespace ralm::text_analysis

@@ -1,12 +1,12 @@
-#include "added_tokens.hpp"
+#include "ralm/llama_format/added_tokens.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ralm/error.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/staging_directory.hpp"
-#include "tokenizers.hpp"
 
 namespace ralm::llama {
 

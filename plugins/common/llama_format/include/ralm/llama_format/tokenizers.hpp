@@ -1,6 +1,7 @@
-// The llama plugin's tokenizers: SentencePiece's tokenizer.model when the
-// checkpoint has one, and an ids-only stand-in when it has none (test
-// checkpoints, random models), which decodes but cannot encode text.
+// The tokenizers of Llama checkpoints: SentencePiece's tokenizer.model when
+// the checkpoint has one, and an ids-only stand-in when it has none (test
+// checkpoints, random models), which decodes but cannot encode text; and the
+// byte tokenizer random models that must read text are given.
 #pragma once
 
 #include <filesystem>

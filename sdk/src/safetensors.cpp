@@ -1,4 +1,4 @@
-#include "safetensors.hpp"
+#include "ralm/safetensors.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include "ralm/mapped_file.hpp"
 #include "ralm/staging_directory.hpp"
 
-namespace ralm::llama {
+namespace ralm::safetensors {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -89,7 +89,7 @@ DType parse_dtype(const std::string& s, const std::string& where) {
   if (s == "F32") return DType::F32;
   if (s == "F16") return DType::F16;
   if (s == "BF16") return DType::BF16;
-  throw InputError(where + ": unsupported dtype " + s + "; the llama plugin reads F32, F16 and BF16");
+  throw InputError(where + ": unsupported dtype " + s + "; only F32, F16 and BF16 tensors are read");
 }
 
 }  // namespace
@@ -109,7 +109,7 @@ std::vector<float> TensorView::to_f32() const {
   return out;
 }
 
-SafetensorsFile::SafetensorsFile(const fs::path& file) : map_(std::make_unique<MappedFile>(file)) {
+File::File(const fs::path& file) : map_(std::make_unique<MappedFile>(file)) {
   const std::string name = file.string();
   const std::size_t size = map_->size();
   if (size < 8) {
@@ -168,7 +168,7 @@ SafetensorsFile::SafetensorsFile(const fs::path& file) : map_(std::make_unique<M
   }
 }
 
-SafetensorsFile::~SafetensorsFile() = default;
+File::~File() = default;
 
 Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
   const fs::path single = dir / "model.safetensors";
@@ -193,12 +193,12 @@ Checkpoint::Checkpoint(const fs::path& dir) : dir_(dir) {
     shards.push_back(single);
   } else {
     throw InputError(dir.string() +
-                     ": no model.safetensors or model.safetensors.index.json; point `path` at a "
-                     "Hugging Face checkpoint folder");
+                     ": no model.safetensors or model.safetensors.index.json; give a Hugging Face "
+                     "checkpoint folder that holds its weights");
   }
   for (const fs::path& shard : shards) {
     if (!fs::exists(shard)) throw InputError(shard.string() + ": shard listed in the index is missing");
-    files_.push_back(std::make_unique<SafetensorsFile>(shard));
+    files_.push_back(std::make_unique<File>(shard));
     for (const auto& [name, view] : files_.back()->tensors())
       index_[name] = &view;
   }
@@ -208,19 +208,14 @@ bool Checkpoint::has(const std::string& name) const {
   return index_.count(name) > 0;
 }
 
-const TensorView& Checkpoint::get(const std::string& name, const std::vector<std::int64_t>& shape) const {
+const TensorView& Checkpoint::get(const std::string& name, const std::vector<std::int64_t>& shape,
+                                  std::string_view shape_source) const {
   const auto it = index_.find(name);
   if (it == index_.end()) throw InputError(describe() + ": missing tensor " + name);
   const TensorView& t = *it->second;
   if (t.shape != shape) {
-    auto str = [](const std::vector<std::int64_t>& s) {
-      std::string out = "[";
-      for (std::size_t i = 0; i < s.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(s[i]);
-      return out + "]";
-    };
-    throw InputError(t.file + ": tensor " + name + " has shape " + str(t.shape) +
-                     ", but config.json implies " + str(shape));
+    throw InputError(t.file + ": tensor " + name + " has shape " + shape_text(t.shape) + ", but " +
+                     std::string(shape_source) + " implies " + shape_text(shape));
   }
   return t;
 }
@@ -230,7 +225,7 @@ std::string Checkpoint::describe() const {
   return (dir_ / "model.safetensors.index.json").string();
 }
 
-void write_safetensors(const fs::path& file, const std::vector<TensorToWrite>& tensors) {
+void write_file(const fs::path& file, const std::vector<TensorToWrite>& tensors) {
   // transformers' and PEFT's loaders check format "pt" (they reject other formats).
   json header = {{"__metadata__", {{"format", "pt"}}}};
   std::uint64_t offset = 0;
@@ -257,10 +252,10 @@ void write_safetensors(const fs::path& file, const std::vector<TensorToWrite>& t
           out.write(reinterpret_cast<const char*>(&h), 2);
         }
       } else {
-        throw Error("write_safetensors: writing F16 is not supported");
+        throw Error("safetensors::write_file: writing F16 is not supported");
       }
     }
   });
 }
 
-}  // namespace ralm::llama
+}  // namespace ralm::safetensors

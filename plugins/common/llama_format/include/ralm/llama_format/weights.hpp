@@ -1,4 +1,4 @@
-// The weights of a Llama model in memory (float32 for now), loaded from a
+// The weights of a Llama model in memory, in float32, loaded from a
 // checkpoint or initialised at random.
 #pragma once
 
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "llama_config.hpp"
+#include "ralm/llama_format/config.hpp"
 
 namespace ralm::llama {
 

@@ -1,20 +1,20 @@
-#include "llama_weights.hpp"
+#include "ralm/llama_format/weights.hpp"
 
 #include <cmath>
 #include <random>
 #include <string>
 
-#include "safetensors.hpp"
+#include "ralm/safetensors.hpp"
 
 namespace ralm::llama {
 
 LlamaWeights load_llama_weights(const std::filesystem::path& dir, const LlamaConfig& c) {
-  const Checkpoint ckpt(dir);
+  const safetensors::Checkpoint ckpt(dir);
   const std::int64_t h = c.hidden_size, q = std::int64_t{c.num_heads} * c.head_dim,
                      kv = std::int64_t{c.num_kv_heads} * c.head_dim, ff = c.intermediate_size,
                      v = c.vocab_size;
   auto get = [&](const std::string& name, std::vector<std::int64_t> shape) {
-    return ckpt.get(name, shape).to_f32();
+    return ckpt.get(name, shape, "config.json").to_f32();
   };
   LlamaWeights w;
   w.embed = get("model.embed_tokens.weight", {v, h});

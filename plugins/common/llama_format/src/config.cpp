@@ -1,4 +1,4 @@
-#include "llama_config.hpp"
+#include "ralm/llama_format/config.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -77,8 +77,8 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
     const std::string arch =
         j.contains("architectures") ? j["architectures"].dump() : "model_type " + j.value("model_type", "");
     throw InputError(name + ": architecture " + arch +
-                     " is not supported; the llama plugin reads LlamaForCausalLM "
-                     "(model_type \"llama\")");
+                     " is not supported; only LlamaForCausalLM "
+                     "(model_type \"llama\") is read");
   }
   LlamaConfig c;
   auto need = [&](const char* field) -> const json& {
@@ -126,8 +126,8 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
             scaling->value("original_max_position_embeddings", std::int64_t{8192});
       } else if (type != "default") {
         throw InputError(name + ": rope type '" + type +
-                         "' is not supported; the llama plugin supports default "
-                         "and llama3");
+                         "' is not supported; the supported rope types are "
+                         "default and llama3");
       }
     }
   } catch (const json::exception& e) {

@@ -1,7 +1,9 @@
-// BM25's analyser: lower-case, split on anything that is not a letter or
-// digit, drop English stop words, stem with Snowball's English (Porter2)
-// stemmer. The choice follows Lucene's EnglishAnalyzer, which Pyserini's BM25
-// (In-Context RALM's retriever) uses: the same 33 stop words, a Porter stem.
+// English text analysis, shared by BM25 and the dense plugin's lsa encoder so
+// that both see a text as the same terms: lower-case, split on anything that
+// is not a letter or digit, drop English stop words, stem with Snowball's
+// English (Porter2) stemmer. The choice follows Lucene's EnglishAnalyzer,
+// which Pyserini's BM25 (In-Context RALM's retriever) uses: the same 33 stop
+// words, a Porter stem.
 #pragma once
 
 #include <memory>
@@ -9,10 +11,10 @@
 #include <string_view>
 #include <vector>
 
-namespace ralm::bm25 {
+namespace ralm::text_analysis {
 
 // Bumped whenever the analysis changes, so that an index built with another
-// analysis is refused.
+// analysis is refused (indexes store it).
 inline constexpr const char* kAnalyzerName = "lucene-english-stop+snowball-english/1";
 
 class Analyzer {
@@ -32,4 +34,4 @@ class Analyzer {
 
 bool is_stop_word(std::string_view word);
 
-}  // namespace ralm::bm25
+}  // namespace ralm::text_analysis

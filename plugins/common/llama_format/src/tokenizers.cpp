@@ -1,4 +1,4 @@
-#include "tokenizers.hpp"
+#include "ralm/llama_format/tokenizers.hpp"
 
 #include <sentencepiece_processor.h>
 
