@@ -46,6 +46,7 @@ class NeighbourSpeculator final : public Speculator {
         result_(result),
         fetch_(std::max<std::int64_t>(search.top_k(), settings.speculation.prefetch)) {}
 
+  bool done() const override { return gen_.done(); }
   bool cache_ready() const override { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
   std::size_t pending() const override { return pending_.size(); }
 
@@ -221,8 +222,7 @@ void run_neighbour_speculation(Generation& gen, const BuiltPipeline& pipeline, c
                                RequestResult& result) {
   gen.start_token_by_token();
   NeighbourSpeculator speculator(gen, search, settings, cache, result);
-  run_speculation_rounds(speculator, gen, *pipeline.scheduler, settings.speculation.async_verification,
-                         result);
+  run_speculation_rounds(speculator, *pipeline.scheduler, settings.speculation.async_verification, result);
 }
 
 }  // namespace ralm::core

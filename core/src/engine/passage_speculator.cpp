@@ -38,6 +38,7 @@ class PassageSpeculator final : public Speculator {
         fetch_(std::min<std::int64_t>(std::max(settings.top_k, settings.speculation.prefetch),
                                       pipeline.retriever->size())) {}
 
+  bool done() const override { return gen_.done(); }
   bool cache_ready() const override { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
   std::size_t pending() const override { return pending_.size(); }
 
@@ -170,8 +171,7 @@ class PassageSpeculator final : public Speculator {
 void run_passage_speculation(Generation& gen, const BuiltPipeline& pipeline, const EngineSettings& settings,
                              SpeculativeCache& cache, RequestResult& result) {
   PassageSpeculator speculator(gen, pipeline, settings, cache, result);
-  run_speculation_rounds(speculator, gen, *pipeline.scheduler, settings.speculation.async_verification,
-                         result);
+  run_speculation_rounds(speculator, *pipeline.scheduler, settings.speculation.async_verification, result);
 }
 
 }  // namespace ralm::core

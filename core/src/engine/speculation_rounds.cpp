@@ -12,18 +12,17 @@ namespace {
 
 class SpeculationRounds {
  public:
-  SpeculationRounds(Speculator& speculator, const Generation& gen, const SpeculationScheduler& scheduler,
-                    bool async_verification, RequestResult& result)
+  SpeculationRounds(Speculator& speculator, const SpeculationScheduler& scheduler, bool async_verification,
+                    RequestResult& result)
       : s_(speculator),
-        gen_(gen),
         scheduler_(scheduler),
         state_(scheduler.begin()),
         async_(async_verification),
         result_(result) {}
 
   void run() {
-    while (!gen_.done() || s_.pending() > 0) {
-      if (gen_.done()) {
+    while (!s_.done() || s_.pending() > 0) {
+      if (s_.done()) {
         settle_pending();
         continue;
       }
@@ -78,7 +77,7 @@ class SpeculationRounds {
     std::future<Verification> future = std::async(std::launch::async, s_.verification(n));
     try {
       for (std::size_t i = 0;
-           i < n && !gen_.done() &&
+           i < n && !s_.done() &&
            (i == 0 || future.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
            ++i) {
         s_.speculate();
@@ -118,7 +117,6 @@ class SpeculationRounds {
   }
 
   Speculator& s_;
-  const Generation& gen_;
   const SpeculationScheduler& scheduler_;
   std::unique_ptr<SchedulerState> state_;
   const bool async_;
@@ -127,10 +125,9 @@ class SpeculationRounds {
 
 }  // namespace
 
-void run_speculation_rounds(Speculator& speculator, const Generation& gen,
-                            const SpeculationScheduler& scheduler, bool async_verification,
-                            RequestResult& result) {
-  SpeculationRounds(speculator, gen, scheduler, async_verification, result).run();
+void run_speculation_rounds(Speculator& speculator, const SpeculationScheduler& scheduler,
+                            bool async_verification, RequestResult& result) {
+  SpeculationRounds(speculator, scheduler, async_verification, result).run();
 }
 
 }  // namespace ralm::core

@@ -9,13 +9,12 @@
 // thread runs the speculator's verification job alone.
 #pragma once
 
-#include "generation.hpp"
+#include "ralm/core/engine/request_result.hpp"
 #include "speculator.hpp"
 
 namespace ralm::core {
 
-void run_speculation_rounds(Speculator& speculator, const Generation& gen,
-                            const SpeculationScheduler& scheduler, bool async_verification,
-                            RequestResult& result);
+void run_speculation_rounds(Speculator& speculator, const SpeculationScheduler& scheduler,
+                            bool async_verification, RequestResult& result);
 
 }  // namespace ralm::core

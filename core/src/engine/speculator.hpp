@@ -36,6 +36,9 @@ class Speculator {
  public:
   virtual ~Speculator() = default;
 
+  // Whether the request has decided its last step (it may still have steps
+  // pending verification).
+  virtual bool done() const = 0;
   // Whether the cache holds enough to stand in for a search.
   virtual bool cache_ready() const = 0;
   // One step with a real search, as the baseline runs it. Returns what the
@@ -56,8 +59,9 @@ class Speculator {
   virtual Judgement judge(std::size_t n, const Verification& v) = 0;
   // Keeps the first n pending steps: each agreed with its truth.
   virtual void accept(std::size_t n) = 0;
-  // Throws away pending step `wrong` and every step after it, and redoes that
-  // step with its truth.
+  // Keeps the pending steps before `wrong` (each agreed with its truth),
+  // throws away step `wrong` and every step after it, and redoes that step
+  // with its truth.
   virtual void roll_back(std::size_t wrong, const Verification& v) = 0;
 };
 
