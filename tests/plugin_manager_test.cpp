@@ -63,6 +63,39 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   EXPECT_FALSE(os3->info.params.empty());
 }
 
+ralm::core::RegistryEntry entry(const std::string& name, std::vector<std::string> aliases,
+                                ralm::ParamSpecs params = {}) {
+  ralm::core::RegistryEntry e;
+  e.info = {"scheduler", name, "a test entry", std::move(params), std::move(aliases)};
+  return e;
+}
+
+TEST(Registry, FormerNamesFindTheComponentAndCannotBeTakenAgain) {
+  Registry registry;
+  registry.add(entry("current", {"former"}));
+  ASSERT_NE(registry.find("scheduler", "former"), nullptr);
+  EXPECT_EQ(registry.find("scheduler", "former")->info.name, "current");
+  EXPECT_EQ(registry.find("retriever", "former"), nullptr);
+  EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"current"}));
+  try {
+    registry.add(entry("former", {}));
+    ADD_FAILURE() << "a former name was taken again";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("registers scheduler 'former', which the core already registered as a "
+                                   "former name of 'current'"),
+        std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(registry.add(entry("other", {"current"})), ralm::InputError);
+  // Two parameters answering to one key would make it ambiguous.
+  EXPECT_THROW(
+      registry.add(entry("params", {},
+                         {ralm::param::integer("a", 1, "").alias("b"), ralm::param::integer("b", 1, "")})),
+      ralm::InputError);
+  EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"current"}));
+}
+
 TEST(PluginManager, ALibraryWithoutTheEntryIsNotAPlugin) {
   const std::string e = load_error({fixture("fixture-not-a-plugin")});
   EXPECT_NE(
