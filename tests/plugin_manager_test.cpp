@@ -54,7 +54,7 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
   EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"append", "knnlm", "none", "prepend"}));
   EXPECT_EQ(registry.names("model"), (std::vector<std::string>{"llama"}));
-  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "faiss"}));
+  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "dense"}));
   EXPECT_EQ(registry.names("trainer"), (std::vector<std::string>{"llama"}));
   ASSERT_EQ(registry.plugins().size(), 6u);  // bm25, dense, llama, llama-train, policies, schedulers
   const auto* os3 = registry.find("scheduler", "os3");
