@@ -1,5 +1,6 @@
 #include "ralm/core/deprecated_names.hpp"
 
+#include "ralm/core/compare.hpp"
 #include "ralm/core/engine/tasks.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
@@ -36,6 +37,8 @@ void use_current_names(Value& tree, const Value& base, const Registry& registry)
     use_current_param_names(*section, entry->info.params, kind);
   }
   if (Value* engine = tree.find("engine")) use_current_param_names(*engine, engine_param_specs(), "engine");
+  if (Value* compare = tree.find("compare"))
+    use_current_param_names(*compare, compare_param_specs(), "compare");
   if (Value* task = tree.find("task"); task && task->kind() == Value::Kind::Map) {
     const Value* kind = task->find("kind");
     if (!kind) kind = section_key(base, "task", "kind");

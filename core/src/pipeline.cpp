@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ralm/core/compare.hpp"
 #include "ralm/core/deprecated_names.hpp"
 #include "ralm/core/engine/tasks.hpp"
 #include "ralm/core/engine_params.hpp"
@@ -17,8 +18,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends", "name",      "description", "model", "retriever",
-                                                "policy",  "scheduler", "trainer",     "engine", "task"};
+  static const std::vector<std::string> keys = {"extends",   "name",   "description", "model",
+                                                "retriever", "policy", "scheduler",   "trainer",
+                                                "engine",    "task",   "compare"};
   return keys;
 }
 
@@ -234,6 +236,9 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
   const Value* engine = tree.find("engine");
   spec.engine = Params(
       "engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine", "the engine"));
+  const Value* compare = tree.find("compare");
+  spec.compare = Params("compare", validate_params(compare ? *compare : empty, compare_param_specs(),
+                                                   "compare", "`ralm compare`"));
   if (const Value* task = tree.find("task")) {
     if (task->kind() != Value::Kind::Map) {
       throw InputError(task->where().str() + ": task: expected a map with a `kind:` key, found a " +

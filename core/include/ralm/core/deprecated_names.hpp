@@ -22,7 +22,7 @@ const RegistryEntry* find_component(const Registry& registry, const std::string&
 
 // Replaces former names in `tree`, one file's top-level map: each component
 // section's `plugin:`, and the keys of every section whose parameters are
-// known (components, engine, task). A section without `plugin:` (or
+// known (components, engine, task, compare). A section without `plugin:` (or
 // task without `kind:`) refines the same section of `base`, the tree the file
 // is merged over (an empty map when there is none), and takes its
 // parameters from there. Each replacement logs one deprecation line.

@@ -9,6 +9,7 @@
 //   scheduler: {plugin: os3, ...}   # optional: absent means no speculation
 //   engine:    {stride: 4, ...}
 //   task:      {kind: generate, prompts: prompts.jsonl}
+//   compare:   {baseline: icralm-none}   # optional: `ralm compare`'s reference
 #pragma once
 
 #include <filesystem>
@@ -56,6 +57,7 @@ struct PipelineSpec {
   Params engine;
   std::string task_kind;  // empty: the pipeline has no task
   Params task;
+  Params compare;  // `compare:` (compare.hpp), defaults filled in
 
   const ComponentSpec* find(const std::string& kind) const;
 };
