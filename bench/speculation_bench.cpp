@@ -6,8 +6,10 @@
 //
 // The pipelines run in turn, `--repeat` times (baseline, spec1, spec2, ...,
 // baseline, spec1, ...), so that the machine's drift touches each alike; each
-// figure is the median over the repeats. Beside each speed-up, its limit:
-// the baseline's Amdahl bound total / (total - retrieval), what removing
+// figure is the median over the repeats. Each pipeline is measured against
+// its baseline as in `ralm compare`: the pipeline its `compare: {baseline:
+// NAME}` names, or the first. Beside each speed-up, its limit: the
+// baseline's Amdahl bound total / (total - retrieval), what removing
 // retrieval from the critical path could give at best. Also the acceptance
 // rate, how many retrievals stayed real (OS3's fallback), the time lost to
 // rollbacks, and whether every output equals the baseline's.
@@ -18,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ralm/core/compare.hpp"
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/prompts.hpp"
@@ -48,6 +51,17 @@ struct Runs {
   core::PipelineSpec spec;
   std::vector<core::RunReport> reports;  // one per repeat
   std::vector<double> walls;
+
+  // Over the repeats.
+  double median_share(double core::PhaseTimes::*phase) const {
+    std::vector<double> shares;
+    for (const auto& rep : reports)
+      shares.push_back(rep.times.*phase / rep.times.total);
+    return median(shares);
+  }
+  // total / (total - retrieval): the most that taking retrieval off the
+  // critical path could give.
+  double amdahl_bound() const { return 1.0 / (1.0 - median_share(&core::PhaseTimes::retrieval)); }
 };
 
 core::RunReport run_once(const core::PipelineSpec& spec, const core::Registry& registry,
@@ -101,8 +115,12 @@ int main(int argc, char** argv) try {
   core::PluginManager(registry).load_search_path(core::plugin_search_path({}));
 
   std::vector<Runs> runs;
-  for (const auto& f : files)
-    runs.push_back({core::load_pipeline(f, overrides, registry), {}, {}});
+  std::vector<core::PipelineSpec> specs;
+  for (const auto& f : files) {
+    specs.push_back(core::load_pipeline(f, overrides, registry));
+    runs.push_back({specs.back(), {}, {}});
+  }
+  const std::vector<std::size_t> baselines = core::compare_baselines(specs);
   const core::PipelineSpec& first = runs.front().spec;
   if (first.task_kind.empty()) throw InputError(first.file + ": the baseline needs a task with prompts");
   std::vector<core::Prompt> prompts = core::read_prompts(first.task.get_path("prompts"));
@@ -118,44 +136,44 @@ int main(int argc, char** argv) try {
     }
   }
 
-  const core::RunReport& base = runs.front().reports.front();
-  const double base_wall = median(runs.front().walls);
-  std::vector<double> base_retrieval;
-  for (const auto& rep : runs.front().reports)
-    base_retrieval.push_back(rep.times.retrieval / rep.times.total);
-  const double retrieval_share = median(base_retrieval);
-  const double bound = 1.0 / (1.0 - retrieval_share);
-
-  core::Table table({"PIPELINE", "WALL s (median)", "RETRIEVAL %", "SPEED-UP", "AMDAHL BOUND", "ACCEPTED",
-                     "REAL", "ROLLBACK %", "IDENTICAL"});
-  nlohmann::json out = {{"prompts", prompts.size()}, {"repeat", repeat},
-                        {"baseline", first.name},    {"baseline_retrieval_share", retrieval_share},
-                        {"amdahl_bound", bound},     {"pipelines", nlohmann::json::array()}};
-  for (const auto& r : runs) {
+  core::Table table({"PIPELINE", "WALL s (median)", "RETRIEVAL %", "SPEED-UP", "AMDAHL BOUND", "BASELINE",
+                     "ACCEPTED", "REAL", "ROLLBACK %", "IDENTICAL"});
+  // The top-level baseline figures are the first pipeline's, the usual
+  // baseline; each pipeline's own baseline is in its entry.
+  nlohmann::json out = {{"prompts", prompts.size()},
+                        {"repeat", repeat},
+                        {"baseline", first.name},
+                        {"baseline_retrieval_share", runs.front().median_share(&core::PhaseTimes::retrieval)},
+                        {"amdahl_bound", runs.front().amdahl_bound()},
+                        {"pipelines", nlohmann::json::array()}};
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Runs& r = runs[i];
+    const Runs& baseline = runs[baselines[i]];
+    const bool is_reference = baselines[i] == i;
+    const core::RunReport& base = baseline.reports.front();
     const double wall = median(r.walls);
-    std::vector<double> retrieval, rollback;
+    const double speedup = median(baseline.walls) / wall;
     bool identical = true;
-    for (const auto& rep : r.reports) {
-      retrieval.push_back(rep.times.retrieval / rep.times.total);
-      rollback.push_back(rep.times.rollback / rep.times.total);
+    for (const auto& rep : r.reports)
       identical = identical && core::identical_outputs(rep, base) == base.results.size();
-    }
     const core::SpeculationStats& s = r.reports.front().speculation;
-    const bool is_base = &r == &runs.front();
-    table.add({r.spec.name, fixed(wall, 3), fixed(100 * median(retrieval), 1),
-               fixed(base_wall / wall, 2) + "x", is_base ? "-" : fixed(bound, 2) + "x",
+    table.add({r.spec.name, fixed(wall, 3), fixed(100 * r.median_share(&core::PhaseTimes::retrieval), 1),
+               fixed(speedup, 2) + "x", is_reference ? "-" : fixed(baseline.amdahl_bound(), 2) + "x",
+               is_reference ? "(reference)" : baseline.spec.name,
                s.speculated > 0 ? fixed(100 * s.acceptance(), 0) + "%" : "-", std::to_string(s.real),
-               fixed(100 * median(rollback), 1),
-               is_base     ? "(reference)"
-               : identical ? "yes"
-                           : "NO"});
+               fixed(100 * r.median_share(&core::PhaseTimes::rollback), 1),
+               is_reference ? "(reference)"
+               : identical  ? "yes"
+                            : "NO"});
     out["pipelines"].push_back({{"name", r.spec.name},
                                 {"file", r.spec.file},
+                                {"baseline", baseline.spec.name},
+                                {"baseline_amdahl_bound", baseline.amdahl_bound()},
                                 {"walls_s", r.walls},
                                 {"wall_median_s", wall},
-                                {"speedup", base_wall / wall},
-                                {"retrieval_share", median(retrieval)},
-                                {"rollback_share", median(rollback)},
+                                {"speedup", speedup},
+                                {"retrieval_share", r.median_share(&core::PhaseTimes::retrieval)},
+                                {"rollback_share", r.median_share(&core::PhaseTimes::rollback)},
                                 {"speculated_steps", s.speculated},
                                 {"accepted_steps", s.accepted},
                                 {"acceptance", s.acceptance()},
@@ -164,8 +182,9 @@ int main(int argc, char** argv) try {
                                 {"identical", identical}});
   }
   table.print(std::cout);
-  std::cout << "Amdahl bound of the baseline: " << fixed(bound, 2) << "x (retrieval "
-            << fixed(100 * retrieval_share, 1) << "% of its wall time)\n";
+  std::cout << "Amdahl bound of the baseline " << first.name << ": " << fixed(runs.front().amdahl_bound(), 2)
+            << "x (retrieval " << fixed(100 * runs.front().median_share(&core::PhaseTimes::retrieval), 1)
+            << "% of its wall time)\n";
   write_file_atomically(json_path, [&](std::ostream& o) { o << out.dump(2) << "\n"; });
   return 0;
 } catch (const std::exception& e) {

@@ -39,8 +39,8 @@ TEST(Cli, PluginsListsEveryShippedComponentWithItsLibrary) {
 TEST(Cli, PluginsShowDocumentsEveryParameter) {
   const auto r = ralm_cmd({"plugins", "show", "os3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const std::string p :
-       {"initial_stride", "max_stride", "gamma_window", "gamma_cap", "latency_window", "objective"}) {
+  for (const std::string p : {"initial_steps_per_round", "max_steps_per_round", "gamma_window", "gamma_cap",
+                              "latency_window", "objective"}) {
     EXPECT_NE(r.out.find(p), std::string::npos) << p;
   }
   EXPECT_NE(r.out.find("between 0 and 1"), std::string::npos) << r.out;
@@ -49,6 +49,71 @@ TEST(Cli, PluginsShowDocumentsEveryParameter) {
   ASSERT_EQ(fixture.exit_code, 0) << fixture.err;
   EXPECT_NE(fixture.out.find("(required)"), std::string::npos) << fixture.out;
   expect_input_error(ralm_cmd({"plugins", "show", "os4"}), "no component named 'os4' (did you mean 'os3'?)");
+}
+
+TEST(Cli, PluginsShowListsFormerNames) {
+  const auto fixed = ralm_cmd({"plugins", "show", "fixed"});
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_NE(fixed.out.find("steps_per_round"), std::string::npos) << fixed.out;
+  EXPECT_NE(fixed.out.find("former parameter names, still accepted with a warning:\n  FORMER NAME  WRITE\n"
+                           "  stride       steps_per_round\n"),
+            std::string::npos)
+      << fixed.out;
+  // A component is found by its former name too, and says so.
+  const auto dense = ralm_cmd({"plugins", "show", "faiss"});
+  ASSERT_EQ(dense.exit_code, 0) << dense.err;
+  EXPECT_EQ(dense.out.rfind("retriever 'dense': ", 0), 0u) << dense.out;
+  EXPECT_NE(dense.out.find("\nformer name, still accepted with a warning: faiss\n"), std::string::npos)
+      << dense.out;
+  const auto list = ralm_cmd({"plugins"});
+  EXPECT_EQ(list.out.find("faiss  "), std::string::npos) << list.out;  // listed under its current name
+}
+
+TEST(Cli, FormerNamesAreAcceptedWithOneDeprecationLineEach) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml",
+                              "retriever:\n  plugin: faiss\n  corpus: corpus\n"
+                              "scheduler:\n  plugin: os3\n  max_stride: 8\n  initial_stride: 2\n");
+  const auto r = ralm_cmd({"validate", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 3u) << r.err;
+  EXPECT_NE(lines[0].find(file.string() + ":2:11: retriever plugin 'faiss' is deprecated: write 'dense'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(
+      lines[1].find(file.string() + ":6:15: scheduler.max_stride is deprecated: write max_steps_per_round"),
+      std::string::npos)
+      << r.err;
+  EXPECT_NE(lines[2].find(file.string() +
+                          ":7:19: scheduler.initial_stride is deprecated: write initial_steps_per_round"),
+            std::string::npos)
+      << r.err;
+  // `ralm validate` prints the current names only.
+  EXPECT_NE(r.out.find("retriever: dense"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_steps_per_round      8"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("_stride"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("faiss"), std::string::npos) << r.out;
+
+  // The same through --set.
+  const auto fixed = dir.write("fixed.yaml", "scheduler:\n  plugin: fixed\n");
+  const auto set = ralm_cmd({"validate", fixed.string(), "--set", "scheduler.stride=6"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  ASSERT_EQ(set.err_lines().size(), 1u) << set.err;
+  EXPECT_NE(set.err.find("--set scheduler.stride=6: scheduler.stride is deprecated: write steps_per_round"),
+            std::string::npos)
+      << set.err;
+  EXPECT_NE(set.out.find("steps_per_round  6"), std::string::npos) << set.out;
+}
+
+TEST(Cli, BothNamesOfOneParameterInOneSectionIsAnError) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "scheduler:\n  plugin: fixed\n  stride: 2\n  steps_per_round: 3\n");
+  expect_input_error(
+      ralm_cmd({"validate", file.string()}),
+      file.string() +
+          ":3:11: scheduler: both 'stride' and 'steps_per_round' are given, and 'stride' is the "
+          "former name of 'steps_per_round'; keep only steps_per_round");
 }
 
 TEST(Cli, ThePluginPathComesFromTheOptionAndTheEnvironment) {
@@ -74,11 +139,12 @@ TEST(Cli, ValidatePrintsTheResolvedPipeline) {
   EXPECT_EQ(quiet.out, "");
 }
 
-TEST(Cli, EveryShippedPipelineValidates) {
-  for (const auto& item : std::filesystem::directory_iterator(RALM_SOURCE_DIR "/pipelines")) {
+TEST(Cli, EveryShippedPipelineValidatesWithCurrentNamesOnly) {
+  for (const auto& item : std::filesystem::recursive_directory_iterator(RALM_SOURCE_DIR "/pipelines")) {
     if (item.path().extension() != ".yaml") continue;
     const auto r = ralm_cmd({"validate", "-q", item.path().string()});
     EXPECT_EQ(r.exit_code, 0) << item.path() << ": " << r.err;
+    EXPECT_EQ(r.err.find("deprecated"), std::string::npos) << item.path() << ": " << r.err;
   }
 }
 
@@ -124,9 +190,11 @@ TEST(Cli, RunWithoutATaskSaysHowToAddOne) {
 
 TEST(Cli, FactoryErrorsPointAtTheYaml) {
   TempDir dir;
-  const auto file = dir.write("p.yaml", "scheduler:\n  plugin: os3\n  initial_stride: 9\n  max_stride: 4\n");
-  expect_input_error(ralm_cmd({"run", file.string(), "--dry-run"}),
-                     file.string() + ":3:19: scheduler.initial_stride: 9 is larger than max_stride (4)");
+  const auto file = dir.write(
+      "p.yaml", "scheduler:\n  plugin: os3\n  initial_steps_per_round: 9\n  max_steps_per_round: 4\n");
+  expect_input_error(
+      ralm_cmd({"run", file.string(), "--dry-run"}),
+      file.string() + ":3:28: scheduler.initial_steps_per_round: 9 is larger than max_steps_per_round (4)");
 }
 
 TEST(Cli, VersionAndHelp) {
@@ -171,6 +239,15 @@ TEST(CliBadInput, UnknownKey) {
                      file.string() +
                          ":3:13: scheduler: unknown key 'gama_cap' for scheduler plugin 'os3' (did "
                          "you mean 'gamma_cap'?)");
+  // Former names are candidates too, and the suggestion is the current name.
+  const auto current = dir.write("c.yaml", "scheduler:\n  plugin: fixed\n  steps_per_rond: 2\n");
+  expect_input_error(ralm_cmd({"validate", current.string()}),
+                     "scheduler: unknown key 'steps_per_rond' for scheduler plugin 'fixed' (did you mean "
+                     "'steps_per_round'?); its keys are: steps_per_round (`ralm plugins show`");
+  const auto former = dir.write("f.yaml", "scheduler:\n  plugin: os3\n  max_strid: 2\n");
+  expect_input_error(
+      ralm_cmd({"validate", former.string()}),
+      "unknown key 'max_strid' for scheduler plugin 'os3' (did you mean 'max_steps_per_round'?)");
 }
 
 TEST(CliBadInput, WrongType) {

@@ -616,7 +616,7 @@ TEST(IndexCommand, BuildsTheRetrieversIndexAndRebuildsWithForce) {
   fixture_corpus(dir);
   const auto pipeline = dir.write("dense.yaml", R"(name: dense
 retriever:
-  plugin: faiss
+  plugin: dense
   corpus: corpus
   dim: 8
   min_df: 1
@@ -674,7 +674,7 @@ model:
   num_kv_heads: 2
   context_length: 128
 retriever:
-  plugin: faiss
+  plugin: dense
   corpus: corpus
   encoder: model
   max_tokens: 24
@@ -704,7 +704,7 @@ retriever:
   ralm::test::TempDir dir2;
   fixture_corpus(dir2);
   const auto bad =
-      dir2.write("bad.yaml", "retriever:\n  plugin: faiss\n  corpus: corpus\n  encoder: model\n");
+      dir2.write("bad.yaml", "retriever:\n  plugin: dense\n  corpus: corpus\n  encoder: model\n");
   const auto bad_spec = ralm::core::load_pipeline(bad, {}, registry);
   EXPECT_THROW(ralm::core::build_pipeline(bad_spec, registry), ralm::InputError);
 }
@@ -717,7 +717,7 @@ TEST(RetrievalEvalCommand, ReportsRecallMrrAndOverlap) {
   TempDir dir;
   fixture_corpus(dir);
   const auto dense =
-      dir.write("dense.yaml", "retriever:\n  plugin: faiss\n  corpus: corpus\n  dim: 4\n  min_df: 1\n");
+      dir.write("dense.yaml", "retriever:\n  plugin: dense\n  corpus: corpus\n  dim: 4\n  min_df: 1\n");
   const auto bm25 = dir.write("bm25.yaml", "retriever:\n  plugin: bm25\n  corpus: corpus\n");
   const std::vector<std::string> base{RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR};
   auto index = base;
@@ -729,7 +729,7 @@ TEST(RetrievalEvalCommand, ReportsRecallMrrAndOverlap) {
   r = ralm::test::run_command(eval);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("R@10"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("faiss"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dense"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("bm25"), std::string::npos) << r.out;
 }
 

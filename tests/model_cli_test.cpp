@@ -268,7 +268,8 @@ struct AskWorkspace {
         "retriever: {plugin: bm25, corpus: corpus}\n"
         "policy: {plugin: prepend}\n"
         "engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 12, threads: 1}\n");
-    dir.write("spec.yaml", "extends: p.yaml\nscheduler: {plugin: fixed, stride: 2}\nengine: {prefetch: 4}\n");
+    dir.write("spec.yaml",
+              "extends: p.yaml\nscheduler: {plugin: fixed, steps_per_round: 2}\nengine: {prefetch: 4}\n");
     dir.write("qa.yaml", "extends: p.yaml\ntask: {kind: qa, questions: q.jsonl}\n");
   }
   CommandResult run(std::vector<std::string> args) const { return run_ralm(std::move(args), dir.path()); }

@@ -75,23 +75,23 @@ TEST(Pipeline, ResolvesPathsAgainstTheFileThatWroteThem) {
 TEST(Pipeline, ExtendsMergesMapsAndTheIncludingFileWins) {
   TempDir dir;
   dir.write("base.yaml", std::string("name: base\n") + kRetriever +
-                             "  k: 3\n  mode: exact\nscheduler:\n  plugin: os3\n  max_stride: 4\n");
+                             "  k: 3\n  mode: exact\nscheduler:\n  plugin: os3\n  max_steps_per_round: 4\n");
   const auto file = dir.write("child.yaml", "extends: base.yaml\nretriever:\n  k: 7\n");
   const auto spec = load_pipeline(file, {}, registry());
   EXPECT_EQ(spec.name, "child");  // named by its own file, not its base's
   EXPECT_EQ(spec.find("retriever")->params.get_int("k"), 7);
   EXPECT_EQ(spec.find("retriever")->params.get_string("mode"), "exact");
-  EXPECT_EQ(spec.find("scheduler")->params.get_int("max_stride"), 4);
+  EXPECT_EQ(spec.find("scheduler")->params.get_int("max_steps_per_round"), 4);
 }
 
 TEST(Pipeline, ADifferentPluginReplacesTheBaseSectionAndNullRemovesIt) {
   TempDir dir;
-  dir.write("base.yaml", "scheduler:\n  plugin: os3\n  max_stride: 4\npolicy:\n  plugin: none\n");
+  dir.write("base.yaml", "scheduler:\n  plugin: os3\n  max_steps_per_round: 4\npolicy:\n  plugin: none\n");
   const auto fixed =
-      dir.write("fixed.yaml", "extends: base.yaml\nscheduler:\n  plugin: fixed\n  stride: 2\n");
+      dir.write("fixed.yaml", "extends: base.yaml\nscheduler:\n  plugin: fixed\n  steps_per_round: 2\n");
   const auto spec = load_pipeline(fixed, {}, registry());
   EXPECT_EQ(spec.find("scheduler")->plugin, "fixed");
-  EXPECT_EQ(spec.find("scheduler")->params.get_int("stride"), 2);  // os3's max_stride did not leak in
+  EXPECT_EQ(spec.find("scheduler")->params.get_int("steps_per_round"), 2);  // os3's keys did not leak in
   const auto off = dir.write("off.yaml", "extends: base.yaml\nscheduler: null\n");
   EXPECT_EQ(load_pipeline(off, {}, registry()).find("scheduler"), nullptr);
   // Null means "not given" in a file without a base too, and for a parameter.
@@ -119,12 +119,65 @@ TEST(Pipeline, OverridesParseValuesAsYaml) {
   EXPECT_EQ(spec.engine.get_int("stride"), 8);
   EXPECT_EQ(spec.find("scheduler")->plugin, "fixed");
   // A --set that switches plugin drops the old plugin's keys.
-  const auto switched =
-      load_pipeline(file,
-                    {parse_override("scheduler.plugin=os3"), parse_override("scheduler.max_stride=3"),
-                     parse_override("scheduler.plugin=fixed")},
-                    registry());
-  EXPECT_EQ(switched.find("scheduler")->params.get_int("stride"), 4);
+  const auto switched = load_pipeline(
+      file,
+      {parse_override("scheduler.plugin=os3"), parse_override("scheduler.max_steps_per_round=3"),
+       parse_override("scheduler.plugin=fixed")},
+      registry());
+  EXPECT_EQ(switched.find("scheduler")->params.get_int("steps_per_round"), 4);
+}
+
+TEST(PipelineFormerNames, AreReadAsTheCurrentNames) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml",
+                              "retriever:\n  plugin: faiss\n  corpus: c\n"
+                              "scheduler:\n  plugin: os3\n  max_stride: 6\n");
+  const auto spec = load_pipeline(file, {}, registry());
+  EXPECT_EQ(spec.find("retriever")->plugin, "dense");
+  const auto& scheduler = spec.find("scheduler")->params;
+  EXPECT_EQ(scheduler.get_int("max_steps_per_round"), 6);
+  EXPECT_EQ(scheduler.value("max_steps_per_round").where().str(), file.string() + ":6:15");
+  EXPECT_FALSE(scheduler.has("max_stride"));
+  // A tree validated without load_pipeline's renaming reads them too.
+  const auto tree = ralm::core::load_pipeline_tree(file);
+  EXPECT_EQ(ralm::core::validate_pipeline(tree, file.string(), registry())
+                .find("scheduler")
+                ->params.get_int("max_steps_per_round"),
+            6);
+}
+
+TEST(PipelineFormerNames, TheIncludingFileWinsWhicheverNameEachWrites) {
+  TempDir dir;
+  dir.write("current.yaml", "scheduler:\n  plugin: fixed\n  steps_per_round: 4\n");
+  dir.write("former.yaml", "scheduler:\n  plugin: fixed\n  stride: 4\n");
+  const auto over_current = dir.write("a.yaml", "extends: current.yaml\nscheduler:\n  stride: 2\n");
+  const auto over_former = dir.write("b.yaml", "extends: former.yaml\nscheduler:\n  steps_per_round: 8\n");
+  EXPECT_EQ(load_pipeline(over_current, {}, registry()).find("scheduler")->params.get_int("steps_per_round"),
+            2);
+  EXPECT_EQ(load_pipeline(over_former, {}, registry()).find("scheduler")->params.get_int("steps_per_round"),
+            8);
+  const auto set_former =
+      load_pipeline(dir.path() / "current.yaml", {parse_override("scheduler.stride=6")}, registry());
+  EXPECT_EQ(set_former.find("scheduler")->params.get_int("steps_per_round"), 6);
+  const auto set_current =
+      load_pipeline(dir.path() / "former.yaml", {parse_override("scheduler.steps_per_round=7")}, registry());
+  EXPECT_EQ(set_current.find("scheduler")->params.get_int("steps_per_round"), 7);
+  // A former component name refines the base's section instead of replacing it.
+  dir.write("dense.yaml", "retriever:\n  plugin: dense\n  corpus: c\n  dim: 8\n");
+  const auto faiss = dir.write("faiss.yaml", "extends: dense.yaml\nretriever:\n  plugin: faiss\n  dim: 16\n");
+  const auto spec = load_pipeline(faiss, {}, registry());
+  EXPECT_EQ(spec.find("retriever")->plugin, "dense");
+  EXPECT_EQ(spec.find("retriever")->params.get_int("dim"), 16);
+  EXPECT_EQ(spec.find("retriever")->params.get_path("corpus"), (dir.path() / "c").lexically_normal());
+}
+
+TEST(PipelineFormerNames, BothNamesInOneSectionIsAnError) {
+  TempDir dir;
+  const auto file = dir.write("p.yaml", "scheduler:\n  plugin: fixed\n  steps_per_round: 3\n  stride: 2\n");
+  EXPECT_EQ(error_of(file),
+            file.string() +
+                ":4:11: scheduler: both 'stride' and 'steps_per_round' are given, and 'stride' "
+                "is the former name of 'steps_per_round'; keep only steps_per_round");
 }
 
 TEST(PipelineErrors, MalformedYamlNamesLineAndColumn) {
@@ -192,7 +245,7 @@ TEST(PipelineErrors, MissingRequiredKeyNamesTheSectionAndTheFix) {
 
 TEST(PipelineErrors, MissingPluginKeyAndUnknownPluginListTheAvailable) {
   TempDir dir;
-  const auto none = dir.write("n.yaml", "scheduler:\n  stride: 2\n");
+  const auto none = dir.write("n.yaml", "scheduler:\n  steps_per_round: 2\n");
   EXPECT_NE(error_of(none).find("scheduler: missing `plugin:`; the scheduler plugins are: fixed, os3"),
             std::string::npos);
   const auto unknown = dir.write("u.yaml", "scheduler:\n  plugin: os4\n");

@@ -54,13 +54,46 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
   EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"append", "knnlm", "none", "prepend"}));
   EXPECT_EQ(registry.names("model"), (std::vector<std::string>{"llama"}));
-  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "faiss"}));
+  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "dense"}));
   EXPECT_EQ(registry.names("trainer"), (std::vector<std::string>{"llama"}));
   ASSERT_EQ(registry.plugins().size(), 6u);  // bm25, dense, llama, llama-train, policies, schedulers
   const auto* os3 = registry.find("scheduler", "os3");
   ASSERT_NE(os3, nullptr);
   EXPECT_EQ(os3->plugin->name, "schedulers");
   EXPECT_FALSE(os3->info.params.empty());
+}
+
+ralm::core::RegistryEntry entry(const std::string& name, std::vector<std::string> aliases,
+                                ralm::ParamSpecs params = {}) {
+  ralm::core::RegistryEntry e;
+  e.info = {"scheduler", name, "a test entry", std::move(params), std::move(aliases)};
+  return e;
+}
+
+TEST(Registry, FormerNamesFindTheComponentAndCannotBeTakenAgain) {
+  Registry registry;
+  registry.add(entry("current", {"former"}));
+  ASSERT_NE(registry.find("scheduler", "former"), nullptr);
+  EXPECT_EQ(registry.find("scheduler", "former")->info.name, "current");
+  EXPECT_EQ(registry.find("retriever", "former"), nullptr);
+  EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"current"}));
+  try {
+    registry.add(entry("former", {}));
+    ADD_FAILURE() << "a former name was taken again";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("registers scheduler 'former', which the core already registered as a "
+                                   "former name of 'current'"),
+        std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(registry.add(entry("other", {"current"})), ralm::InputError);
+  // Two parameters answering to one key would make it ambiguous.
+  EXPECT_THROW(
+      registry.add(entry("params", {},
+                         {ralm::param::integer("a", 1, "").alias("b"), ralm::param::integer("b", 1, "")})),
+      ralm::InputError);
+  EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"current"}));
 }
 
 TEST(PluginManager, ALibraryWithoutTheEntryIsNotAPlugin) {

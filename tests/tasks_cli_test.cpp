@@ -3,8 +3,10 @@
 // printed and written, and bad task input is one clear line with exit code 2.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli_expectations.hpp"
 #include "run_command.hpp"
@@ -72,6 +74,77 @@ TEST(TasksCli, QaPrintsExactMatchAndF1) {
   EXPECT_EQ(summary["task"], "qa");
   EXPECT_EQ(summary["requests"], 2);
   EXPECT_TRUE(summary.contains("f1"));
+}
+
+// The cells of the table row that starts with `name`, split where two or
+// more spaces separate them; the header's cells, likewise, for "PIPELINE".
+std::vector<std::string> cells(const std::string& table, const std::string& name) {
+  std::istringstream in(table);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + " ", 0) != 0) continue;
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < line.size()) {
+      const std::size_t gap = line.find("  ", start);
+      out.push_back(line.substr(start, gap - start));
+      if (gap == std::string::npos) break;
+      start = line.find_first_not_of(' ', gap);
+    }
+    return out;
+  }
+  return {};
+}
+
+TEST(TasksCli, CompareMeasuresEachPipelineAgainstItsBaseline) {
+  Workspace w;
+  w.dir.write("p.jsonl", "{\"prompt\": \"Lisp is\"}\n{\"prompt\": \"Fortran is\"}\n");
+  w.dir.write("none.yaml",
+              "extends: base.yaml\nname: none\nretriever: null\npolicy: {plugin: none}\n"
+              "task: {kind: generate, prompts: p.jsonl}\n");
+  w.dir.write("prepend.yaml",
+              "extends: base.yaml\nname: prepend\ntask: {kind: generate, prompts: p.jsonl}\n");
+  w.dir.write("spec.yaml",
+              "extends: prepend.yaml\nname: spec\nscheduler: {plugin: fixed, steps_per_round: 2}\n"
+              "compare: {baseline: prepend}\n");
+  const auto r = w.run({"compare", "none.yaml", "prepend.yaml", "spec.yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto header = cells(r.out, "PIPELINE");
+  const auto column = [&](const std::string& title) {
+    const auto at = std::find(header.begin(), header.end(), title);
+    EXPECT_NE(at, header.end()) << title << " in " << r.out;
+    return static_cast<std::size_t>(at - header.begin());
+  };
+  const auto none = cells(r.out, "none"), prepend = cells(r.out, "prepend"), spec = cells(r.out, "spec");
+  ASSERT_EQ(none.size(), header.size()) << r.out;
+  ASSERT_EQ(prepend.size(), header.size()) << r.out;
+  ASSERT_EQ(spec.size(), header.size()) << r.out;
+  EXPECT_EQ(none[column("BASELINE")], "(reference)");
+  EXPECT_EQ(prepend[column("BASELINE")], "none");
+  EXPECT_EQ(spec[column("BASELINE")], "prepend");
+  // Speculation reproduces its baseline's outputs.
+  EXPECT_EQ(spec[column("IDENTICAL")], "yes") << r.out;
+  // Each speed-up is the baseline's wall time over the row's, from the
+  // times each run wrote at full precision.
+  const auto wall = [&](const std::string& name) {
+    std::ifstream in(w.dir.path() / "out" / name / "summary.json");
+    return nlohmann::json::parse(in)["times"]["total_s"].get<double>();
+  };
+  const auto speed_up = [&](const std::vector<std::string>& row) {
+    return std::stod(row[column("SPEED-UP")]);  // "1.23x"
+  };
+  EXPECT_EQ(none[column("SPEED-UP")], "1.00x");
+  EXPECT_NEAR(speed_up(prepend), wall("none") / wall("prepend"), 0.0051) << r.out;
+  EXPECT_NEAR(speed_up(spec), wall("prepend") / wall("spec"), 0.0051) << r.out;
+
+  // A baseline that is not compared: one line naming the file and the names.
+  expect_input_error(
+      w.run({"compare", "none.yaml", "spec.yaml"}),
+      "spec.yaml:4:21: compare.baseline: no compared pipeline is named 'prepend'; the pipelines "
+      "compared are none, spec (their `name:`)");
+  w.dir.write("typo.yaml", "extends: spec.yaml\nname: typo\ncompare: {basline: prepend}\n");
+  expect_input_error(w.run({"compare", "prepend.yaml", "typo.yaml"}),
+                     "typo.yaml:3:20: compare: unknown key 'basline' for `ralm compare` (did you mean "
+                     "'baseline'?)");
 }
 
 TEST(TasksCli, BadTaskInput) {

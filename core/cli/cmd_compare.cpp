@@ -1,10 +1,13 @@
 // `ralm compare A.yaml B.yaml ...`: the same prompts through several
-// pipelines, one table: the figures, the speed-up against the first, and
-// whether each output is identical to the first's.
+// pipelines, one table: the figures, and each pipeline's speed-up against its
+// baseline (its `compare: {baseline: NAME}`, or the first pipeline) and
+// whether its outputs are identical to the baseline's.
 #include <iostream>
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
+#include "ralm/core/compare.hpp"
+#include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/task_runner.hpp"
 #include "ralm/error.hpp"
 
@@ -42,6 +45,7 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   for (const auto& file : vm["pipelines"].as<std::vector<std::string>>()) {
     specs.push_back(core::load_pipeline(file, overrides, registry));
   }
+  const std::vector<std::size_t> baselines = core::compare_baselines(specs);
   const std::string kind = specs.front().task_kind.empty() ? "generate" : specs.front().task_kind;
   for (const auto& spec : specs) {
     const std::string k = spec.task_kind.empty() ? "generate" : spec.task_kind;
@@ -65,7 +69,7 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
   std::vector<core::RunReport> reports;
   for (const auto& spec : specs)
     reports.push_back(core::run_task(spec, registry, task));
-  core::print_run_table(std::cout, reports);
+  core::print_compare_table(std::cout, reports, baselines);
   return 0;
 }
 

@@ -23,14 +23,21 @@ void list(const core::Registry& registry) {
   table.print(std::cout);
 }
 
-// NAME or KIND/NAME; a NAME that two kinds share must be qualified.
+// NAME or KIND/NAME, by a current or a former name; a NAME that two kinds
+// share must be qualified.
 const core::RegistryEntry& find(const core::Registry& registry, const std::string& query) {
   std::vector<const core::RegistryEntry*> matches;
   std::vector<std::string> all;
   for (const core::RegistryEntry* e : registry.entries()) {
-    const std::string qualified = e->info.kind + "/" + e->info.name;
-    all.push_back(qualified);
-    if (query == e->info.name || query == qualified) matches.push_back(e);
+    all.push_back(e->info.kind + "/" + e->info.name);
+    std::vector<std::string> names = {e->info.name};
+    names.insert(names.end(), e->info.aliases.begin(), e->info.aliases.end());
+    for (const std::string& name : names) {
+      if (query == name || query == e->info.kind + "/" + name) {
+        matches.push_back(e);
+        break;
+      }
+    }
   }
   if (matches.size() == 1) return *matches.front();
   if (matches.empty()) {
@@ -49,6 +56,10 @@ const core::RegistryEntry& find(const core::Registry& registry, const std::strin
 
 void show(const core::RegistryEntry& e) {
   std::cout << e.info.kind << " '" << e.info.name << "': " << e.info.description << "\n";
+  if (!e.info.aliases.empty()) {
+    std::cout << "former name" << (e.info.aliases.size() > 1 ? "s" : "")
+              << ", still accepted with a warning: " << core::join_names(e.info.aliases) << "\n";
+  }
   if (e.plugin) {
     std::cout << "from plugin '" << e.plugin->name << "' " << e.plugin->version << " (" << e.plugin->file
               << ")\n";
@@ -60,11 +71,17 @@ void show(const core::RegistryEntry& e) {
   std::cout << "\nparameters (in the pipeline's `" << e.info.kind
             << ":` section, beside `plugin: " << e.info.name << "`):\n";
   core::Table table({"NAME", "TYPE", "DEFAULT", "ALLOWED", "HELP"});
+  core::Table former({"FORMER NAME", "WRITE"});
   for (const ParamSpec& p : e.info.params) {
     table.add({p.name, param_type_name(p.type), p.default_value ? p.default_value->str() : "(required)",
                core::describe_constraints(p), p.help});
+    for (const std::string& alias : p.aliases)
+      former.add({alias, p.name});
   }
   table.print(std::cout, "  ");
+  if (former.empty()) return;
+  std::cout << "\nformer parameter names, still accepted with a warning:\n";
+  former.print(std::cout, "  ");
 }
 
 }  // namespace

@@ -52,6 +52,10 @@ void print_pipeline(std::ostream& out, const core::PipelineSpec& spec) {
   }
   out << "  engine:\n";
   print_params(out, spec.engine);
+  if (spec.compare.has("baseline") && !spec.compare.get_string("baseline").empty()) {
+    out << "  compare: baseline " << spec.compare.get_string("baseline") << "  ("
+        << source(spec.compare.value("baseline")) << ")\n";
+  }
 }
 
 }  // namespace ralm::cli

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
+#include <set>
 
 #include "ralm/core/suggest.hpp"
 #include "ralm/error.hpp"
+#include "ralm/log.hpp"
 
 namespace ralm::core {
 namespace {
@@ -95,7 +98,56 @@ Value check_value(const Value& v, const ParamSpec& spec, const std::string& key)
   return checked;
 }
 
+// The spec a key names, by its name or a former one.
+const ParamSpec* spec_named(const ParamSpecs& specs, const std::string& key) {
+  for (const ParamSpec& s : specs) {
+    if (s.name == key || std::find(s.aliases.begin(), s.aliases.end(), key) != s.aliases.end()) return &s;
+  }
+  return nullptr;
+}
+
+// " (did you mean 'x'?)" over names and former names alike, always naming
+// the current one: a misspelt former name leads to the name to write.
+std::string did_you_mean_param(const std::string& key, const ParamSpecs& specs) {
+  std::vector<std::string> candidates;
+  for (const ParamSpec& s : specs) {
+    candidates.push_back(s.name);
+    candidates.insert(candidates.end(), s.aliases.begin(), s.aliases.end());
+  }
+  const std::string best = closest_match(key, candidates);
+  if (best.empty()) return "";
+  return " (did you mean '" + spec_named(specs, best)->name + "'?)";
+}
+
 }  // namespace
+
+void warn_deprecated(const Location& where, const std::string& what, const std::string& current) {
+  // A pipeline loaded twice by one command (`ralm index build`), or a base
+  // that several compared pipelines extend, warns once.
+  static std::mutex mutex;
+  static std::set<std::string> logged;
+  const std::string line = where.str() + ": " + what + " is deprecated: write " + current;
+  {
+    std::lock_guard lock(mutex);
+    if (!logged.insert(line).second) return;
+  }
+  log_warn(line);
+}
+
+void use_current_param_names(Value& section, const ParamSpecs& specs, const std::string& section_name) {
+  if (section.kind() != Value::Kind::Map) return;
+  for (auto& [key, v] : section.as_map()) {
+    const ParamSpec* spec = spec_named(specs, key);
+    if (!spec || spec->name == key) continue;
+    if (section.find(spec->name)) {
+      throw InputError(v.where().str() + ": " + section_name + ": both '" + key + "' and '" + spec->name +
+                       "' are given, and '" + key + "' is the former name of '" + spec->name +
+                       "'; keep only " + spec->name);
+    }
+    warn_deprecated(v.where(), section_name + "." + key, spec->name);
+    key = spec->name;
+  }
+}
 
 std::string describe_constraints(const ParamSpec& spec) {
   std::string out;
@@ -125,11 +177,13 @@ Value validate_params(const Value& given, const ParamSpecs& specs, const std::st
   for (const ParamSpec& s : specs)
     known.push_back(s.name);
 
-  for (const auto& [key, v] : given.as_map()) {
+  Value current = given;
+  use_current_param_names(current, specs, section);
+  for (const auto& [key, v] : current.as_map()) {
     if (std::find(reserved.begin(), reserved.end(), key) != reserved.end()) continue;
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       throw InputError(v.where().str() + ": " + section + ": unknown key '" + key + "' for " + owner +
-                       did_you_mean(key, known) + "; its keys are: " + join_names(known) +
+                       did_you_mean_param(key, specs) + "; its keys are: " + join_names(known) +
                        " (`ralm plugins show` documents them)");
     }
   }
@@ -137,7 +191,7 @@ Value validate_params(const Value& given, const ParamSpecs& specs, const std::st
   Value out = Value::map({}, given.where());
   for (const ParamSpec& spec : specs) {
     const std::string key = section + "." + spec.name;
-    if (const Value* v = given.find(spec.name)) {
+    if (const Value* v = current.find(spec.name)) {
       out.set(spec.name, check_value(*v, spec, key));
     } else if (spec.default_value) {
       out.set(spec.name, *spec.default_value);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ralm/core/compare.hpp"
+#include "ralm/core/deprecated_names.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
 #include "ralm/core/suggest.hpp"
@@ -16,8 +18,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends", "name",      "description", "model",  "retriever",
-                                                "policy",  "scheduler", "trainer",     "engine", "task"};
+  static const std::vector<std::string> keys = {"extends",   "name",   "description", "model",
+                                                "retriever", "policy", "scheduler",   "trainer",
+                                                "engine",    "task",   "compare"};
   return keys;
 }
 
@@ -47,7 +50,8 @@ void merge_into(Value& base, const Value& child, bool top_level) {
   }
 }
 
-Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, const Location& included_at) {
+Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, const Location& included_at,
+                        const Registry* registry) {
   std::error_code ec;
   const fs::path canonical = fs::weakly_canonical(file, ec);
   const fs::path id = ec ? file : canonical;
@@ -72,14 +76,17 @@ Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, cons
                      kind_name(tree.kind()));
   }
   const Value* extends = tree.find("extends");
-  if (!extends) return tree;
+  if (!extends) {
+    if (registry) use_current_names(tree, Value::map({}), *registry);
+    return tree;
+  }
   if (extends->kind() != Value::Kind::String) {
     throw InputError(extends->where().str() + ": extends: expected the path of a base pipeline, found a " +
                      kind_name(extends->kind()));
   }
   chain.push_back(id);
   const fs::path base_file = file.parent_path() / extends->as_string();
-  Value merged = load_with_extends(base_file, chain, extends->where());
+  Value merged = load_with_extends(base_file, chain, extends->where(), registry);
   chain.pop_back();
   merged.erase("extends");
   // A pipeline is named and described by its own file, not its base's.
@@ -87,6 +94,7 @@ Value load_with_extends(const fs::path& file, std::vector<fs::path>& chain, cons
   merged.erase("description");
   Value child = tree;
   child.erase("extends");
+  if (registry) use_current_names(child, merged, *registry);
   merge_into(merged, child, true);
   return merged;
 }
@@ -161,12 +169,13 @@ Override parse_override(const std::string& text) {
   return o;
 }
 
-Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& overrides) {
+Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& overrides,
+                         const Registry* registry) {
   std::vector<fs::path> chain;
-  Value tree = load_with_extends(file, chain, Location{file.string(), 0, 0});
+  Value tree = load_with_extends(file, chain, Location{file.string(), 0, 0}, registry);
   tree.erase("extends");
   for (const Override& o : overrides)
-    apply_override(tree, o);
+    apply_override(tree, registry ? use_current_names(o, tree, *registry) : o);
   drop_nulls(tree);
   return tree;
 }
@@ -207,7 +216,7 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
                        " plugins are: " + join_names(available, "none (check --plugin-path)"));
     }
     const std::string name = plugin->str();
-    const RegistryEntry* entry = registry.find(kind, name);
+    const RegistryEntry* entry = find_component(registry, kind, *plugin);
     if (!entry) {
       throw InputError(plugin->where().str() + ": " + kind + ".plugin: unknown " + kind + " plugin '" + name +
                        "'" + did_you_mean(name, available) +
@@ -215,11 +224,11 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
     }
     ComponentSpec c;
     c.kind = kind;
-    c.plugin = name;
+    c.plugin = entry->info.name;
     c.entry = entry;
     c.where = section->where();
     c.params = Params(kind, validate_params(*section, entry->info.params, kind,
-                                            kind + " plugin '" + name + "'", {"plugin"}));
+                                            kind + " plugin '" + c.plugin + "'", {"plugin"}));
     spec.components.push_back(std::move(c));
   }
 
@@ -227,6 +236,9 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
   const Value* engine = tree.find("engine");
   spec.engine = Params(
       "engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine", "the engine"));
+  const Value* compare = tree.find("compare");
+  spec.compare = Params("compare", validate_params(compare ? *compare : empty, compare_param_specs(),
+                                                   "compare", "`ralm compare`"));
   if (const Value* task = tree.find("task")) {
     if (task->kind() != Value::Kind::Map) {
       throw InputError(task->where().str() + ": task: expected a map with a `kind:` key, found a " +
@@ -252,7 +264,7 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
 
 PipelineSpec load_pipeline(const fs::path& file, const std::vector<Override>& overrides,
                            const Registry& registry) {
-  return validate_pipeline(load_pipeline_tree(file, overrides), file.string(), registry);
+  return validate_pipeline(load_pipeline_tree(file, overrides, &registry), file.string(), registry);
 }
 
 }  // namespace ralm::core

@@ -27,6 +27,24 @@ std::string describe(const PluginRecord* plugin) {
   if (!plugin) return "the core";
   return "plugin '" + plugin->name + "' (" + plugin->file + ")";
 }
+
+// A parameter name or former name that two parameters share would make a
+// pipeline key ambiguous.
+void check_param_names(const RegistryEntry& entry) {
+  std::vector<std::string> seen;
+  for (const ParamSpec& spec : entry.info.params) {
+    std::vector<std::string> names = {spec.name};
+    names.insert(names.end(), spec.aliases.begin(), spec.aliases.end());
+    for (const std::string& name : names) {
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+        throw InputError(describe(entry.plugin.get()) + " registers " + entry.info.kind + " '" +
+                         entry.info.name + "' with two parameters named '" + name +
+                         "' (names and former names together); rename one");
+      }
+      seen.push_back(name);
+    }
+  }
+}
 }  // namespace
 
 void Registry::add(RegistryEntry entry) {
@@ -34,12 +52,18 @@ void Registry::add(RegistryEntry entry) {
     throw InputError(describe(entry.plugin.get()) + " registers '" + entry.info.name + "' of unknown kind '" +
                      entry.info.kind + "'; the kinds are model, retriever, policy, scheduler and trainer");
   }
-  if (const RegistryEntry* existing = find(entry.info.kind, entry.info.name)) {
-    throw InputError(describe(entry.plugin.get()) + " registers " + entry.info.kind + " '" + entry.info.name +
-                     "', which " + describe(existing->plugin.get()) +
-                     " already registered; remove one of the two libraries from the plugin path or rename "
-                     "the component");
+  std::vector<std::string> names = {entry.info.name};
+  names.insert(names.end(), entry.info.aliases.begin(), entry.info.aliases.end());
+  for (const std::string& name : names) {
+    const RegistryEntry* existing = find(entry.info.kind, name);
+    if (!existing) continue;
+    throw InputError(
+        describe(entry.plugin.get()) + " registers " + entry.info.kind + " '" + name + "', which " +
+        describe(existing->plugin.get()) + " already registered" +
+        (existing->info.name == name ? "" : " as a former name of '" + existing->info.name + "'") +
+        "; remove one of the two libraries from the plugin path or rename the component");
   }
+  check_param_names(entry);
   entries_.push_back(std::move(entry));
 }
 
@@ -56,7 +80,11 @@ void Registry::add_all(std::vector<RegistryEntry> entries) {
 
 const RegistryEntry* Registry::find(const std::string& kind, const std::string& name) const {
   for (const RegistryEntry& e : entries_) {
-    if (e.info.kind == kind && e.info.name == name) return &e;
+    if (e.info.kind != kind) continue;
+    if (e.info.name == name ||
+        std::find(e.info.aliases.begin(), e.info.aliases.end(), name) != e.info.aliases.end()) {
+      return &e;
+    }
   }
   return nullptr;
 }

@@ -48,7 +48,7 @@ DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseI
 std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) const {
   for (const std::string& q : queries) {
     if (q.find_first_not_of(" \t\r\n") == std::string::npos) {
-      throw InputError("faiss: empty query; a query needs at least one word");
+      throw InputError("dense: empty query; a query needs at least one word");
     }
   }
   std::vector<float> rows(queries.size() * static_cast<std::size_t>(files_.dim));
@@ -58,7 +58,7 @@ std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) 
 
 std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string> queries, std::int64_t k) {
   if (k < 1 || k > size()) {
-    throw InputError("faiss: k = " + std::to_string(k) + " is outside 1.." + std::to_string(size()) +
+    throw InputError("dense: k = " + std::to_string(k) + " is outside 1.." + std::to_string(size()) +
                      " (the corpus's passages)");
   }
   const std::vector<float> q = encode(queries);
@@ -78,7 +78,7 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
 void DenseRetriever::check_ids(std::span<const PassageId> ids) const {
   for (PassageId id : ids) {
     if (id < 0 || id >= size()) {
-      throw InputError("faiss: passage id " + std::to_string(id) + " is outside 0.." +
+      throw InputError("dense: passage id " + std::to_string(id) + " is outside 0.." +
                        std::to_string(size() - 1));
     }
   }

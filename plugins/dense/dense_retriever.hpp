@@ -1,4 +1,4 @@
-// The `faiss` retriever: dense search over a passage store.
+// The `dense` retriever: dense search over a passage store.
 //
 // Every score it returns, from search(), score() or score_batch(), is the
 // exact scan kernel's score of the (encoded query, passage vector) pair

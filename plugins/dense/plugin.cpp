@@ -1,5 +1,7 @@
-// The `dense` plugin: the `faiss` retriever, dense search over a passage
-// store with an own exact scan (`index: Flat`) or any FAISS index.
+// The `dense` plugin: the `dense` retriever, dense search over a passage
+// store with our own exact scan (`index: Flat`) and IVF…,Flat list scan, or
+// any other FAISS index; and the `knnlm` policy. The retriever's former name,
+// `faiss`, is still accepted.
 #include "datastore_files.hpp"
 #include "dense_index_files.hpp"
 #include "dense_retriever.hpp"
@@ -43,21 +45,21 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
       p.fail("index", "no dense index at " + spec.dir.string() +
                           "; build it with `ralm index build PIPELINE`, or set build_if_missing: true");
     }
-    ralm::log_info("faiss: building the " + spec.index + " index of " + store->dir().string() + " into " +
+    ralm::log_info("dense: building the " + spec.index + " index of " + store->dir().string() + " into " +
                    spec.dir.string());
     dense::build_dense_index(*store, spec, rebuild);
   }
   auto files = dense::open_dense_index(*store, spec);
   if (files.faiss) {
     const std::string set = files.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
-    if (!set.empty()) ralm::log_info("faiss: " + spec.index + " searches with " + set);
+    if (!set.empty()) ralm::log_info("dense: " + spec.index + " searches with " + set);
   }
-  ralm::log_info(std::string("faiss: exact scores with the ") +
+  ralm::log_info(std::string("dense: exact scores with the ") +
                  dense::scan_kernels_name(dense::default_scan_kernels()) + " scan kernels, " +
                  std::to_string(spec.threads) + " threads");
   std::int64_t filler = p.get_int("filler_vectors");
   if (filler > 0) {
-    ralm::log_info("faiss: " + std::to_string(filler) +
+    ralm::log_info("dense: " + std::to_string(filler) +
                    " filler vectors scanned by every search, never returned");
   }
   if (filler > 0 && !spec.exact()) {
@@ -140,10 +142,10 @@ RALM_PLUGIN("dense", "0.1.0",
             "dense retrieval: an lsa encoder, an exact AVX-512 scan and FAISS indexes; the knnlm policy") {
   namespace param = ralm::param;
   registrar.add<ralm::Retriever>(
-      "faiss",
-      "dense search over a passage store: `index: Flat` is exact (our own scan), any other FAISS "
-      "index_factory string (IVF1024,Flat, HNSW32, IVF256,PQ32, ...) an approximate index whose candidates "
-      "are ranked by their exact scores",
+      ralm::ComponentName("dense").alias("faiss"),
+      "dense search over a passage store: `index: Flat` is exact and an IVF…,Flat index probes its lists, "
+      "both with our own scan; any other FAISS index_factory string (HNSW32, IVF256,PQ32, ...) is a FAISS "
+      "index whose candidates are ranked by their exact scores",
       {
           param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build --out`)"),
           param::string("encoder", "lsa",

@@ -40,6 +40,9 @@ struct ParamSpec {
   std::optional<double> min;           // for Int, Float and their lists
   std::optional<double> max;
   std::vector<std::string> choices;  // for String: the allowed values
+  // Former names a pipeline may still write: each use is logged as deprecated
+  // and read as `name`, so that renaming a parameter breaks no pipeline.
+  std::vector<std::string> aliases;
 
   bool required() const { return !default_value.has_value(); }
 
@@ -60,6 +63,11 @@ struct ParamSpec {
   }
   ParamSpec& one_of(std::vector<std::string> allowed) {
     choices = std::move(allowed);
+    return *this;
+  }
+  //   ralm::param::integer("steps_per_round", 4, "...").alias("stride")
+  ParamSpec& alias(std::string former_name) {
+    aliases.push_back(std::move(former_name));
     return *this;
   }
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "ralm/component.hpp"
 #include "ralm/params.hpp"
@@ -35,6 +36,24 @@ struct ComponentInfo {
   std::string description;  // one line
   ParamSpecs params;
   ComponentTraits traits;
+  // Former names a pipeline may still write after `plugin:`: each use is
+  // logged as deprecated and read as `name`.
+  std::vector<std::string> aliases;
+};
+
+// A component's name and its former names, for Registrar::add:
+//   ralm::ComponentName("dense").alias("faiss")
+// A plain string converts to a name without aliases.
+struct ComponentName {
+  ComponentName(std::string current) : name(std::move(current)) {}
+  ComponentName(const char* current) : name(current) {}
+  ComponentName& alias(std::string former_name) {
+    aliases.push_back(std::move(former_name));
+    return *this;
+  }
+
+  std::string name;
+  std::vector<std::string> aliases;
 };
 
 using ComponentFactory = std::function<std::unique_ptr<Component>(const Params&, BuildContext&)>;
@@ -44,21 +63,21 @@ using ComponentFactory = std::function<std::unique_ptr<Component>(const Params&,
 //
 //   registrar.add<ralm::SpeculationScheduler>(
 //       "fixed", "speculate a constant number of steps",
-//       {ralm::param::integer("stride", 4, "steps per round").at_least(1)},
+//       {ralm::param::integer("steps_per_round", 4, "steps per round").at_least(1)},
 //       [](const ralm::Params& p, ralm::BuildContext&) {
-//         return std::make_unique<FixedScheduler>(p.get_int("stride"));
+//         return std::make_unique<FixedScheduler>(p.get_int("steps_per_round"));
 //       });
 class Registrar {
  public:
   virtual ~Registrar();
 
   template <class Interface, class Factory>
-  void add(std::string name, std::string description, ParamSpecs params, Factory factory,
+  void add(ComponentName name, std::string description, ParamSpecs params, Factory factory,
            ComponentTraits traits = {}) {
     static_assert(std::is_base_of_v<Component, Interface>,
                   "register one of the interfaces (model, retriever, policy, scheduler, trainer)");
-    ComponentInfo info{Interface::kKind, std::move(name), std::move(description), std::move(params),
-                       std::move(traits)};
+    ComponentInfo info{Interface::kKind, std::move(name.name), std::move(description), std::move(params),
+                       std::move(traits), std::move(name.aliases)};
     add_component(std::move(info),
                   [f = std::move(factory)](const Params& p, BuildContext& ctx) -> std::unique_ptr<Component> {
                     std::unique_ptr<Interface> made = f(p, ctx);

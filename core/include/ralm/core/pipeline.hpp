@@ -9,6 +9,7 @@
 //   scheduler: {plugin: NAME, ...}  # optional: absent means no speculation
 //   engine:    {stride: 4, ...}
 //   task:      {kind: generate, prompts: prompts.jsonl}
+//   compare:   {baseline: icralm-none}   # optional: `ralm compare`'s reference
 #pragma once
 
 #include <filesystem>
@@ -34,12 +35,15 @@ Override parse_override(const std::string& text);
 // The pipeline tree after following `extends:` and applying the overrides.
 // Merging: maps merge key by key, the including file winning; a component
 // section whose `plugin:` differs from the base's replaces it whole; a null
-// value removes the key (`scheduler: null` turns speculation off).
-Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Override>& overrides = {});
+// value removes the key (`scheduler: null` turns speculation off). With a
+// registry, each file's and each override's former component and parameter
+// names become the current ones before merging (deprecated_names.hpp).
+Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Override>& overrides = {},
+                         const Registry* registry = nullptr);
 
 struct ComponentSpec {
   std::string kind;    // "retriever"
-  std::string plugin;  // the component's registered name
+  std::string plugin;  // the registered name, the current one even where the file wrote a former one
   const RegistryEntry* entry = nullptr;
   Params params;  // validated, defaults filled in
   Location where;
@@ -53,6 +57,7 @@ struct PipelineSpec {
   Params engine;
   std::string task_kind;  // empty: the pipeline has no task
   Params task;
+  Params compare;  // `compare:` (compare.hpp), defaults filled in
 
   const ComponentSpec* find(const std::string& kind) const;
 };

@@ -35,15 +35,19 @@ const std::vector<std::string>& component_kinds();
 
 class Registry {
  public:
-  // Throws InputError if (kind, name) is taken, naming both plugins.
+  // Throws InputError if (kind, name) or (kind, a former name) is taken,
+  // naming both plugins, or if two of its parameters share a name.
   void add(RegistryEntry entry);
   // All or nothing: a clash anywhere (with the registry or within `entries`)
   // throws and leaves the registry as it was.
   void add_all(std::vector<RegistryEntry> entries);
 
+  // By name or former name (ComponentInfo::aliases): a caller that cares
+  // compares the entry's name with the one it asked for.
   const RegistryEntry* find(const std::string& kind, const std::string& name) const;
   // Entries sorted by kind (in build order), then name.
   std::vector<const RegistryEntry*> entries() const;
+  // Current names only.
   std::vector<std::string> names(const std::string& kind) const;
   const std::vector<std::shared_ptr<const PluginRecord>>& plugins() const { return plugins_; }
   void add_plugin(std::shared_ptr<const PluginRecord> plugin) { plugins_.push_back(std::move(plugin)); }
