@@ -13,6 +13,7 @@
 #include "engine_fixture.hpp"
 #include "none_policy.hpp"
 #include "prepend_policy.hpp"
+#include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/perplexity.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/error.hpp"
@@ -263,7 +264,7 @@ TEST(Perplexity, WritesDocumentsAndSummary) {
     EXPECT_EQ(nlohmann::json::parse(line)["id"], n++ == 0 ? "a" : "b");
   EXPECT_EQ(n, 2);
   std::ostringstream table;
-  core::print_run_table(table, {report, report});
+  core::print_compare_table(table, {report, report}, {0, 0});
   EXPECT_NE(table.str().find("PERPLEXITY"), std::string::npos);
   EXPECT_EQ(table.str().find("IDENTICAL"), std::string::npos);
 }

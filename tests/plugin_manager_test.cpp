@@ -66,7 +66,7 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
 ralm::core::RegistryEntry entry(const std::string& name, std::vector<std::string> aliases,
                                 ralm::ParamSpecs params = {}) {
   ralm::core::RegistryEntry e;
-  e.info = {"scheduler", name, "a test entry", std::move(params), std::move(aliases)};
+  e.info = {"scheduler", name, "a test entry", std::move(params), {}, std::move(aliases)};
   return e;
 }
 

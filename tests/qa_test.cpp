@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/qa.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/error.hpp"
@@ -122,7 +123,7 @@ TEST(QaTask, ReportMeansAndFiles) {
   std::getline(outputs, first);
   EXPECT_EQ(nlohmann::json::parse(first)["prediction"], "John McCarthy");
   std::ostringstream table;
-  core::print_run_table(table, {report});
+  core::print_compare_table(table, {report}, {0});
   EXPECT_NE(table.str().find("EM"), std::string::npos);
   EXPECT_NE(table.str().find("50.0"), std::string::npos);
 }

@@ -18,6 +18,7 @@
 #include "none_policy.hpp"
 #include "os3_scheduler.hpp"
 #include "prepend_policy.hpp"
+#include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 #include "scripted_scheduler.hpp"
@@ -416,7 +417,7 @@ TEST(Speculation, TheComparisonTableNamesTheRowASpeculativeRunReproduces) {
   prepend.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
   const auto spec = report("prepend-spec", prepend, settings(4, 12));
   std::ostringstream table;
-  core::print_run_table(table, {none, base, spec});
+  core::print_compare_table(table, {none, base, spec}, {0, 0, 0});
   const std::string text = table.str();
   const auto spec_row = text.substr(text.find("prepend-spec"));
   EXPECT_NE(spec_row.find("= prepend"), std::string::npos) << text;

@@ -3,6 +3,7 @@
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
+#include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 
@@ -37,7 +38,7 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   if (vm.count("prompts")) overrides.prompts = vm["prompts"].as<std::string>();
   overrides.limit = vm["limit"].as<std::int64_t>();
   const core::RunReport report = core::run_task(spec, registry, overrides);
-  core::print_run_table(std::cout, {report});
+  core::print_compare_table(std::cout, {report}, {0});
   return 0;
 }
 

@@ -1,10 +1,9 @@
 #include "ralm/core/engine/run_report.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <ostream>
 
-#include "ralm/core/table.hpp"
 #include "ralm/error.hpp"
 #include "ralm/staging_directory.hpp"
 
@@ -93,12 +92,6 @@ std::string dump_line(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 }  // namespace
 
 void write_run_files(const RunReport& report, const fs::path& dir) {
@@ -162,78 +155,6 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
   write_file_atomically(dir / "summary.json", [&](std::ostream& out) {
     out << summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   });
-}
-
-namespace {
-
-void print_perplexity_table(std::ostream& out, const std::vector<RunReport>& reports) {
-  Table table({"PIPELINE", "DOCUMENTS", "SCORED", "PERPLEXITY", "VS FIRST", "WALL s", "RETRIEVAL s",
-               "PREFILL s", "DECODE s", "OTHER s", "COMPUTED/SCORED", "SCORED/s", "SPEED-UP"});
-  const RunReport& ref = reports.front();
-  for (const RunReport& r : reports) {
-    const double change = ref.perplexity() > 0 ? (r.perplexity() / ref.perplexity() - 1) * 100 : 0;
-    table.add({r.pipeline, std::to_string(r.documents.size()), std::to_string(r.scored),
-               fixed(r.perplexity(), 3),
-               &r == &ref ? "(reference)" : (change >= 0 ? "+" : "") + fixed(change, 2) + "%",
-               fixed(r.times.total, 3), fixed(r.times.retrieval, 3), fixed(r.times.prefill, 3),
-               fixed(r.times.decode, 3), fixed(r.times.other, 3),
-               r.scored > 0 ? fixed(static_cast<double>(r.computed) / static_cast<double>(r.scored), 2) : "-",
-               fixed(r.tokens_per_second(), 1),
-               r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-"});
-  }
-  table.print(out);
-}
-
-}  // namespace
-
-void print_run_table(std::ostream& out, const std::vector<RunReport>& reports) {
-  if (reports.empty()) return;
-  if (reports.front().task == "perplexity") return print_perplexity_table(out, reports);
-  const bool qa = reports.front().task == "qa";
-  std::vector<std::string> header = {"PIPELINE",    "REQUESTS",   "TOKENS",    "WALL s",
-                                     "RETRIEVAL s", "CACHE s",    "PREFILL s", "DECODE s",
-                                     "VERIFY s",    "ROLLBACK s", "OTHER s",   "COMPUTED/KEPT",
-                                     "TOKENS/s",    "ACCEPTED",   "SPEED-UP",  "IDENTICAL"};
-  if (qa) header.insert(header.begin() + 3, {"EM", "F1"});
-  Table table(header);
-  for (const RunReport& r : reports) {
-    const RunReport& ref = reports.front();
-    const std::size_t same = identical_outputs(r, ref);
-    std::string identical = &r == &ref                 ? "(reference)"
-                            : same == r.results.size() ? "yes"
-                                                       : "no (" + std::to_string(same) + "/" +
-                                                             std::to_string(r.results.size()) + ")";
-    // A pipeline meant to reproduce another one (speculation reproduces its
-    // baseline) says which earlier row it matches, output for output.
-    if (same != r.results.size()) {
-      for (const RunReport* earlier = &ref + 1; earlier < &r; ++earlier) {
-        if (!r.results.empty() && identical_outputs(r, *earlier) == r.results.size()) {
-          identical += "; = " + earlier->pipeline;
-          break;
-        }
-      }
-    }
-    std::vector<std::string> row = {
-        r.pipeline,
-        std::to_string(r.results.size()),
-        std::to_string(r.generated),
-        fixed(r.times.total, 3),
-        fixed(r.times.retrieval, 3),
-        fixed(r.times.cache, 3),
-        fixed(r.times.prefill, 3),
-        fixed(r.times.decode, 3),
-        fixed(r.times.verification, 3),
-        fixed(r.times.rollback, 3),
-        fixed(r.times.other, 3),
-        std::to_string(r.computed) + "/" + std::to_string(r.kept),
-        fixed(r.tokens_per_second(), 1),
-        r.speculation.speculated > 0 ? fixed(100.0 * r.speculation.acceptance(), 0) + "%" : "-",
-        r.times.total > 0 ? fixed(ref.times.total / r.times.total, 2) + "x" : "-",
-        identical};
-    if (qa) row.insert(row.begin() + 3, {fixed(100 * r.exact_match(), 1), fixed(100 * r.f1(), 1)});
-    table.add(std::move(row));
-  }
-  table.print(out);
 }
 
 }  // namespace ralm::core

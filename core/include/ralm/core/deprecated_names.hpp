@@ -4,7 +4,7 @@
 // Each pipeline file, and each --set, has its former names replaced before it
 // is merged over its base: a file that writes a parameter's current name then
 // overrides its base's former one (and the other way round) instead of the two
-// meeting in one section, and `plugin: faiss` over a base's `plugin: dense`
+// meeting in one section, and `plugin: OLD` over a base's `plugin: NEW`
 // refines the base's section instead of replacing it.
 #pragma once
 

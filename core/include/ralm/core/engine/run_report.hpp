@@ -3,7 +3,6 @@
 #pragma once
 
 #include <filesystem>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -50,10 +49,5 @@ std::size_t identical_outputs(const RunReport& report, const RunReport& referenc
 // DIR/summary.json with the task's figures, each through a temporary name.
 void write_run_files(const RunReport& report, const std::filesystem::path& dir);
 
-// One row per report; the first is the reference for the speed-up and for
-// whether outputs are identical. The columns suit the reports' task: a
-// perplexity column (and no output comparison) for perplexity runs, exact
-// match and F1 for qa runs. The reports are of one task kind (the first's).
-void print_run_table(std::ostream& out, const std::vector<RunReport>& reports);
 
 }  // namespace ralm::core
