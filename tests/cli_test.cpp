@@ -65,6 +65,13 @@ TEST(Cli, PluginsShowListsFormerNames) {
   EXPECT_EQ(dense.out.rfind("retriever 'dense': ", 0), 0u) << dense.out;
   EXPECT_NE(dense.out.find("\nformer name, still accepted with a warning: faiss\n"), std::string::npos)
       << dense.out;
+  // What the core may ask of a component without building it is shown too.
+  EXPECT_NE(dense.out.find("\nkeeps its index on disk: `ralm index build PIPELINE` builds it\n"),
+            std::string::npos)
+      << dense.out;
+  const auto llama = ralm_cmd({"plugins", "show", "model/llama"});
+  EXPECT_NE(llama.out.find("\nclaims the checkpoints it reads"), std::string::npos) << llama.out;
+  EXPECT_EQ(fixed.out.find("keeps its"), std::string::npos) << fixed.out;
   const auto list = ralm_cmd({"plugins"});
   EXPECT_EQ(list.out.find("faiss  "), std::string::npos) << list.out;  // listed under its current name
 }

@@ -60,6 +60,12 @@ void show(const core::RegistryEntry& e) {
     std::cout << "former name" << (e.info.aliases.size() > 1 ? "s" : "")
               << ", still accepted with a warning: " << core::join_names(e.info.aliases) << "\n";
   }
+  if (!e.info.traits.keeps.empty()) {
+    std::cout << "keeps its " << e.info.traits.keeps << " on disk: `ralm index build PIPELINE` builds it\n";
+  }
+  if (e.info.traits.reads_checkpoint) {
+    std::cout << "claims the checkpoints it reads: `ralm model DIR` picks it for them\n";
+  }
   if (e.plugin) {
     std::cout << "from plugin '" << e.plugin->name << "' " << e.plugin->version << " (" << e.plugin->file
               << ")\n";
