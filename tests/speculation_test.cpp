@@ -22,6 +22,7 @@
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
 #include "scripted_scheduler.hpp"
+#include "synthetic_corpus.hpp"
 
 namespace {
 
@@ -60,27 +61,6 @@ class CountingRetriever final : public Retriever {
   std::shared_ptr<Retriever> inner_;
   std::mutex mutex_;
 };
-
-// 160 documents of 12 words drawn from a small vocabulary, so that queries
-// share words with many passages and the speculative cache is sometimes right
-// and sometimes wrong.
-fs::path write_synthetic_corpus(const TempDir& dir) {
-  const std::vector<std::string> words = {
-      "lisp",  "fortran",  "compiler", "memory", "cache",   "garbage", "collection", "language",
-      "loop",  "function", "list",     "array",  "pointer", "thread",  "process",    "kernel",
-      "file",  "network",  "packet",   "router", "disk",    "block",   "page",       "table",
-      "index", "query",    "search",   "string", "parser",  "grammar", "token",      "stack"};
-  std::mt19937 rng(7);
-  std::string jsonl;
-  for (int d = 0; d < 160; ++d) {
-    std::string text;
-    for (int w = 0; w < 12; ++w)
-      text += (w ? " " : "") + words[rng() % words.size()];
-    jsonl += R"({"id": "s)" + std::to_string(d) + R"(", "title": "T)" + std::to_string(d) +
-             R"(", "text": ")" + text + "\"}\n";
-  }
-  return dir.write("synthetic.jsonl", jsonl);
-}
 
 const std::vector<std::string> kPrompts = {
     "Compilers translate a programming language; garbage collection reclaims memory",
@@ -171,7 +151,7 @@ class SpeculationEquivalence : public testing::TestWithParam<std::string> {};
 
 TEST_P(SpeculationEquivalence, OutputsAndRetrievalsEqualTheBaselineForEveryVariant) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   std::shared_ptr<ContextPolicy> policy;
   for (const auto& [name, p] : policies_under_test()) {
     if (name == GetParam()) policy = p;
@@ -227,7 +207,7 @@ class DenseSpeculationEquivalence : public testing::TestWithParam<std::string> {
 
 TEST_P(DenseSpeculationEquivalence, OutputsAndRetrievalsEqualTheBaseline) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   const auto retriever = dense_retriever(f, GetParam());
   core::SpeculationStats total;
   for (const auto& [policy_name, policy] : policies_under_test()) {
@@ -263,7 +243,7 @@ INSTANTIATE_TEST_SUITE_P(Retrievers, DenseSpeculationEquivalence,
 
 TEST(Speculation, EachRoundIsOneBatchedSearchOfItsSteps) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   auto counting = std::make_shared<CountingRetriever>(f.retriever);
   core::BuiltPipeline built = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
   built.retriever = counting;
@@ -293,7 +273,7 @@ TEST(Speculation, EachRoundIsOneBatchedSearchOfItsSteps) {
 
 TEST(Speculation, AsynchronousVerificationSearchesOnAnotherThread) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   auto counting = std::make_shared<CountingRetriever>(f.retriever);
   core::BuiltPipeline built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
   built.retriever = counting;
@@ -313,7 +293,7 @@ TEST(Speculation, AsynchronousVerificationSearchesOnAnotherThread) {
 
 TEST(Speculation, TheTimeBreakdownAddsUpToTheWallTime) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   for (const bool async : {false, true}) {
     core::BuiltPipeline built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false));
     built.scheduler = std::make_shared<schedulers::FixedScheduler>(4);
@@ -341,7 +321,7 @@ TEST(Speculation, TheTimeBreakdownAddsUpToTheWallTime) {
 
 TEST(Speculation, ASharedCacheServesLaterRequests) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   core::BuiltPipeline built = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
   const auto baseline = core::RequestLoop(built, settings(4, 16)).run(kPrompts[2]);
   built.scheduler = std::make_shared<schedulers::FixedScheduler>(2);
@@ -362,7 +342,7 @@ TEST(Speculation, ASharedCacheServesLaterRequests) {
 TEST(Speculation, SampledOutputsEqualTheBaselineToo) {
   // Rollback restores the sampler's generator with the rest of the request.
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   core::BuiltPipeline built = f.pipeline(std::make_shared<policies::AppendPolicy>(std::nullopt));
   core::EngineSettings s = settings(2, 24);
   s.sampling.temperature = 0.9;
@@ -388,7 +368,7 @@ TEST(Speculation, SampledOutputsEqualTheBaselineToo) {
 
 TEST(Speculation, ABoundedCacheStillGivesTheBaselineOutput) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   core::BuiltPipeline built = f.pipeline(std::make_shared<policies::PrependPolicy>(1, true));
   const auto baseline = core::RequestLoop(built, settings(2, 20)).run(kPrompts[3]);
   built.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
@@ -400,7 +380,7 @@ TEST(Speculation, ABoundedCacheStillGivesTheBaselineOutput) {
 
 TEST(Speculation, TheComparisonTableNamesTheRowASpeculativeRunReproduces) {
   TempDir corpus_dir;
-  Fixture f(write_synthetic_corpus(corpus_dir));
+  Fixture f(test::write_synthetic_corpus(corpus_dir));
   auto report = [&](const std::string& name, const core::BuiltPipeline& built,
                     const core::EngineSettings& s) {
     core::RunReport r;

@@ -7,8 +7,8 @@
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
+#include "ralm/core/engine/engine.hpp"
 #include "ralm/core/engine/qa.hpp"
-#include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/table.hpp"
@@ -155,8 +155,8 @@ int run_ask(const std::vector<std::string>& args, const GlobalOptions& global) {
       templated ? core::qa_prompt(spec.task.get_string("template"), question) : question;
   const core::BuiltPipeline built = core::build_pipeline(spec, registry);
   core::log_thread_layout(built);
-  core::RequestLoop loop(built, core::EngineSettings::from(spec.engine));
-  const core::RequestResult result = loop.run(prompt);
+  core::Engine engine(built, core::EngineSettings::from(spec.engine));
+  const core::RequestResult result = engine.submit(prompt)->wait();
   const std::string answer = templated ? core::answer_of(result.text) : result.text;
   if (vm.count("json")) {
     print_json(result, prompt, answer, built.retriever.get());

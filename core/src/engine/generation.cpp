@@ -9,13 +9,14 @@
 namespace ralm::core {
 
 Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
-                       RequestResult& result)
+                       RequestResult& result, const RequestControl& control)
     : pipeline_(pipeline),
       settings_(settings),
       model_(*pipeline.model),
       policy_(*pipeline.policy),
       tokenizer_(model_.tokenizer()),
       result_(result),
+      control_(control),
       retrieves_(policy_.uses_passages()),
       sampler_(settings.sampling) {
   // Fit input, passages (with room for two marking tokens each) and output in
@@ -95,6 +96,14 @@ void Generation::choose_next() {
   } else if (static_cast<std::int32_t>(generated_.size()) >= settings_.max_new_tokens) {
     done_ = true;
   }
+  if (publish_each_token_) publish(generated_.size());
+}
+
+void Generation::publish(std::size_t end) {
+  end = std::min(end, generated_.size());
+  if (end <= published_) return;
+  if (control_.on_tokens) control_.on_tokens(std::span(generated_).subspan(published_, end - published_));
+  published_ = end;
 }
 
 void Generation::step(RetrievalRecord record, std::span<const RetrievedPassage> passages) {
@@ -104,7 +113,7 @@ void Generation::step(RetrievalRecord record, std::span<const RetrievedPassage> 
   choose_next();
   // Between retrievals the cache already holds everything but the token just
   // chosen: no prefix to compare.
-  while (!done_ && (!retrieves_ || generated_.size() % static_cast<std::size_t>(settings_.stride) != 0)) {
+  while (!done() && (!retrieves_ || generated_.size() % static_cast<std::size_t>(settings_.stride) != 0)) {
     context_.push_back(generated_.back());
     evaluate_from(context_.size() - 1);
     choose_next();
@@ -114,7 +123,7 @@ void Generation::step(RetrievalRecord record, std::span<const RetrievedPassage> 
 void Generation::run_without_retrieval() {
   apply_layout(policy_.on_retrieval(*state_, input_, generated_, {}));
   choose_next();
-  while (!done_) {
+  while (!done()) {
     context_.push_back(generated_.back());
     evaluate_from(context_.size() - 1);
     choose_next();
@@ -131,7 +140,7 @@ TokenId Generation::advance(std::span<const float> adjusted_logits) {
   logits_.assign(adjusted_logits.begin(), adjusted_logits.end());
   choose_next();
   const TokenId chosen = generated_.back();
-  if (!done_) {
+  if (!done()) {
     context_.push_back(chosen);
     evaluate_from(context_.size() - 1);
   }
@@ -152,6 +161,10 @@ Generation::Checkpoint Generation::checkpoint() const {
 }
 
 void Generation::restore(const Checkpoint& c) {
+  if (c.generated < published_) {
+    throw Error("speculation rolled back to token " + std::to_string(c.generated) + ", but " +
+                std::to_string(published_) + " tokens were already handed over as final");
+  }
   generated_.resize(c.generated);
   // The cache keeps what it holds; the next evaluation truncates it to the
   // longest prefix that agrees.
@@ -169,6 +182,8 @@ void Generation::restore(const Checkpoint& c) {
 }
 
 void Generation::finish(Clock::time_point start) {
+  publish(generated_.size());
+  result_.cancelled = cancelled() && !done_;
   result_.text =
       tokenizer_.decode(std::span(generated_.data(), generated_.size() - (result_.stopped_at_eos ? 1 : 0)));
   result_.tokens_kept = static_cast<std::int64_t>(input_.size() + generated_.size());

@@ -35,10 +35,10 @@ class Generation {
   // Trims the oldest input tokens (BOS kept) when input, passages and output
   // would overflow the model's context, and counts them in `result`.
   Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
-             RequestResult& result);
+             RequestResult& result, const RequestControl& control = {});
 
-  // max_new_tokens reached or EOS generated.
-  bool done() const { return done_; }
+  // max_new_tokens reached, EOS generated, or the request cancelled.
+  bool done() const { return done_ || cancelled(); }
   std::int32_t position() const { return static_cast<std::int32_t>(generated_.size()); }
   // Whether steps start with a retrieval (the policy uses passages).
   bool retrieves() const { return retrieves_; }
@@ -89,10 +89,24 @@ class Generation {
   // moves from prefill/decode to rollback.
   void restore(const Checkpoint& c);
 
-  // Fills the result's text, token counts and `other` time.
+  // Hands the generated tokens before `end` to RequestControl::on_tokens,
+  // those not handed over yet: the caller says they are final. Without
+  // speculation every token is final as it is chosen and is handed over
+  // then; a speculator calls this as its steps settle.
+  void publish(std::size_t end);
+  // From now on tokens are handed over only by publish(): a speculator's
+  // steps are final once verified.
+  void publish_when_settled() { publish_each_token_ = false; }
+  std::size_t generated_count() const { return generated_.size(); }
+
+  // Publishes what is left and fills the result's text, token counts and
+  // `other` time.
   void finish(Clock::time_point start);
 
  private:
+  bool cancelled() const {
+    return control_.cancel != nullptr && control_.cancel->load(std::memory_order_relaxed);
+  }
   void apply_layout(Layout layout);
   void evaluate_from(std::size_t keep);
   void choose_next();
@@ -103,6 +117,7 @@ class Generation {
   ContextPolicy& policy_;
   const Tokenizer& tokenizer_;
   RequestResult& result_;
+  const RequestControl& control_;
   bool retrieves_;
 
   Tokens input_;
@@ -116,6 +131,8 @@ class Generation {
   std::vector<Hit> last_hits_;
   Sampler sampler_;
   bool done_ = false;
+  bool publish_each_token_ = true;  // until a speculator publishes as its steps settle
+  std::size_t published_ = 0;       // generated tokens handed to on_tokens
 };
 
 }  // namespace ralm::core

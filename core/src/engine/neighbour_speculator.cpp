@@ -44,7 +44,9 @@ class NeighbourSpeculator final : public Speculator {
         settings_(settings),
         cache_(cache),
         result_(result),
-        fetch_(std::max<std::int64_t>(search.top_k(), settings.speculation.prefetch)) {}
+        fetch_(std::max<std::int64_t>(search.top_k(), settings.speculation.prefetch)) {
+    gen_.publish_when_settled();
+  }
 
   bool done() const override { return gen_.done(); }
   bool cache_ready() const override { return cache_.size() >= static_cast<std::size_t>(search_.top_k()); }
@@ -94,6 +96,7 @@ class NeighbourSpeculator final : public Speculator {
     const TokenId token = gen_.advance(truly);
     round.step_seconds = seconds_since(t2);
     round.accepted = round.stride == 1 && guess == token ? 1 : 0;
+    publish_settled();
     return round;
   }
 
@@ -151,6 +154,7 @@ class NeighbourSpeculator final : public Speculator {
 
   void accept(std::size_t n) override {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    publish_settled();
   }
 
   // No model work is redone: the position's logits stand, only the token
@@ -160,9 +164,15 @@ class NeighbourSpeculator final : public Speculator {
     pending_.clear();
     gen_.restore(before);
     gen_.advance(corrected_);
+    publish_settled();
   }
 
  private:
+  // Every position before the first pending one is final.
+  void publish_settled() {
+    gen_.publish(pending_.empty() ? gen_.generated_count() : pending_.front().before.generated);
+  }
+
   // The cache's best neighbours for a key, ranked by the policy's own score.
   std::vector<Hit> cached_neighbours(std::span<const float> key) {
     return cache_.top([&](std::span<const PassageId> ids) { return search_.score(key, ids); },

@@ -36,7 +36,9 @@ class PassageSpeculator final : public Speculator {
         cache_(cache),
         result_(result),
         fetch_(std::min<std::int64_t>(std::max(settings.top_k, settings.speculation.prefetch),
-                                      pipeline.retriever->size())) {}
+                                      pipeline.retriever->size())) {
+    gen_.publish_when_settled();
+  }
 
   bool done() const override { return gen_.done(); }
   bool cache_ready() const override { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
@@ -51,6 +53,7 @@ class PassageSpeculator final : public Speculator {
       record.hits = gen_.last_hits();
       const auto passages = gen_.passages(record.hits);
       gen_.step(std::move(record), passages);
+      publish_settled();
       return std::nullopt;
     }
     RoundObservation round;
@@ -74,6 +77,7 @@ class PassageSpeculator final : public Speculator {
     const auto t1 = Clock::now();
     gen_.step(std::move(record), passages);
     round.step_seconds = seconds_since(t1);
+    publish_settled();
     return round;
   }
 
@@ -135,6 +139,7 @@ class PassageSpeculator final : public Speculator {
 
   void accept(std::size_t n) override {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    publish_settled();
   }
 
   void roll_back(std::size_t wrong, const Verification& v) override {
@@ -146,9 +151,15 @@ class PassageSpeculator final : public Speculator {
     const auto passages = gen_.passages(record.hits);
     result_.times.retrieval += seconds_since(t0);
     gen_.step(std::move(record), passages);
+    publish_settled();
   }
 
  private:
+  // Every step before the first pending one is final.
+  void publish_settled() {
+    gen_.publish(pending_.empty() ? gen_.generated_count() : pending_.front().before.generated);
+  }
+
   std::vector<Hit> top(const std::vector<Hit>& hits) const {
     const auto k = std::min(hits.size(), static_cast<std::size_t>(settings_.top_k));
     return {hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(k)};

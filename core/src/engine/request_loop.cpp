@@ -76,14 +76,14 @@ RequestLoop::RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings)
 
 RequestLoop::~RequestLoop() = default;
 
-RequestResult RequestLoop::run(const std::string& prompt) {
-  return run_tokens(pipeline_.model->tokenizer().encode(prompt, /*add_bos=*/true));
+RequestResult RequestLoop::run(const std::string& prompt, const RequestControl& control) {
+  return run_tokens(pipeline_.model->tokenizer().encode(prompt, /*add_bos=*/true), control);
 }
 
-RequestResult RequestLoop::run_tokens(Tokens input) {
+RequestResult RequestLoop::run_tokens(Tokens input, const RequestControl& control) {
   const auto start = Generation::Clock::now();
   RequestResult result;
-  Generation gen(pipeline_, settings_, std::move(input), result);
+  Generation gen(pipeline_, settings_, std::move(input), result, control);
   // A request's speculative cache: the run's when shared.
   std::optional<SpeculativeCache> own_cache;
   const auto cache = [&]() -> SpeculativeCache& {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "ralm/core/engine/engine.hpp"
 #include "ralm/core/engine/perplexity.hpp"
 #include "ralm/core/engine/prompts.hpp"
 #include "ralm/core/engine/qa.hpp"
@@ -70,18 +71,22 @@ RunReport new_report(const PipelineSpec& spec, const std::string& task) {
   return report;
 }
 
-// Builds the pipeline and runs one request per item through the request
-// loop, showing progress: `prompt_of` gives an item's prompt, `book` files
-// its result.
+// Builds the pipeline and runs one request per item through the engine,
+// showing progress: `prompt_of` gives an item's prompt, `book` files its
+// result, in the items' order.
 template <class Item, class PromptOf, class Book>
 void run_requests(const PipelineSpec& spec, const Registry& registry, const std::vector<Item>& items,
                   const char* unit, PromptOf prompt_of, Book book) {
   const BuiltPipeline built = build_pipeline(spec, registry);
   log_thread_layout(built);
-  RequestLoop loop(built, EngineSettings::from(spec.engine));
+  Engine engine(built, EngineSettings::from(spec.engine));
+  std::vector<std::shared_ptr<Engine::Request>> requests;
+  requests.reserve(items.size());
+  for (const Item& item : items)
+    requests.push_back(engine.submit(prompt_of(item)));
   Progress progress(spec.name, static_cast<std::int64_t>(items.size()), unit);
-  for (const Item& item : items) {
-    book(item, loop.run(prompt_of(item)));
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    book(items[i], requests[i]->wait());
     progress.advance();
   }
   progress.finish();

@@ -17,8 +17,11 @@
 // speculation.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "ralm/core/engine/request_result.hpp"
@@ -58,6 +61,16 @@ struct EngineSettings {
   static EngineSettings from(const Params& engine);
 };
 
+// How a caller follows and stops one request while it runs.
+struct RequestControl {
+  // Tokens that have become final, in order, as they do: never taken back by
+  // a rollback. Called on the thread that runs the request.
+  std::function<void(std::span<const TokenId>)> on_tokens;
+  // Set from any thread to stop the request before its next token; its
+  // result then says `cancelled` and holds what was final.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
 class RequestLoop {
  public:
   // The pipeline must have a model and a policy, and a retriever when the
@@ -66,8 +79,8 @@ class RequestLoop {
   ~RequestLoop();
 
   // One request from text (tokenised with BOS) or from token ids.
-  RequestResult run(const std::string& prompt);
-  RequestResult run_tokens(Tokens input);
+  RequestResult run(const std::string& prompt, const RequestControl& control = {});
+  RequestResult run_tokens(Tokens input, const RequestControl& control = {});
 
   const EngineSettings& settings() const { return settings_; }
 

@@ -55,6 +55,7 @@ struct RequestResult {
   Tokens output;  // generated tokens, EOS included if it came
   std::string text;
   bool stopped_at_eos = false;
+  bool cancelled = false;                 // stopped by RequestControl::cancel before its end
   std::int32_t input_tokens_dropped = 0;  // oldest input tokens dropped to fit the context
   std::int64_t tokens_computed = 0;       // tokens the model evaluated
   std::int64_t tokens_kept = 0;           // input + output: what a single pass would compute

@@ -49,5 +49,4 @@ std::size_t identical_outputs(const RunReport& report, const RunReport& referenc
 // DIR/summary.json with the task's figures, each through a temporary name.
 void write_run_files(const RunReport& report, const std::filesystem::path& dir);
 
-
 }  // namespace ralm::core
