@@ -173,6 +173,30 @@ TEST(EngineApi, QueuedRequestsEndCancelledWhenCancelledOrWhenTheEngineGoes) {
   }
 }
 
+TEST(EngineApi, ARequestMayAskForItsOwnLengthAndSampling) {
+  Fixture f;
+  const Case c = cases()[1];
+  const core::BuiltPipeline pipeline = case_pipeline(f, c);
+  core::EngineSettings own = case_settings(c);
+  own.max_new_tokens = 5;
+  own.sampling.temperature = 0.7;
+  own.sampling.top_p = 0.9;
+  own.sampling.seed = 11;
+  const core::RequestResult solo = core::RequestLoop(pipeline, own).run(kPrompts[2]);
+
+  core::Engine engine(pipeline, case_settings(c));
+  const auto asked = engine.submit(kPrompts[2], {}, {.max_new_tokens = 5, .sampling = own.sampling})->wait();
+  EXPECT_EQ(asked.output, solo.output);
+  EXPECT_LE(asked.output.size(), 5u);
+  // The engine's own settings are untouched for the next request.
+  EXPECT_EQ(engine.submit(kPrompts[2])->wait().output,
+            core::RequestLoop(pipeline, case_settings(c)).run(kPrompts[2]).output);
+  core::SamplingSettings bad;
+  bad.top_p = 0;
+  EXPECT_THROW(engine.submit(kPrompts[2], {}, {.sampling = bad})->wait(), InputError);
+  EXPECT_THROW(engine.submit(kPrompts[2], {}, {.max_new_tokens = 0})->wait(), InputError);
+}
+
 TEST(EngineApi, AFailedRequestRethrowsAndTheNextOneRuns) {
   Fixture f;
   const Case c = cases()[1];

@@ -19,10 +19,12 @@ Engine::~Engine() {
   thread_.join();
 }
 
-std::shared_ptr<Engine::Request> Engine::submit(std::string prompt, TokenCallback on_tokens) {
+std::shared_ptr<Engine::Request> Engine::submit(std::string prompt, TokenCallback on_tokens,
+                                                RequestOptions options) {
   auto request = std::make_shared<Request>();
   request->prompt_ = std::move(prompt);
   request->on_tokens_ = std::move(on_tokens);
+  request->options_ = std::move(options);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) request->cancel();
@@ -49,8 +51,8 @@ void Engine::serve() {
         cancelled.cancelled = true;
         request->promise_.set_value(std::move(cancelled));
       } else {
-        request->promise_.set_value(
-            loop_.run(request->prompt_, RequestControl{request->on_tokens_, &request->cancel_}));
+        request->promise_.set_value(loop_.run(
+            request->prompt_, RequestControl{request->on_tokens_, &request->cancel_, request->options_}));
       }
     } catch (...) {
       request->promise_.set_exception(std::current_exception());

@@ -80,23 +80,39 @@ RequestResult RequestLoop::run(const std::string& prompt, const RequestControl& 
   return run_tokens(pipeline_.model->tokenizer().encode(prompt, /*add_bos=*/true), control);
 }
 
+EngineSettings RequestLoop::request_settings(const RequestOptions& options) const {
+  EngineSettings s = settings_;
+  if (options.max_new_tokens) {
+    if (*options.max_new_tokens < 1)
+      throw InputError("max_new_tokens: " + std::to_string(*options.max_new_tokens) +
+                       " is below 1; ask for at least one token");
+    s.max_new_tokens = *options.max_new_tokens;
+  }
+  if (options.sampling) {
+    options.sampling->check();
+    s.sampling = *options.sampling;
+  }
+  return s;
+}
+
 RequestResult RequestLoop::run_tokens(Tokens input, const RequestControl& control) {
   const auto start = Generation::Clock::now();
+  const EngineSettings settings = request_settings(control.options);
   RequestResult result;
-  Generation gen(pipeline_, settings_, std::move(input), result, control);
+  Generation gen(pipeline_, settings, std::move(input), result, control);
   // A request's speculative cache: the run's when shared.
   std::optional<SpeculativeCache> own_cache;
   const auto cache = [&]() -> SpeculativeCache& {
     if (shared_cache_) return *shared_cache_;
-    return own_cache.emplace(static_cast<std::size_t>(settings_.speculation.cache_capacity));
+    return own_cache.emplace(static_cast<std::size_t>(settings.speculation.cache_capacity));
   };
   const NeighbourSearch* neighbours = pipeline_.policy->neighbour_search();
   if (!gen.retrieves() && pipeline_.scheduler && neighbours) {
-    run_neighbour_speculation(gen, pipeline_, *neighbours, settings_, cache(), result);
+    run_neighbour_speculation(gen, pipeline_, *neighbours, settings, cache(), result);
   } else if (!gen.retrieves()) {
     gen.run_without_retrieval();
   } else if (pipeline_.scheduler) {
-    run_passage_speculation(gen, pipeline_, settings_, cache(), result);
+    run_passage_speculation(gen, pipeline_, settings, cache(), result);
   } else {
     // In-Context RALM's schedule: a real search at every retrieval point.
     while (!gen.done()) {
@@ -105,7 +121,7 @@ RequestResult RequestLoop::run_tokens(Tokens input, const RequestControl& contro
       if (is_blank_query(record.query)) {
         record.hits = gen.last_hits();
       } else {
-        record.hits = pipeline_.retriever->search(std::span(&record.query, 1), settings_.top_k)[0];
+        record.hits = pipeline_.retriever->search(std::span(&record.query, 1), settings.top_k)[0];
       }
       const auto passages = gen.passages(record.hits);
       result.times.retrieval += std::chrono::duration<double>(Generation::Clock::now() - t0).count();

@@ -47,6 +47,7 @@ class Engine {
     friend class Engine;
     std::string prompt_;
     TokenCallback on_tokens_;
+    RequestOptions options_;
     std::atomic<bool> cancel_{false};
     std::promise<RequestResult> promise_;
     std::shared_future<RequestResult> result_ = promise_.get_future().share();
@@ -61,8 +62,10 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Queues a request. `on_tokens` gets its final tokens as they come, on the
-  // engine's thread (keep it short; never call the engine from it).
-  std::shared_ptr<Request> submit(std::string prompt, TokenCallback on_tokens = {});
+  // engine's thread (keep it short; never call the engine from it);
+  // `options` sets this request's own length and sampling.
+  std::shared_ptr<Request> submit(std::string prompt, TokenCallback on_tokens = {},
+                                  RequestOptions options = {});
 
   const EngineSettings& settings() const { return loop_.settings(); }
 

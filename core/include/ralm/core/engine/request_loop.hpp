@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -61,6 +62,13 @@ struct EngineSettings {
   static EngineSettings from(const Params& engine);
 };
 
+// A request's own length and sampling, instead of the engine's
+// (engine.max_new_tokens and the sampling keys); checked as those are.
+struct RequestOptions {
+  std::optional<std::int32_t> max_new_tokens{};
+  std::optional<SamplingSettings> sampling{};
+};
+
 // How a caller follows and stops one request while it runs.
 struct RequestControl {
   // Tokens that have become final, in order, as they do: never taken back by
@@ -69,6 +77,7 @@ struct RequestControl {
   // Set from any thread to stop the request before its next token; its
   // result then says `cancelled` and holds what was final.
   const std::atomic<bool>* cancel = nullptr;
+  RequestOptions options;
 };
 
 class RequestLoop {
@@ -85,6 +94,9 @@ class RequestLoop {
   const EngineSettings& settings() const { return settings_; }
 
  private:
+  // The engine's settings with the request's own length and sampling.
+  EngineSettings request_settings(const RequestOptions& options) const;
+
   const BuiltPipeline& pipeline_;
   EngineSettings settings_;
   std::unique_ptr<SpeculativeCache> shared_cache_;  // with speculation.shared_cache
