@@ -235,6 +235,62 @@ TEST(LlamaSequence, BatchedEqualsSingleAndThreadCountDoesNotMatter) {
   EXPECT_EQ(one_thread.eval(*s, tb, {}).logits, batch[1].logits);
 }
 
+// The continuous batching step: sequences at different lengths, some
+// decoding one token and one prefilling several, in one eval_batch. Each gets
+// the bits eval() alone gives it (logits, keys, hidden states), and its cache
+// afterwards is the same too.
+TEST(LlamaSequence, ABatchOfSequencesAtDifferentPlacesGivesEachItsOwnBits) {
+  auto model = random_model(small_gqa());
+  const std::vector<std::vector<ralm::TokenId>> before = {{1, 2, 3, 4, 5, 6, 7}, {1, 9}, {1}, {1, 4, 4, 4}};
+  const std::vector<std::vector<ralm::TokenId>> now = {{8}, {10, 11, 12, 13, 14}, {5}, {3}};
+  const ralm::EvalOptions options{.all_logits = true, .keys = true, .hidden = true};
+  std::vector<std::unique_ptr<ralm::Sequence>> alone, batched;
+  std::vector<ralm::EvalResult> want;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    alone.push_back(model->new_sequence());
+    model->eval(*alone.back(), before[i], {});
+    want.push_back(model->eval(*alone.back(), now[i], options));
+    batched.push_back(model->new_sequence());
+    model->eval(*batched.back(), before[i], {});
+  }
+  std::vector<ralm::Sequence*> seqs;
+  std::vector<std::span<const ralm::TokenId>> toks;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    seqs.push_back(batched[i].get());
+    toks.emplace_back(now[i]);
+  }
+  const auto got = model->eval_batch(seqs, toks, options);
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].rows, want[i].rows) << i;
+    EXPECT_EQ(got[i].logits, want[i].logits) << i;
+    EXPECT_EQ(got[i].keys, want[i].keys) << i;
+    EXPECT_EQ(got[i].hidden, want[i].hidden) << i;
+    EXPECT_EQ(batched[i]->tokens(), alone[i]->tokens()) << i;
+    // The caches the batch wrote serve the next token as eval()'s do.
+    const std::vector<ralm::TokenId> next = {6};
+    EXPECT_EQ(model->eval(*batched[i], next, {}).logits, model->eval(*alone[i], next, {}).logits) << i;
+  }
+  // Last-position logits only: one row per sequence.
+  std::vector<std::unique_ptr<ralm::Sequence>> fresh;
+  std::vector<ralm::Sequence*> fresh_seqs;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    fresh.push_back(model->new_sequence());
+    fresh_seqs.push_back(fresh.back().get());
+  }
+  std::vector<std::span<const ralm::TokenId>> prompts(before.begin(), before.end());
+  const auto last = model->eval_batch(fresh_seqs, prompts, {});
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    auto s = model->new_sequence();
+    EXPECT_EQ(last[i].rows, 1);
+    EXPECT_EQ(last[i].logits, model->eval(*s, before[i], {}).logits) << i;
+  }
+  // The same sequence twice in one batch is a caller's error.
+  std::vector<ralm::Sequence*> twice = {fresh_seqs[0], fresh_seqs[0]};
+  std::vector<std::span<const ralm::TokenId>> two = {now[0], now[0]};
+  EXPECT_THROW(model->eval_batch(twice, two, {}), ralm::Error);
+}
+
 TEST(LlamaSequence, KeysAndHiddenStatesOnRequest) {
   auto model = random_model(small_gqa());
   auto seq = model->new_sequence();

@@ -381,37 +381,77 @@ void add_rows(float* x, const float* y, std::int64_t n, std::int64_t h, int thre
 
 }  // namespace
 
-EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens, const EvalOptions& options) {
-  auto* seq = dynamic_cast<LlamaSequence*>(&base_seq);
-  if (!seq) throw Error("llama: eval() was given a sequence made by another model");
+EvalResult LlamaModel::eval(Sequence& seq, std::span<const TokenId> tokens, const EvalOptions& options) {
+  Sequence* one = &seq;
+  return eval_batch(std::span(&one, 1), std::span(&tokens, 1), options).front();
+}
+
+std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
+                                               std::span<const std::span<const TokenId>> tokens,
+                                               const EvalOptions& options) {
+  if (seqs.size() != tokens.size()) {
+    throw Error("llama: eval_batch() was given " + std::to_string(seqs.size()) + " sequences but " +
+                std::to_string(tokens.size()) + " token lists");
+  }
   const auto& c = config_;
-  const std::int64_t n = static_cast<std::int64_t>(tokens.size());
-  if (n == 0) throw InputError("llama: eval() needs at least one new token");
-  const std::int64_t start = seq->length();
-  if (start + n > seq->context()) {
-    throw InputError("llama: " + std::to_string(start + n) + " tokens exceed the context length of " +
-                     std::to_string(seq->context()));
-  }
-  for (TokenId t : tokens) {
-    if (t < 0 || t >= c.vocab_size) {
-      throw InputError("llama: token id " + std::to_string(t) + " is outside the vocabulary (0.." +
-                       std::to_string(c.vocab_size - 1) + ")");
+  const auto sz = [](std::int64_t v) { return static_cast<std::size_t>(v); };
+  // Each sequence's new tokens are a run of rows; every row-wise step below
+  // (norms, products, the feed-forward block) runs once over all the rows, so
+  // each weight is read once for the whole batch. A row's bits do not depend
+  // on the other rows (kernels.hpp), so a sequence gets what eval() alone
+  // gives it.
+  struct Segment {
+    LlamaSequence* seq;
+    std::span<const TokenId> tokens;
+    std::int64_t start;  // the sequence's length before this call
+    std::int64_t row;    // its first row
+  };
+  std::vector<Segment> segments;
+  std::int64_t n = 0;
+  for (std::size_t s = 0; s < seqs.size(); ++s) {
+    auto* seq = dynamic_cast<LlamaSequence*>(seqs[s]);
+    if (!seq) throw Error("llama: eval() was given a sequence made by another model");
+    for (std::size_t other = 0; other < s; ++other) {
+      if (segments[other].seq == seq) throw Error("llama: eval_batch() was given the same sequence twice");
     }
+    const std::int64_t count = static_cast<std::int64_t>(tokens[s].size());
+    if (count == 0) throw InputError("llama: eval() needs at least one new token");
+    const std::int64_t start = seq->length();
+    if (start + count > seq->context()) {
+      throw InputError("llama: " + std::to_string(start + count) + " tokens exceed the context length of " +
+                       std::to_string(seq->context()));
+    }
+    for (TokenId t : tokens[s]) {
+      if (t < 0 || t >= c.vocab_size) {
+        throw InputError("llama: token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                         std::to_string(c.vocab_size - 1) + ")");
+      }
+    }
+    segments.push_back({seq, tokens[s], start, n});
+    n += count;
   }
+  if (segments.empty()) return {};
 
   const std::int64_t h = c.hidden_size, hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
   const std::int64_t q_dim = nh * hd, kv_dim = nkv * hd, ff = c.intermediate_size;
   const std::int64_t qkv_dim = q_dim + 2 * kv_dim;
   const std::int64_t group = nh / nkv;
-  const auto sz = [](std::int64_t v) { return static_cast<std::size_t>(v); };
+
+  // Each row's sequence and position.
+  std::vector<std::int32_t> row_segment(sz(n));
+  for (std::size_t s = 0; s < segments.size(); ++s)
+    std::fill_n(row_segment.begin() + segments[s].row, segments[s].tokens.size(),
+                static_cast<std::int32_t>(s));
 
   // qkv: each row is q, then k, then v; gate_up: gate, then up.
   std::vector<float> x(sz(n * h)), xn(sz(n * h)), qkv(sz(n * qkv_dim));
   std::vector<float> attn(sz(n * q_dim)), proj(sz(n * h)), gate_up(sz(n * 2 * ff));
-  EvalResult result;
+  std::vector<EvalResult> results(segments.size());
 
-  for (std::int64_t r = 0; r < n; ++r)
-    embed(tokens[sz(r)], &x[sz(r * h)]);
+  for (std::int64_t r = 0; r < n; ++r) {
+    const Segment& g = segments[sz(row_segment[sz(r)])];
+    embed(g.tokens[sz(r - g.row)], &x[sz(r * h)]);
+  }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KernelSet ks = kernels_;
@@ -421,52 +461,80 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
     matmul(ks, xn.data(), n, w.qkv, qkv.data(), threads_);
     const LayerLora* lora = unmerged(l);
     if (lora) lora->qkv.apply(ks, xn.data(), n, h, qkv.data(), qkv_dim, threads_);
-    float* k_cache = seq->keys(l);
-    float* v_cache = seq->values(l);
-    const std::int64_t head_stride = std::int64_t{seq->context()} * hd;  // one KV head's cache
     // Row by row (each row alone, so threads change no bit): a long prefill
     // would otherwise spend several percent of its time here on one thread.
     parallel_for(n * qkv_dim >= kMinParallelWork / 16 ? threads_ : 1, n, [&](std::int64_t r) {
       thread_local std::vector<float> rope_row;  // for positions past the table
       rope_row.resize(sz(hd));
+      const Segment& g = segments[sz(row_segment[sz(r)])];
+      const std::int64_t position = g.start + (r - g.row);
+      float* k_cache = g.seq->keys(l);
+      float* v_cache = g.seq->values(l);
+      const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;  // one KV head's cache
       float* row = &qkv[sz(r * qkv_dim)];
-      const float* cs = rope_angles(start + r, rope_row.data());
+      const float* cs = rope_angles(position, rope_row.data());
       apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
       apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs);
       for (std::int64_t j = 0; j < nkv; ++j) {
-        std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + (start + r) * hd);
-        std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + (start + r) * hd);
+        std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + position * hd);
+        std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + position * hd);
       }
     });
-    // Causal attention: new token r sees positions 0 .. start + r. A task is
-    // up to 4 query heads of one KV head (read once for them), for one token
-    // or, when the group has fewer heads, for consecutive tokens (2 tokens of
-    // 2 heads, 4 of 1), so that 4 queries share each key and value loaded.
-    // Each head's output is computed alone, so threads, grouping and
-    // batching cannot change it. Tasks are handed out one at a time, which
-    // balances the causal rows' growing lengths.
+    // Causal attention, each sequence over its own cache: new token r sees
+    // positions 0 .. start + r. A task is up to 4 query heads of one KV head
+    // (read once for them), for one token or, when the group has fewer
+    // heads, for consecutive tokens of one sequence (2 tokens of 2 heads, 4
+    // of 1), so that 4 queries share each key and value loaded. Each head's
+    // output is computed alone, so threads, grouping and batching cannot
+    // change it. Tasks are handed out one at a time, which balances the
+    // causal rows' growing lengths.
     const std::int64_t per_task = std::min<std::int64_t>(group, 4),
                        chunks = (group + per_task - 1) / per_task;
-    const std::int64_t block = std::max<std::int64_t>(1, 4 / per_task), blocks = (n + block - 1) / block;
-    const std::int64_t tasks = blocks * nkv * chunks;
-    const std::int64_t work = n * nh * (start + n) * hd;
-    const std::int64_t scores_size = std::max<std::int64_t>(per_task, 4) * ((start + n + 15) / 16 * 16);
+    const std::int64_t block = std::max<std::int64_t>(1, 4 / per_task);
+    struct Blocks {
+      std::int64_t first_task;  // the segment's first task
+      std::int64_t blocks;
+    };
+    std::vector<Blocks> task_of(segments.size());
+    std::int64_t tasks = 0, work = 0, longest = 0;
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      const std::int64_t count = static_cast<std::int64_t>(segments[s].tokens.size());
+      task_of[s] = {tasks, (count + block - 1) / block};
+      tasks += task_of[s].blocks * nkv * chunks;
+      work += count * nh * (segments[s].start + count) * hd;
+      longest = std::max(longest, segments[s].start + count);
+    }
+    const std::int64_t scores_size = std::max<std::int64_t>(per_task, 4) * ((longest + 15) / 16 * 16);
     parallel_for(work >= kMinParallelWork / 4 ? threads_ : 1, tasks, [&](std::int64_t t) {
       thread_local std::vector<float> scores;
       if (static_cast<std::int64_t>(scores.size()) < scores_size) scores.resize(sz(scores_size));
-      const std::int64_t r = t / (nkv * chunks) * block, j = t / chunks % nkv, chunk = t % chunks;
+      std::size_t s = 0;
+      while (s + 1 < segments.size() && task_of[s + 1].first_task <= t)
+        ++s;
+      const Segment& g = segments[s];
+      const std::int64_t count = static_cast<std::int64_t>(g.tokens.size());
+      const std::int64_t local = t - task_of[s].first_task;
+      const std::int64_t b = local / (nkv * chunks) * block, j = local / chunks % nkv, chunk = local % chunks;
       const std::int64_t head = j * group + chunk * per_task,
                          heads = std::min(per_task, group - chunk * per_task);
-      attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, n - r), heads,
-                    k_cache + j * head_stride, v_cache + j * head_stride, hd, start + r + 1, hd, scale,
-                    scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
+      const std::int64_t r = g.row + b;
+      const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;
+      attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, count - b), heads,
+                    g.seq->keys(l) + j * head_stride, g.seq->values(l) + j * head_stride, hd, g.start + b + 1,
+                    hd, scale, scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
     });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
     add_rows(x.data(), proj.data(), n, h, threads_);
 
     rms_norm(x.data(), n, w.ffn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
-    if (options.keys && l == c.num_layers - 1) result.keys = xn;  // kNN-LM's key: the last FFN's normed input
+    if (options.keys && l == c.num_layers - 1) {
+      // kNN-LM's key: the last FFN's normed input.
+      for (std::size_t s = 0; s < segments.size(); ++s) {
+        const auto begin = xn.begin() + segments[s].row * h;
+        results[s].keys.assign(begin, begin + static_cast<std::ptrdiff_t>(segments[s].tokens.size()) * h);
+      }
+    }
     matmul(ks, xn.data(), n, w.gate_up, gate_up.data(), threads_);
     if (lora) lora->gate_up.apply(ks, xn.data(), n, h, gate_up.data(), 2 * ff, threads_);
     silu_mul(ks, gate_up.data(), gate_up.data() + ff, n, ff, 2 * ff, threads_);
@@ -476,15 +544,33 @@ EvalResult LlamaModel::eval(Sequence& base_seq, std::span<const TokenId> tokens,
   }
 
   rms_norm(x.data(), n, final_norm_.data(), h, c.rms_norm_eps, xn.data(), threads_);
-  if (options.hidden) result.hidden = xn;
-  const std::int64_t first = options.all_logits ? 0 : n - 1;
-  result.rows = static_cast<std::int32_t>(n - first);
-  result.logits.resize(sz(result.rows * c.vocab_size));
-  matmul(ks, &xn[sz(first * h)], result.rows, output(), result.logits.data(), threads_);
-
-  auto& held = seq->mutable_tokens();
-  held.insert(held.end(), tokens.begin(), tokens.end());
-  return result;
+  // The rows that give logits: every new row, or each sequence's last; one
+  // product for all of them.
+  std::vector<float> wanted;
+  std::int64_t rows = 0;
+  for (std::size_t s = 0; s < segments.size(); ++s) {
+    const Segment& g = segments[s];
+    const std::int64_t count = static_cast<std::int64_t>(g.tokens.size());
+    const std::int64_t first = options.all_logits ? 0 : count - 1;
+    results[s].rows = static_cast<std::int32_t>(count - first);
+    if (options.hidden) {
+      const auto begin = xn.begin() + g.row * h;
+      results[s].hidden.assign(begin, begin + count * h);
+    }
+    wanted.insert(wanted.end(), xn.begin() + (g.row + first) * h, xn.begin() + (g.row + count) * h);
+    rows += count - first;
+  }
+  std::vector<float> logits(sz(rows * c.vocab_size));
+  matmul(ks, wanted.data(), rows, output(), logits.data(), threads_);
+  std::int64_t at = 0;
+  for (std::size_t s = 0; s < segments.size(); ++s) {
+    const auto begin = logits.begin() + at * c.vocab_size;
+    results[s].logits.assign(begin, begin + std::int64_t{results[s].rows} * c.vocab_size);
+    at += results[s].rows;
+    auto& held = segments[s].seq->mutable_tokens();
+    held.insert(held.end(), segments[s].tokens.begin(), segments[s].tokens.end());
+  }
+  return results;
 }
 
 const LlamaModel::LayerLora* LlamaModel::unmerged(std::int32_t layer) const {

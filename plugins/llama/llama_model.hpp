@@ -65,6 +65,11 @@ class LlamaModel final : public Model {
   ModelInfo info() const override;
   std::unique_ptr<Sequence> new_sequence() override;
   EvalResult eval(Sequence& seq, std::span<const TokenId> tokens, const EvalOptions& options) override;
+  // All the sequences' new tokens in one pass: each weight is read once for
+  // the batch, and each sequence gets the bits eval() alone gives it.
+  std::vector<EvalResult> eval_batch(std::span<Sequence* const> seqs,
+                                     std::span<const std::span<const TokenId>> tokens,
+                                     const EvalOptions& options) override;
 
   // A new vocabulary entry with id vocab_size (Hugging Face's next id). Its
   // embedding row is the mean of the existing rows, and so is its output row
