@@ -368,10 +368,10 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   const std::int64_t panels = w.panels();
   // A decoded token's matrix-vector products are short (models/tiny's q, k
   // and v: 196,608 multiply-adds, 20 us): split from 16,384 on, since the
-  // pool's hand-off costs a few microseconds (with the 2^18 of the other
-  // steps, the shipped model's decode ran most of its products on one
-  // thread, and an A/B of the two thresholds gave 25-40% fewer f32 tokens/s
-  // in `llama_bench --shapes tiny`).
+  // pool's hand-off costs a few microseconds. At the 2^18 of the other steps
+  // most of the shipped model's decode products would run on one thread: an
+  // A/B of the two thresholds in `llama_bench --shapes tiny` gives 25-40%
+  // fewer f32 tokens/s there.
   const int used = rows * in * out >= kMinParallelWork / 16 ? threads : 1;
   if (bf16) {
     parallel_for(rows * in >= kMinParallelWork ? threads : 1, rows,
