@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "ralm/core/compare.hpp"
+#include "ralm/core/engine/prompts.hpp"
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/run_report.hpp"
-#include "ralm/core/engine/prompts.hpp"
 #include "ralm/core/logging.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/plugin_manager.hpp"

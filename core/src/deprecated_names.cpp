@@ -1,9 +1,9 @@
 #include "ralm/core/deprecated_names.hpp"
 
 #include "ralm/core/compare.hpp"
-#include "ralm/core/task_params.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
+#include "ralm/core/task_params.hpp"
 
 namespace ralm::core {
 namespace {

@@ -19,8 +19,7 @@ std::shared_ptr<ralm::Model> require_model(const ralm::BuildContext& ctx, const 
 
 RALM_PLUGIN("policies", "0.1.0", "context policies: none, prepend (In-Context RALM), append (FlashBack)") {
   namespace param = ralm::param;
-  registrar.add<ralm::ContextPolicy>("none",
-                                     "no retrieval: the model alone", {},
+  registrar.add<ralm::ContextPolicy>("none", "no retrieval: the model alone", {},
                                      [](const ralm::Params&, ralm::BuildContext&) {
                                        return std::make_unique<ralm::policies::NonePolicy>();
                                      });

@@ -76,8 +76,8 @@ class Registrar {
            ComponentTraits traits = {}) {
     static_assert(std::is_base_of_v<Component, Interface>,
                   "register one of the interfaces (model, retriever, policy, scheduler, trainer)");
-    ComponentInfo info{Interface::kKind, std::move(name.name), std::move(description), std::move(params),
-                       std::move(traits), std::move(name.aliases)};
+    ComponentInfo info{Interface::kKind,  std::move(name.name), std::move(description),
+                       std::move(params), std::move(traits),    std::move(name.aliases)};
     add_component(std::move(info),
                   [f = std::move(factory)](const Params& p, BuildContext& ctx) -> std::unique_ptr<Component> {
                     std::unique_ptr<Interface> made = f(p, ctx);
