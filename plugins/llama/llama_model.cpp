@@ -545,8 +545,11 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
 
   rms_norm(x.data(), n, final_norm_.data(), h, c.rms_norm_eps, xn.data(), threads_);
   // The rows that give logits: every new row, or each sequence's last; one
-  // product for all of them.
-  std::vector<float> wanted;
+  // product for all of them. They lie together in xn when every row is
+  // wanted or there is one sequence, and a single sequence's logits are
+  // written in place: eval() copies nothing on its way.
+  std::vector<float> gathered;
+  const float* wanted = &xn[sz((n - 1) * h)];
   std::int64_t rows = 0;
   for (std::size_t s = 0; s < segments.size(); ++s) {
     const Segment& g = segments[s];
@@ -557,18 +560,27 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
       const auto begin = xn.begin() + g.row * h;
       results[s].hidden.assign(begin, begin + count * h);
     }
-    wanted.insert(wanted.end(), xn.begin() + (g.row + first) * h, xn.begin() + (g.row + count) * h);
+    if (!options.all_logits && segments.size() > 1)
+      gathered.insert(gathered.end(), xn.begin() + (g.row + first) * h, xn.begin() + (g.row + count) * h);
     rows += count - first;
   }
+  if (options.all_logits) wanted = xn.data();
+  if (!gathered.empty()) wanted = gathered.data();
   std::vector<float> logits(sz(rows * c.vocab_size));
-  matmul(ks, wanted.data(), rows, output(), logits.data(), threads_);
-  std::int64_t at = 0;
-  for (std::size_t s = 0; s < segments.size(); ++s) {
-    const auto begin = logits.begin() + at * c.vocab_size;
-    results[s].logits.assign(begin, begin + std::int64_t{results[s].rows} * c.vocab_size);
-    at += results[s].rows;
-    auto& held = segments[s].seq->mutable_tokens();
-    held.insert(held.end(), segments[s].tokens.begin(), segments[s].tokens.end());
+  matmul(ks, wanted, rows, output(), logits.data(), threads_);
+  if (segments.size() == 1) {
+    results[0].logits = std::move(logits);
+  } else {
+    std::int64_t at = 0;
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      const auto begin = logits.begin() + at * c.vocab_size;
+      results[s].logits.assign(begin, begin + std::int64_t{results[s].rows} * c.vocab_size);
+      at += results[s].rows;
+    }
+  }
+  for (const Segment& g : segments) {
+    auto& held = g.seq->mutable_tokens();
+    held.insert(held.end(), g.tokens.begin(), g.tokens.end());
   }
   return results;
 }
