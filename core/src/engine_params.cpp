@@ -37,6 +37,16 @@ const ParamSpecs& engine_param_specs() {
           .at_least(1),
       param::boolean("shared_cache", false,
                      "speculation: one cache for every request of the run instead of one per request"),
+      // Serving: `ralm run` and `compare` measure one request at a time (1);
+      // `ralm serve --max-batch` sets it for a server.
+      param::integer("max_batch", 1, "requests the engine steps together (continuous batching)").at_least(1),
+      param::integer("max_queue", 0,
+                     "requests waiting beyond max_batch before new ones are refused; 0: no bound")
+          .at_least(0),
+      param::integer("prefill_chunk", 256,
+                     "the most prompt tokens one request adds to a batched step, so long prompts do not "
+                     "stall the others' decode")
+          .at_least(1),
       param::integer("threads", 0, "threads for the model and the retriever; 0: one per core").at_least(0),
   };
   return specs;

@@ -4,6 +4,8 @@
 
 namespace ralm::core {
 
+QueueFull::~QueueFull() = default;
+
 Engine::Engine(const BuiltPipeline& pipeline, EngineSettings settings)
     : loop_(pipeline, std::move(settings)), thread_([this] { serve(); }) {}
 
@@ -27,11 +29,26 @@ std::shared_ptr<Engine::Request> Engine::submit(std::string prompt, TokenCallbac
   request->options_ = std::move(options);
   {
     std::lock_guard lock(mutex_);
+    const std::int32_t max_queue = loop_.settings().max_queue;
+    if (max_queue > 0 && static_cast<std::int32_t>(queue_.size()) >= max_queue) {
+      ++stats_.rejected;
+      throw QueueFull("the engine's queue is full (" + std::to_string(max_queue) +
+                      " requests waiting); try again later");
+    }
     if (stopping_) request->cancel();
+    ++stats_.submitted;
     queue_.push_back(request);
   }
   wake_.notify_one();
   return request;
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mutex_);
+  EngineStats s = stats_;
+  s.queued = static_cast<std::int32_t>(queue_.size());
+  s.running = running_ ? 1 : 0;
+  return s;
 }
 
 void Engine::serve() {

@@ -29,6 +29,9 @@ EngineSettings EngineSettings::from(const Params& engine) {
   s.speculation.cache_capacity = static_cast<std::int32_t>(engine.get_int("cache_capacity"));
   s.speculation.shared_cache = engine.get_bool("shared_cache");
   s.speculation.successors = static_cast<std::int32_t>(engine.get_int("successors"));
+  s.max_batch = static_cast<std::int32_t>(engine.get_int("max_batch"));
+  s.max_queue = static_cast<std::int32_t>(engine.get_int("max_queue"));
+  s.prefill_chunk = static_cast<std::int32_t>(engine.get_int("prefill_chunk"));
   if (s.speculation.cache_capacity > 0 &&
       s.speculation.cache_capacity < std::max(s.top_k, s.speculation.prefetch)) {
     engine.fail("cache_capacity", "the speculative cache must hold at least max(top_k, prefetch) = " +

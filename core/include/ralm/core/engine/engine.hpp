@@ -8,9 +8,13 @@
 //                                [](std::span<const TokenId> tokens) { ... });
 //   core::RequestResult result = request->wait();
 //
-// Requests run one at a time, in the order submitted, on the engine's own
-// thread: the only one that touches the model, the policy and the caches. A
-// request's output is the one RequestLoop::run gives it alone.
+// Up to EngineSettings::max_batch requests run at once, in the order
+// submitted, the rest wait in a queue (bounded by max_queue; beyond it
+// submit() throws QueueFull). Running requests advance together: one
+// scheduler thread evaluates all their pending tokens with one
+// Model::eval_batch per step and sends the searches that fall due at a step
+// as one Retriever::search. A request's output is the one RequestLoop::run
+// gives it alone, whatever runs beside it.
 #pragma once
 
 #include <condition_variable>
@@ -26,8 +30,29 @@
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/request_result.hpp"
 #include "ralm/core/pipeline_builder.hpp"
+#include "ralm/error.hpp"
 
 namespace ralm::core {
+
+// submit() when max_queue requests already wait: the caller should come back
+// later (the server answers 429).
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+  ~QueueFull() override;
+};
+
+// What the engine has done since it started, for monitoring (`/metrics`).
+struct EngineStats {
+  std::int64_t submitted = 0, finished = 0, cancelled = 0, failed = 0, rejected = 0;
+  std::int32_t queued = 0, running = 0;  // now
+  std::int64_t steps = 0;                // Model::eval_batch calls the scheduler made
+  std::int64_t stepped_sequences = 0;    // sequences in them, summed: / steps = mean batch size
+  std::int32_t largest_batch = 0;
+  std::int64_t searches = 0, searched_queries = 0;  // batched Retriever::search calls, queries in them
+  std::int64_t prefill_tokens = 0, decode_tokens = 0;
+  std::int64_t generated_tokens = 0;  // tokens handed to callers as final
+};
 
 class Engine {
  public:
@@ -68,12 +93,14 @@ class Engine {
                                   RequestOptions options = {});
 
   const EngineSettings& settings() const { return loop_.settings(); }
+  EngineStats stats() const;
 
  private:
   void serve();
 
   RequestLoop loop_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  EngineStats stats_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Request>> queue_;
   std::shared_ptr<Request> running_;

@@ -58,6 +58,13 @@ struct EngineSettings {
   std::int32_t max_new_tokens = 64;
   SamplingSettings sampling;  // greedy by default
   SpeculationSettings speculation;
+  // Serving (core::Engine): requests stepped together, requests waiting
+  // beyond them (0: no bound), and the most prompt tokens one request adds to
+  // a step, so that a long prompt joins the batch over several steps instead
+  // of stalling everyone's decode.
+  std::int32_t max_batch = 1;
+  std::int32_t max_queue = 0;
+  std::int32_t prefill_chunk = 256;
 
   static EngineSettings from(const Params& engine);
 };
