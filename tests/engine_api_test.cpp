@@ -49,14 +49,36 @@ std::vector<Case> cases() {
   };
 }
 
-core::EngineSettings case_settings(const Case& c) {
+// Requests one at a time, and stepped together by the continuous batcher
+// with prompts cut into small chunks (so prefills join running decodes).
+struct Batching {
+  std::string name;
+  std::int32_t max_batch;
+  std::int32_t prefill_chunk;
+};
+const std::vector<Batching> kBatchings = {{"one at a time", 1, 256}, {"batched", 6, 5}};
+
+core::EngineSettings case_settings(const Case& c, const Batching& b = kBatchings[0]) {
   core::EngineSettings s = settings(2, 12);
+  s.max_batch = b.max_batch;
+  s.prefill_chunk = b.prefill_chunk;
   if (c.sampled) {
     s.sampling.temperature = 0.9;
     s.sampling.seed = 5;
   }
   s.speculation.async_verification = c.speculate;
   return s;
+}
+
+std::vector<std::pair<Batching, Case>> all_cases() {
+  std::vector<std::pair<Batching, Case>> all;
+  for (const Batching& b : kBatchings) {
+    for (Case c : cases()) {
+      c.name += ", " + b.name;
+      all.emplace_back(b, c);
+    }
+  }
+  return all;
 }
 
 core::BuiltPipeline case_pipeline(const Fixture& f, const Case& c) {
@@ -68,13 +90,13 @@ core::BuiltPipeline case_pipeline(const Fixture& f, const Case& c) {
 TEST(EngineApi, ConcurrentSubmissionsEachGetTheirSoloOutputAndStreamIt) {
   const test::TempDir corpus_dir;
   Fixture f(test::write_synthetic_corpus(corpus_dir));
-  for (const Case& c : cases()) {
+  for (const auto& [b, c] : all_cases()) {
     const core::BuiltPipeline pipeline = case_pipeline(f, c);
-    const core::EngineSettings s = case_settings(c);
+    const core::EngineSettings s = case_settings(c, b);
     std::vector<core::RequestResult> solo;
     std::int64_t rollbacks = 0;
     for (const std::string& prompt : kPrompts) {
-      solo.push_back(core::RequestLoop(pipeline, s).run(prompt));
+      solo.push_back(core::RequestLoop(pipeline, case_settings(c)).run(prompt));
       rollbacks += solo.back().speculation.rollbacks;
     }
     // Speculation's rollbacks are where a stream could hand over a token it
@@ -116,11 +138,14 @@ TEST(EngineApi, ConcurrentSubmissionsEachGetTheirSoloOutputAndStreamIt) {
 
 TEST(EngineApi, ACancelledRequestStopsEarlyWithTheTokensThatWereFinal) {
   Fixture f;
-  for (const Case& c : {cases()[1], cases()[3]}) {
+  for (const auto& [b, c] : all_cases()) {
+    if (c.name.find("prepend") != 0 || c.sampled) continue;
     const core::BuiltPipeline pipeline = case_pipeline(f, c);
-    core::EngineSettings s = case_settings(c);
+    core::EngineSettings s = case_settings(c, b);
     s.max_new_tokens = 40;
-    const core::RequestResult whole = core::RequestLoop(pipeline, s).run(kPrompts[0]);
+    core::EngineSettings alone = s;
+    alone.max_batch = 1;
+    const core::RequestResult whole = core::RequestLoop(pipeline, alone).run(kPrompts[0]);
     ASSERT_GE(whole.output.size(), 20u) << c.name << ": the fixture model ends this prompt early";
 
     // The engine's thread waits inside the callback until the request is
@@ -154,23 +179,77 @@ TEST(EngineApi, QueuedRequestsEndCancelledWhenCancelledOrWhenTheEngineGoes) {
   Fixture f;
   const Case c = cases()[1];
   const core::BuiltPipeline pipeline = case_pipeline(f, c);
+  for (const Batching& b : {kBatchings[0], Batching{"two at once", 2, 5}}) {
+    std::vector<std::shared_ptr<core::Engine::Request>> requests;
+    {
+      core::Engine engine(pipeline, case_settings(c, b));
+      for (const std::string& prompt : kPrompts)
+        requests.push_back(engine.submit(prompt));
+      requests.back()->cancel();  // still queued behind the others
+      const core::RequestResult last = requests.back()->wait();
+      EXPECT_TRUE(last.cancelled) << b.name;
+      EXPECT_TRUE(last.output.empty()) << b.name;
+    }
+    // Every request ended: finished normally before the engine went, or
+    // cancelled by its going.
+    for (const auto& r : requests) {
+      ASSERT_TRUE(r->finished()) << b.name;
+      const core::RequestResult result = r->wait();
+      EXPECT_TRUE(result.cancelled || !result.output.empty()) << b.name;
+    }
+  }
+}
+
+TEST(EngineApi, BatchedRequestsShareModelStepsAndSearches) {
+  Fixture f;
+  const Case c = cases()[1];  // prepend: a search every 2 tokens
+  const core::BuiltPipeline pipeline = case_pipeline(f, c);
+  core::Engine engine(pipeline, case_settings(c, kBatchings[1]));
   std::vector<std::shared_ptr<core::Engine::Request>> requests;
-  {
-    core::Engine engine(pipeline, case_settings(c));
-    for (const std::string& prompt : kPrompts)
-      requests.push_back(engine.submit(prompt));
-    requests.back()->cancel();  // still queued behind the others
-    const core::RequestResult last = requests.back()->wait();
-    EXPECT_TRUE(last.cancelled);
-    EXPECT_TRUE(last.output.empty());
-  }
-  // Every request ended: finished normally before the engine went, or
-  // cancelled by its going.
-  for (const auto& r : requests) {
-    ASSERT_TRUE(r->finished());
-    const core::RequestResult result = r->wait();
-    EXPECT_TRUE(result.cancelled || !result.output.empty());
-  }
+  for (const std::string& prompt : kPrompts)
+    requests.push_back(engine.submit(prompt));
+  std::int64_t tokens = 0;
+  for (const auto& r : requests)
+    tokens += static_cast<std::int64_t>(r->wait().output.size());
+  const core::EngineStats stats = engine.stats();
+  EXPECT_EQ(stats.finished, static_cast<std::int64_t>(kPrompts.size()));
+  EXPECT_EQ(stats.generated_tokens, tokens);
+  EXPECT_GT(stats.largest_batch, 1) << "the requests never shared a model step";
+  EXPECT_GT(stats.stepped_sequences, stats.steps);
+  EXPECT_GT(stats.searched_queries, stats.searches) << "the requests never shared a search";
+  EXPECT_GT(stats.prefill_tokens, 0);
+  EXPECT_GT(stats.decode_tokens, 0);
+  EXPECT_EQ(stats.running, 0);
+  EXPECT_EQ(stats.queued, 0);
+}
+
+TEST(EngineApi, SubmittingPastAFullQueueThrowsQueueFull) {
+  Fixture f;
+  const Case c = cases()[1];
+  const core::BuiltPipeline pipeline = case_pipeline(f, c);
+  core::EngineSettings s = case_settings(c);
+  s.max_queue = 1;
+  core::Engine engine(pipeline, s);
+  // The first request holds the engine's only worker inside its callback
+  // while the second waits in the queue.
+  std::promise<void> running, release;
+  std::shared_future<void> released = release.get_future().share();
+  bool signalled = false;
+  auto first = engine.submit(kPrompts[0], [&](std::span<const TokenId>) {
+    if (!signalled) {
+      signalled = true;
+      running.set_value();
+      released.wait();
+    }
+  });
+  running.get_future().wait();
+  auto second = engine.submit(kPrompts[1]);
+  EXPECT_THROW(engine.submit(kPrompts[2]), core::QueueFull);
+  EXPECT_EQ(engine.stats().rejected, 1);
+  EXPECT_EQ(engine.stats().queued, 1);
+  release.set_value();
+  EXPECT_FALSE(first->wait().output.empty());
+  EXPECT_FALSE(second->wait().output.empty());
 }
 
 TEST(EngineApi, ARequestMayAskForItsOwnLengthAndSampling) {
@@ -197,15 +276,19 @@ TEST(EngineApi, ARequestMayAskForItsOwnLengthAndSampling) {
   EXPECT_THROW(engine.submit(kPrompts[2], {}, {.max_new_tokens = 0})->wait(), InputError);
 }
 
-TEST(EngineApi, AFailedRequestRethrowsAndTheNextOneRuns) {
+TEST(EngineApi, AFailedRequestRethrowsAndTheOthersRun) {
   Fixture f;
   const Case c = cases()[1];
   const core::BuiltPipeline pipeline = case_pipeline(f, c);
-  core::Engine engine(pipeline, case_settings(c));
-  auto bad = engine.submit("");  // an empty prompt: InputError
-  auto good = engine.submit(kPrompts[0]);
-  EXPECT_THROW(bad->wait(), InputError);
-  EXPECT_EQ(good->wait().output, core::RequestLoop(pipeline, case_settings(c)).run(kPrompts[0]).output);
+  const Tokens want = core::RequestLoop(pipeline, case_settings(c)).run(kPrompts[0]).output;
+  for (const Batching& b : kBatchings) {
+    core::Engine engine(pipeline, case_settings(c, b));
+    auto bad = engine.submit("");  // an empty prompt: InputError
+    auto good = engine.submit(kPrompts[0]);
+    EXPECT_THROW(bad->wait(), InputError) << b.name;
+    EXPECT_EQ(good->wait().output, want) << b.name;
+    EXPECT_EQ(engine.stats().failed, 1) << b.name;
+  }
 }
 
 }  // namespace

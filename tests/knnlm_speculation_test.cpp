@@ -14,6 +14,7 @@
 #include "fixed_scheduler.hpp"
 #include "knnlm_policy.hpp"
 #include "os3_scheduler.hpp"
+#include "ralm/core/engine/engine.hpp"
 #include "ralm/core/engine/perplexity.hpp"
 #include "ralm/error.hpp"
 #include "scripted_scheduler.hpp"
@@ -151,6 +152,33 @@ INSTANTIATE_TEST_SUITE_P(Datastores, KnnLmSpeculationEquivalence, testing::Value
                          [](const testing::TestParamInfo<std::string>& param) {
                            return param.param == "Flat" ? std::string("exact") : std::string("approximate");
                          });
+
+// Continuous batching: kNN-LM requests stepped together in an engine, with
+// and without speculation, each give the output they give alone.
+TEST(KnnLmSpeculation, RequestsBatchedInAnEngineEachGetTheirSoloOutput) {
+  Fixture f;
+  core::BuiltPipeline built = f.pipeline(knnlm(f, "Flat"));
+  built.model = f.unchecked;
+  const core::EngineSettings alone = knn_settings(24);
+  std::vector<Tokens> want;
+  for (const auto& prompt : kPrompts)
+    want.push_back(core::RequestLoop(built, alone).run(prompt).output);
+  for (const bool speculate : {false, true}) {
+    core::BuiltPipeline pipeline = built;
+    if (speculate) pipeline.scheduler = std::make_shared<schedulers::FixedScheduler>(3);
+    core::EngineSettings s = alone;
+    s.speculation.async_verification = speculate;
+    s.max_batch = static_cast<std::int32_t>(kPrompts.size());
+    s.prefill_chunk = 3;
+    core::Engine engine(pipeline, s);
+    std::vector<std::shared_ptr<core::Engine::Request>> requests;
+    for (const auto& prompt : kPrompts)
+      requests.push_back(engine.submit(prompt));
+    for (std::size_t i = 0; i < kPrompts.size(); ++i)
+      EXPECT_EQ(requests[i]->wait().output, want[i]) << (speculate ? "speculative, " : "") << "prompt " << i;
+    EXPECT_GT(engine.stats().largest_batch, 1);
+  }
+}
 
 // Sampling: a rolled-back position draws its true token from the generator
 // as it stood there, so sampled outputs are the baseline's too.

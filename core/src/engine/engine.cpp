@@ -2,12 +2,33 @@
 
 #include <utility>
 
+#include "batched_pipeline.hpp"
+#include "continuous_batcher.hpp"
+
 namespace ralm::core {
 
 QueueFull::~QueueFull() = default;
 
+namespace {
+
+std::unique_ptr<ContinuousBatcher> batcher_for(const BuiltPipeline& pipeline,
+                                               const EngineSettings& settings) {
+  if (settings.max_batch <= 1 || !pipeline.model) return nullptr;
+  return std::make_unique<ContinuousBatcher>(*pipeline.model, pipeline.retriever.get(),
+                                             settings.prefill_chunk);
+}
+
+}  // namespace
+
 Engine::Engine(const BuiltPipeline& pipeline, EngineSettings settings)
-    : loop_(pipeline, std::move(settings)), thread_([this] { serve(); }) {}
+    : batcher_(batcher_for(pipeline, settings)),
+      pipeline_(batcher_ ? batched_pipeline(pipeline, *batcher_) : pipeline),
+      loop_(pipeline_, settings) {
+  // One thread per request that may run at once; each runs its request's
+  // loop as plain sequential code, and the batcher steps them together.
+  for (std::int32_t i = 0; i < std::max<std::int32_t>(1, settings.max_batch); ++i)
+    workers_.emplace_back([this] { serve(); });
+}
 
 Engine::~Engine() {
   {
@@ -15,10 +36,12 @@ Engine::~Engine() {
     stopping_ = true;
     for (const auto& r : queue_)
       r->cancel();
-    if (running_) running_->cancel();
+    for (const auto& r : running_)
+      r->cancel();
   }
   wake_.notify_all();
-  thread_.join();
+  for (std::thread& worker : workers_)
+    worker.join();
 }
 
 std::shared_ptr<Engine::Request> Engine::submit(std::string prompt, TokenCallback on_tokens,
@@ -44,10 +67,23 @@ std::shared_ptr<Engine::Request> Engine::submit(std::string prompt, TokenCallbac
 }
 
 EngineStats Engine::stats() const {
-  std::lock_guard lock(mutex_);
-  EngineStats s = stats_;
-  s.queued = static_cast<std::int32_t>(queue_.size());
-  s.running = running_ ? 1 : 0;
+  EngineStats s;
+  {
+    std::lock_guard lock(mutex_);
+    s = stats_;
+    s.queued = static_cast<std::int32_t>(queue_.size());
+    s.running = static_cast<std::int32_t>(running_.size());
+  }
+  if (batcher_) {
+    const BatcherStats b = batcher_->stats();
+    s.steps = b.steps;
+    s.stepped_sequences = b.stepped_sequences;
+    s.largest_batch = b.largest_batch;
+    s.searches = b.searches;
+    s.searched_queries = b.searched_queries;
+    s.prefill_tokens = b.prefill_tokens;
+    s.decode_tokens = b.decode_tokens;
+  }
   return s;
 }
 
@@ -60,23 +96,45 @@ void Engine::serve() {
       if (queue_.empty()) return;  // stopping, and nothing left to answer
       request = std::move(queue_.front());
       queue_.pop_front();
-      running_ = request;
+      running_.push_back(request);
     }
-    try {
-      if (request->cancel_.load(std::memory_order_relaxed)) {
-        RequestResult cancelled;
-        cancelled.cancelled = true;
-        request->promise_.set_value(std::move(cancelled));
-      } else {
-        request->promise_.set_value(loop_.run(
-            request->prompt_, RequestControl{request->on_tokens_, &request->cancel_, request->options_}));
-      }
-    } catch (...) {
-      request->promise_.set_exception(std::current_exception());
-    }
+    run(*request);
     std::lock_guard lock(mutex_);
-    running_.reset();
+    std::erase(running_, request);
   }
+}
+
+void Engine::run(Request& request) {
+  const double queued =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - request.submitted_).count();
+  enum class Outcome { Finished, Cancelled, Failed } outcome = Outcome::Finished;
+  try {
+    RequestResult result;
+    if (request.cancel_.load(std::memory_order_relaxed)) {
+      result.cancelled = true;
+    } else {
+      const auto on_tokens = [&](std::span<const TokenId> tokens) {
+        {
+          std::lock_guard lock(mutex_);
+          stats_.generated_tokens += static_cast<std::int64_t>(tokens.size());
+        }
+        if (request.on_tokens_) request.on_tokens_(tokens);
+      };
+      std::optional<ContinuousBatcher::Participant> participant;
+      if (batcher_) participant.emplace(*batcher_);
+      result = loop_.run(request.prompt_, RequestControl{on_tokens, &request.cancel_, request.options_});
+    }
+    result.times.queued = queued;
+    if (result.cancelled) outcome = Outcome::Cancelled;
+    request.promise_.set_value(std::move(result));
+  } catch (...) {
+    outcome = Outcome::Failed;
+    request.promise_.set_exception(std::current_exception());
+  }
+  std::lock_guard lock(mutex_);
+  ++(outcome == Outcome::Finished    ? stats_.finished
+     : outcome == Outcome::Cancelled ? stats_.cancelled
+                                     : stats_.failed);
 }
 
 }  // namespace ralm::core

@@ -12,6 +12,7 @@ PhaseTimes& PhaseTimes::operator+=(const PhaseTimes& o) {
   other += o.other;
   total += o.total;
   overlapped += o.overlapped;
+  queued += o.queued;
   return *this;
 }
 

@@ -17,7 +17,23 @@ void SpeculativeCache::touch(PassageId id) {
   }
 }
 
+std::size_t SpeculativeCache::size() const {
+  std::lock_guard lock(mutex_);
+  return order_.size();
+}
+
+std::int64_t SpeculativeCache::evictions() const {
+  std::lock_guard lock(mutex_);
+  return evictions_;
+}
+
+bool SpeculativeCache::contains(PassageId id) const {
+  std::lock_guard lock(mutex_);
+  return where_.count(id) != 0;
+}
+
 void SpeculativeCache::insert(std::span<const Hit> hits) {
+  std::lock_guard lock(mutex_);
   // Worst first, so that the best ends up most recently used and is the last
   // to be evicted.
   for (auto it = hits.rbegin(); it != hits.rend(); ++it)
@@ -25,6 +41,7 @@ void SpeculativeCache::insert(std::span<const Hit> hits) {
 }
 
 void SpeculativeCache::insert(std::span<const PassageId> ids) {
+  std::lock_guard lock(mutex_);
   for (auto it = ids.rbegin(); it != ids.rend(); ++it)
     touch(*it);
 }
@@ -34,8 +51,12 @@ std::vector<Hit> SpeculativeCache::top(Retriever& retriever, const std::string& 
 }
 
 std::vector<Hit> SpeculativeCache::top(const Scorer& score, std::int64_t k) {
-  if (order_.empty() || k <= 0) return {};
-  const std::vector<PassageId> ids(order_.begin(), order_.end());
+  std::vector<PassageId> ids;
+  {
+    std::lock_guard lock(mutex_);
+    ids.assign(order_.begin(), order_.end());
+  }
+  if (ids.empty() || k <= 0) return {};
   const std::vector<float> scores = score(ids);
   std::vector<Hit> hits(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i)

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/engine/request_result.hpp"
@@ -33,6 +34,8 @@
 #include "ralm/error.hpp"
 
 namespace ralm::core {
+
+class ContinuousBatcher;
 
 // submit() when max_queue requests already wait: the caller should come back
 // later (the server answers 429).
@@ -72,6 +75,7 @@ class Engine {
     friend class Engine;
     std::string prompt_;
     TokenCallback on_tokens_;
+    std::chrono::steady_clock::time_point submitted_ = std::chrono::steady_clock::now();
     RequestOptions options_;
     std::atomic<bool> cancel_{false};
     std::promise<RequestResult> promise_;
@@ -81,14 +85,15 @@ class Engine {
   // The pipeline must outlive the engine. Throws InputError as RequestLoop's
   // constructor does for a pipeline that cannot run requests.
   Engine(const BuiltPipeline& pipeline, EngineSettings settings);
-  // Cancels every request not finished and waits for the running one to stop.
+  // Cancels every request not finished and waits for the running ones to stop.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Queues a request. `on_tokens` gets its final tokens as they come, on the
-  // engine's thread (keep it short; never call the engine from it);
-  // `options` sets this request's own length and sampling.
+  // Queues a request; throws QueueFull when max_queue requests already wait.
+  // `on_tokens` gets its final tokens as they come, on the thread running the
+  // request (keep it short; never call the engine from it); `options` sets
+  // this request's own length and sampling.
   std::shared_ptr<Request> submit(std::string prompt, TokenCallback on_tokens = {},
                                   RequestOptions options = {});
 
@@ -97,15 +102,20 @@ class Engine {
 
  private:
   void serve();
+  void run(Request& request);
 
+  // Null when requests run one at a time (max_batch 1): they then call the
+  // pipeline's components directly, exactly as `ralm run` measures them.
+  std::unique_ptr<ContinuousBatcher> batcher_;
+  BuiltPipeline pipeline_;  // the caller's, through batcher_ when batching
   RequestLoop loop_;
   mutable std::mutex mutex_;
-  EngineStats stats_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Request>> queue_;
-  std::shared_ptr<Request> running_;
+  std::vector<std::shared_ptr<Request>> running_;
+  EngineStats stats_;
   bool stopping_ = false;
-  std::thread thread_;  // last: starts once everything it reads exists
+  std::vector<std::thread> workers_;  // last: they start once everything they read exists
 };
 
 }  // namespace ralm::core

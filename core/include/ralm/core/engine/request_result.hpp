@@ -25,6 +25,9 @@ struct PhaseTimes {
   // work on another thread. Not part of `total`; `verification` holds only
   // the time spent waiting for it.
   double overlapped = 0;
+  // Serving: time the request waited in the engine's queue before it ran.
+  // Not part of `total`, which starts when the request does.
+  double queued = 0;
 
   PhaseTimes& operator+=(const PhaseTimes& o);
 };

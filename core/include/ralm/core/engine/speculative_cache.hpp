@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -19,6 +20,9 @@
 
 namespace ralm::core {
 
+// Thread-safe: with a shared cache, requests running at once in an engine
+// use it together. Scoring runs outside the lock (it may wait for the
+// engine's batcher, which must never wait on a lock a request holds).
 class SpeculativeCache {
  public:
   // At most `capacity` passages (0: no bound); beyond it the least recently
@@ -36,13 +40,14 @@ class SpeculativeCache {
   using Scorer = std::function<std::vector<float>(std::span<const PassageId>)>;
   std::vector<Hit> top(const Scorer& score, std::int64_t k);
 
-  std::size_t size() const { return order_.size(); }
-  std::int64_t evictions() const { return evictions_; }
-  bool contains(PassageId id) const { return where_.count(id) != 0; }
+  std::size_t size() const;
+  std::int64_t evictions() const;
+  bool contains(PassageId id) const;
 
  private:
-  void touch(PassageId id);
+  void touch(PassageId id);  // with mutex_ held
 
+  mutable std::mutex mutex_;
   std::size_t capacity_;
   std::list<PassageId> order_;  // most recently used first
   std::unordered_map<PassageId, std::list<PassageId>::iterator> where_;
