@@ -104,9 +104,10 @@ int run_serve(const std::vector<std::string>& args, const GlobalOptions& global)
   settings.max_queue =
       static_cast<std::int32_t>(serving_setting(vm, "max-queue", spec.engine, "max_queue", kServeMaxQueue));
   if (settings.max_batch < 1)
-    throw InputError("--max-batch: " + std::to_string(settings.max_batch) + "; use 1 or more");
+    throw InputError("--max-batch: " + std::to_string(settings.max_batch) + " is too few; use 1 or more");
   if (settings.max_queue < 0)
-    throw InputError("--max-queue: " + std::to_string(settings.max_queue) + "; use 0 (no bound) or more");
+    throw InputError("--max-queue: " + std::to_string(settings.max_queue) +
+                     " is negative; use 0 (no bound) or more");
 
   const core::BuiltPipeline built = core::build_pipeline(spec, registry);
   core::log_thread_layout(built);
