@@ -292,9 +292,10 @@ TEST(AskCli, PrintsTheAnswerEachRetrievalAndTheLatency) {
   EXPECT_EQ(out["retrievals"][0]["position"], 0);
   EXPECT_EQ(out["retrievals"][1]["position"], 4);
   EXPECT_EQ(out["retrievals"][0]["speculative"], false);
-  ASSERT_EQ(out["retrievals"][0]["hits"].size(), 1u);
-  EXPECT_TRUE(out["retrievals"][0]["hits"][0]["title"].is_string());
-  EXPECT_GE(out["retrievals"][0]["hits"][0]["id"].get<std::int64_t>(), 0);
+  ASSERT_EQ(out["retrievals"][0]["passages"].size(), 1u);
+  EXPECT_TRUE(out["retrievals"][0]["passages"][0]["title"].is_string());
+  EXPECT_FALSE(out["retrievals"][0]["passages"][0]["text"].get<std::string>().empty());
+  EXPECT_GE(out["retrievals"][0]["passages"][0]["id"].get<std::int64_t>(), 0);
   EXPECT_EQ(out["output_tokens"], 12);
   EXPECT_EQ(out["prompt"], "what is a compiler");
   EXPECT_TRUE(out["times"].contains("overlapped"));

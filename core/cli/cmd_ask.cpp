@@ -2,13 +2,13 @@
 // retriever, policy and scheduler, showing what it retrieved and where the
 // time went.
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "command.hpp"
 #include "pipeline_args.hpp"
 #include "ralm/core/engine/engine.hpp"
 #include "ralm/core/engine/qa.hpp"
+#include "ralm/core/engine/result_json.hpp"
 #include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/table.hpp"
@@ -22,19 +22,6 @@ std::string fixed(double v, int digits) {
   out.precision(digits);
   out << std::fixed << v;
   return out.str();
-}
-
-// The phases in PhaseTimes' order, with their names.
-std::vector<std::pair<std::string, double>> phases(const core::PhaseTimes& t) {
-  return {{"retrieval", t.retrieval},
-          {"cache", t.cache},
-          {"prefill", t.prefill},
-          {"decode", t.decode},
-          {"verification", t.verification},
-          {"rollback", t.rollback},
-          {"other", t.other},
-          {"total", t.total},
-          {"overlapped", t.overlapped}};
 }
 
 // Control characters escaped, so that a generation prints on one line.
@@ -62,34 +49,17 @@ std::string title_of(const Retriever* retriever, PassageId id) {
 
 void print_json(const core::RequestResult& r, const std::string& prompt, const std::string& answer,
                 const Retriever* retriever) {
-  using json = nlohmann::ordered_json;
-  json retrievals = json::array();
-  for (const core::RetrievalRecord& rec : r.retrievals) {
-    json hits = json::array();
-    for (const Hit& h : rec.hits)
-      hits.push_back({{"id", h.id}, {"title", title_of(retriever, h.id)}, {"score", h.score}});
-    retrievals.push_back(
-        {{"position", rec.position}, {"query", rec.query}, {"speculative", rec.speculative}, {"hits", hits}});
-  }
-  json times = json::object();
-  for (const auto& [name, seconds] : phases(r.times))
-    times[name] = seconds;
-  const json j = {{"prompt", prompt},
-                  {"answer", answer},
-                  {"text", r.text},
-                  {"input_tokens", r.input.size()},
-                  {"output_tokens", r.output.size()},
-                  {"stopped_at_eos", r.stopped_at_eos},
-                  {"tokens_computed", r.tokens_computed},
-                  {"retrievals", retrievals},
-                  {"times", times},
-                  {"speculation",
-                   {{"rounds", r.speculation.rounds},
-                    {"speculated", r.speculation.speculated},
-                    {"accepted", r.speculation.accepted},
-                    {"rollbacks", r.speculation.rollbacks},
-                    {"real", r.speculation.real}}}};
-  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  const core::ResultJson j = {{"prompt", prompt},
+                              {"answer", answer},
+                              {"text", r.text},
+                              {"input_tokens", r.input.size()},
+                              {"output_tokens", r.output.size()},
+                              {"stopped_at_eos", r.stopped_at_eos},
+                              {"tokens_computed", r.tokens_computed},
+                              {"retrievals", core::retrieval_records_json(r.retrievals, retriever)},
+                              {"times", core::phase_times_json(r.times)},
+                              {"speculation", core::speculation_stats_json(r.speculation)}};
+  std::cout << core::dump_json(j, 2) << "\n";
 }
 
 void print_text(const core::RequestResult& r, const std::string& answer, const Retriever* retriever) {
@@ -113,7 +83,7 @@ void print_text(const core::RequestResult& r, const std::string& answer, const R
   }
   std::cout << "\nlatency (ms)\n";
   core::Table times({"PHASE", "MS"});
-  for (const auto& [name, seconds] : phases(r.times))
+  for (const auto& [name, seconds] : core::named_phases(r.times))
     times.add({name, fixed(seconds * 1000, 2)});
   times.print(std::cout, "  ");
   std::cout << "\n"

@@ -16,6 +16,8 @@ const std::vector<Command>& commands() {
       {"compare", "run the same prompts through several pipelines and compare them", &run_compare},
       {"corpus", "build a passage store from documents (corpus build)", &run_corpus},
       {"ask", "one question through a pipeline: the answer, each retrieval and the latency", &run_ask},
+      {"serve", "a pipeline behind an HTTP API: completions (streamed or not), retrieval, metrics, a page",
+       &run_serve},
       {"model", "a checkpoint on its own: info, tokenize, logits, generate, merge", &run_model},
       {"index",
        "build the index of a pipeline's retriever (and its policy's datastore) ahead of a run (index build)",

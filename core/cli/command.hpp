@@ -44,6 +44,7 @@ int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_ask(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_serve(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_logits(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_generate(const std::vector<std::string>& args, const GlobalOptions& global);
