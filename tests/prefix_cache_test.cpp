@@ -68,8 +68,8 @@ TEST(PrefixCache, ALookupReturnsACopyOfTheLongestCachedPrefix) {
   EXPECT_EQ(looked_up(cache, {1, 2, 3, 4}), (Tokens{1, 2, 3, 4}));
 
   const core::PrefixCacheStats s = cache.stats();
-  EXPECT_EQ(s.lookups, 8);
-  EXPECT_EQ(s.hits, 5);
+  EXPECT_EQ(s.lookups, 9);
+  EXPECT_EQ(s.hits, 6);
   EXPECT_EQ(s.misses, 3);
   EXPECT_EQ(s.tokens_saved, 3 + 4 + 1 + 3 + 4 + 4);
   EXPECT_EQ(s.insertions, 1);
@@ -136,22 +136,26 @@ TEST(PrefixCache, BeyondTheBudgetTheLeastRecentlyUsedSequenceGoes) {
     EXPECT_EQ(s.bytes_held, 200);
     EXPECT_EQ(s.tokens_held, 5);
     EXPECT_EQ(TokenSequence::alive - before, 2) << "the evicted sequence is freed";
-    EXPECT_EQ(cache.matched_length(Tokens{1, 2, 4}), 3) << "{1, 2, 3} still holds {1, 2}";
+    EXPECT_EQ(cache.matched_length(Tokens{1, 2, 4}), 2) << "{1, 2, 3} still holds {1, 2}";
     EXPECT_EQ(looked_up(cache, {1, 2, 4}), (Tokens{1, 2}));
-    EXPECT_EQ(looked_up(cache, {7, 8}), (Tokens{7, 8}));
+    EXPECT_EQ(looked_up(cache, {7, 8}), (Tokens{7, 8}));  // {7, 8} is now the more recent
 
-    // The branch point the evicted leaf left has merged away: new branches
-    // split the remaining edge again, and the oldest (now {1, 2, 3}) goes.
+    // The branch point the evicted leaf left has merged away; a new branch
+    // splits the remaining edge again, and the oldest, {1, 2, 3}, goes.
     insert(cache, {1, 5});
     s = cache.stats();
     EXPECT_EQ(s.evictions, 2);
     EXPECT_EQ(cache.matched_length(Tokens{1, 2, 3}), 1);
     EXPECT_EQ(looked_up(cache, {1, 5}), (Tokens{1, 5}));
-    EXPECT_EQ(looked_up(cache, {7, 8}), (Tokens{7, 8}));
+    EXPECT_EQ(looked_up(cache, {7, 8}), (Tokens{7, 8}));  // {1, 5} is the older
     insert(cache, {1, 2, 3});
-    EXPECT_EQ(cache.matched_length(Tokens{1, 5}), 2);
-    EXPECT_EQ(cache.matched_length(Tokens{7, 8}), 0);
-    EXPECT_EQ(cache.stats().entries, 2);
+    EXPECT_EQ(cache.matched_length(Tokens{1, 5}), 1);
+    EXPECT_EQ(cache.matched_length(Tokens{1, 2, 3}), 3);
+    EXPECT_EQ(cache.matched_length(Tokens{7, 8}), 2);
+    s = cache.stats();
+    EXPECT_EQ(s.evictions, 3);
+    EXPECT_EQ(s.entries, 2);
+    EXPECT_EQ(s.tokens_held, 5);
   }
   EXPECT_EQ(TokenSequence::alive.load(), before);
 }
@@ -269,15 +273,15 @@ TEST(PrefixCache, TheEngineKeyIsInMebibytesAndOffByDefault) {
 
 // Requests through one RequestLoop, as an engine runs them, and its cache's
 // figures afterwards.
-struct Run {
+struct LoopRun {
   std::vector<core::RequestResult> results;
   core::PrefixCacheStats stats;
 };
 
-Run run_all(const core::BuiltPipeline& pipeline, const core::EngineSettings& settings,
-            const std::vector<std::string>& prompts) {
+LoopRun run_all(const core::BuiltPipeline& pipeline, const core::EngineSettings& settings,
+                const std::vector<std::string>& prompts) {
   core::RequestLoop loop(pipeline, settings);
-  Run run;
+  LoopRun run;
   for (const std::string& prompt : prompts)
     run.results.push_back(loop.run(prompt));
   run.stats = loop.prefix_cache_stats();
@@ -323,7 +327,7 @@ TEST(PrefixCache, RequestsWithTheCacheOnGenerateExactlyWhatTheyDoWithItOff) {
     on.prefix_cache_bytes = 64 * per_sequence;
     tiny.prefix_cache_bytes = per_sequence;  // one sequence: every new prefix evicts the last
 
-    const Run without = run_all(pipeline, off, kPrompts);
+    const LoopRun without = run_all(pipeline, off, kPrompts);
     for (const auto& [run, name] : {std::pair{run_all(pipeline, on, kPrompts), "cache on"},
                                     std::pair{run_all(pipeline, tiny, kPrompts), "one-sequence budget"}}) {
       const std::string what = c.name + ", " + name;
