@@ -13,9 +13,9 @@
 // tokens, truncated to them, is what evaluating them afresh gives.
 //
 // Sequences are charged `bytes_per_sequence` each, whatever their length: a
-// Sequence may allocate its whole context when it is created (the llama
-// plugin's clones each take a buffer of context_length positions from its
-// pool), so that, not the tokens held, is the memory a cached one keeps.
+// Sequence may allocate its whole context when it is created (a model that
+// preallocates its KV buffers gives every clone one of context_length
+// positions), so that, not the tokens held, is the memory a cached one keeps.
 // Beyond `capacity_bytes` the least recently used leaf goes.
 //
 // Thread-safe: requests on several threads look up and insert at once. One
