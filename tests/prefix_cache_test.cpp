@@ -3,7 +3,8 @@
 // prefix once, evicts the least recently used sequence beyond its budget and
 // counts what it did, from several threads at once; and requests with
 // prepend and the cache on generate exactly what they do with it off, the
-// logits of every evaluation included, whatever the budget.
+// logits of every evaluation included, whatever the budget, and an engine's
+// requests share it.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "engine_fixture.hpp"
 #include "fixed_scheduler.hpp"
 #include "prepend_policy.hpp"
+#include "ralm/core/engine/engine.hpp"
 #include "ralm/core/engine/prefix_cache.hpp"
 #include "ralm/core/engine/request_loop.hpp"
 #include "ralm/core/pipeline.hpp"
@@ -365,6 +367,40 @@ TEST(PrefixCache, RequestsWithTheCacheOnGenerateExactlyWhatTheyDoWithItOff) {
   }
   EXPECT_GT(f.model->checked, 0);
   EXPECT_EQ(f.model->mismatches, 0) << "an evaluation on a copied prefix gave other logits than a fresh one";
+}
+
+// An engine's requests share its loop's cache, whichever thread submits them.
+TEST(PrefixCache, AnEnginesRequestsShareTheCacheAndKeepTheirOutputs) {
+  const test::TempDir corpus_dir;
+  test::Fixture f(test::write_synthetic_corpus(corpus_dir));
+  const core::BuiltPipeline pipeline = f.pipeline(std::make_shared<policies::PrependPolicy>(1, false), false);
+  const core::EngineSettings off = test::settings(2, 12);
+  core::EngineSettings on = off;
+  on.prefix_cache_bytes =
+      64 * std::int64_t{f.unchecked->info().context_length} * f.unchecked->info().kv_bytes_per_token;
+  const LoopRun without = run_all(pipeline, off, kPrompts);
+
+  core::Engine engine(pipeline, on);
+  std::vector<std::shared_ptr<core::Engine::Request>> requests(kPrompts.size());
+  std::vector<std::thread> clients;
+  for (std::size_t t = 0; t < 2; ++t) {
+    clients.emplace_back([&, t] {
+      for (std::size_t i = t; i < kPrompts.size(); i += 2)
+        requests[i] = engine.submit(kPrompts[i]);
+    });
+  }
+  for (auto& t : clients)
+    t.join();
+  std::int64_t reused = 0;
+  for (std::size_t i = 0; i < kPrompts.size(); ++i) {
+    const core::RequestResult r = requests[i]->wait();
+    EXPECT_EQ(r.output, without.results[i].output) << "prompt " << i;
+    EXPECT_EQ(r.tokens_computed + r.prefix_tokens_reused, without.results[i].tokens_computed)
+        << "prompt " << i;
+    reused += r.prefix_tokens_reused;
+  }
+  // Each prompt asked twice: whichever runs second starts from the first's passages.
+  EXPECT_GT(reused, 0) << "the engine's requests did not reach the prefix cache";
 }
 
 }  // namespace
