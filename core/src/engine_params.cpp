@@ -47,6 +47,12 @@ const ParamSpecs& engine_param_specs() {
                      "the most prompt tokens one request adds to a batched step, so long prompts do not "
                      "stall the others' decode")
           .at_least(1),
+      // Off by default: `ralm run` and `compare` keep In-Context RALM's cost
+      // of recomputing every layout; a server turns it on.
+      param::integer("prefix_cache_mb", 0,
+                     "MiB of KV cache kept for the leading tokens layouts share (BOS and the passages, for "
+                     "prepend), copied into later requests instead of recomputed; 0: off")
+          .between(0, 1 << 20),
       param::integer("threads", 0, "threads for the model and the retriever; 0: one per core").at_least(0),
   };
   return specs;

@@ -33,6 +33,9 @@ Layout PrependPolicy::on_retrieval(PolicyState& base, const Tokens& input, const
   for (auto it = passages.rbegin(); it != passages.rend(); ++it) {
     layout.tokens.insert(layout.tokens.end(), it->tokens.begin(), it->tokens.end());
   }
+  // BOS and the passages are the same for every request that retrieves
+  // these passages; a lone BOS is not worth a cached sequence.
+  if (!passages.empty()) layout.shared_prefix = static_cast<std::int32_t>(layout.tokens.size());
   layout.tokens.insert(layout.tokens.end(), input.begin() + (has_bos ? 1 : 0), input.end());
   layout.tokens.insert(layout.tokens.end(), generated.begin(), generated.end());
   layout.reusable_prefix = reuse_unchanged_ && unchanged ? INT32_MAX : 0;

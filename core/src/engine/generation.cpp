@@ -9,7 +9,7 @@
 namespace ralm::core {
 
 Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
-                       RequestResult& result, const RequestControl& control)
+                       RequestResult& result, const RequestControl& control, PrefixCache* prefix_cache)
     : pipeline_(pipeline),
       settings_(settings),
       model_(*pipeline.model),
@@ -17,6 +17,7 @@ Generation::Generation(const BuiltPipeline& pipeline, const EngineSettings& sett
       tokenizer_(model_.tokenizer()),
       result_(result),
       control_(control),
+      prefix_cache_(prefix_cache),
       retrieves_(policy_.uses_passages()),
       sampler_(settings.sampling) {
   // Fit input, passages (with room for two marking tokens each) and output in
@@ -83,8 +84,25 @@ void Generation::apply_layout(Layout layout) {
   std::size_t common = 0;
   while (common < held.size() && common < context_.size() && held[common] == context_[common])
     ++common;
-  evaluate_from(
-      std::min({common, static_cast<std::size_t>(std::max(layout.reusable_prefix, 0)), context_.size() - 1}));
+  std::size_t keep =
+      std::min({common, static_cast<std::size_t>(std::max(layout.reusable_prefix, 0)), context_.size() - 1});
+  // The leading tokens any request would share come from the engine's
+  // prefix cache when it holds more of them than the sequence may keep, and
+  // go there once computed.
+  const std::size_t shared =
+      prefix_cache_
+          ? std::min(static_cast<std::size_t>(std::max(layout.shared_prefix, 0)), context_.size() - 1)
+          : 0;
+  if (keep < shared) {
+    if (auto copy =
+            prefix_cache_->lookup(std::span(context_).first(shared), static_cast<std::int32_t>(keep) + 1)) {
+      keep = static_cast<std::size_t>(copy->length());
+      result_.prefix_tokens_reused += copy->length();
+      seq_ = std::move(copy);
+    }
+  }
+  evaluate_from(keep);
+  if (keep < shared) prefix_cache_->insert(*seq_, static_cast<std::int32_t>(shared));
 }
 
 void Generation::choose_next() {

@@ -33,9 +33,12 @@ class Generation {
   using Clock = core::Clock;
 
   // Trims the oldest input tokens (BOS kept) when input, passages and output
-  // would overflow the model's context, and counts them in `result`.
+  // would overflow the model's context, and counts them in `result`. With a
+  // `prefix_cache` (the engine's, shared by its requests), a layout's
+  // shared prefix starts from a cached copy when there is one and is kept
+  // there once computed.
   Generation(const BuiltPipeline& pipeline, const EngineSettings& settings, Tokens input,
-             RequestResult& result, const RequestControl& control = {});
+             RequestResult& result, const RequestControl& control = {}, PrefixCache* prefix_cache = nullptr);
 
   // max_new_tokens reached, EOS generated, or the request cancelled.
   bool done() const { return done_ || cancelled(); }
@@ -118,6 +121,7 @@ class Generation {
   const Tokenizer& tokenizer_;
   RequestResult& result_;
   const RequestControl& control_;
+  PrefixCache* prefix_cache_;  // null: off
   bool retrieves_;
 
   Tokens input_;

@@ -32,6 +32,7 @@ EngineSettings EngineSettings::from(const Params& engine) {
   s.max_batch = static_cast<std::int32_t>(engine.get_int("max_batch"));
   s.max_queue = static_cast<std::int32_t>(engine.get_int("max_queue"));
   s.prefill_chunk = static_cast<std::int32_t>(engine.get_int("prefill_chunk"));
+  s.prefix_cache_bytes = engine.get_int("prefix_cache_mb") << 20;
   if (s.speculation.cache_capacity > 0 &&
       s.speculation.cache_capacity < std::max(s.top_k, s.speculation.prefetch)) {
     engine.fail("cache_capacity", "the speculative cache must hold at least max(top_k, prefetch) = " +
@@ -75,9 +76,14 @@ RequestLoop::RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings)
     shared_cache_ =
         std::make_unique<SpeculativeCache>(static_cast<std::size_t>(settings_.speculation.cache_capacity));
   }
+  prefix_cache_ = make_prefix_cache(pipeline_.model->info(), settings_.prefix_cache_bytes);
 }
 
 RequestLoop::~RequestLoop() = default;
+
+PrefixCacheStats RequestLoop::prefix_cache_stats() const {
+  return prefix_cache_ ? prefix_cache_->stats() : PrefixCacheStats{};
+}
 
 RequestResult RequestLoop::run(const std::string& prompt, const RequestControl& control) {
   return run_tokens(pipeline_.model->tokenizer().encode(prompt, /*add_bos=*/true), control);
@@ -102,7 +108,7 @@ RequestResult RequestLoop::run_tokens(Tokens input, const RequestControl& contro
   const auto start = Generation::Clock::now();
   const EngineSettings settings = request_settings(control.options);
   RequestResult result;
-  Generation gen(pipeline_, settings, std::move(input), result, control);
+  Generation gen(pipeline_, settings, std::move(input), result, control, prefix_cache_.get());
   // A request's speculative cache: the run's when shared.
   std::optional<SpeculativeCache> own_cache;
   const auto cache = [&]() -> SpeculativeCache& {

@@ -18,6 +18,7 @@ void RunReport::add(RequestResult result) {
   generated += static_cast<std::int64_t>(result.output.size());
   computed += result.tokens_computed;
   kept += result.tokens_kept;
+  prefix_tokens_reused += result.prefix_tokens_reused;
   results.push_back(std::move(result));
 }
 
@@ -129,6 +130,7 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                 {"input_tokens_dropped", r.input_tokens_dropped},
                 {"tokens_computed", r.tokens_computed},
                 {"tokens_kept", r.tokens_kept},
+                {"prefix_tokens_reused", r.prefix_tokens_reused},
                 {"retrievals", retrievals_json(r.retrievals)},
                 {"times", times_json(r.times)},
                 {"speculation", speculation_json(r.speculation)}};
@@ -147,6 +149,7 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                     {"tokens_generated", report.generated},
                     {"tokens_computed", report.computed},
                     {"tokens_kept", report.kept},
+                    {"prefix_tokens_reused", report.prefix_tokens_reused},
                     {"tokens_per_second", report.tokens_per_second()},
                     {"times", times_json(report.times)},
                     {"speculation", speculation_json(report.speculation)}});

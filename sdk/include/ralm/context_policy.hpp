@@ -4,8 +4,11 @@
 // engine keeps the longest prefix of the sequence's KV cache that agrees with
 // that layout (bounded by Layout::reusable_prefix) and evaluates the rest. So
 // prepend (In-Context RALM) reuses nothing, append (FlashBack) reuses the
-// input, and a policy never touches the cache itself. A policy that changes
-// the next-token distribution (kNN-LM) does so in adjust_logits().
+// input, and a policy never touches the cache itself. A policy also says how
+// many leading tokens of its layout any request would share
+// (Layout::shared_prefix), which an engine with a prefix cache computes once
+// for all its requests. A policy that changes the next-token distribution
+// (kNN-LM) does so in adjust_logits().
 #pragma once
 
 #include <cstdint>
@@ -48,6 +51,13 @@ struct Layout {
   // if they match `tokens` (In-Context RALM recomputes everything: 0). The
   // engine keeps min(reusable_prefix, longest common prefix).
   std::int32_t reusable_prefix = INT32_MAX;
+  // The leading tokens that do not depend on the request (BOS and the
+  // passages for prepend): their keys and values are the same for every
+  // request with this layout start, so the engine may keep them in a prefix
+  // cache shared by its requests and start a later layout from a copy. 0:
+  // nothing worth sharing. Exact whatever `reusable_prefix` says, since a
+  // position's keys and values depend only on the tokens up to it.
+  std::int32_t shared_prefix = 0;
 };
 
 // The layout of a policy that puts no passage in the text: the input, then

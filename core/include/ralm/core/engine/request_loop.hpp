@@ -15,6 +15,11 @@
 // back to the first wrong step (passage_speculator.cpp; kNN-LM's neighbours:
 // neighbour_speculator.cpp). Outputs are those of the loop without
 // speculation.
+//
+// With engine.prefix_cache_mb, the keys and values of the leading tokens a
+// layout shares with other requests (BOS and the passages, for prepend) come
+// from a prefix cache shared by the loop's requests when it holds them
+// (prefix_cache.hpp). Outputs are bit-identical to computing them.
 #pragma once
 
 #include <atomic>
@@ -25,6 +30,7 @@
 #include <span>
 #include <string>
 
+#include "ralm/core/engine/prefix_cache.hpp"
 #include "ralm/core/engine/request_result.hpp"
 #include "ralm/core/engine/sampler.hpp"
 #include "ralm/core/pipeline_builder.hpp"
@@ -65,6 +71,9 @@ struct EngineSettings {
   std::int32_t max_batch = 1;
   std::int32_t max_queue = 0;
   std::int32_t prefill_chunk = 256;
+  // The prefix cache's budget (engine.prefix_cache_mb); 0: off, and every
+  // request computes its whole layout, as In-Context RALM's cost model has it.
+  std::int64_t prefix_cache_bytes = 0;
 
   static EngineSettings from(const Params& engine);
 };
@@ -100,6 +109,12 @@ class RequestLoop {
 
   const EngineSettings& settings() const { return settings_; }
 
+  // The prefix cache its requests share (prefix_cache.hpp); null when
+  // engine.prefix_cache_mb is 0. Thread-safe.
+  PrefixCache* prefix_cache() const { return prefix_cache_.get(); }
+  // Its figures; all zero when it is off.
+  PrefixCacheStats prefix_cache_stats() const;
+
  private:
   // The engine's settings with the request's own length and sampling.
   EngineSettings request_settings(const RequestOptions& options) const;
@@ -107,6 +122,7 @@ class RequestLoop {
   const BuiltPipeline& pipeline_;
   EngineSettings settings_;
   std::unique_ptr<SpeculativeCache> shared_cache_;  // with speculation.shared_cache
+  std::unique_ptr<PrefixCache> prefix_cache_;       // with prefix_cache_bytes > 0
 };
 
 // The query the loop issues when `generated` tokens follow `input`: the last

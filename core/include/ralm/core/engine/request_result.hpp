@@ -62,6 +62,7 @@ struct RequestResult {
   std::int32_t input_tokens_dropped = 0;  // oldest input tokens dropped to fit the context
   std::int64_t tokens_computed = 0;       // tokens the model evaluated
   std::int64_t tokens_kept = 0;           // input + output: what a single pass would compute
+  std::int64_t prefix_tokens_reused = 0;  // tokens copied from the engine's prefix cache, not computed
   std::vector<RetrievalRecord> retrievals;
   PhaseTimes times;
   SpeculationStats speculation;

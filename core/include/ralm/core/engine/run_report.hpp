@@ -22,8 +22,9 @@ struct RunReport {
   PhaseTimes times;                      // summed over requests or documents
   SpeculationStats speculation;          // summed over requests
   std::int64_t generated = 0, computed = 0, kept = 0;
-  std::int64_t scored = 0;  // perplexity: target tokens scored
-  double nll = 0;           // perplexity: their summed -log p (nats)
+  std::int64_t prefix_tokens_reused = 0;  // copied from the engine's prefix cache instead of computed
+  std::int64_t scored = 0;                // perplexity: target tokens scored
+  double nll = 0;                         // perplexity: their summed -log p (nats)
 
   void add(RequestResult result);
   void add(DocumentScore score);
