@@ -17,7 +17,7 @@ KvBufferPool::Buffer KvBufferPool::take() {
 void KvBufferPool::give_back(Buffer buffer) {
   if (!buffer) return;
   std::lock_guard lock(mutex_);
-  if (idle_.size() < kIdle) idle_.push_back(std::move(buffer));
+  if (idle_.size() < idle_limit()) idle_.push_back(std::move(buffer));
 }
 
 }  // namespace ralm::llama

@@ -6,6 +6,7 @@
 // positions it has written.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -32,9 +33,14 @@ class KvBufferPool {
   void give_back(Buffer buffer);
 
  private:
-  // Idle buffers kept: a request holds one sequence (two buffers) at a time,
-  // speculation's checkpoints none.
+  // Idle buffers kept: at least kIdle (a request holds one sequence, two
+  // buffers, at a time; speculation's checkpoints none), and as many more as
+  // fit kIdleBytes. A server's prefix cache clones a sequence at every hit
+  // and frees one at every eviction: a fresh buffer's pages are zeroed by the
+  // kernel on first touch, which costs more than the copy itself.
   static constexpr std::size_t kIdle = 4;
+  static constexpr std::size_t kIdleBytes = std::size_t{256} << 20;
+  std::size_t idle_limit() const { return std::max(kIdle, kIdleBytes / (floats_ * sizeof(float))); }
   std::size_t floats_;
   std::mutex mutex_;
   std::vector<Buffer> idle_;
