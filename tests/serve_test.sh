@@ -169,12 +169,29 @@ check "retrieve: k passages" [ "$(body_of "$r" | jq '.passages | length')" = 2 ]
 check "retrieve: passage text" [ "$(body_of "$r" | jq -r '.passages[0].text | length > 0')" = true ]
 check "retrieve: the ask's first passage" [ "$(body_of "$(post /v1/retrieve "{\"query\": \"$prompt\", \"k\": 1}")" | jq -r '.passages[0].id')" = "$(jq -r '.ralm.retrievals[0].passages[0].id' <<< "$whole")" ]
 
+# Several completions at once share the engine's steps (and its prefix
+# cache) and each gets the text `ralm ask` gives it alone.
+prompts=("what is a compiler" "the kernel schedules threads" "a router forwards packets" "lisp lists")
+clients=()
+for i in "${!prompts[@]}"; do
+  curl -s -H 'Content-Type: application/json' \
+    --data-binary "$(jq -cn --arg p "${prompts[$i]}" '{prompt: $p}')" "$url/v1/completions" > "$work/together.$i" &
+  clients+=($!)
+done
+wait "${clients[@]}"
+for i in "${!prompts[@]}"; do
+  alone=$(cd "$work" && "$ralm" ask fast.yaml "${prompts[$i]}" --raw --json | jq -r .text)
+  check "together: '${prompts[$i]}' as alone" [ "$(jq -r '.choices[0].text' "$work/together.$i")" = "$alone" ]
+done
+
 metrics=$(curl -s "$url/metrics")
 check "metrics: requests by outcome" grep -q '^ralm_requests_total{outcome="finished"} ' <<< "$metrics"
 check "metrics: completions by finish reason" grep -q '^ralm_completions_total{finish_reason="stop"} 2$' <<< "$metrics"
 check "metrics: responses by status" grep -q '^ralm_http_responses_total{status="400"} ' <<< "$metrics"
-check "metrics: latency histogram" grep -q '^ralm_request_duration_seconds_count 5$' <<< "$metrics"
+check "metrics: latency histogram" grep -q '^ralm_request_duration_seconds_count 9$' <<< "$metrics"
 check "metrics: queue gauges" grep -q '^ralm_requests_queued 0$' <<< "$metrics"
+check "metrics: steps through the batcher" [ "$(sed -n 's/^ralm_batch_steps_total //p' <<< "$metrics")" -gt 0 ]
+check "metrics: prefix cache hits" [ "$(sed -n 's/^ralm_prefix_cache_hits_total //p' <<< "$metrics")" -gt 0 ]
 check "log: one line per request" grep -q 'POST /v1/completions 200 12 tokens' "$work/server.err"
 
 kill -TERM "$server_pid"

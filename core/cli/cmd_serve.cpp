@@ -26,6 +26,10 @@ namespace {
 // clients, where `ralm run` steps one request at a time.
 constexpr std::int64_t kServeMaxBatch = 16;
 constexpr std::int64_t kServeMaxQueue = 64;
+// The prefix cache's default budget, in sequences of the model's whole
+// context: enough for the passages a few requests in a row share, small
+// enough that filling it (each sequence fresh memory) costs little.
+constexpr std::int64_t kServePrefixSequences = 4;
 
 // The flag if given, else the pipeline's engine.KEY if its file sets it,
 // else the serving default.
@@ -65,14 +69,17 @@ int run_serve(const std::vector<std::string>& args, const GlobalOptions& global)
                        "seconds after which a completion is cancelled")(
       "max-body", po::value<std::int64_t>()->default_value(1 << 20),
       "the largest request body, in bytes (413)")(
+      "prefix-cache-mb", po::value<std::int64_t>(),
+      "MiB of passage KV kept for other requests (default: engine.prefix_cache_mb if set, else room for 4 "
+      "sequences; 0: off)")(
       "grace", po::value<double>()->default_value(10),
       "seconds that running requests have to end after SIGINT or SIGTERM before they are cancelled");
   po::variables_map vm;
-  if (!parse_command(
-          "serve",
-          "serve PIPELINE [--host 127.0.0.1] [--port 8080] [--max-batch N] [--max-queue N] "
-          "[--deadline SECONDS] [--max-body BYTES] [--grace SECONDS] [--set SECTION.KEY=VALUE ...]",
-          args, options, positional, vm, hidden)) {
+  if (!parse_command("serve",
+                     "serve PIPELINE [--host 127.0.0.1] [--port 8080] [--max-batch N] [--max-queue N] "
+                     "[--prefix-cache-mb N] [--deadline SECONDS] [--max-body BYTES] [--grace SECONDS] [--set "
+                     "SECTION.KEY=VALUE ...]",
+                     args, options, positional, vm, hidden)) {
     return 0;
   }
   server::ServerOptions serving;
@@ -111,6 +118,17 @@ int run_serve(const std::vector<std::string>& args, const GlobalOptions& global)
 
   const core::BuiltPipeline built = core::build_pipeline(spec, registry);
   core::log_thread_layout(built);
+  std::int64_t sequence_mb = 1;
+  if (built.model) {
+    const ModelInfo info = built.model->info();
+    sequence_mb = (std::int64_t{info.context_length} * info.kv_bytes_per_token + (1 << 20) - 1) >> 20;
+  }
+  const std::int64_t prefix_mb =
+      serving_setting(vm, "prefix-cache-mb", spec.engine, "prefix_cache_mb",
+                      kServePrefixSequences * std::max<std::int64_t>(1, sequence_mb));
+  if (prefix_mb < 0)
+    throw InputError("--prefix-cache-mb: " + std::to_string(prefix_mb) + " is negative; use 0 (off) or more");
+  settings.prefix_cache_bytes = prefix_mb << 20;
   core::Engine engine(built, settings);
   server::HttpServer server(spec, built, engine, serving);
   const int port = server.bind();

@@ -36,7 +36,8 @@ ResultJson ralm_json(const core::RequestResult& result, ResultJson retrievals, d
   return {{"retrievals", std::move(retrievals)},
           {"times", std::move(times)},
           {"speculation", core::speculation_stats_json(result.speculation)},
-          {"tokens_computed", result.tokens_computed}};
+          {"tokens_computed", result.tokens_computed},
+          {"prefix_tokens_reused", result.prefix_tokens_reused}};
 }
 
 ResultJson completion_body(const CompletionIdentity& who, const std::string& text, const CompletionEnd& end) {

@@ -102,6 +102,19 @@ std::string ServerMetrics::render(const core::EngineStats& e) const {
   single(out, "ralm_decode_tokens_total", "counter", "tokens evaluated in decode", e.decode_tokens);
   single(out, "ralm_generated_tokens_total", "counter", "tokens handed to requests as final",
          e.generated_tokens);
+  const core::PrefixCacheStats& p = e.prefix_cache;
+  single(out, "ralm_prefix_cache_lookups_total", "counter", "prefix cache lookups (engine.prefix_cache_mb)",
+         p.lookups);
+  single(out, "ralm_prefix_cache_hits_total", "counter", "prefix cache lookups that returned a copy", p.hits);
+  single(out, "ralm_prefix_cache_misses_total", "counter",
+         "prefix cache lookups that found nothing long enough", p.misses);
+  single(out, "ralm_prefix_cache_tokens_saved_total", "counter",
+         "prompt positions copied from the prefix cache instead of computed", p.tokens_saved);
+  single(out, "ralm_prefix_cache_evictions_total", "counter",
+         "sequences the prefix cache dropped for its budget", p.evictions);
+  single(out, "ralm_prefix_cache_entries", "gauge", "sequences the prefix cache holds", p.entries);
+  single(out, "ralm_prefix_cache_bytes", "gauge", "bytes the prefix cache holds", p.bytes_held);
+  single(out, "ralm_prefix_cache_capacity_bytes", "gauge", "the prefix cache's budget", p.capacity_bytes);
 
   std::lock_guard lock(mutex_);
   header(out, "ralm_http_responses_total", "counter", "HTTP responses, by status");

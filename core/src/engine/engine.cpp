@@ -74,6 +74,7 @@ EngineStats Engine::stats() const {
     s.queued = static_cast<std::int32_t>(queue_.size());
     s.running = static_cast<std::int32_t>(running_.size());
   }
+  s.prefix_cache = loop_.prefix_cache_stats();
   if (batcher_) {
     const BatcherStats b = batcher_->stats();
     s.steps = b.steps;

@@ -55,6 +55,7 @@ struct EngineStats {
   std::int64_t searches = 0, searched_queries = 0;  // batched Retriever::search calls, queries in them
   std::int64_t prefill_tokens = 0, decode_tokens = 0;
   std::int64_t generated_tokens = 0;  // tokens handed to callers as final
+  PrefixCacheStats prefix_cache;      // all zero with engine.prefix_cache_mb 0
 };
 
 class Engine {
