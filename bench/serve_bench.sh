@@ -55,14 +55,15 @@ run() {
   echo "== $name ($pipeline)"
   start 18081 "$pipeline" --max-batch 16 "${server_args[@]}"
   start 18082 "$pipeline" --max-batch 1 "${server_args[@]}"
-  "$load" --server batched=http://127.0.0.1:18081 --server single=http://127.0.0.1:18082 \
-    --prompts "$prompts" --json "$out/$name.json" "${args[@]}"
+  # The one-at-a-time server first: the last column is each row against it.
+  "$load" --server single=http://127.0.0.1:18082 --server batched=http://127.0.0.1:18081 \
+    --prompts "$prompts" --json "$out/$name.json" "${args[@]}" || echo "serve_bench: $name: see above" >&2
   cleanup
   pids=()
 }
 
 for p in quickstart quickstart-prepend quickstart-append quickstart-ralmspec; do
-  run "$p" "$root/pipelines/$p.yaml" --concurrency 1,4,16,64 --rates 8 --requests 64 --max-tokens 32 --repeat 2
+  run "$p" "$root/pipelines/$p.yaml" --concurrency 1,4,16,64 --rates 8 --requests 48 --max-tokens 32 --repeat 2
 done
 
 if ((big)); then

@@ -155,7 +155,16 @@ Sample complete(const Server& server, const std::string& prompt, int max_tokens)
   const bool sent = client.send(req, res, error);
   const auto end = Clock::now();
   s.total = std::chrono::duration<double>(end - start).count();
-  if (!sent || res.status != 200 || !finished || !seen_text) return s;
+  if (!sent || res.status != 200 || !finished) {
+    std::fprintf(stderr, "serve_load: a request to %s failed: %s\n", server.name.c_str(),
+                 !sent               ? httplib::to_string(error).c_str()
+                 : res.status != 200 ? ("status " + std::to_string(res.status)).c_str()
+                                     : "the stream ended without its last event");
+    return s;
+  }
+  // A completion whose tokens decode to no text (EOS first) has its first
+  // token at its end.
+  if (!seen_text) first = last = end;
   s.ttft = std::chrono::duration<double>(first - start).count();
   s.tpot = s.tokens > 1 ? std::chrono::duration<double>(last - first).count() / (s.tokens - 1) : 0;
   s.ok = true;

@@ -61,10 +61,24 @@ void ContinuousBatcher::wait_for(Call& call, const std::function<void()>& enqueu
   call.participant = participating == this;
   std::unique_lock lock(mutex_);
   if (stopping_) throw Error("the engine is shutting down");
+  // A request running alone steps on its own thread: handing each token's
+  // evaluation to the scheduler thread and back would cost it a round of
+  // wake-ups per token for nothing to batch with. Requests that arrive
+  // meanwhile join these steps.
+  const bool alone = call.participant && participants_ == 1 && !stepping_ && evals_.empty() &&
+                     searches_.empty() && works_.empty();
   enqueue();
   ++(call.participant ? waiting_participants_ : waiting_others_);
-  work_.notify_one();
-  done_.wait(lock, [&] { return call.done; });
+  if (alone) {
+    stepping_ = true;
+    while (!call.done)
+      step(lock);
+    stepping_ = false;
+    work_.notify_one();  // what joined meanwhile, if anything, is the scheduler's
+  } else {
+    work_.notify_one();
+    done_.wait(lock, [&] { return call.done; });
+  }
   if (call.error) std::rethrow_exception(call.error);
 }
 
@@ -112,36 +126,43 @@ void ContinuousBatcher::finish(Call& call) {
 void ContinuousBatcher::schedule() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    if (!work_.wait_for(lock, kBusyPatience, [this] { return stopping_ || step_due(); })) {
-      if (evals_.empty() && searches_.empty() && works_.empty()) continue;
+    if (!work_.wait_for(lock, kBusyPatience, [this] { return stopping_ || (!stepping_ && step_due()); })) {
+      if (stepping_ || (evals_.empty() && searches_.empty() && works_.empty())) continue;
     }
     if (stopping_ && evals_.empty() && searches_.empty() && works_.empty()) return;
-
-    const std::vector<SearchCall*> searches = std::exchange(searches_, {});
-    const std::vector<WorkCall*> works = std::exchange(works_, {});
-    const std::vector<EvalCall*> evals = evals_;
-    lock.unlock();
-    run_searches(searches);
-    for (WorkCall* call : works) {
-      try {
-        (*call->work)();
-      } catch (...) {
-        call->error = std::current_exception();
-      }
-    }
-    run_evaluations(evals);
-    lock.lock();
-
-    for (Call* call : searches)
-      finish(*call);
-    for (Call* call : works)
-      finish(*call);
-    for (EvalCall* call : evals) {
-      if (call->error || call->next >= call->tokens.size()) finish(*call);
-    }
-    std::erase_if(evals_, [](const EvalCall* call) { return call->done; });
-    done_.notify_all();
+    if (stepping_) continue;
+    stepping_ = true;
+    step(lock);
+    stepping_ = false;
   }
+}
+
+// One step over every call waiting; the mutex is released while it runs.
+void ContinuousBatcher::step(std::unique_lock<std::mutex>& lock) {
+  const std::vector<SearchCall*> searches = std::exchange(searches_, {});
+  const std::vector<WorkCall*> works = std::exchange(works_, {});
+  const std::vector<EvalCall*> evals = evals_;
+  lock.unlock();
+  run_searches(searches);
+  for (WorkCall* call : works) {
+    try {
+      (*call->work)();
+    } catch (...) {
+      call->error = std::current_exception();
+    }
+  }
+  run_evaluations(evals);
+  lock.lock();
+
+  for (Call* call : searches)
+    finish(*call);
+  for (Call* call : works)
+    finish(*call);
+  for (EvalCall* call : evals) {
+    if (call->error || call->next >= call->tokens.size()) finish(*call);
+  }
+  std::erase_if(evals_, [](const EvalCall* call) { return call->done; });
+  done_.notify_all();
 }
 
 void ContinuousBatcher::run_searches(const std::vector<SearchCall*>& calls) {

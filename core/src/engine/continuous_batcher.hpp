@@ -13,7 +13,8 @@
 // A step starts once every request thread taking part waits on the batcher
 // (so the batch holds every request that has work), or at once for a call
 // from a thread outside the requests (asynchronous verification's searches),
-// which a request may be waiting on.
+// which a request may be waiting on. A request running alone runs its steps
+// on its own thread, as it would without the batcher.
 //
 // Exactness rests on the Model contract: a sequence's results in a batch are
 // bit-identical to evaluating it alone, and its keys and values do not depend
@@ -105,6 +106,7 @@ class ContinuousBatcher {
   void wait_for(Call& call, const std::function<void()>& enqueue);
   bool step_due() const;
   void schedule();
+  void step(std::unique_lock<std::mutex>& lock);
   void run_searches(const std::vector<SearchCall*>& calls);
   void run_evaluations(const std::vector<EvalCall*>& calls);
   void run_group(const std::vector<EvalCall*>& group, const EvalOptions& options);
@@ -124,6 +126,7 @@ class ContinuousBatcher {
   std::vector<SearchCall*> searches_;
   std::vector<WorkCall*> works_;
   BatcherStats stats_;
+  bool stepping_ = false;  // a step runs, on the scheduler or a lone request's thread
   bool stopping_ = false;
   std::thread thread_;  // last: starts once everything it reads exists
 };

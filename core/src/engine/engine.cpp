@@ -99,18 +99,17 @@ void Engine::serve() {
       queue_.pop_front();
       running_.push_back(request);
     }
-    run(*request);
-    std::lock_guard lock(mutex_);
-    std::erase(running_, request);
+    run(request);
   }
 }
 
-void Engine::run(Request& request) {
+void Engine::run(const std::shared_ptr<Request>& running) {
+  Request& request = *running;
   const double queued =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - request.submitted_).count();
-  enum class Outcome { Finished, Cancelled, Failed } outcome = Outcome::Finished;
+  RequestResult result;
+  std::exception_ptr error;
   try {
-    RequestResult result;
     if (request.cancel_.load(std::memory_order_relaxed)) {
       result.cancelled = true;
     } else {
@@ -126,16 +125,20 @@ void Engine::run(Request& request) {
       result = loop_.run(request.prompt_, RequestControl{on_tokens, &request.cancel_, request.options_});
     }
     result.times.queued = queued;
-    if (result.cancelled) outcome = Outcome::Cancelled;
-    request.promise_.set_value(std::move(result));
   } catch (...) {
-    outcome = Outcome::Failed;
-    request.promise_.set_exception(std::current_exception());
+    error = std::current_exception();
   }
-  std::lock_guard lock(mutex_);
-  ++(outcome == Outcome::Finished    ? stats_.finished
-     : outcome == Outcome::Cancelled ? stats_.cancelled
-                                     : stats_.failed);
+  // Counted before the caller can see the result: stats() never lags wait().
+  {
+    std::lock_guard lock(mutex_);
+    ++(error ? stats_.failed : result.cancelled ? stats_.cancelled : stats_.finished);
+    std::erase(running_, running);
+  }
+  if (error) {
+    request.promise_.set_exception(error);
+  } else {
+    request.promise_.set_value(std::move(result));
+  }
 }
 
 }  // namespace ralm::core

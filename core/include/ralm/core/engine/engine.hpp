@@ -103,7 +103,7 @@ class Engine {
 
  private:
   void serve();
-  void run(Request& request);
+  void run(const std::shared_ptr<Request>& request);
 
   // Null when requests run one at a time (max_batch 1): they then call the
   // pipeline's components directly, exactly as `ralm run` measures them.
