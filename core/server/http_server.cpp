@@ -1,5 +1,7 @@
 #include "http_server.hpp"
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 
 #include <atomic>
@@ -435,6 +437,15 @@ HttpServer::~HttpServer() = default;
 
 int HttpServer::bind() {
   const ServerOptions& o = impl_->options;
+  // httplib listens with a backlog of 5: a burst of clients connecting at
+  // once (a page's users, a load generator) overflows it, and each
+  // connection dropped there waits a whole second for its SYN's retry. The
+  // socket is listened on again, with the system's bound, once bound.
+  int listening = -1;
+  impl_->http.set_socket_options([&listening](int sock) {
+    httplib::default_socket_options(sock);
+    listening = sock;
+  });
   errno = 0;
   const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host)
                                : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
@@ -443,6 +454,7 @@ int HttpServer::bind() {
     throw InputError("--host/--port: cannot listen on " + o.host + ":" + std::to_string(o.port) + why +
                      "; choose another --port, or a --host this machine has");
   }
+  if (listening >= 0) ::listen(listening, SOMAXCONN);
   return port;
 }
 
