@@ -68,7 +68,7 @@ inline ModelShape shape_named(const std::string& name) {
 }
 
 inline  // Uniform weights: values do not change the time, and random_llama_weights'
-    // Box-Muller would take a minute for 1.1B parameters.
+        // Box-Muller would take a minute for 1.1B parameters.
     LlamaWeights
     fast_random_weights(const LlamaConfig& c) {
   std::uint64_t state = 0x9e3779b97f4a7c15ull;
