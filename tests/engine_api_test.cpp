@@ -4,6 +4,7 @@
 // going away ends what it had queued.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -200,10 +201,42 @@ TEST(EngineApi, QueuedRequestsEndCancelledWhenCancelledOrWhenTheEngineGoes) {
   }
 }
 
+// Forwards to a model, holding every caller of new_sequence() until `n` have
+// called it: requests that start a sequence then all reach the batcher
+// together, so their first steps are shared whatever the thread timing.
+class GatheringModel final : public Model {
+ public:
+  GatheringModel(std::shared_ptr<Model> inner, int n) : inner_(std::move(inner)), n_(n) {}
+  const Tokenizer& tokenizer() const override { return inner_->tokenizer(); }
+  ModelInfo info() const override { return inner_->info(); }
+  std::unique_ptr<Sequence> new_sequence() override {
+    std::unique_lock lock(mutex_);
+    if (++arrived_ >= n_) all_.notify_all();
+    all_.wait_for(lock, std::chrono::seconds(10), [this] { return arrived_ >= n_; });
+    return inner_->new_sequence();
+  }
+  EvalResult eval(Sequence& seq, std::span<const TokenId> tokens, const EvalOptions& options) override {
+    return inner_->eval(seq, tokens, options);
+  }
+  std::vector<EvalResult> eval_batch(std::span<Sequence* const> seqs,
+                                     std::span<const std::span<const TokenId>> tokens,
+                                     const EvalOptions& options) override {
+    return inner_->eval_batch(seqs, tokens, options);
+  }
+
+ private:
+  std::shared_ptr<Model> inner_;
+  int n_;
+  int arrived_ = 0;
+  std::mutex mutex_;
+  std::condition_variable all_;
+};
+
 TEST(EngineApi, BatchedRequestsShareModelStepsAndSearches) {
   Fixture f;
   const Case c = cases()[1];  // prepend: a search every 2 tokens
-  const core::BuiltPipeline pipeline = case_pipeline(f, c);
+  core::BuiltPipeline pipeline = case_pipeline(f, c);
+  pipeline.model = std::make_shared<GatheringModel>(pipeline.model, static_cast<int>(kPrompts.size()));
   core::Engine engine(pipeline, case_settings(c, kBatchings[1]));
   std::vector<std::shared_ptr<core::Engine::Request>> requests;
   for (const std::string& prompt : kPrompts)
