@@ -343,6 +343,22 @@ TEST(LlamaLora, BadAdapterFoldersAreOneLineErrors) {
   edit_config(dora, [](auto& j) { j["use_dora"] = true; });
   EXPECT_NE(adapter_error(dora, c).find("use_dora true is not supported"), std::string::npos);
 
+  // PEFT writes null for what it does not know: such an adapter loads.
+  const fs::path nulls = variant("nulls");
+  edit_config(nulls, [](auto& j) {
+    j["base_model_name_or_path"] = nullptr;
+    j["task_type"] = nullptr;
+    j["use_rslora"] = nullptr;
+    j["bias"] = nullptr;
+    j["modules_to_save"] = nullptr;
+  });
+  EXPECT_EQ(adapter_error(nulls, c), "no error");
+  const fs::path wrong_type = variant("wrong_type");
+  edit_config(wrong_type, [](auto& j) { j["use_rslora"] = "yes"; });
+  EXPECT_NE(adapter_error(wrong_type, c).find("use_rslora must be true or false, not \"yes\""),
+            std::string::npos)
+      << adapter_error(wrong_type, c);
+
   const fs::path bad_json = variant("bad_json");
   std::ofstream(bad_json / "adapter_config.json") << "{\"r\": ";
   EXPECT_NE(adapter_error(bad_json, c).find("not valid JSON"), std::string::npos);

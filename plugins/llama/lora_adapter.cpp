@@ -30,6 +30,20 @@ std::string targets_list() {
   return out;
 }
 
+// A field that may be absent. PEFT writes null for what it does not know
+// (`base_model_name_or_path` and `task_type` of a model not from a hub), so
+// null reads as absent; a value of another type is an error naming the field.
+template <class T>
+T optional_field(const json& j, const char* key, T fallback, const std::string& file, const char* expected) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  try {
+    return j[key].get<T>();
+  } catch (const json::exception&) {
+    throw InputError(file + ": " + key + " must be " + expected + ", not " + j[key].dump() +
+                     "; fix the value or remove the field");
+  }
+}
+
 }  // namespace
 
 const char* lora_target_name(LoraTarget t) {
@@ -116,7 +130,8 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
   std::vector<std::string> modules_to_save;
   json trainable = nullptr;
   try {
-    if (j.value("peft_type", "LORA") != "LORA")
+    const std::string peft_type = optional_field<std::string>(j, "peft_type", "LORA", cf, "a string");
+    if (peft_type != "LORA")
       throw InputError(cf + ": peft_type " + j["peft_type"].dump() +
                        " is not supported; only LORA adapters load");
     if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<std::int64_t>() <= 0)
@@ -125,14 +140,18 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
     if (!j.contains("lora_alpha") || !j["lora_alpha"].is_number())
       throw InputError(cf + ": lora_alpha is missing or not a number");
     a.lora_alpha = j["lora_alpha"].get<double>();
-    a.use_rslora = j.value("use_rslora", false);
-    a.base_model_name_or_path = j.value("base_model_name_or_path", "");
+    a.use_rslora = optional_field(j, "use_rslora", false, cf, "true or false");
+    a.base_model_name_or_path =
+        optional_field<std::string>(j, "base_model_name_or_path", "", cf, "a string or null");
     auto unsupported = [&](const char* field, const std::string& why) {
       throw InputError(cf + ": " + field + " " + why + " is not supported by the llama plugin");
     };
-    if (j.value("fan_in_fan_out", false)) unsupported("fan_in_fan_out", "true");
-    if (j.value("use_dora", false)) unsupported("use_dora", "true");
-    if (j.contains("bias") && j["bias"] != "none") unsupported("bias", j["bias"].dump());
+    if (optional_field(j, "fan_in_fan_out", false, cf, "true or false"))
+      unsupported("fan_in_fan_out", "true");
+    if (optional_field(j, "use_dora", false, cf, "true or false")) unsupported("use_dora", "true");
+    if (const std::string bias = optional_field<std::string>(j, "bias", "none", cf, "a string");
+        bias != "none")
+      unsupported("bias", j["bias"].dump());
     for (const char* pattern : {"rank_pattern", "alpha_pattern"})
       if (j.contains(pattern) && j[pattern].is_object() && !j[pattern].empty())
         unsupported(pattern, "(non-empty)");
