@@ -30,9 +30,8 @@ std::string event(const ResultJson& data) {
 }  // namespace
 
 ResultJson ralm_json(const core::RequestResult& result, ResultJson retrievals, double queued_seconds) {
-  ResultJson times = {{"queued", queued_seconds}};
-  for (const auto& [name, seconds] : core::named_phases(result.times))
-    times[name] = seconds;
+  ResultJson times = core::phase_times_json(result.times);
+  times["queued"] = queued_seconds;
   return {{"retrievals", std::move(retrievals)},
           {"times", std::move(times)},
           {"speculation", core::speculation_stats_json(result.speculation)},

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
+#include "ralm/core/engine/result_json.hpp"
 #include "ralm/error.hpp"
 #include "ralm/staging_directory.hpp"
 
@@ -59,15 +60,10 @@ std::size_t identical_outputs(const RunReport& report, const RunReport& referenc
 namespace {
 
 json times_json(const PhaseTimes& t) {
-  return {{"retrieval_s", t.retrieval},
-          {"cache_s", t.cache},
-          {"prefill_s", t.prefill},
-          {"decode_s", t.decode},
-          {"verification_s", t.verification},
-          {"rollback_s", t.rollback},
-          {"other_s", t.other},
-          {"total_s", t.total},
-          {"overlapped_verification_s", t.overlapped}};
+  json times = json::object();
+  for (const auto& [name, seconds] : named_phases(t))
+    times[name == "overlapped" ? "overlapped_verification_s" : name + "_s"] = seconds;
+  return times;
 }
 
 json speculation_json(const SpeculationStats& s) {
