@@ -23,14 +23,7 @@ using namespace ralm;
 using test::Fixture;
 using test::settings;
 
-const std::vector<std::string> kPrompts = {
-    "Compilers translate a programming language into machine code",
-    "the kernel schedules each thread and process",
-    "a router forwards every network packet",
-    "garbage collection reclaims memory that is no longer used",
-    "search the index with a query string",
-    "lisp lists and fortran arrays",
-};
+const std::vector<std::string>& kPrompts = test::topic_prompts();
 
 struct Case {
   std::string name;

@@ -292,16 +292,12 @@ LoopRun run_all(const core::BuiltPipeline& pipeline, const core::EngineSettings&
 
 // The last two ask again what the first two asked, so they retrieve the same
 // passages.
-const std::vector<std::string> kPrompts = {
-    "Compilers translate a programming language into machine code",
-    "the kernel schedules each thread and process",
-    "a router forwards every network packet",
-    "garbage collection reclaims memory that is no longer used",
-    "search the index with a query string",
-    "lisp lists and fortran arrays",
-    "Compilers translate a programming language into machine code",
-    "the kernel schedules each thread and process",
-};
+const std::vector<std::string> kPrompts = [] {
+  std::vector<std::string> prompts = test::topic_prompts();
+  prompts.push_back(prompts[0]);
+  prompts.push_back(prompts[1]);
+  return prompts;
+}();
 
 TEST(PrefixCache, RequestsWithTheCacheOnGenerateExactlyWhatTheyDoWithItOff) {
   const test::TempDir corpus_dir;

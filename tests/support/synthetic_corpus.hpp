@@ -12,6 +12,20 @@
 
 namespace ralm::test {
 
+// Prompts on the fixture corpora's topics (compilers, kernels, networks,
+// memory, search, old languages): each retrieves passages of its own.
+inline const std::vector<std::string>& topic_prompts() {
+  static const std::vector<std::string> prompts = {
+      "Compilers translate a programming language into machine code",
+      "the kernel schedules each thread and process",
+      "a router forwards every network packet",
+      "garbage collection reclaims memory that is no longer used",
+      "search the index with a query string",
+      "lisp lists and fortran arrays",
+  };
+  return prompts;
+}
+
 // 160 documents of 12 words drawn from a small vocabulary, so that queries
 // share words with many passages and the speculative cache is sometimes right
 // and sometimes wrong.
