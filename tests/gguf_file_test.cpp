@@ -287,6 +287,29 @@ TEST(GgufFile, ArraysKeepTheirElementTypesAndSizes) {
   EXPECT_EQ(f.find("nope"), nullptr);
 }
 
+// A tokenizer's vocabulary: the arrays a model load reads first.
+TEST(GgufFile, ATokenizerSizedVocabularyRoundTrips) {
+  TempDir dir;
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<std::int32_t> types;
+  for (int i = 0; i < 32000; ++i) {
+    tokens.push_back("\xe2\x96\x81token" + std::to_string(i));
+    scores.push_back(-static_cast<float>(i) / 7);
+    types.push_back(i < 3 ? 3 : 1);
+  }
+  Writer w;
+  w.set("tokenizer.ggml.tokens", Value::string_array(tokens));
+  w.set("tokenizer.ggml.scores", Value::float32_array(scores));
+  w.set("tokenizer.ggml.token_type", Value::int32_array(types));
+  w.write(dir.path() / "m.gguf");
+  const File f(dir.path() / "m.gguf");
+  EXPECT_EQ(f.get_string_array("tokenizer.ggml.tokens"), tokens);
+  EXPECT_EQ(f.get_float_array("tokenizer.ggml.scores"), scores);
+  EXPECT_EQ(f.get_int_array("tokenizer.ggml.token_type"),
+            std::vector<std::int64_t>(types.begin(), types.end()));
+}
+
 TEST(GgufFile, TypedGettersConvertWhatTheyMayAndNameFileAndKeyOtherwise) {
   TempDir dir;
   Writer w;

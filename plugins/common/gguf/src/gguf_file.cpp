@@ -33,6 +33,14 @@ constexpr std::size_t kMinKeyValueBytes = 8 + 4 + 1;        // empty key, type, 
 constexpr std::size_t kMinTensorInfoBytes = 8 + 4 + 4 + 8;  // empty name, n_dims 0, type, offset
 constexpr std::size_t kMinArrayBytes = 4 + 8;               // element type, count
 constexpr std::size_t kMinStringBytes = 8;                  // length
+// A count that fits the bytes left can still be far more than a corrupt
+// file holds when those bytes are gigabytes of tensor data (and an element
+// in memory can be larger than in the file): reserve at most this many up
+// front, and let the elements actually read grow the rest.
+constexpr std::size_t kMaxReserve = std::size_t{1} << 16;
+std::size_t reservation(std::uint64_t count) {
+  return count < kMaxReserve ? static_cast<std::size_t>(count) : kMaxReserve;
+}
 // Nested arrays are read recursively; a hostile file could nest them deep
 // enough to overflow the stack.
 constexpr int kMaxArrayDepth = 16;
@@ -197,30 +205,31 @@ Value read_value(Parser& p, ValueType type, const std::string& what, int depth) 
   const ValueType element = read_value_type(p, what + " is an array of");
   const auto count = p.read<std::uint64_t>();
   p.check_count(count, min_element_bytes(element), what);
-  const auto n = static_cast<std::size_t>(count);
   if (element == ValueType::STRING) {
     std::vector<std::string> items;
-    items.reserve(n);
-    for (std::size_t i = 0; i < n; ++i)
+    items.reserve(reservation(count));
+    for (std::uint64_t i = 0; i < count; ++i)
       items.push_back(p.read_string("a string"));
     return Value::string_array(std::move(items));
   }
   if (is_float_type(element)) {
-    std::vector<double> items(n);
-    for (auto& x : items)
-      x = read_float(p, element);
+    std::vector<double> items;
+    items.reserve(reservation(count));
+    for (std::uint64_t i = 0; i < count; ++i)
+      items.push_back(read_float(p, element));
     return Value::float_array(element, std::move(items));
   }
   if (element == ValueType::ARRAY) {
     std::vector<Value> items;
-    items.reserve(n);
-    for (std::size_t i = 0; i < n; ++i)
+    items.reserve(reservation(count));
+    for (std::uint64_t i = 0; i < count; ++i)
       items.push_back(read_value(p, ValueType::ARRAY, what, depth + 1));
     return Value::array(ValueType::ARRAY, std::move(items));
   }
-  std::vector<std::int64_t> items(n);
-  for (auto& x : items)
-    x = read_integer(p, element, what);
+  std::vector<std::int64_t> items;
+  items.reserve(reservation(count));
+  for (std::uint64_t i = 0; i < count; ++i)
+    items.push_back(read_integer(p, element, what));
   return Value::integer_array(element, std::move(items));
 }
 
@@ -316,7 +325,7 @@ void File::parse() {
   p.check_count(kv_count, kMinKeyValueBytes, "the header's metadata count");
   p.check_count(tensor_count, kMinTensorInfoBytes, "the header's tensor count");
 
-  metadata_.reserve(static_cast<std::size_t>(kv_count));
+  metadata_.reserve(reservation(kv_count));
   for (std::uint64_t i = 0; i < kv_count; ++i) {
     p.where = "the metadata (key " + std::to_string(i + 1) + " of " + std::to_string(kv_count) + ")";
     std::string key = p.read_string("the key");
@@ -338,7 +347,7 @@ void File::parse() {
            ", not a power of two");
   }
 
-  tensors_.reserve(static_cast<std::size_t>(tensor_count));
+  tensors_.reserve(reservation(tensor_count));
   for (std::uint64_t i = 0; i < tensor_count; ++i) {
     p.where =
         "the tensor infos (tensor " + std::to_string(i + 1) + " of " + std::to_string(tensor_count) + ")";
