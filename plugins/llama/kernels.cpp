@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -263,12 +264,14 @@ void portable_panel_bf16(const PanelArgs& a) {
 
 namespace {
 
-// A cached key or value element as the float it stands for (exact for bf16).
+// A cached key or value element as the float it stands for: bf16_to_f32,
+// spelled here so that the compiler inlines it and vectorises the loops
+// below (a call to bf16_to_f32 kept them scalar, 5x slower than over f32).
 inline float widen(float x) {
   return x;
 }
 inline float widen(std::uint16_t x) {
-  return bf16_to_f32(x);
+  return std::bit_cast<float>(static_cast<std::uint32_t>(x) << 16);
 }
 
 // portable_dot with b's elements widened from T: the same operations on the
