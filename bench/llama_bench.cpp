@@ -7,7 +7,9 @@
 //           the probes either side of it;
 //   prefill GFLOP/s over the peak of a register-resident FMA loop (f32) or
 //           vdpbf16ps loop (bf16) on the same threads, with OpenBLAS sgemm on
-//           the same matrix shapes as a peer.
+//           the same matrix shapes as a peer;
+//   KV cache decode with an f32 and a bf16 cache, alternating, beside the
+//           ratio of the bytes each token reads.
 //
 // Timings are ratios taken in one run; writes JSON (--json) and prints a
 // table. Not a test: nothing here asserts on time.
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
@@ -91,9 +94,16 @@ struct Options {
   std::vector<int> chunks = {128, 512, 2048};
   std::vector<int> contexts = {128, 1024, 4096};
   int pairs = 7;  // decode measurements per context, each between two probes
+  // The KV cache section: decode at these depths with an f32 and a bf16
+  // cache, in bursts of kv_burst tokens, `pairs` pairs of bursts.
+  std::vector<std::string> kv_shapes = {"tiny", "small"};
+  std::vector<int> kv_contexts = {512, 4096};
+  WeightType kv_weights = WeightType::f32;
+  int kv_burst = 16;
   bool kernels = true;
   bool attention = true;
   bool model = true;
+  bool kv = true;
   double probe_gib = 2.0;
 };
 
@@ -233,7 +243,8 @@ json bench_attention(const Options& o) {
       "\nAttention, one task on one thread (4 heads over one KV head of 64; one-thread f32 peak %.1f "
       "GFLOP/s)\n",
       peak1);
-  std::printf("  %8s %10s %10s %8s %12s\n", "context", "us/task", "GFLOP/s", "of peak", "K+V KiB");
+  std::printf("  %8s %10s %10s %8s %12s | %13s %9s\n", "context", "us/task", "GFLOP/s", "of peak", "K+V KiB",
+              "bf16 us/task", "f32/bf16");
   std::uint64_t state = 777;
   const std::int64_t hd = 64, heads = 4;
   for (const int context : o.contexts) {
@@ -245,16 +256,39 @@ json bench_attention(const Options& o) {
       attend(KernelSet::avx512, q.data(), heads, keys.data(), values.data(), hd, context, hd, 0.125f,
              scores.data(), result.data());
     });
+    // The same task over a bf16 cache (the cache's values rounded).
+    std::vector<std::uint16_t> keys16(keys.size()), values16(values.size());
+    std::transform(keys.begin(), keys.end(), keys16.begin(), f32_to_bf16);
+    std::transform(values.begin(), values.end(), values16.begin(), f32_to_bf16);
+    const double t16 = time_median([&] {
+      attend(KernelSet::avx512, q.data(), heads, keys16.data(), values16.data(), hd, context, hd, 0.125f,
+             scores.data(), result.data());
+    });
     const double gflops = 2.0 * 2 * heads * context * hd / t / 1e9;
-    std::printf("  %8d %10.2f %10.1f %7.0f%% %12.0f\n", context, t * 1e6, gflops, 100 * gflops / peak1,
-                context * hd * 8 / 1024.0);
-    out.push_back(
-        {{"context", context}, {"us_per_task", t * 1e6}, {"gflops", gflops}, {"peak_1thread", peak1}});
+    std::printf("  %8d %10.2f %10.1f %7.0f%% %12.0f | %13.2f %8.2fx\n", context, t * 1e6, gflops,
+                100 * gflops / peak1, context * hd * 8 / 1024.0, t16 * 1e6, t / t16);
+    out.push_back({{"context", context},
+                   {"us_per_task", t * 1e6},
+                   {"gflops", gflops},
+                   {"peak_1thread", peak1},
+                   {"bf16_cache_us_per_task", t16 * 1e6}});
   }
   return out;
 }
 
 // ---------------------------------------------------------------- model
+
+// Makes `seq` hold `tokens` tokens without computing them, its cache zeros:
+// the cache's contents do not change decode's time, and zeros keep any stale
+// bit pattern of a reused buffer (a NaN, a denormal) out of attention. Zero
+// bits are 0.0 in an f32 and in a bf16 cache alike.
+void hold_zeros(LlamaSequence& seq, std::int32_t layers, int tokens) {
+  seq.mutable_tokens().assign(static_cast<std::size_t>(tokens), 1);
+  for (std::int32_t l = 0; l < layers; ++l) {
+    std::memset(seq.keys(l), 0, seq.layer_bytes());
+    std::memset(seq.values(l), 0, seq.layer_bytes());
+  }
+}
 
 json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, Peaks& peaks,
                  const Probe& probe) {
@@ -336,14 +370,7 @@ json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, Pe
     // buffers come uninitialised (or left by the previous context): zeros,
     // so that no stale bit pattern (a NaN, a denormal) reaches attention.
     auto& llama_seq = dynamic_cast<LlamaSequence&>(*seq);
-    llama_seq.mutable_tokens().assign(static_cast<std::size_t>(ctx - 1), 1);
-    const auto layer_floats = static_cast<std::size_t>(llama_seq.context()) *
-                              static_cast<std::size_t>(shape.config.num_kv_heads) *
-                              static_cast<std::size_t>(shape.config.head_dim);
-    for (std::int32_t l = 0; l < shape.config.num_layers; ++l) {
-      std::fill_n(llama_seq.keys(l), layer_floats, 0.0f);
-      std::fill_n(llama_seq.values(l), layer_floats, 0.0f);
-    }
+    hold_zeros(llama_seq, shape.config.num_layers, ctx - 1);
     const ralm::TokenId one[] = {5};
     model.eval(*seq, one, {});  // warm-up
     seq->truncate(ctx - 1);
@@ -380,6 +407,80 @@ json bench_model(const Options& o, const ModelShape& shape, WeightType dtype, Pe
                              {"median_ratio_to_probe", ratio},
                              {"median_ratio_to_probe_with_kv", kv_ratio},
                              {"fixed_ms_per_token", fixed_ms}});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- KV cache
+
+// Decode at each of kv_contexts with an f32 and a bf16 KV cache, on one
+// model: a sequence keeps the cache type it was made with, so both share
+// the weights. A burst decodes kv_burst tokens, each at the same depth (the
+// cache holds context - 1 tokens, not computed); bursts alternate f32, bf16,
+// f32, bf16 for `pairs` pairs, so that a drift in bandwidth (twofold within
+// minutes here) falls on both alike. Tokens/s is each type's median burst,
+// the speed-up the median of the pairs' ratios. Beside it, the speed-up a
+// purely bandwidth-bound decode would show: the bytes a token reads (the
+// streamed weights and the cache) with f32 over those with bf16.
+json bench_kv_cache(const Options& o, const ModelShape& shape) {
+  const int max_context = *std::max_element(o.kv_contexts.begin(), o.kv_contexts.end());
+  LlamaModel model(shape.config, fast_random_weights(shape.config),
+                   make_ids_only_tokenizer(shape.config.vocab_size, 1, 2), o.threads, max_context + 1,
+                   o.kv_weights);
+  const double streamed = static_cast<double>(model.streamed_weight_bytes());
+  const double f32_per_token = static_cast<double>(model.info().kv_bytes_per_token);
+  model.set_kv_cache_type(KvCacheType::bf16);
+  const double bf16_per_token = static_cast<double>(model.info().kv_bytes_per_token);
+  std::printf(
+      "\nKV cache, %s, %s weights (%.1f MiB read per token), %d threads, kernels %s: decode with an f32 "
+      "and a bf16 cache (%.0f and %.0f bytes per cached token), bursts of %d tokens alternating, %d pairs\n",
+      shape.name.c_str(), weight_type_name(o.kv_weights), streamed / (1 << 20), o.threads,
+      kernel_set_name(model.kernel_set()), f32_per_token, bf16_per_token, o.kv_burst, o.pairs);
+  std::printf("  %7s %12s %12s %10s %12s %12s\n", "context", "f32 tok/s", "bf16 tok/s", "bf16/f32",
+              "bytes ratio", "f32 KV MiB");
+  json out = {{"shape", shape.name},
+              {"weights", weight_type_name(o.kv_weights)},
+              {"threads", o.threads},
+              {"kernels", kernel_set_name(model.kernel_set())},
+              {"streamed_weight_bytes_per_token", streamed},
+              {"kv_bytes_per_token", {{"f32", f32_per_token}, {"bf16", bf16_per_token}}},
+              {"burst_tokens", o.kv_burst},
+              {"decode", json::array()}};
+  const ralm::TokenId one[] = {5};
+  for (const int ctx : o.kv_contexts) {
+    std::unique_ptr<ralm::Sequence> seqs[2];
+    for (const KvCacheType type : {KvCacheType::f32, KvCacheType::bf16}) {
+      model.set_kv_cache_type(type);
+      auto& seq = seqs[type == KvCacheType::bf16 ? 1 : 0];
+      seq = model.new_sequence();
+      hold_zeros(dynamic_cast<LlamaSequence&>(*seq), shape.config.num_layers, ctx - 1);
+    }
+    auto burst = [&](ralm::Sequence& seq) {
+      const auto start = Clock::now();
+      for (int i = 0; i < o.kv_burst; ++i) {
+        model.eval(seq, one, {});
+        seq.truncate(ctx - 1);
+      }
+      return o.kv_burst / seconds_since(start);
+    };
+    burst(*seqs[0]);  // warm-up
+    burst(*seqs[1]);
+    std::vector<double> f32, bf16, ratios;
+    for (int i = 0; i < o.pairs; ++i) {
+      f32.push_back(burst(*seqs[0]));
+      bf16.push_back(burst(*seqs[1]));
+      ratios.push_back(bf16.back() / f32.back());
+    }
+    const double bytes_ratio = (streamed + f32_per_token * ctx) / (streamed + bf16_per_token * ctx);
+    std::printf("  %7d %12.1f %12.1f %9.2fx %11.2fx %12.1f\n", ctx, median(f32), median(bf16), median(ratios),
+                bytes_ratio, f32_per_token * ctx / (1 << 20));
+    out["decode"].push_back({{"context", ctx},
+                             {"f32_tokens_per_s", f32},
+                             {"bf16_tokens_per_s", bf16},
+                             {"median_f32_tokens_per_s", median(f32)},
+                             {"median_bf16_tokens_per_s", median(bf16)},
+                             {"median_speedup", median(ratios)},
+                             {"bytes_ratio", bytes_ratio}});
   }
   return out;
 }
@@ -471,6 +572,19 @@ int main(int argc, char** argv) {
       o.chunks = split_ints(value());
     } else if (a == "--contexts") {
       o.contexts = split_ints(value());
+    } else if (a == "--kv-shapes") {
+      o.kv_shapes = split(value());
+    } else if (a == "--kv-contexts") {
+      o.kv_contexts = split_ints(value());
+    } else if (a == "--kv-weights") {
+      const std::string w = value();
+      if (w != "f32" && w != "bf16") {
+        std::fprintf(stderr, "--kv-weights: give f32 or bf16, not %s\n", w.c_str());
+        return 2;
+      }
+      o.kv_weights = w == "bf16" ? WeightType::bf16 : WeightType::f32;
+    } else if (a == "--kv-burst") {
+      o.kv_burst = std::stoi(value());
     } else if (a == "--pairs") {
       o.pairs = std::stoi(value());
     } else if (a == "--probe-gib") {
@@ -481,12 +595,17 @@ int main(int argc, char** argv) {
       o.model = false;
     } else if (a == "--no-attention") {
       o.attention = false;
+    } else if (a == "--no-kv") {
+      o.kv = false;
     } else {
-      std::fprintf(stderr,
-                   "usage: llama_bench [--threads N] [--json FILE] [--shapes tiny,small,tinyllama] [--chunks "
-                   "128,512,2048]\n"
-                   "                   [--contexts 128,1024,4096] [--pairs N] [--probe-gib G] [--no-kernels] "
-                   "[--no-attention] [--no-model]\n");
+      std::fprintf(
+          stderr,
+          "usage: llama_bench [--threads N] [--json FILE] [--shapes tiny,small,tinyllama] [--chunks "
+          "128,512,2048]\n"
+          "                   [--contexts 128,1024,4096] [--pairs N] [--probe-gib G] [--no-kernels] "
+          "[--no-attention] [--no-model]\n"
+          "                   [--kv-shapes tiny,small] [--kv-contexts 512,4096] [--kv-weights f32|bf16] "
+          "[--kv-burst N] [--no-kv]\n");
       return 2;
     }
   }
@@ -524,6 +643,11 @@ int main(int argc, char** argv) {
       report["models"].push_back(bf16);
       report["sgemm_" + name] = bench_sgemm_shapes(o, shape);
     }
+  }
+  if (o.kv) {
+    report["kv_cache"] = json::array();
+    for (const auto& name : o.kv_shapes)
+      report["kv_cache"].push_back(bench_kv_cache(o, shape_named(name)));
   }
   std::ofstream(o.json_path) << report.dump(2) << "\n";
   std::printf("\nwrote %s\n", o.json_path.c_str());

@@ -485,6 +485,61 @@ TEST(LlamaKernels, AttentionOverSeveralTokensEqualsEachQueryAloneBitForBit) {
   }
 }
 
+// Attention over a bf16 cache is attention over the floats its bf16 values
+// stand for, bit for bit (kernels.hpp): against attend_tokens on f32 buffers
+// holding the rounded keys and values, for every grouping of queries (passes
+// of 4, 2, 3 and 1), head sizes below, at and past one and several vectors
+// (and past the 128 dimensions weighted_values takes at once), and lengths
+// that cross the 16-key blocks. The positions past the last one visible hold
+// NaN, in both caches: reading one would show.
+TEST(LlamaKernels, AttentionOverABf16CacheEqualsAttentionOverItsValuesBitForBit) {
+  for (KernelSet set : kernel_sets()) {
+    for (const std::int64_t heads : {1, 2, 3, 4, 5}) {
+      for (const std::int64_t head_dim : {1, 10, 16, 32, 64, 100, 160}) {
+        for (const std::int64_t tokens : {1, 3}) {
+          for (const std::int64_t visible : {1, 15, 17, 40}) {
+            const std::int64_t stride = head_dim + 5, ldq = heads * head_dim + 7, ldo = heads * head_dim;
+            const std::int64_t positions = visible + tokens - 1, ld = (positions + 15) / 16 * 16;
+            const std::int64_t stored = (positions + 2) * stride;  // two positions past the last visible
+            const auto q = random_vector(tokens * ldq, 91);
+            const auto keys = random_vector(stored, 92, 2.0f), values = random_vector(stored, 93);
+            std::vector<std::uint16_t> keys16(static_cast<std::size_t>(stored)),
+                values16(static_cast<std::size_t>(stored));
+            std::vector<float> keys_rounded(keys16.size()), values_rounded(values16.size());
+            for (std::size_t i = 0; i < keys16.size(); ++i) {
+              const bool unseen = static_cast<std::int64_t>(i) >= positions * stride;
+              keys16[i] = unseen ? f32_to_bf16(NAN) : f32_to_bf16(keys[i]);
+              values16[i] = unseen ? f32_to_bf16(NAN) : f32_to_bf16(values[i]);
+              keys_rounded[i] = bf16_to_f32(keys16[i]);
+              values_rounded[i] = bf16_to_f32(values16[i]);
+            }
+            std::vector<float> scores(static_cast<std::size_t>(std::max<std::int64_t>(heads, 4) * ld));
+            std::vector<float> from_bf16(static_cast<std::size_t>(tokens * ldo), -7.0f), from_f32 = from_bf16;
+            attend_tokens(set, q.data(), ldq, tokens, heads, keys16.data(), values16.data(), stride, visible,
+                          head_dim, 0.3f, scores.data(), from_bf16.data(), ldo);
+            attend_tokens(set, q.data(), ldq, tokens, heads, keys_rounded.data(), values_rounded.data(),
+                          stride, visible, head_dim, 0.3f, scores.data(), from_f32.data(), ldo);
+            const std::string what = std::string(kernel_set_name(set)) + " heads " + std::to_string(heads) +
+                                     " head_dim " + std::to_string(head_dim) + " tokens " +
+                                     std::to_string(tokens) + " visible " + std::to_string(visible);
+            ASSERT_TRUE(same_bits(from_bf16, from_f32)) << what;
+            for (float x : from_bf16)
+              ASSERT_TRUE(std::isfinite(x)) << what;
+            // One query alone over the bf16 cache: attend() as attend_tokens.
+            std::vector<float> alone(static_cast<std::size_t>(head_dim));
+            attend(set, q.data() + (tokens - 1) * ldq, 1, keys16.data(), values16.data(), stride, positions,
+                   head_dim, 0.3f, scores.data(), alone.data());
+            ASSERT_EQ(std::memcmp(alone.data(), from_bf16.data() + (tokens - 1) * ldo,
+                                  alone.size() * sizeof(float)),
+                      0)
+                << what;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(LlamaKernels, DotMatchesDoublePrecision) {
   for (KernelSet set : kernel_sets()) {
     for (const std::int64_t n : {0, 1, 15, 16, 17, 64, 100, 1000}) {

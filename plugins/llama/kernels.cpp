@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +26,14 @@ const char* kernel_set_name(KernelSet set) {
 
 const char* weight_type_name(WeightType type) {
   return type == WeightType::bf16 ? "bf16" : "f32";
+}
+
+const char* kv_cache_type_name(KvCacheType type) {
+  return type == KvCacheType::bf16 ? "bf16" : "f32";
+}
+
+std::size_t kv_cache_element_bytes(KvCacheType type) {
+  return type == KvCacheType::bf16 ? 2 : 4;
 }
 
 bool kernel_set_supported(KernelSet set) {
@@ -253,22 +262,74 @@ void portable_panel_bf16(const PanelArgs& a) {
       a);
 }
 
-float portable_dot(const float* a, const float* b, std::int64_t n) {
+namespace {
+
+// A cached key or value element as the float it stands for: bf16_to_f32,
+// spelled here so that the compiler inlines it and vectorises the loops
+// below (a call to bf16_to_f32 kept them scalar, 5x slower than over f32).
+inline float widen(float x) {
+  return x;
+}
+inline float widen(std::uint16_t x) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(x) << 16);
+}
+
+// portable_dot with b's elements widened from T: the same operations on the
+// same floats, so a bf16 b gives the bits of a float b holding its values.
+template <class T>
+float dot_widened(const float* a, const T* b, std::int64_t n) {
   constexpr int kLanes = 16;
   float acc[kLanes] = {};
   std::int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int l = 0; l < kLanes; ++l)
-      acc[l] += a[i + l] * b[i + l];
+      acc[l] += a[i + l] * widen(b[i + l]);
   }
   float tail = 0.0f;
   for (; i < n; ++i)
-    tail += a[i] * b[i];
+    tail += a[i] * widen(b[i]);
   for (int width = kLanes / 2; width >= 1; width /= 2) {
     for (int l = 0; l < width; ++l)
       acc[l] += acc[l + width];
   }
   return acc[0] + tail;
+}
+
+template <class T>
+void portable_attend_over(const AttendArgs& a) {
+  const T* keys = static_cast<const T*>(a.keys);
+  const T* values = static_cast<const T*>(a.values);
+  for (std::int64_t t = 0; t < a.tokens; ++t) {
+    const std::int64_t visible = a.visible + t, ld = (visible + 15) / 16 * 16;
+    for (std::int64_t h = 0; h < a.heads; ++h) {
+      const float* q = a.q + t * a.ldq + h * a.head_dim;
+      float* scores = a.scores + h * ld;
+      float* out = a.out + t * a.ldo + h * a.head_dim;
+      float max_score = -INFINITY;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = dot_widened(q, keys + p * a.stride, a.head_dim) * a.scale;
+        max_score = std::max(max_score, scores[p]);
+      }
+      float sum = 0.0f;
+      for (std::int64_t p = 0; p < visible; ++p) {
+        scores[p] = std::exp(scores[p] - max_score);
+        sum += scores[p];
+      }
+      std::fill_n(out, a.head_dim, 0.0f);
+      for (std::int64_t p = 0; p < visible; ++p) {
+        const float weight = scores[p] / sum;
+        const T* vp = values + p * a.stride;
+        for (std::int64_t d = 0; d < a.head_dim; ++d)
+          out[d] += weight * widen(vp[d]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+float portable_dot(const float* a, const float* b, std::int64_t n) {
+  return dot_widened(a, b, n);
 }
 
 void portable_silu_mul(float* gate, const float* up, std::int64_t n) {
@@ -285,30 +346,10 @@ void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs) {
 }
 
 void portable_attend(const AttendArgs& a) {
-  for (std::int64_t t = 0; t < a.tokens; ++t) {
-    const std::int64_t visible = a.visible + t, ld = (visible + 15) / 16 * 16;
-    for (std::int64_t h = 0; h < a.heads; ++h) {
-      const float* q = a.q + t * a.ldq + h * a.head_dim;
-      float* scores = a.scores + h * ld;
-      float* out = a.out + t * a.ldo + h * a.head_dim;
-      float max_score = -INFINITY;
-      for (std::int64_t p = 0; p < visible; ++p) {
-        scores[p] = portable_dot(q, a.keys + p * a.stride, a.head_dim) * a.scale;
-        max_score = std::max(max_score, scores[p]);
-      }
-      float sum = 0.0f;
-      for (std::int64_t p = 0; p < visible; ++p) {
-        scores[p] = std::exp(scores[p] - max_score);
-        sum += scores[p];
-      }
-      std::fill_n(out, a.head_dim, 0.0f);
-      for (std::int64_t p = 0; p < visible; ++p) {
-        const float weight = scores[p] / sum;
-        const float* vp = a.values + p * a.stride;
-        for (std::int64_t d = 0; d < a.head_dim; ++d)
-          out[d] += weight * vp[d];
-      }
-    }
+  if (a.bf16_cache) {
+    portable_attend_over<std::uint16_t>(a);
+  } else {
+    portable_attend_over<float>(a);
   }
 }
 
@@ -419,11 +460,9 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   });
 }
 
-void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
-                   const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
-                   std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo) {
-  const detail::AttendArgs a{q,       ldq,      tokens, heads,  keys, values, stride,
-                             visible, head_dim, scale,  scores, out,  ldo};
+namespace {
+
+void attend_args(KernelSet set, const detail::AttendArgs& a) {
   require(set);
 #if RALM_LLAMA_AVX512
   if (set == KernelSet::avx512) {
@@ -434,9 +473,33 @@ void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t
   detail::portable_attend(a);
 }
 
+}  // namespace
+
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
+                   std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo) {
+  attend_args(
+      set, {q, ldq, tokens, heads, keys, values, false, stride, visible, head_dim, scale, scores, out, ldo});
+}
+
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const std::uint16_t* keys, const std::uint16_t* values, std::int64_t stride,
+                   std::int64_t visible, std::int64_t head_dim, float scale, float* scores, float* out,
+                   std::int64_t ldo) {
+  attend_args(
+      set, {q, ldq, tokens, heads, keys, values, true, stride, visible, head_dim, scale, scores, out, ldo});
+}
+
 void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys, const float* values,
             std::int64_t stride, std::int64_t visible, std::int64_t head_dim, float scale, float* scores,
             float* out) {
+  attend_tokens(set, q, heads * head_dim, 1, heads, keys, values, stride, visible, head_dim, scale, scores,
+                out, heads * head_dim);
+}
+
+void attend(KernelSet set, const float* q, std::int64_t heads, const std::uint16_t* keys,
+            const std::uint16_t* values, std::int64_t stride, std::int64_t visible, std::int64_t head_dim,
+            float scale, float* scores, float* out) {
   attend_tokens(set, q, heads * head_dim, 1, heads, keys, values, stride, visible, head_dim, scale, scores,
                 out, heads * head_dim);
 }

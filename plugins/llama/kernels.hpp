@@ -18,6 +18,14 @@
 // evaluating 8 tokens at once gives the bits of evaluating them one by one.
 // The two kernel sets differ from each other (fused against separate
 // rounding), within a tolerance the tests state.
+//
+// A bf16 KV cache stores each key and value rounded to bf16 and changes
+// nothing else: attention widens every cached bf16 to the float it stands
+// for (exact: a bf16 is the top half of a float32) as it loads it, then runs
+// the f32 path's operations. So a model with a bf16 cache computes exactly,
+// bit for bit, what the same kernel set computes with an f32 cache whose
+// every key and value was first rounded to bf16 (f32_to_bf16), and the
+// invariant above holds for it unchanged.
 #pragma once
 
 #include <cstddef>
@@ -30,9 +38,15 @@ namespace ralm::llama {
 
 enum class KernelSet { portable, avx512 };
 enum class WeightType { f32, bf16 };
+// How a sequence's KV cache stores keys and values: bf16 halves the bytes
+// that decode reads per cached position, at 8 significant bits per value.
+enum class KvCacheType { f32, bf16 };
 
 const char* kernel_set_name(KernelSet set);
 const char* weight_type_name(WeightType type);
+const char* kv_cache_type_name(KvCacheType type);
+// Bytes one cached key or value element takes: 4 or 2.
+std::size_t kv_cache_element_bytes(KvCacheType type);
 
 // Whether this build has the set and this CPU can run it.
 bool kernel_set_supported(KernelSet set);
@@ -163,6 +177,17 @@ void attend(KernelSet set, const float* q, std::int64_t heads, const float* keys
 void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
                    const float* keys, const float* values, std::int64_t stride, std::int64_t visible,
                    std::int64_t head_dim, float scale, float* scores, float* out, std::int64_t ldo);
+
+// attend() and attend_tokens() over a bf16 cache (keys and values as bf16,
+// `stride` in elements): the bits the float versions give over floats
+// holding bf16_to_f32 of the same keys and values (see the top of this file).
+void attend(KernelSet set, const float* q, std::int64_t heads, const std::uint16_t* keys,
+            const std::uint16_t* values, std::int64_t stride, std::int64_t visible, std::int64_t head_dim,
+            float scale, float* scores, float* out);
+void attend_tokens(KernelSet set, const float* q, std::int64_t ldq, std::int64_t tokens, std::int64_t heads,
+                   const std::uint16_t* keys, const std::uint16_t* values, std::int64_t stride,
+                   std::int64_t visible, std::int64_t head_dim, float scale, float* scores, float* out,
+                   std::int64_t ldo);
 
 // a·b: 16 partial sums over k in order, combined pairwise (a fixed order).
 float dot(KernelSet set, const float* a, const float* b, std::int64_t n);

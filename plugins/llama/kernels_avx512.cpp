@@ -49,6 +49,24 @@ inline __m512bh as_bf16(__m512i v) {
   return (__m512bh)v;
 }
 
+// 16 elements of the KV cache (or of a query) as floats, the masked-off
+// lanes zero: floats as they are, bf16 widened exactly (moved into the top
+// half of a float32), so attention over a bf16 cache runs the f32 path's
+// operations on the values the bf16 stand for.
+inline __m512 load16(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load16(const std::uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+inline __m512 load16(__mmask16 m, const float* p) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+inline __m512 load16(__mmask16 m, const std::uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
 template <int MR, int NV>
 void f32_block(const PanelArgs& a, std::int64_t r0) {
   const float* x = static_cast<const float*>(a.x) + r0 * a.ldx;
@@ -162,14 +180,15 @@ inline float sum_lanes(__m512 v) {
   return _mm_cvtss_f32(q);
 }
 
-inline float dot16(const float* a, const float* b, std::int64_t n) {
+template <class T>
+inline float dot16(const float* a, const T* b, std::int64_t n) {
   __m512 acc = _mm512_setzero_ps();
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load16(b + i), acc);
   if (i < n) {
     const __mmask16 m = first_lanes(n - i);
-    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), load16(m, b + i), acc);
   }
   return sum_lanes(acc);
 }
@@ -199,7 +218,8 @@ inline __m512 sum_lanes16(const __m512 (&v)[16]) {
 
 // dot16(q, key) for 16 consecutive keys: each key's 16 partial sums are
 // built as dot16 builds them, then reduced together.
-inline __m512 dot16_x16(const float* q, const float* keys, std::int64_t stride, std::int64_t n) {
+template <class T>
+inline __m512 dot16_x16(const float* q, const T* keys, std::int64_t stride, std::int64_t n) {
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i)
@@ -209,14 +229,14 @@ inline __m512 dot16_x16(const float* q, const float* keys, std::int64_t stride, 
     const __m512 qj = _mm512_loadu_ps(q + j);
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i)
-      acc[i] = _mm512_fmadd_ps(qj, _mm512_loadu_ps(keys + i * stride + j), acc[i]);
+      acc[i] = _mm512_fmadd_ps(qj, load16(keys + i * stride + j), acc[i]);
   }
   if (j < n) {
     const __mmask16 m = first_lanes(n - j);
     const __m512 qj = _mm512_maskz_loadu_ps(m, q + j);
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i)
-      acc[i] = _mm512_fmadd_ps(qj, _mm512_maskz_loadu_ps(m, keys + i * stride + j), acc[i]);
+      acc[i] = _mm512_fmadd_ps(qj, load16(m, keys + i * stride + j), acc[i]);
   }
   return sum_lanes16(acc);
 }
@@ -240,8 +260,8 @@ struct Pass {
 // i · K + j of the result. Each accumulator takes the FMAs dot16 gives it, in
 // its order, and sum_lanes16 reduces each as sum_lanes does, so the scores
 // are dot16's bits; each key vector loaded feeds Q multiply-adds, not one.
-template <int Q, int K>
-inline __m512 dot16_block(const float* const* q, const float* keys, std::int64_t stride, std::int64_t n) {
+template <int Q, int K, class T>
+inline __m512 dot16_block(const float* const* q, const T* keys, std::int64_t stride, std::int64_t n) {
   static_assert(Q * K == 16);
   __m512 acc[16];
 #pragma GCC unroll 16
@@ -255,7 +275,7 @@ inline __m512 dot16_block(const float* const* q, const float* keys, std::int64_t
       qj[i] = _mm512_loadu_ps(q[i] + j);
 #pragma GCC unroll 8
     for (int k = 0; k < K; ++k) {
-      const __m512 kv = _mm512_loadu_ps(keys + k * stride + j);
+      const __m512 kv = load16(keys + k * stride + j);
 #pragma GCC unroll 4
       for (int i = 0; i < Q; ++i)
         acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
@@ -269,7 +289,7 @@ inline __m512 dot16_block(const float* const* q, const float* keys, std::int64_t
       qj[i] = _mm512_maskz_loadu_ps(m, q[i] + j);
 #pragma GCC unroll 8
     for (int k = 0; k < K; ++k) {
-      const __m512 kv = _mm512_maskz_loadu_ps(m, keys + k * stride + j);
+      const __m512 kv = load16(m, keys + k * stride + j);
 #pragma GCC unroll 4
       for (int i = 0; i < Q; ++i)
         acc[i * K + k] = _mm512_fmadd_ps(qj[i], kv, acc[i * K + k]);
@@ -282,14 +302,15 @@ inline __m512 dot16_block(const float* const* q, const float* keys, std::int64_t
 // scaled, into rows of `scores` ld apart: K = 16 / Q keys per block, then one
 // key at a time. A query's scores past its own visible are computed and
 // never read.
-template <int Q>
+template <int Q, class T>
 void scores_shared(const AttendArgs& a, const Pass& pass, float* scores, std::int64_t ld) {
   constexpr int K = 16 / Q;
+  const T* keys = static_cast<const T*>(a.keys);
   const __m512 scale = _mm512_set1_ps(a.scale);
   std::int64_t key = 0;
   for (; key + K <= pass.max_visible; key += K) {
     const __m512 s =
-        _mm512_mul_ps(dot16_block<Q, K>(pass.q, a.keys + key * a.stride, a.stride, a.head_dim), scale);
+        _mm512_mul_ps(dot16_block<Q, K>(pass.q, keys + key * a.stride, a.stride, a.head_dim), scale);
     if constexpr (Q == 2) {
       _mm256_storeu_ps(scores + key, _mm512_castps512_ps256(s));
       _mm256_storeu_ps(scores + ld + key, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
@@ -301,7 +322,7 @@ void scores_shared(const AttendArgs& a, const Pass& pass, float* scores, std::in
     }
   }
   for (; key < pass.max_visible; ++key) {
-    const float* kp = a.keys + key * a.stride;
+    const T* kp = keys + key * a.stride;
     for (int i = 0; i < Q; ++i)
       scores[i * ld + key] = dot16(pass.q[i], kp, a.head_dim) * a.scale;
   }
@@ -309,14 +330,16 @@ void scores_shared(const AttendArgs& a, const Pass& pass, float* scores, std::in
 
 // Scores of one query over keys [0, visible): blocks of 16 keys, then one
 // at a time (the same bits either way).
+template <class T>
 void scores_alone(const AttendArgs& a, const float* q, std::int64_t visible, float* scores) {
   const __m512 scale = _mm512_set1_ps(a.scale);
+  const T* keys = static_cast<const T*>(a.keys);
   std::int64_t key = 0;
   for (; key + 16 <= visible; key += 16)
     _mm512_storeu_ps(scores + key,
-                     _mm512_mul_ps(dot16_x16(q, a.keys + key * a.stride, a.stride, a.head_dim), scale));
+                     _mm512_mul_ps(dot16_x16(q, keys + key * a.stride, a.stride, a.head_dim), scale));
   for (; key < visible; ++key)
-    scores[key] = dot16(q, a.keys + key * a.stride, a.head_dim) * a.scale;
+    scores[key] = dot16(q, keys + key * a.stride, a.head_dim) * a.scale;
 }
 
 // e^x as Cephes' expf computes it: x = n·ln 2 + r with |r| <= ln 2 / 2, e^r
@@ -345,9 +368,10 @@ inline __m512 exp16(__m512 x) {
 // order; each value row is loaded once for all H queries. Past the shortest
 // visible, each query takes only its own positions, so every output gets
 // exactly the multiply-adds it would get alone.
-template <int H, int NV>
+template <class T, int H, int NV>
 void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld,
                      std::int64_t d0) {
+  const T* values = static_cast<const T*>(a.values);
   const __mmask16 tail = first_lanes(a.head_dim - d0 - (NV - 1) * 16);
   __m512 acc[H][NV];
 #pragma GCC unroll 4
@@ -357,11 +381,11 @@ void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores,
       acc[h][v] = _mm512_setzero_ps();
   std::int64_t p = 0;
   for (; p < pass.min_visible; ++p) {
-    const float* vp = a.values + p * a.stride + d0;
+    const T* vp = values + p * a.stride + d0;
     __m512 row[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
-      row[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, vp + v * 16);
+      row[v] = load16(v == NV - 1 ? tail : 0xffff, vp + v * 16);
 #pragma GCC unroll 4
     for (int h = 0; h < H; ++h) {
       const __m512 weight = _mm512_set1_ps(scores[h * ld + p]);
@@ -371,11 +395,11 @@ void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores,
     }
   }
   for (; p < pass.max_visible; ++p) {
-    const float* vp = a.values + p * a.stride + d0;
+    const T* vp = values + p * a.stride + d0;
     __m512 row[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
-      row[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? tail : 0xffff, vp + v * 16);
+      row[v] = load16(v == NV - 1 ? tail : 0xffff, vp + v * 16);
 #pragma GCC unroll 4
     for (int h = 0; h < H; ++h) {
       if (p >= pass.visible[h]) continue;
@@ -392,20 +416,21 @@ void weighted_values(const AttendArgs& a, const Pass& pass, const float* scores,
       _mm512_mask_storeu_ps(pass.out[h] + d0 + v * 16, v == NV - 1 ? tail : 0xffff, acc[h][v]);
 }
 
-template <int H>
+template <class T, int H>
 void weighted_values_pass(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld,
                           std::int64_t vectors) {
-  with_count<4>(vectors, [&]<int NV>() { weighted_values<H, NV>(a, pass, scores, ld, 0); });
+  with_count<4>(vectors, [&]<int NV>() { weighted_values<T, H, NV>(a, pass, scores, ld, 0); });
 }
 
 // One query at a time, up to 128 dimensions per pass: wide heads.
+template <class T>
 void weighted_values_wide(const AttendArgs& a, const Pass& pass, const float* scores, std::int64_t ld) {
   for (int i = 0; i < pass.count; ++i) {
     const Pass one{{pass.q[i]}, {pass.out[i]}, {pass.visible[i]}, 1, pass.visible[i], pass.visible[i]};
     const float* row = scores + i * ld;
     for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += 128) {
       with_count<8>((a.head_dim - d0 + 15) / 16,
-                    [&]<int NV>() { weighted_values<1, NV>(a, one, row, ld, d0); });
+                    [&]<int NV>() { weighted_values<T, 1, NV>(a, one, row, ld, d0); });
     }
   }
 }
@@ -434,23 +459,24 @@ void softmax(float* scores, std::int64_t visible) {
   }
 }
 
+template <class T>
 void attend_pass(const AttendArgs& a, const Pass& pass, float* scores, std::int64_t ld) {
   if (pass.count == 4) {
-    scores_shared<4>(a, pass, scores, ld);
+    scores_shared<4, T>(a, pass, scores, ld);
   } else if (pass.count == 2) {
-    scores_shared<2>(a, pass, scores, ld);
+    scores_shared<2, T>(a, pass, scores, ld);
   } else {
     for (int i = 0; i < pass.count; ++i)
-      scores_alone(a, pass.q[i], pass.visible[i], scores + i * ld);
+      scores_alone<T>(a, pass.q[i], pass.visible[i], scores + i * ld);
   }
   for (int i = 0; i < pass.count; ++i)
     softmax(scores + i * ld, pass.visible[i]);
   const std::int64_t vectors = (a.head_dim + 15) / 16;
   if (vectors > 4) {
-    weighted_values_wide(a, pass, scores, ld);
+    weighted_values_wide<T>(a, pass, scores, ld);
     return;
   }
-  with_count<4>(pass.count, [&]<int H>() { weighted_values_pass<H>(a, pass, scores, ld, vectors); });
+  with_count<4>(pass.count, [&]<int H>() { weighted_values_pass<T, H>(a, pass, scores, ld, vectors); });
 }
 
 }  // namespace
@@ -521,7 +547,11 @@ void avx512_attend(const AttendArgs& a) {
     }
     pass.min_visible = pass.visible[0];
     pass.max_visible = pass.visible[pass.count - 1];
-    attend_pass(a, pass, a.scores, ld);
+    if (a.bf16_cache) {
+      attend_pass<std::uint16_t>(a, pass, a.scores, ld);
+    } else {
+      attend_pass<float>(a, pass, a.scores, ld);
+    }
   }
 }
 

@@ -27,9 +27,11 @@ struct AttendArgs {
   std::int64_t ldq;
   std::int64_t tokens;
   std::int64_t heads;
-  const float* keys;
-  const float* values;
-  std::int64_t stride;
+  // Floats, or bf16 (uint16) when bf16_cache: widened exactly as loaded.
+  const void* keys;
+  const void* values;
+  bool bf16_cache;
+  std::int64_t stride;   // in elements
   std::int64_t visible;  // positions token 0 sees; token t sees visible + t
   std::int64_t head_dim;
   float scale;

@@ -11,7 +11,7 @@ KvBufferPool::Buffer KvBufferPool::take() {
       return b;
     }
   }
-  return Buffer(static_cast<float*>(allocate_aligned(floats_ * sizeof(float))));
+  return Buffer(static_cast<std::byte*>(allocate_aligned(bytes_)));
 }
 
 void KvBufferPool::give_back(Buffer buffer) {

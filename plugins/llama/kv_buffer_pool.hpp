@@ -1,6 +1,6 @@
 // Key/value cache buffers of one size, kept for reuse by the sequences of one
 // model. A sequence preallocates its cache for the whole context (the shipped
-// model at its 2,048 positions: 16 MiB), and allocating and zeroing that for
+// model at its 2,048 positions: 16 MiB in f32), and allocating and zeroing that for
 // every request cost a short request of the shipped model a quarter of its
 // time. A reused buffer holds stale values: a sequence reads only the
 // positions it has written.
@@ -18,16 +18,18 @@ namespace ralm::llama {
 
 class KvBufferPool {
   struct Free {
-    void operator()(float* p) const noexcept { free_aligned(p); }
+    void operator()(std::byte* p) const noexcept { free_aligned(p); }
   };
 
  public:
-  using Buffer = std::unique_ptr<float[], Free>;
+  // Bytes, aligned as allocate_aligned aligns them: the sequence reads them
+  // as floats or as bf16, as its model's KV cache type says.
+  using Buffer = std::unique_ptr<std::byte[], Free>;
 
-  explicit KvBufferPool(std::size_t floats) : floats_(floats) {}
-  std::size_t floats() const { return floats_; }
+  explicit KvBufferPool(std::size_t bytes) : bytes_(bytes) {}
+  std::size_t bytes() const { return bytes_; }
 
-  // A buffer of floats() values, not initialised: an idle one if there is one.
+  // A buffer of bytes() bytes, not initialised: an idle one if there is one.
   Buffer take();
   // Keeps `buffer` for the next take(), up to kIdle of them; frees the rest.
   void give_back(Buffer buffer);
@@ -40,8 +42,8 @@ class KvBufferPool {
   // kernel on first touch, which costs more than the copy itself.
   static constexpr std::size_t kIdle = 4;
   static constexpr std::size_t kIdleBytes = std::size_t{256} << 20;
-  std::size_t idle_limit() const { return std::max(kIdle, kIdleBytes / (floats_ * sizeof(float))); }
-  std::size_t floats_;
+  std::size_t idle_limit() const { return std::max(kIdle, kIdleBytes / std::max<std::size_t>(bytes_, 1)); }
+  std::size_t bytes_;
   std::mutex mutex_;
   std::vector<Buffer> idle_;
 };

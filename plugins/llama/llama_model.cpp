@@ -11,11 +11,27 @@
 
 namespace ralm::llama {
 
-LlamaSequence::LlamaSequence(const LlamaConfig& c, std::int32_t context, std::shared_ptr<KvBufferPool> pool)
+namespace {
+
+// Bytes of one layer's keys (or values) for a sequence of `context` positions.
+std::size_t kv_layer_bytes(const LlamaConfig& c, std::int32_t context, KvCacheType type) {
+  return static_cast<std::size_t>(context) * static_cast<std::size_t>(c.num_kv_heads) *
+         static_cast<std::size_t>(c.head_dim) * kv_cache_element_bytes(type);
+}
+
+// Bytes of a sequence's keys (or values), all layers: a buffer of the pool.
+std::size_t kv_buffer_bytes(const LlamaConfig& c, std::int32_t context, KvCacheType type) {
+  return static_cast<std::size_t>(c.num_layers) * kv_layer_bytes(c, context, type);
+}
+
+}  // namespace
+
+LlamaSequence::LlamaSequence(const LlamaConfig& c, std::int32_t context, KvCacheType kv_type,
+                             std::shared_ptr<KvBufferPool> pool)
     : context_(context),
       head_dim_(c.head_dim),
-      layer_stride_(static_cast<std::size_t>(context) * static_cast<std::size_t>(c.num_kv_heads) *
-                    static_cast<std::size_t>(c.head_dim)),
+      kv_type_(kv_type),
+      layer_bytes_(kv_layer_bytes(c, context, kv_type)),
       pool_(std::move(pool)),
       k_(pool_->take()),
       v_(pool_->take()) {}
@@ -38,9 +54,10 @@ void LlamaSequence::truncate(std::int32_t n) {
 // the positions written so far (the rest of a buffer is never read).
 std::unique_ptr<Sequence> LlamaSequence::clone() const {
   auto copy = std::unique_ptr<LlamaSequence>(new LlamaSequence(*this, pool_));
-  const std::size_t written = tokens_.size() * static_cast<std::size_t>(head_dim_);
-  const std::size_t run = static_cast<std::size_t>(context_) * static_cast<std::size_t>(head_dim_);
-  for (std::size_t at = 0; at < pool_->floats(); at += run) {
+  const std::size_t element = kv_cache_element_bytes(kv_type_);
+  const std::size_t written = tokens_.size() * static_cast<std::size_t>(head_dim_) * element;
+  const std::size_t run = static_cast<std::size_t>(context_) * static_cast<std::size_t>(head_dim_) * element;
+  for (std::size_t at = 0; at < pool_->bytes(); at += run) {
     std::copy_n(k_.get() + at, written, copy->k_.get() + at);
     std::copy_n(v_.get() + at, written, copy->v_.get() + at);
   }
@@ -50,7 +67,8 @@ std::unique_ptr<Sequence> LlamaSequence::clone() const {
 LlamaSequence::LlamaSequence(const LlamaSequence& other, std::shared_ptr<KvBufferPool> pool)
     : context_(other.context_),
       head_dim_(other.head_dim_),
-      layer_stride_(other.layer_stride_),
+      kv_type_(other.kv_type_),
+      layer_bytes_(other.layer_bytes_),
       tokens_(other.tokens_),
       pool_(std::move(pool)),
       k_(pool_->take()),
@@ -71,9 +89,7 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr
       tokenizer_(std::make_unique<AddedTokensTokenizer>(std::move(tokenizer), config_.vocab_size)),
       threads_(std::max(1, threads)),
       context_(context > 0 ? context : config_.max_position_embeddings),
-      kv_pool_(std::make_shared<KvBufferPool>(
-          static_cast<std::size_t>(context_) * static_cast<std::size_t>(config_.num_layers) *
-          static_cast<std::size_t>(config_.num_kv_heads) * static_cast<std::size_t>(config_.head_dim))),
+      kv_pool_(std::make_shared<KvBufferPool>(kv_buffer_bytes(config_, context_, kv_type_))),
       dtype_(dtype),
       kernels_(default_kernel_set()),
       inv_freq_(rope_inverse_frequencies(config_)) {
@@ -112,6 +128,13 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr
     embed_f32_ = std::move(weights.embed);
   }
   final_norm_ = std::move(weights.final_norm);
+}
+
+void LlamaModel::set_kv_cache_type(KvCacheType type) {
+  if (type == kv_type_) return;
+  kv_type_ = type;
+  // A pool of the new size; sequences made before keep theirs.
+  kv_pool_ = std::make_shared<KvBufferPool>(kv_buffer_bytes(config_, context_, kv_type_));
 }
 
 void LlamaModel::set_kernel_set(KernelSet set) {
@@ -306,7 +329,8 @@ ModelInfo LlamaModel::info() const {
   i.num_layers = config_.num_layers;
   i.key_dim = config_.hidden_size;
   i.parameters = config_.parameter_count();
-  i.kv_bytes_per_token = std::int64_t{2} * config_.num_layers * config_.num_kv_heads * config_.head_dim * 4;
+  i.kv_bytes_per_token = std::int64_t{2} * config_.num_layers * config_.num_kv_heads * config_.head_dim *
+                         static_cast<std::int64_t>(kv_cache_element_bytes(kv_type_));
   const auto number = [](double v) {
     std::ostringstream out;
     out << v;
@@ -333,6 +357,7 @@ ModelInfo LlamaModel::info() const {
        {"tied embeddings", c.tie_word_embeddings ? "yes" : "no"},
        {"weights in memory", weight_type_name(dtype_)},
        {"weight bytes", std::to_string(weight_bytes())},
+       {"kv cache", kv_cache_type_name(kv_type_)},
        {"kernels", kernel_set_name(kernels_)},
        {"threads", std::to_string(threads_)},
        {"bos", token(tokenizer_->bos())},
@@ -351,7 +376,7 @@ ModelInfo LlamaModel::info() const {
 }
 
 std::unique_ptr<Sequence> LlamaModel::new_sequence() {
-  return std::make_unique<LlamaSequence>(config_, context_, kv_pool_);
+  return std::make_unique<LlamaSequence>(config_, context_, kv_type_, kv_pool_);
 }
 
 namespace {
@@ -368,6 +393,18 @@ void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float
       v[i] = a * c - b * s;
       v[i + half] = b * c + a * s;
     }
+  }
+}
+
+// Writes n values at element `at` of a layer's keys or values: as they are
+// in an f32 cache, rounded to nearest even in a bf16 one.
+void store_in_cache(std::byte* cache, KvCacheType type, std::int64_t at, const float* x, std::int64_t n) {
+  if (type == KvCacheType::bf16) {
+    std::uint16_t* out = reinterpret_cast<std::uint16_t*>(cache) + at;
+    for (std::int64_t i = 0; i < n; ++i)
+      out[i] = f32_to_bf16(x[i]);
+  } else {
+    std::copy_n(x, n, reinterpret_cast<float*>(cache) + at);
   }
 }
 
@@ -468,16 +505,15 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
       rope_row.resize(sz(hd));
       const Segment& g = segments[sz(row_segment[sz(r)])];
       const std::int64_t position = g.start + (r - g.row);
-      float* k_cache = g.seq->keys(l);
-      float* v_cache = g.seq->values(l);
       const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;  // one KV head's cache
       float* row = &qkv[sz(r * qkv_dim)];
       const float* cs = rope_angles(position, rope_row.data());
       apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
       apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs);
       for (std::int64_t j = 0; j < nkv; ++j) {
-        std::copy_n(row + q_dim + j * hd, hd, k_cache + j * head_stride + position * hd);
-        std::copy_n(row + q_dim + kv_dim + j * hd, hd, v_cache + j * head_stride + position * hd);
+        const std::int64_t at = j * head_stride + position * hd;
+        store_in_cache(g.seq->keys(l), g.seq->kv_cache_type(), at, row + q_dim + j * hd, hd);
+        store_in_cache(g.seq->values(l), g.seq->kv_cache_type(), at, row + q_dim + kv_dim + j * hd, hd);
       }
     });
     // Causal attention, each sequence over its own cache: new token r sees
@@ -519,9 +555,18 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
                          heads = std::min(per_task, group - chunk * per_task);
       const std::int64_t r = g.row + b;
       const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;
-      attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, count - b), heads,
-                    g.seq->keys(l) + j * head_stride, g.seq->values(l) + j * head_stride, hd, g.start + b + 1,
-                    hd, scale, scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
+      const auto attend_over = [&](const auto* keys, const auto* values) {
+        attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, count - b), heads,
+                      keys + j * head_stride, values + j * head_stride, hd, g.start + b + 1, hd, scale,
+                      scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
+      };
+      if (g.seq->kv_cache_type() == KvCacheType::bf16) {
+        attend_over(reinterpret_cast<const std::uint16_t*>(g.seq->keys(l)),
+                    reinterpret_cast<const std::uint16_t*>(g.seq->values(l)));
+      } else {
+        attend_over(reinterpret_cast<const float*>(g.seq->keys(l)),
+                    reinterpret_cast<const float*>(g.seq->values(l)));
+      }
     });
     matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);

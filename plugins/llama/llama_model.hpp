@@ -21,9 +21,10 @@ namespace ralm::llama {
 
 class LlamaSequence final : public Sequence {
  public:
-  // Keys and values in buffers from `pool` (sized for config and context),
-  // returned to it when the sequence goes.
-  LlamaSequence(const LlamaConfig& config, std::int32_t context, std::shared_ptr<KvBufferPool> pool);
+  // Keys and values stored as `kv_type`, in buffers from `pool` (sized for
+  // config, context and kv_type), returned to it when the sequence goes.
+  LlamaSequence(const LlamaConfig& config, std::int32_t context, KvCacheType kv_type,
+                std::shared_ptr<KvBufferPool> pool);
   ~LlamaSequence() override;
   LlamaSequence(const LlamaSequence&) = delete;
   LlamaSequence& operator=(const LlamaSequence&) = delete;
@@ -33,10 +34,13 @@ class LlamaSequence final : public Sequence {
   void truncate(std::int32_t n) override;
   std::unique_ptr<Sequence> clone() const override;
 
-  // Layer l's keys (or values): kv_heads × context × head_dim, so that one
-  // head's keys are one sequential read.
-  float* keys(std::int32_t layer) { return k_.get() + static_cast<std::size_t>(layer) * layer_stride_; }
-  float* values(std::int32_t layer) { return v_.get() + static_cast<std::size_t>(layer) * layer_stride_; }
+  // Layer l's keys (or values): kv_heads × context × head_dim elements, floats
+  // or bf16 as kv_cache_type() says, so that one head's keys are one
+  // sequential read. layer_bytes() long.
+  std::byte* keys(std::int32_t layer) { return k_.get() + static_cast<std::size_t>(layer) * layer_bytes_; }
+  std::byte* values(std::int32_t layer) { return v_.get() + static_cast<std::size_t>(layer) * layer_bytes_; }
+  std::size_t layer_bytes() const { return layer_bytes_; }
+  KvCacheType kv_cache_type() const { return kv_type_; }
   Tokens& mutable_tokens() { return tokens_; }
   std::int32_t context() const { return context_; }
 
@@ -46,7 +50,8 @@ class LlamaSequence final : public Sequence {
 
   std::int32_t context_;
   std::int32_t head_dim_;
-  std::size_t layer_stride_;
+  KvCacheType kv_type_;
+  std::size_t layer_bytes_;
   Tokens tokens_;
   std::shared_ptr<KvBufferPool> pool_;
   KvBufferPool::Buffer k_, v_;  // layers × kv_heads × context × head_dim, preallocated
@@ -120,6 +125,11 @@ class LlamaModel final : public Model {
 
   const LlamaConfig& config() const { return config_; }
   WeightType weight_type() const { return dtype_; }
+  // How new sequences store keys and values (f32 unless set). A sequence
+  // keeps the type it was made with, so one made before a change still
+  // evaluates, over its own cache.
+  KvCacheType kv_cache_type() const { return kv_type_; }
+  void set_kv_cache_type(KvCacheType type);
   // The kernels start as default_kernel_set(); tests and benchmarks switch
   // them (the packed weights serve both sets). Throws when unsupported.
   KernelSet kernel_set() const { return kernels_; }
@@ -177,6 +187,7 @@ class LlamaModel final : public Model {
   std::unique_ptr<AddedTokensTokenizer> tokenizer_;
   int threads_;
   std::int32_t context_;
+  KvCacheType kv_type_ = KvCacheType::f32;
   std::shared_ptr<KvBufferPool> kv_pool_;  // the sequences' caches, reused
   WeightType dtype_;
   KernelSet kernels_;

@@ -59,6 +59,8 @@ std::unique_ptr<ralm::llama::LlamaModel> build_model(const ralm::Params& p, ralm
 
 std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm::BuildContext& ctx) {
   auto model = build_model(p, ctx);
+  model->set_kv_cache_type(p.get_string("kv_cache") == "bf16" ? ralm::llama::KvCacheType::bf16
+                                                              : ralm::llama::KvCacheType::f32);
   for (const auto& name : p.get_string_list("special_tokens")) {
     if (name.empty()) p.fail("special_tokens", "a special token needs a non-empty name");
     model->add_special_token(name);  // a name the vocabulary has already: kept as it is
@@ -91,6 +93,11 @@ RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
           param::string("dtype", "f32",
                         "weights in memory: f32, or bf16 (rounded to nearest even; float32 sums, "
                         "activations rounded to bf16 for each product; half the bytes decode reads)")
+              .one_of({"f32", "bf16"}),
+          param::string("kv_cache", "f32",
+                        "keys and values in the KV cache: f32, or bf16 (rounded to nearest even; attention "
+                        "computes in float32 over them; half the cache's memory and of the bytes decode "
+                        "reads from it)")
               .one_of({"f32", "bf16"}),
           param::string("tokenizer", "ids",
                         "init: random: ids (token ids only), bytes (bytes as tokens) or sentencepiece")
