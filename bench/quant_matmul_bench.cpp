@@ -14,17 +14,16 @@
 //   quant_matmul_bench [--threads N] [--rows N] [--probe-gib G] [--pairs N] [--types q4_0,q8_0,q4_K,q6_K]
 //                      [--portable]   (also time the portable set)
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "bench_limits.hpp"
+#include "bench_timing.hpp"
 #include "kernels.hpp"
 #include "quant_kernels.hpp"
 #include "quant_matrix.hpp"
@@ -33,30 +32,9 @@
 namespace {
 
 using namespace ralm::llama;
+using ralm::bench::median;
+using ralm::bench::time_median;
 using ralm::gguf::GgmlType;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Median time of fn over repetitions filling about `budget` seconds.
-double time_median(const std::function<void()>& fn, double budget, int min_reps = 3) {
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (static_cast<int>(t.size()) < min_reps || seconds_since(start) < budget) {
-    const auto s = Clock::now();
-    fn();
-    t.push_back(seconds_since(s));
-    if (t.size() >= 500) break;
-  }
-  return median(t);
-}
 
 struct Options {
   int threads = 2;
