@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bench_limits.hpp"
+#include "bench_timing.hpp"
 #include "kernels.hpp"
 #include "llama_model.hpp"
 #include "model_shapes.hpp"
@@ -41,41 +42,21 @@
 namespace {
 
 using namespace ralm::llama;
+using nlohmann::json;
+using ralm::bench::Clock;
 using ralm::bench::fast_random_weights;
+using ralm::bench::median;
 using ralm::bench::ModelShape;
 using ralm::bench::random_floats;
+using ralm::bench::seconds_since;
 using ralm::bench::shape_named;
-using Clock = std::chrono::steady_clock;
-using nlohmann::json;
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using ralm::bench::time_median;
 
 // This process's CPU time, all threads.
 double cpu_seconds() {
   timespec t;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// Median time of `fn` over repetitions filling about `budget` seconds.
-double time_median(const std::function<void()>& fn, double budget = 0.25, int min_reps = 3) {
-  std::vector<double> t;
-  const auto start = Clock::now();
-  while (static_cast<int>(t.size()) < min_reps || seconds_since(start) < budget) {
-    const auto s = Clock::now();
-    fn();
-    t.push_back(seconds_since(s));
-    if (t.size() >= 200) break;
-  }
-  return median(t);
 }
 
 // OpenBLAS's threads spin a while after their work; on 2 cores they would

@@ -29,6 +29,20 @@ int nearest_int(float x) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
+// The first of x's values of largest magnitude (0 if all are zero): its
+// sign decides the sign of the scale in q4_0, q6_K and q8_K.
+float largest_magnitude(const float* x, int n) {
+  float max = 0.0f, amax = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
 // Blocks in a row of n values; throws when n is not a whole number of them.
 std::int64_t blocks_in(GgmlType type, std::int64_t n) {
   return static_cast<std::int64_t>(row_bytes(type, n) / traits(type).block_bytes);
@@ -41,14 +55,7 @@ void quantize_q4_0(const float* x, BlockQ4_0* y, std::int64_t n) {
   for (std::int64_t i = 0; i < nb; ++i) {
     // The signed value of largest magnitude maps to -8, the one end of the
     // 4-bit range that has no positive twin.
-    float amax = 0.0f, max = 0.0f;
-    for (std::int64_t j = 0; j < kQK4_0; ++j) {
-      const float v = x[i * kQK4_0 + j];
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
+    const float max = largest_magnitude(x + i * kQK4_0, kQK4_0);
     const float d = max / -8;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = float_to_half(d);
@@ -293,16 +300,8 @@ void dequantize_q4_K(const BlockQ4_K* x, float* y, std::int64_t n) {
 // in [0, 2 · nmax) for x ≈ scale · (L - nmax), trying 19 scales around
 // nmax / max for the best weighted fit.
 float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = largest_magnitude(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     for (int i = 0; i < n; ++i)
       L[i] = 0;
     return 0.f;
@@ -435,16 +434,8 @@ void dequantize_q6_K(const BlockQ6_K* x, float* y, std::int64_t n) {
 void quantize_q8_K(const float* x, BlockQ8_K* y, std::int64_t n) {
   const std::int64_t nb = blocks_in(GgmlType::Q8_K, n);
   for (std::int64_t i = 0; i < nb; ++i) {
-    float max = 0;
-    float amax = 0;
-    for (int j = 0; j < kQK_K; ++j) {
-      const float ax = std::fabs(x[j]);
-      if (ax > amax) {
-        amax = ax;
-        max = x[j];
-      }
-    }
-    if (amax == 0.0f) {
+    const float max = largest_magnitude(x, kQK_K);
+    if (max == 0.0f) {
       // ggml leaves bsums as they were; zero is what they sum to.
       std::memset(&y[i], 0, sizeof(BlockQ8_K));
       x += kQK_K;
