@@ -140,6 +140,8 @@ const std::vector<ModelAction>& actions() {
       {"logits", "the logits of a sequence of tokens, top entries or full rows (--json)", &run_model_logits},
       {"generate", "a continuation, greedy or sampled, with prefill and decode speed", &run_model_generate},
       {"merge", "a standalone checkpoint with a LoRA adapter merged in", &run_model_merge},
+      {"convert", "the model as a GGUF file in f32, f16 or bf16", &run_model_convert},
+      {"quantize", "the model as a quantized GGUF file: q8_0, q4_0 or q4_k_m", &run_model_quantize},
   };
   return all;
 }

@@ -49,6 +49,8 @@ int run_model(const std::vector<std::string>& args, const GlobalOptions& global)
 int run_model_logits(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_generate(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_model_merge(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_convert(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_model_quantize(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_index(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_datastore(const std::vector<std::string>& args, const GlobalOptions& global);
 // `ralm COMMAND build PIPELINE`: builds the pipeline asking the components of

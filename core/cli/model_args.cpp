@@ -86,7 +86,7 @@ std::unique_ptr<LoadedModel> load_model_from_args(const std::string& command, co
   const std::string dir = vm.count("dir") ? vm["dir"].as<std::string>() : "";
   if (!dir.empty() && !fs::exists(dir)) {
     throw InputError(command + ": no such file or directory '" + dir +
-                     "'; give a checkpoint folder (config.json and *.safetensors)");
+                     "'; give a model's checkpoint folder or file");
   }
   loaded->plugin = model_plugin(command, vm, dir, loaded->registry);
   model.set("plugin", Value::string(loaded->plugin, where));

@@ -1,5 +1,7 @@
 #include "llama_checkpoint.hpp"
 
+#include "gguf_export.hpp"
+
 #include <fstream>
 
 #include "ralm/error.hpp"
@@ -48,8 +50,24 @@ void LlamaModel::save(const std::filesystem::path& dir, const SaveOptions& optio
   if (!options.merge_active_adapter && !merged_originals_.empty())
     throw InputError("llama: cannot save the base model while merged adapter '" + active_name_ +
                      "' is active; save with the adapter merged, or deactivate it");
-  save_llama_checkpoint(dir, config_, options.merge_active_adapter ? merged_weights() : weights(), t.base(),
-                        t.added(), safetensors::DType::F32, options.overwrite);
+  const LlamaWeights w = options.merge_active_adapter ? merged_weights() : weights();
+  LlamaConfig c = config_;
+  c.rope_pairs = RopePairs::half_split;  // weights() gives Hugging Face's layout
+  if (options.format == "gguf") {
+    save_gguf_model(dir, c, w, t.base(), t.added(), options.weight_type.empty() ? "f32" : options.weight_type,
+                    options.overwrite, threads_);
+    return;
+  }
+  if (!options.format.empty())
+    throw InputError(dir.string() +
+                     ": the llama plugin writes Hugging Face checkpoint folders and GGUF files, "
+                     "not '" +
+                     options.format + "'");
+  if (!options.weight_type.empty() && options.weight_type != "f32")
+    throw InputError(dir.string() +
+                     ": a Hugging Face checkpoint is written in f32; to quantize, write a GGUF "
+                     "file");
+  save_llama_checkpoint(dir, c, w, t.base(), t.added(), safetensors::DType::F32, options.overwrite);
 }
 
 }  // namespace ralm::llama

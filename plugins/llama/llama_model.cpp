@@ -83,7 +83,38 @@ void release(std::vector<float>& v) {
 
 }  // namespace
 
+ModelMatrices pack_weights(const LlamaConfig& config, LlamaWeights weights, WeightType dtype) {
+  const std::int64_t h = config.hidden_size, ff = config.intermediate_size;
+  const std::int64_t q_dim = std::int64_t{config.num_heads} * config.head_dim;
+  ModelMatrices m;
+  for (auto& w : weights.layers) {
+    LayerMatrices l;
+    l.attn_norm = std::move(w.attn_norm);
+    l.ffn_norm = std::move(w.ffn_norm);
+    const std::span<const float> qkv[] = {w.wq, w.wk, w.wv};
+    l.qkv = WeightMatrix(PackedMatrix(qkv, h, dtype));
+    const std::span<const float> gate_up[] = {w.w_gate, w.w_up};
+    l.gate_up = WeightMatrix(PackedMatrix(gate_up, h, dtype));
+    l.wo = WeightMatrix(PackedMatrix(w.wo, h, q_dim, dtype));
+    l.down = WeightMatrix(PackedMatrix(w.w_down, h, ff, dtype));
+    for (auto* v : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down})
+      release(*v);
+    m.layers.push_back(std::move(l));
+  }
+  m.output = WeightMatrix(PackedMatrix(weights.output_matrix(), config.vocab_size, h, dtype));
+  release(weights.lm_head);
+  m.embed = WeightMatrix(PackedMatrix(weights.embed, config.vocab_size, h, dtype));
+  release(weights.embed);
+  m.final_norm = std::move(weights.final_norm);
+  return m;
+}
+
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr<Tokenizer> tokenizer,
+                       int threads, std::int32_t context, WeightType dtype)
+    : LlamaModel(config, pack_weights(config, std::move(weights), dtype), std::move(tokenizer), threads,
+                 context, dtype) {}
+
+LlamaModel::LlamaModel(LlamaConfig config, ModelMatrices matrices, std::unique_ptr<Tokenizer> tokenizer,
                        int threads, std::int32_t context, WeightType dtype)
     : config_(std::move(config)),
       tokenizer_(std::make_unique<AddedTokensTokenizer>(std::move(tokenizer), config_.vocab_size)),
@@ -103,31 +134,30 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr
     rope_angles_into(p, rope_table_.data() + p * row);
   const std::int64_t h = config_.hidden_size, ff = config_.intermediate_size;
   const std::int64_t q_dim = std::int64_t{config_.num_heads} * config_.head_dim;
-  for (auto& w : weights.layers) {
-    Layer l;
-    l.attn_norm = std::move(w.attn_norm);
-    l.ffn_norm = std::move(w.ffn_norm);
-    const std::span<const float> qkv[] = {w.wq, w.wk, w.wv};
-    l.qkv = PackedMatrix(qkv, h, dtype);
-    const std::span<const float> gate_up[] = {w.w_gate, w.w_up};
-    l.gate_up = PackedMatrix(gate_up, h, dtype);
-    l.wo = PackedMatrix(w.wo, h, q_dim, dtype);
-    l.down = PackedMatrix(w.w_down, h, ff, dtype);
-    for (auto* v : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down})
-      release(*v);
-    layers_.push_back(std::move(l));
+  const std::int64_t kv_dim = std::int64_t{config_.num_kv_heads} * config_.head_dim;
+  const auto expect = [&](const WeightMatrix& w, std::int64_t out, std::int64_t in, const std::string& what) {
+    if (w.out() != out || w.in() != in)
+      throw InputError("llama: " + what + " is " + std::to_string(w.out()) + " × " + std::to_string(w.in()) +
+                       " but the config makes it " + std::to_string(out) + " × " + std::to_string(in));
+  };
+  if (static_cast<std::int64_t>(matrices.layers.size()) != config_.num_layers)
+    throw InputError("llama: " + std::to_string(matrices.layers.size()) + " layers of weights for " +
+                     std::to_string(config_.num_layers) + " layers");
+  for (std::size_t i = 0; i < matrices.layers.size(); ++i) {
+    const auto& l = matrices.layers[i];
+    const std::string at = "layer " + std::to_string(i) + "'s ";
+    expect(l.qkv, q_dim + 2 * kv_dim, h, at + "q, k and v");
+    expect(l.wo, h, q_dim, at + "output projection");
+    expect(l.gate_up, 2 * ff, h, at + "gate and up projections");
+    expect(l.down, h, ff, at + "down projection");
   }
-  output_ = PackedMatrix(weights.output_matrix(), config_.vocab_size, h, dtype);
-  release(weights.lm_head);
-  if (dtype == WeightType::bf16) {
-    embed_bf16_.resize(weights.embed.size());
-    for (std::size_t i = 0; i < weights.embed.size(); ++i)
-      embed_bf16_[i] = f32_to_bf16(weights.embed[i]);
-    release(weights.embed);
-  } else {
-    embed_f32_ = std::move(weights.embed);
-  }
-  final_norm_ = std::move(weights.final_norm);
+  expect(matrices.embed, config_.vocab_size, h, "the embedding table");
+  expect(matrices.output, config_.vocab_size, h, "the output matrix");
+  layers_ = std::move(matrices.layers);
+  embed_ = std::move(matrices.embed);
+  output_ = std::move(matrices.output);
+  final_norm_ = std::move(matrices.final_norm);
+  storage_ = std::move(matrices.storage);
 }
 
 void LlamaModel::set_kv_cache_type(KvCacheType type) {
@@ -152,9 +182,25 @@ std::size_t LlamaModel::streamed_weight_bytes() const {
   return bytes;
 }
 
+std::string LlamaModel::weight_types() const {
+  std::vector<std::string> names;
+  const auto add = [&](const WeightMatrix& m) {
+    for (auto& n : m.type_names())
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
+  };
+  add(embed_);
+  for (const auto& l : layers_)
+    for (const auto* m : {&l.qkv, &l.wo, &l.gate_up, &l.down})
+      add(*m);
+  add(output_);
+  std::string s;
+  for (const auto& n : names)
+    s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
 std::size_t LlamaModel::weight_bytes() const {
-  std::size_t bytes =
-      streamed_weight_bytes() + embed_f32_.size() * 4 + embed_bf16_.size() * 2 + final_norm_.size() * 4;
+  std::size_t bytes = streamed_weight_bytes() + embed_.bytes() + final_norm_.size() * 4;
   for (const auto& l : layers_)
     bytes += (l.attn_norm.size() + l.ffn_norm.size()) * 4;
   return bytes;
@@ -168,13 +214,7 @@ void LlamaModel::embed(TokenId token, float* out) const {
       return;
     }
   }
-  const std::size_t row = static_cast<std::size_t>(token) * h;
-  if (dtype_ == WeightType::bf16) {
-    for (std::size_t i = 0; i < h; ++i)
-      out[i] = bf16_to_f32(embed_bf16_[row + i]);
-  } else {
-    std::copy_n(embed_f32_.begin() + static_cast<std::ptrdiff_t>(row), h, out);
-  }
+  embed_.row_into(token, out);
 }
 
 TokenId LlamaModel::add_special_token(std::string_view name) {
@@ -200,24 +240,20 @@ TokenId LlamaModel::add_special_token(std::string_view name) {
   std::vector<float> new_embed(sz(h));
   for (std::int64_t i = 0; i < h; ++i)
     new_embed[sz(i)] = static_cast<float>(mean[sz(i)] / static_cast<double>(v));
-  if (dtype_ == WeightType::bf16) {
-    for (float e : new_embed)
-      embed_bf16_.push_back(f32_to_bf16(e));
-  } else {
-    embed_f32_.insert(embed_f32_.end(), new_embed.begin(), new_embed.end());
-  }
-  std::vector<float> out = output_.unpack();
+  embed_.append_rows(new_embed);
   if (config_.tie_word_embeddings) {
-    out.insert(out.end(), new_embed.begin(), new_embed.end());
+    output_.append_rows(new_embed);
   } else {
     std::fill(mean.begin(), mean.end(), 0.0);
-    for (std::int64_t t = 0; t < v; ++t)
+    for (std::int64_t t = 0; t < v; ++t) {
+      output_.row_into(t, row.data());
       for (std::int64_t i = 0; i < h; ++i)
-        mean[sz(i)] += out[sz(t * h + i)];
+        mean[sz(i)] += row[sz(i)];
+    }
     for (std::int64_t i = 0; i < h; ++i)
-      out.push_back(static_cast<float>(mean[sz(i)] / static_cast<double>(v)));
+      row[sz(i)] = static_cast<float>(mean[sz(i)] / static_cast<double>(v));
+    output_.append_rows(row);
   }
-  output_ = PackedMatrix(out, v + 1, h, dtype_);
   config_.vocab_size = static_cast<std::int32_t>(v + 1);
   const auto id = static_cast<TokenId>(v);
   tokenizer_->add(std::string(name), id);
@@ -254,7 +290,7 @@ LlamaWeights LlamaModel::unpacked_weights(bool fold_unmerged) const {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const LayerLora* lora = fold_unmerged ? unmerged(static_cast<std::int32_t>(i)) : nullptr;
-    auto matrix = [&](const PackedMatrix& m, LoraDelta LayerLora::*delta) {
+    auto matrix = [&](const WeightMatrix& m, LoraDelta LayerLora::*delta) {
       std::vector<float> v = m.unpack();
       if (lora && !(lora->*delta).empty()) (lora->*delta).merge_into(v);
       return v;
@@ -264,8 +300,12 @@ LlamaWeights LlamaModel::unpacked_weights(bool fold_unmerged) const {
     LayerWeights lw;
     lw.attn_norm = l.attn_norm;
     lw.ffn_norm = l.ffn_norm;
-    lw.wq = row_range(qkv, 0, q_dim, h);
-    lw.wk = row_range(qkv, q_dim, q_dim + kv_dim, h);
+    // Checkpoints hold q and k in Hugging Face's rotary layout.
+    const auto pairs = config_.rope_pairs;
+    lw.wq = reorder_rope_rows(row_range(qkv, 0, q_dim, h), config_.num_heads, config_.head_dim, h, pairs,
+                              RopePairs::half_split);
+    lw.wk = reorder_rope_rows(row_range(qkv, q_dim, q_dim + kv_dim, h), config_.num_kv_heads,
+                              config_.head_dim, h, pairs, RopePairs::half_split);
     lw.wv = row_range(qkv, q_dim + kv_dim, q_dim + 2 * kv_dim, h);
     lw.wo = matrix(l.wo, &LayerLora::wo);
     lw.w_gate = row_range(gate_up, 0, ff, h);
@@ -273,13 +313,7 @@ LlamaWeights LlamaModel::unpacked_weights(bool fold_unmerged) const {
     lw.w_down = matrix(l.down, &LayerLora::down);
     w.layers.push_back(std::move(lw));
   }
-  if (dtype_ == WeightType::bf16) {
-    w.embed.resize(embed_bf16_.size());
-    for (std::size_t i = 0; i < embed_bf16_.size(); ++i)
-      w.embed[i] = bf16_to_f32(embed_bf16_[i]);
-  } else {
-    w.embed = embed_f32_;
-  }
+  w.embed = embed_.unpack();
   w.final_norm = final_norm_;
   if (!config_.tie_word_embeddings) w.lm_head = output_.unpack();
   return w;
@@ -347,15 +381,18 @@ ModelInfo LlamaModel::info() const {
        {"intermediate size", std::to_string(c.intermediate_size)},
        {"max position embeddings", std::to_string(c.max_position_embeddings)},
        {"rope base", number(c.rope_theta)},
-       {"rope scaling", c.rope_scaling.factor > 0
-                            ? "llama3 factor " + number(c.rope_scaling.factor) + ", low " +
-                                  number(c.rope_scaling.low_freq_factor) + ", high " +
-                                  number(c.rope_scaling.high_freq_factor) + ", original context " +
-                                  std::to_string(c.rope_scaling.original_max_position_embeddings)
-                            : "none"},
+       {"rope pairs", c.rope_pairs == RopePairs::adjacent ? "adjacent (GGUF)" : "half split (Hugging Face)"},
+       {"rope scaling",
+        !c.rope_scaling.freq_divisors.empty() ? "per-frequency divisors (rope_freqs)"
+        : c.rope_scaling.linear_factor > 0    ? "linear factor " + number(c.rope_scaling.linear_factor)
+        : c.rope_scaling.factor > 0           ? "llama3 factor " + number(c.rope_scaling.factor) + ", low " +
+                                          number(c.rope_scaling.low_freq_factor) + ", high " +
+                                          number(c.rope_scaling.high_freq_factor) + ", original context " +
+                                          std::to_string(c.rope_scaling.original_max_position_embeddings)
+                                    : "none"},
        {"norm eps", number(c.rms_norm_eps)},
        {"tied embeddings", c.tie_word_embeddings ? "yes" : "no"},
-       {"weights in memory", weight_type_name(dtype_)},
+       {"weights in memory", weight_types()},
        {"weight bytes", std::to_string(weight_bytes())},
        {"kv cache", kv_cache_type_name(kv_type_)},
        {"kernels", kernel_set_name(kernels_)},
@@ -381,17 +418,21 @@ std::unique_ptr<Sequence> LlamaModel::new_sequence() {
 
 namespace {
 
-// Hugging Face's rotate-half layout: dimension i pairs with i + d/2, turned
-// by the angle whose cosine and sine are cs[i] and cs[half + i].
-void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float* cs) {
+// Turns each pair of a head's dimensions by the angle whose cosine and sine
+// are cs[i] and cs[half + i]: pair i is (i, i + d/2) in Hugging Face's
+// rotate-half layout, (2i, 2i + 1) in GGUF's (config.hpp's RopePairs).
+void apply_rope(float* x, std::int32_t heads, std::int32_t head_dim, const float* cs, RopePairs pairs) {
   const std::int32_t half = head_dim / 2;
+  const std::int32_t first_step = pairs == RopePairs::adjacent ? 2 : 1;
+  const std::int32_t second_offset = pairs == RopePairs::adjacent ? 1 : half;
   for (std::int32_t i = 0; i < half; ++i) {
     const float c = cs[i], s = cs[half + i];
     for (std::int32_t h = 0; h < heads; ++h) {
-      float* v = x + static_cast<std::size_t>(h) * static_cast<std::size_t>(head_dim);
-      const float a = v[i], b = v[i + half];
-      v[i] = a * c - b * s;
-      v[i + half] = b * c + a * s;
+      float* v = x + static_cast<std::size_t>(h) * static_cast<std::size_t>(head_dim) +
+                 static_cast<std::size_t>(i * first_step);
+      const float a = v[0], b = v[second_offset];
+      v[0] = a * c - b * s;
+      v[second_offset] = b * c + a * s;
     }
   }
 }
@@ -495,7 +536,7 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
     const Layer& w = layers_[sz(l)];
     rms_norm(x.data(), n, w.attn_norm.data(), h, c.rms_norm_eps, xn.data(), threads_);
-    matmul(ks, xn.data(), n, w.qkv, qkv.data(), threads_);
+    w.qkv.matmul(ks, xn.data(), n, qkv.data(), threads_);
     const LayerLora* lora = unmerged(l);
     if (lora) lora->qkv.apply(ks, xn.data(), n, h, qkv.data(), qkv_dim, threads_);
     // Row by row (each row alone, so threads change no bit): a long prefill
@@ -508,8 +549,9 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
       const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;  // one KV head's cache
       float* row = &qkv[sz(r * qkv_dim)];
       const float* cs = rope_angles(position, rope_row.data());
-      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs);
-      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs);
+      apply_rope(row, static_cast<std::int32_t>(nh), static_cast<std::int32_t>(hd), cs, c.rope_pairs);
+      apply_rope(row + q_dim, static_cast<std::int32_t>(nkv), static_cast<std::int32_t>(hd), cs,
+                 c.rope_pairs);
       for (std::int64_t j = 0; j < nkv; ++j) {
         const std::int64_t at = j * head_stride + position * hd;
         store_in_cache(g.seq->keys(l), g.seq->kv_cache_type(), at, row + q_dim + j * hd, hd);
@@ -568,7 +610,7 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
                     reinterpret_cast<const float*>(g.seq->values(l)));
       }
     });
-    matmul(ks, attn.data(), n, w.wo, proj.data(), threads_);
+    w.wo.matmul(ks, attn.data(), n, proj.data(), threads_);
     if (lora) lora->wo.apply(ks, attn.data(), n, q_dim, proj.data(), h, threads_);
     add_rows(x.data(), proj.data(), n, h, threads_);
 
@@ -580,10 +622,10 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
         results[s].keys.assign(begin, begin + static_cast<std::ptrdiff_t>(segments[s].tokens.size()) * h);
       }
     }
-    matmul(ks, xn.data(), n, w.gate_up, gate_up.data(), threads_);
+    w.gate_up.matmul(ks, xn.data(), n, gate_up.data(), threads_);
     if (lora) lora->gate_up.apply(ks, xn.data(), n, h, gate_up.data(), 2 * ff, threads_);
     silu_mul(ks, gate_up.data(), gate_up.data() + ff, n, ff, 2 * ff, threads_);
-    matmul(ks, gate_up.data(), n, 2 * ff, w.down, proj.data(), h, threads_);
+    w.down.matmul(ks, gate_up.data(), n, 2 * ff, proj.data(), h, threads_);
     if (lora) lora->down.apply(ks, gate_up.data(), n, 2 * ff, proj.data(), h, threads_);
     add_rows(x.data(), proj.data(), n, h, threads_);
   }
@@ -612,7 +654,7 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
   if (options.all_logits) wanted = xn.data();
   if (!gathered.empty()) wanted = gathered.data();
   std::vector<float> logits(sz(rows * c.vocab_size));
-  matmul(ks, wanted, rows, output(), logits.data(), threads_);
+  output().matmul(ks, wanted, rows, logits.data(), threads_);
   if (segments.size() == 1) {
     results[0].logits = std::move(logits);
   } else {
@@ -668,6 +710,11 @@ void LlamaModel::load_adapter(const std::string& name, LoraAdapter a) {
         static_cast<std::int64_t>(f.b.size()) != out * a.r)
       throw InputError("llama: adapter '" + name + "': " + peft_lora_key(f.layer, f.target, false) +
                        " does not fit the model with r = " + std::to_string(a.r));
+    // B's rows follow q's and k's rows as the model holds them.
+    if (f.target == LoraTarget::q_proj || f.target == LoraTarget::k_proj) {
+      const std::int32_t heads = f.target == LoraTarget::q_proj ? c.num_heads : c.num_kv_heads;
+      f.b = reorder_rope_rows(f.b, heads, c.head_dim, a.r, RopePairs::half_split, c.rope_pairs);
+    }
     const int slot = f.target <= LoraTarget::v_proj      ? 0
                      : f.target == LoraTarget::o_proj    ? 1
                      : f.target == LoraTarget::down_proj ? 3
@@ -715,7 +762,7 @@ void LlamaModel::load_adapter(const std::string& name, LoraAdapter a) {
     for (std::size_t i = 0; i < out_rows.ids.size(); ++i)
       std::copy_n(out_rows.rows.begin() + static_cast<std::ptrdiff_t>(i * static_cast<std::size_t>(h)), h,
                   out.begin() + static_cast<std::ptrdiff_t>(out_rows.ids[i] * h));
-    loaded.output = PackedMatrix(out, c.vocab_size, h, dtype_);
+    loaded.output = WeightMatrix(PackedMatrix(out, c.vocab_size, h, dtype_));
   }
   loaded.carries_vocabulary = !a.embed_tokens.empty() || !a.lm_head.empty();
   adapters_[name] = std::move(loaded);
@@ -755,16 +802,16 @@ void LlamaModel::activate(const std::string& name) {
   if (!merge_) return;
   for (std::size_t l = 0; l < a.layers.size(); ++l) {
     const LayerLora& ll = a.layers[l];
-    const std::pair<const LoraDelta*, PackedMatrix Layer::*> targets[] = {{&ll.qkv, &Layer::qkv},
+    const std::pair<const LoraDelta*, WeightMatrix Layer::*> targets[] = {{&ll.qkv, &Layer::qkv},
                                                                           {&ll.wo, &Layer::wo},
                                                                           {&ll.gate_up, &Layer::gate_up},
                                                                           {&ll.down, &Layer::down}};
     for (const auto& [delta, member] : targets) {
       if (delta->empty()) continue;
-      PackedMatrix& m = layers_[l].*member;
+      WeightMatrix& m = layers_[l].*member;
       std::vector<float> w = m.unpack();
       delta->merge_into(w);
-      PackedMatrix merged(w, m.out(), m.in(), dtype_);
+      WeightMatrix merged(PackedMatrix(w, m.out(), m.in(), dtype_));
       merged_originals_.push_back({l, member, std::move(m)});
       m = std::move(merged);
     }

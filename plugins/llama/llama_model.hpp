@@ -16,6 +16,7 @@
 #include "ralm/llama_format/config.hpp"
 #include "ralm/llama_format/weights.hpp"
 #include "ralm/model.hpp"
+#include "weight_matrix.hpp"
 
 namespace ralm::llama {
 
@@ -57,6 +58,31 @@ class LlamaSequence final : public Sequence {
   KvBufferPool::Buffer k_, v_;  // layers × kv_heads × context × head_dim, preallocated
 };
 
+// A layer's weights as the kernels take them.
+struct LayerMatrices {
+  std::vector<float> attn_norm, ffn_norm;
+  WeightMatrix qkv;  // q, k and v stacked: one pass over the normed input
+  WeightMatrix wo;
+  WeightMatrix gate_up;  // gate and up stacked
+  WeightMatrix down;
+};
+
+// A whole model's weights as the kernels take them, from a loader: packed
+// from float32 weights (pack_weights) or taken from a GGUF file, whose
+// quantized tensors stay where they lie in the mapping that `storage` keeps
+// alive.
+struct ModelMatrices {
+  WeightMatrix embed;  // vocab × hidden; a token's row is looked up
+  std::vector<LayerMatrices> layers;
+  std::vector<float> final_norm;
+  WeightMatrix output;  // vocab × hidden
+  std::shared_ptr<const void> storage;
+};
+
+// `weights` packed in `dtype` (bf16: rounded to nearest even; the norms stay
+// f32), consumed as they are packed so that loading peaks near one copy.
+ModelMatrices pack_weights(const LlamaConfig& config, LlamaWeights weights, WeightType dtype);
+
 class LlamaModel final : public Model {
  public:
   // `context` <= 0: the config's max_position_embeddings. The weights are
@@ -64,6 +90,10 @@ class LlamaModel final : public Model {
   // norms stay f32) and `weights` is consumed as they are.
   LlamaModel(LlamaConfig config, LlamaWeights weights, std::unique_ptr<Tokenizer> tokenizer, int threads,
              std::int32_t context = 0, WeightType dtype = WeightType::f32);
+  // From matrices a loader built. `dtype` is the float type of the matrices
+  // the model builds itself (merged adapters, grown vocabularies).
+  LlamaModel(LlamaConfig config, ModelMatrices matrices, std::unique_ptr<Tokenizer> tokenizer, int threads,
+             std::int32_t context, WeightType dtype);
 
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
   const AddedTokensTokenizer& added_tokens_tokenizer() const { return *tokenizer_; }
@@ -136,17 +166,13 @@ class LlamaModel final : public Model {
   void set_kernel_set(KernelSet set);
   // Bytes of weights in memory, and those one decoded token reads (every
   // matrix but the embedding table, of which it reads one row).
+  // weight_types() lists the matrices' storage types, e.g. "q4_K, q6_K".
   std::size_t weight_bytes() const;
+  std::string weight_types() const;
   std::size_t streamed_weight_bytes() const;
 
  private:
-  struct Layer {
-    std::vector<float> attn_norm, ffn_norm;
-    PackedMatrix qkv;  // q, k and v stacked: one pass over the normed input
-    PackedMatrix wo;
-    PackedMatrix gate_up;  // gate and up stacked
-    PackedMatrix down;
-  };
+  using Layer = LayerMatrices;
 
   struct LayerLora {
     LoraDelta qkv, wo, gate_up, down;
@@ -154,14 +180,14 @@ class LlamaModel final : public Model {
   struct LoadedAdapter {
     std::vector<LayerLora> layers;
     std::unordered_map<TokenId, std::vector<float>> embed_rows;
-    std::optional<PackedMatrix> output;  // the output matrix with the adapter's rows
+    std::optional<WeightMatrix> output;  // the output matrix with the adapter's rows
     bool carries_vocabulary = false;
   };
   // A merged adapter's targeted matrices: the originals, moved aside.
   struct SavedMatrix {
     std::size_t layer;
-    PackedMatrix Layer::*matrix;
-    PackedMatrix original;
+    WeightMatrix Layer::*matrix;
+    WeightMatrix original;
   };
 
   void embed(TokenId token, float* out) const;
@@ -174,16 +200,16 @@ class LlamaModel final : public Model {
   void rope_angles_into(std::int64_t position, float* out) const;
   void activate(const std::string& name);
   void deactivate();
-  const PackedMatrix& output() const { return active_ && active_->output ? *active_->output : output_; }
+  const WeightMatrix& output() const { return active_ && active_->output ? *active_->output : output_; }
   // The active adapter's unmerged deltas for layer l, or null.
   const LayerLora* unmerged(std::int32_t layer) const;
 
   LlamaConfig config_;
   std::vector<Layer> layers_;
-  std::vector<float> embed_f32_;           // vocab × hidden, for f32
-  std::vector<std::uint16_t> embed_bf16_;  // vocab × hidden, for bf16
+  WeightMatrix embed_;
   std::vector<float> final_norm_;
-  PackedMatrix output_;
+  WeightMatrix output_;
+  std::shared_ptr<const void> storage_;
   std::unique_ptr<AddedTokensTokenizer> tokenizer_;
   int threads_;
   std::int32_t context_;

@@ -1,5 +1,6 @@
-// The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, or a random
-// model of any shape.
+// The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, llama.cpp's
+// GGUF files of the llama architecture, or a random model of any shape.
+#include "gguf_model.hpp"
 #include "llama_checkpoint.hpp"
 #include "llama_model.hpp"
 #include "ralm/llama_format/config.hpp"
@@ -13,7 +14,12 @@ std::unique_ptr<ralm::llama::LlamaModel> build_model(const ralm::Params& p, ralm
   using namespace ralm::llama;
   const int threads = p.get_int("threads") > 0 ? static_cast<int>(p.get_int("threads")) : ctx.threads();
   const auto context = static_cast<std::int32_t>(p.get_int("context_length"));
-  const WeightType dtype = p.get_string("dtype") == "bf16" ? WeightType::bf16 : WeightType::f32;
+  // auto: f32 for a checkpoint folder, each tensor's own float type for GGUF.
+  const std::string dtype_name = p.get_string("dtype");
+  const std::optional<WeightType> chosen = dtype_name == "bf16"  ? std::optional(WeightType::bf16)
+                                           : dtype_name == "f32" ? std::optional(WeightType::f32)
+                                                                 : std::nullopt;
+  const WeightType dtype = chosen.value_or(WeightType::f32);
   if (p.get_string("init") == "random") {
     LlamaConfig c;
     c.vocab_size = static_cast<std::int32_t>(p.get_int("vocab_size"));
@@ -51,10 +57,13 @@ std::unique_ptr<ralm::llama::LlamaModel> build_model(const ralm::Params& p, ralm
     model->add_detail("tokenizer", kind);
     return model;
   }
-  const auto dir = p.get_path("path");
-  if (dir.empty())
-    p.fail("path", "no checkpoint given; set `path: DIR` (a Hugging Face folder) or `init: random`");
-  return load_llama_model(dir, threads, context, dtype);
+  const auto path = p.get_path("path");
+  if (path.empty())
+    p.fail(
+        "path",
+        "no checkpoint given; set `path: DIR` (a Hugging Face folder), `path: FILE.gguf` or `init: random`");
+  if (is_gguf_file(path)) return load_gguf_model(path, threads, context, chosen);
+  return load_llama_model(path, threads, context, dtype);
 }
 
 std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm::BuildContext& ctx) {
@@ -81,19 +90,30 @@ std::unique_ptr<ralm::llama::LlamaModel> make_model(const ralm::Params& p, ralm:
   return model;
 }
 
+// What `ralm model info PATH` and friends hand this plugin without naming one.
+bool reads_checkpoint(const std::filesystem::path& path) {
+  return ralm::llama::is_llama_checkpoint(path) || ralm::llama::is_gguf_file(path);
+}
+
 }  // namespace
 
-RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
+RALM_PLUGIN("llama", "0.1.0", "Llama models (Hugging Face LlamaForCausalLM checkpoints, GGUF files)") {
   namespace param = ralm::param;
   registrar.add<ralm::Model>(
-      "llama", "Hugging Face LlamaForCausalLM: safetensors checkpoints, or a random model of any shape",
+      "llama",
+      "Llama: Hugging Face LlamaForCausalLM safetensors checkpoints, llama.cpp's GGUF files (quantized or "
+      "not), or a random model of any shape",
       {
           param::string("init", "checkpoint", "where the weights come from").one_of({"checkpoint", "random"}),
-          param::path("path", "", "the checkpoint folder (config.json, *.safetensors, tokenizer.model)"),
-          param::string("dtype", "f32",
-                        "weights in memory: f32, or bf16 (rounded to nearest even; float32 sums, "
-                        "activations rounded to bf16 for each product; half the bytes decode reads)")
-              .one_of({"f32", "bf16"}),
+          param::path("path", "",
+                      "the checkpoint folder (config.json, *.safetensors, tokenizer.model) or a GGUF file "
+                      "(llama architecture; f32, f16, bf16, q8_0, q4_0, q4_K and q6_K tensors)"),
+          param::string("dtype", "auto",
+                        "float weights in memory: f32, or bf16 (rounded to nearest even; float32 sums, "
+                        "activations rounded to bf16 for each product; half the bytes decode reads); auto: "
+                        "f32 for a checkpoint folder, a GGUF file's own (f16 as f32). Quantized GGUF "
+                        "tensors are always used as they are")
+              .one_of({"auto", "f32", "bf16"}),
           param::string("kv_cache", "f32",
                         "keys and values in the KV cache: f32, or bf16 (rounded to nearest even; attention "
                         "computes in float32 over them; half the cache's memory and of the bytes decode "
@@ -127,5 +147,5 @@ RALM_PLUGIN("llama", "0.1.0", "Llama (Hugging Face LlamaForCausalLM) models") {
           param::real("rope_theta", 10000.0, "init: random: rotary base").at_least(1),
           param::boolean("tie_embeddings", false, "init: random: output matrix tied to the embeddings"),
       },
-      make_model, {.reads_checkpoint = ralm::llama::is_llama_checkpoint});
+      make_model, {.reads_checkpoint = reads_checkpoint});
 }

@@ -61,8 +61,17 @@ struct SaveOptions {
   // Fold the active adapter into the saved weights (a standalone checkpoint
   // giving the logits the model gives now); otherwise save the base model.
   bool merge_active_adapter = false;
-  // Replace an existing folder; otherwise an existing one is an InputError.
+  // Replace an existing folder or file; otherwise an existing one is an
+  // InputError.
   bool overwrite = false;
+  // The format written: empty for the plugin's own checkpoint folder, or a
+  // single-file format the plugin offers ("gguf"). An unknown one is an
+  // InputError.
+  std::string format;
+  // The weights' type in the saved file where the format offers several
+  // ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", ...); empty: the
+  // format's default. An unknown one is an InputError listing the offered.
+  std::string weight_type;
 };
 
 // One request's tokens and their KV cache.

@@ -1,5 +1,6 @@
 #include "ralm/llama_format/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -192,7 +193,40 @@ std::vector<double> rope_inverse_frequencies(const LlamaConfig& c) {
       }
     }
   }
+  if (!c.rope_scaling.freq_divisors.empty()) {
+    if (c.rope_scaling.freq_divisors.size() != inv.size())
+      throw InputError("rope_freqs: " + std::to_string(c.rope_scaling.freq_divisors.size()) +
+                       " frequency divisors for " + std::to_string(inv.size()) +
+                       " frequencies (head_dim / 2)");
+    for (std::size_t i = 0; i < inv.size(); ++i)
+      inv[i] /= static_cast<double>(c.rope_scaling.freq_divisors[i]);
+  }
+  if (c.rope_scaling.linear_factor > 0)
+    for (double& f : inv)
+      f /= c.rope_scaling.linear_factor;
   return inv;
+}
+
+std::vector<float> reorder_rope_rows(std::span<const float> rows, std::int64_t heads, std::int64_t head_dim,
+                                     std::int64_t in, RopePairs from, RopePairs to) {
+  if (static_cast<std::int64_t>(rows.size()) != heads * head_dim * in)
+    throw Error("reorder_rope_rows: " + std::to_string(rows.size()) + " values for " + std::to_string(heads) +
+                " heads of " + std::to_string(head_dim) + " rows of " + std::to_string(in));
+  if (from == to) return {rows.begin(), rows.end()};
+  // Half-split row j · half + i is adjacent row 2i + j (j = 0, 1).
+  const std::int64_t half = head_dim / 2;
+  std::vector<float> out(rows.size());
+  for (std::int64_t h = 0; h < heads; ++h) {
+    for (std::int64_t j = 0; j < 2; ++j) {
+      for (std::int64_t i = 0; i < half; ++i) {
+        const std::int64_t split = h * head_dim + j * half + i, adjacent = h * head_dim + 2 * i + j;
+        const std::int64_t src = from == RopePairs::half_split ? split : adjacent;
+        const std::int64_t dst = from == RopePairs::half_split ? adjacent : split;
+        std::copy_n(rows.begin() + src * in, in, out.begin() + dst * in);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace ralm::llama

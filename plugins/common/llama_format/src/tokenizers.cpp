@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include "ralm/error.hpp"
+#include "ralm/llama_format/sentencepiece_vocab.hpp"
 
 namespace ralm::llama {
 namespace {
@@ -43,6 +44,34 @@ class SentencePieceTokenizer final : public Tokenizer {
       throw InputError(file.string() + ": the tokenizer has " + std::to_string(sp_.GetPieceSize()) +
                        " pieces but config.json's vocab_size is " + std::to_string(vocab));
     }
+  }
+  // From a serialized model proto; `source` names where it came from.
+  SentencePieceTokenizer(const std::string& proto, const std::string& source, std::int32_t vocab, TokenId bos,
+                         TokenId eos)
+      : vocab_(vocab), bos_(bos), eos_(eos) {
+    const auto status = sp_.LoadFromSerializedProto(proto);
+    if (!status.ok())
+      throw InputError(source + ": cannot build the SentencePiece model: " + status.ToString());
+    if (sp_.GetPieceSize() > vocab) {
+      throw InputError(source + ": the tokenizer has " + std::to_string(sp_.GetPieceSize()) +
+                       " pieces but the model's vocabulary has " + std::to_string(vocab));
+    }
+  }
+  SentencePieceVocab vocab() const {
+    SentencePieceVocab v;
+    for (int id = 0; id < sp_.GetPieceSize(); ++id) {
+      v.pieces.push_back(sp_.IdToPiece(id));
+      v.scores.push_back(sp_.GetScore(id));
+      v.types.push_back(sp_.IsUnknown(id)   ? PieceType::unknown
+                        : sp_.IsControl(id) ? PieceType::control
+                        : sp_.IsByte(id)    ? PieceType::byte
+                        : sp_.IsUnused(id)  ? PieceType::unused
+                                            : PieceType::normal);
+    }
+    v.unk = sp_.unk_id();
+    v.bos = bos_;
+    v.eos = eos_;
+    return v;
   }
   Tokens encode(std::string_view text, bool add_bos) const override {
     std::vector<int> ids;
@@ -117,6 +146,17 @@ class ByteTokenizer final : public Tokenizer {
 std::optional<std::string> sentencepiece_model_proto(const Tokenizer& tokenizer) {
   if (const auto* sp = dynamic_cast<const SentencePieceTokenizer*>(&tokenizer)) return sp->model_proto();
   return std::nullopt;
+}
+
+std::optional<SentencePieceVocab> sentencepiece_vocab(const Tokenizer& tokenizer) {
+  if (const auto* sp = dynamic_cast<const SentencePieceTokenizer*>(&tokenizer)) return sp->vocab();
+  return std::nullopt;
+}
+
+std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(const SentencePieceVocab& vocab,
+                                                        std::int32_t vocab_size, const std::string& source) {
+  return std::make_unique<SentencePieceTokenizer>(sentencepiece_model_proto(vocab), source, vocab_size,
+                                                  vocab.bos, vocab.eos);
 }
 
 std::unique_ptr<Tokenizer> make_byte_tokenizer(std::int32_t vocab_size) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,19 @@ struct RopeScaling {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   std::int64_t original_max_position_embeddings = 8192;
+  // GGUF's forms, which llama.cpp's converter writes: a divisor per
+  // frequency (the `rope_freqs.weight` tensor: Llama 3's scaling, computed
+  // ahead), and linear scaling (every frequency divided by the factor).
+  std::vector<float> freq_divisors;
+  double linear_factor = 0.0;
 };
+
+// Where the two dimensions each rotary angle turns sit within a head of q
+// and k: Hugging Face's rotate-half pairs dimension i with i + head_dim / 2;
+// GGUF files pair 2i with 2i + 1, llama.cpp's converter having reordered the
+// q and k rows for GGML's rotary embedding. Attention is the same either
+// way; the rows of q and k (and the keys cached) differ.
+enum class RopePairs { half_split, adjacent };
 
 struct LlamaConfig {
   std::int32_t vocab_size = 0;
@@ -29,6 +42,7 @@ struct LlamaConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
+  RopePairs rope_pairs = RopePairs::half_split;
   bool tie_word_embeddings = false;
   std::int32_t bos_token_id = 1;
   std::int32_t eos_token_id = 2;
@@ -53,5 +67,11 @@ std::string llama_config_json(const LlamaConfig& config, const std::string& torc
 // The rotary inverse frequencies, one per pair of dimensions (head_dim / 2),
 // computed in double precision, with Llama 3 scaling when configured.
 std::vector<double> rope_inverse_frequencies(const LlamaConfig& config);
+
+// Rows of q or k (heads × head_dim rows, each `in` wide) reordered from one
+// rotary pairing to the other: how llama.cpp's converter permutes them for a
+// GGUF file, and back.
+std::vector<float> reorder_rope_rows(std::span<const float> rows, std::int64_t heads, std::int64_t head_dim,
+                                     std::int64_t in, RopePairs from, RopePairs to);
 
 }  // namespace ralm::llama

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "ralm/llama_format/sentencepiece_vocab.hpp"
 #include "ralm/model.hpp"
 
 namespace ralm::llama {
@@ -18,6 +19,9 @@ namespace ralm::llama {
 std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std::int32_t vocab_size,
                                           TokenId bos, TokenId eos);
 
+// SentencePiece from a vocabulary (a GGUF file's); `source` names it in errors.
+std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(const SentencePieceVocab& vocab,
+                                                        std::int32_t vocab_size, const std::string& source);
 std::unique_ptr<Tokenizer> make_ids_only_tokenizer(std::int32_t vocab_size, TokenId bos, TokenId eos);
 
 // Bytes as tokens: 0 unknown, 1 BOS, 2 EOS, 3 + b for byte b; needs a
