@@ -12,6 +12,7 @@
 // Prints which kernel set ran. Not a test: nothing here asserts on time.
 //
 //   quant_matmul_bench [--threads N] [--rows N] [--probe-gib G] [--pairs N] [--types q4_0,q8_0,q4_K,q6_K]
+//                      [--shapes q/o,gate/up,down,head]
 //                      [--portable]   (also time the portable set)
 #include <algorithm>
 #include <cstdio>
@@ -36,12 +37,22 @@ using ralm::bench::median;
 using ralm::bench::time_median;
 using ralm::gguf::GgmlType;
 
+struct Shape {
+  const char* name;
+  std::int64_t out, in;
+};
+// TinyLlama-1.1B: q and o (2048 × 2048), gate and up (5632 × 2048), down
+// (2048 × 5632), the output head (32000 × 2048); out × in.
+constexpr Shape kShapes[] = {
+    {"q/o", 2048, 2048}, {"gate/up", 5632, 2048}, {"down", 2048, 5632}, {"head", 32000, 2048}};
+
 struct Options {
   int threads = 2;
   std::int64_t rows = 512;
   double probe_gib = 1.0;
   int pairs = 5;  // matvec timings per shape, each between two probes
   std::vector<GgmlType> types = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
+  std::vector<std::string> shapes;  // all when empty
   bool portable = false;
 };
 
@@ -66,6 +77,18 @@ Options parse(int argc, char** argv) {
       o.pairs = std::max(1, std::stoi(next()));
     } else if (a == "--portable") {
       o.portable = true;
+    } else if (a == "--shapes") {
+      std::stringstream list(next());
+      std::string name;
+      while (std::getline(list, name, ',')) {
+        if (std::none_of(std::begin(kShapes), std::end(kShapes),
+                         [&](const Shape& s) { return name == s.name; })) {
+          std::fprintf(stderr, "quant_matmul_bench: --shapes: unknown shape %s (q/o, gate/up, down, head)\n",
+                       name.c_str());
+          std::exit(2);
+        }
+        o.shapes.push_back(name);
+      }
     } else if (a == "--types") {
       o.types.clear();
       std::stringstream list(next());
@@ -148,21 +171,14 @@ int main(int argc, char** argv) {
     return ralm::bench::stream_read_gbps(static_cast<const float*>(probe_buffer.data()), probe_n, o.threads);
   };
 
-  struct Shape {
-    const char* name;
-    std::int64_t out, in;
-  };
-  // TinyLlama-1.1B: q and o (2048 × 2048), gate and up (5632 × 2048), down
-  // (2048 × 5632), the output head (32000 × 2048); out × in.
-  const Shape shapes[] = {
-      {"q/o", 2048, 2048}, {"gate/up", 5632, 2048}, {"down", 2048, 5632}, {"head", 32000, 2048}};
-
   std::printf("\n%-6s %-8s %6s %6s | %-8s | %8s %8s %8s %6s | %9s\n", "type", "shape", "out", "in", "set",
               "matvec", "probe", "of probe", "us", "prefill");
   std::printf("%-6s %-8s %6s %6s | %-8s | %8s %8s %8s %6s | %9s\n", "", "", "", "", "", "GB/s", "GB/s", "",
               "", "GFLOP/s");
   for (const GgmlType type : o.types) {
-    for (const Shape& s : shapes) {
+    for (const Shape& s : kShapes) {
+      if (!o.shapes.empty() && std::find(o.shapes.begin(), o.shapes.end(), s.name) == o.shapes.end())
+        continue;
       const std::size_t bytes = ralm::gguf::row_bytes(type, s.in) * static_cast<std::size_t>(s.out);
       const auto copies = std::max<std::size_t>(2, (std::size_t{256} << 20) / bytes + 1);
       const Copies c = make_copies(type, s.out, s.in, copies);

@@ -110,27 +110,26 @@ struct PairWeights {
 
 void unpack_pair(std::uint32_t type, const unsigned char* row, std::int64_t p, std::int64_t blocks,
                  PairWeights& out) {
-  for (int half = 0; half < 2; ++half) {
+  // A missing second block is all zeros: zero values and a zero scale.
+  std::memset(&out, 0, sizeof out);
+  for (int half = 0; half < 2 && 2 * p + half < blocks; ++half) {
     const std::int64_t b = 2 * p + half;
-    const bool present = b < blocks;
     if (type == kTypeQ8_0) {
-      BlockQ8_0 blk{};
-      if (present) std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof(BlockQ8_0)), sizeof blk);
+      BlockQ8_0 blk;
+      std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof blk), sizeof blk);
       for (int e = 0; e < 32; ++e)
-        out.wq[32 * half + e] = present ? static_cast<std::uint8_t>(blk.qs[e] + 128) : std::uint8_t{0};
-      for (int l = 0; l < 8; ++l)
-        out.dw[8 * half + l] = present ? half_to_float(blk.d) : 0.0f;
+        out.wq[32 * half + e] = static_cast<std::uint8_t>(blk.qs[e] + 128);
+      std::fill_n(out.dw + 8 * half, 8, half_to_float(blk.d));
     } else {
-      BlockQ4_0 blk{};
-      if (present) std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof(BlockQ4_0)), sizeof blk);
+      BlockQ4_0 blk;
+      std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof blk), sizeof blk);
       for (int e = 0; e < 16; ++e) {
-        out.wq[16 * half + e] = present ? static_cast<std::uint8_t>(blk.qs[e] & 0x0F) : std::uint8_t{0};
-        out.wq[32 + 16 * half + e] = present ? static_cast<std::uint8_t>(blk.qs[e] >> 4) : std::uint8_t{0};
+        out.wq[16 * half + e] = static_cast<std::uint8_t>(blk.qs[e] & 0x0F);
+        out.wq[32 + 16 * half + e] = static_cast<std::uint8_t>(blk.qs[e] >> 4);
       }
-      for (int l = 0; l < 4; ++l) {
-        out.dw[4 * half + l] = present ? half_to_float(blk.d) : 0.0f;
-        out.dw[8 + 4 * half + l] = out.dw[4 * half + l];
-      }
+      const float d = half_to_float(blk.d);
+      std::fill_n(out.dw + 4 * half, 4, d);
+      std::fill_n(out.dw + 8 + 4 * half, 4, d);
     }
   }
 }
@@ -193,6 +192,17 @@ void unpack_q6_k(const BlockQ6_K& b, SuperWeights& out) {
 
 // ---- One output against one row ----
 
+// Built twice, for plain x86-64 and for x86-64-v3 (AVX2 and FMA), picked
+// at load time: std::fma is then one instruction instead of a call into
+// libm. Both round exactly alike (fma rounds once, however computed; this
+// file is built without contraction), so the bits are the same.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RALM_QUANT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RALM_QUANT_CLONES
+#endif
+
+RALM_QUANT_CLONES
 float dot_pairs(const PairWeights* w, const unsigned char* act, std::int64_t pairs) {
   float acc[kLanes] = {};
   for (std::int64_t p = 0; p < pairs; ++p) {
@@ -203,17 +213,19 @@ float dot_pairs(const PairWeights* w, const unsigned char* act, std::int64_t pai
     std::memcpy(init, g + 64, sizeof init);
     std::memcpy(dx, g + 128, sizeof dx);
     const PairWeights& pw = w[p];
+    // The products first, then each lane's four: loops a compiler vectorizes.
+    std::int32_t prod[64];
+    for (int i = 0; i < 64; ++i)
+      prod[i] = pw.wq[i] * xq[i];
     for (int l = 0; l < kLanes; ++l) {
-      std::int32_t s = init[l];
-      for (int b = 4 * l; b < 4 * l + 4; ++b)
-        s += pw.wq[b] * xq[b];
-      const float t = static_cast<float>(s) * dx[l];
-      acc[l] = std::fma(t, pw.dw[l], acc[l]);
+      const std::int32_t s = init[l] + prod[4 * l] + prod[4 * l + 1] + prod[4 * l + 2] + prod[4 * l + 3];
+      acc[l] = std::fma(static_cast<float>(s) * dx[l], pw.dw[l], acc[l]);
     }
   }
   return sum_lanes(acc);
 }
 
+RALM_QUANT_CLONES
 float dot_supers(std::uint32_t type, const SuperWeights* w, const unsigned char* act, std::int64_t supers) {
   float acc[kLanes] = {}, accm[8] = {};
   for (std::int64_t k = 0; k < supers; ++k) {
@@ -224,14 +236,15 @@ float dot_supers(std::uint32_t type, const SuperWeights* w, const unsigned char*
     std::memcpy(bsums, g + kSuperBsumsOffset, sizeof bsums);
     std::memcpy(&dx, g + kSuperDxOffset, sizeof dx);
     const SuperWeights& sw = w[k];
-    std::int32_t s[kLanes] = {};
-    for (int step = 0; step < 4; ++step) {
-      for (int l = 0; l < kLanes; ++l) {
-        const int i = 64 * step + 4 * l;
-        s[l] += sw.sc[i / 2] * (sw.wq[i] * xq[i] + sw.wq[i + 1] * xq[i + 1]) +
-                sw.sc[i / 2 + 1] * (sw.wq[i + 2] * xq[i + 2] + sw.wq[i + 3] * xq[i + 3]);
-      }
-    }
+    // Each value pair's products times its scale, then each lane's two
+    // pairs per step: loops a compiler vectorizes.
+    std::int32_t scaled[128];
+    for (int i = 0; i < 128; ++i)
+      scaled[i] = sw.sc[i] * (sw.wq[2 * i] * xq[2 * i] + sw.wq[2 * i + 1] * xq[2 * i + 1]);
+    std::int32_t s[kLanes];
+    for (int l = 0; l < kLanes; ++l)
+      s[l] = scaled[2 * l] + scaled[2 * l + 1] + scaled[32 + 2 * l] + scaled[32 + 2 * l + 1] +
+             scaled[64 + 2 * l] + scaled[64 + 2 * l + 1] + scaled[96 + 2 * l] + scaled[96 + 2 * l + 1];
     if (type == kTypeQ6_K) {
       // The values are stored as q + 32: take 32 · Σ sc · (sum of 16 x) off.
       for (int l = 0; l < 8; ++l)

@@ -57,24 +57,18 @@ inline std::uint16_t load_u16(const unsigned char* p) {
   return v;
 }
 
-// Lanes l and l + 8, then l + 4, l + 2 and l + 1 (the portable set's tree).
-inline float sum_lanes(__m512 v) {
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  return [](__m256 x) {
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
-  }(h);
-}
-
 // Lanes l and l + 4, then l + 2 and l + 1.
 inline float sum_lanes8(__m256 x) {
   __m128 q = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
   q = _mm_add_ps(q, _mm_movehl_ps(q, q));
   q = _mm_add_ss(q, _mm_movehdup_ps(q));
   return _mm_cvtss_f32(q);
+}
+
+// Lanes l and l + 8, then l + 4, l + 2 and l + 1 (the portable set's tree).
+inline float sum_lanes(__m512 v) {
+  return sum_lanes8(_mm256_add_ps(_mm512_castps512_ps256(v),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
 // ---- Activations ----
@@ -177,7 +171,9 @@ void prepare_supers(const float* x, std::int64_t in, unsigned char* out) {
     std::int16_t bsums[16];
     for (int i = 0; i < 16; ++i) {
       // Round to nearest even, as ggml's nearest_int.
-      const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v[i], vs)), _mm512_set1_epi32(127));
+      const __m512i q = _mm512_min_epi32(
+          _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[i], vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+          _mm512_set1_epi32(127));
       bsums[i] = static_cast<std::int16_t>(_mm512_reduce_add_epi32(q));
       const int chunk = i / 2;
       int pos = chunk;
