@@ -262,6 +262,9 @@ std::unique_ptr<LlamaModel> load_gguf_model(const std::filesystem::path& path, i
   model->add_detail("format", "GGUF v" + std::to_string(f.version()));
   if (const auto name = f.find_string("general.name")) model->add_detail("name", *name);
   model->add_detail("weights on disk", weight_types_detail(f));
+  // The file's own metadata, as llama.cpp's tools list it (arrays shortened).
+  for (const auto& [key, value] : f.metadata())
+    model->add_detail("gguf " + key, value.to_string());
   model->add_detail("tokenizer", f.find_string("tokenizer.ggml.model").value_or("none") == "llama"
                                      ? "sentencepiece (from the GGUF vocabulary)"
                                      : "ids only (no vocabulary in the file)");
