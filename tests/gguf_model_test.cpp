@@ -5,7 +5,6 @@
 // back, and errors for broken files.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,10 +19,12 @@
 #include "ralm/gguf/quants.hpp"
 #include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/llama_format/weights.hpp"
+#include "run_command.hpp"
 
 namespace {
 
 using namespace ralm::llama;
+using ralm::test::TempDir;
 namespace fs = std::filesystem;
 
 const fs::path kFixtures = fs::path(RALM_SOURCE_DIR) / "tests" / "fixtures" / "gguf";
@@ -102,10 +103,12 @@ TEST_P(GgufFixture, LogitsAgreeWithLlamaCppAndAFloat64Forward) {
   const double to_peer = max_abs_diff(got, peer), to_exact = max_abs_diff(got, exact);
   const double peer_to_exact = max_abs_diff(peer, exact);
   EXPECT_LE(to_peer, fc.to_llama_cpp) << fc.type;
-  EXPECT_GE(same_top, ids.size() * 9 / 10) << fc.type << ": top-1 equal at " << same_top << " of " << ids.size();
+  EXPECT_GE(same_top, ids.size() * 9 / 10)
+      << fc.type << ": top-1 equal at " << same_top << " of " << ids.size();
   EXPECT_LE(to_exact, fc.rounds_activations ? 1.1 * peer_to_exact : 1e-4) << fc.type;
-  std::cout << "[ " << fc.type << " ] max |ours - llama.cpp| " << to_peer << ", top-1 equal " << same_top << "/"
-            << ids.size() << ", max |ours - float64| " << to_exact << " (llama.cpp's: " << peer_to_exact << ")\n";
+  std::cout << "[ " << fc.type << " ] max |ours - llama.cpp| " << to_peer << ", top-1 equal " << same_top
+            << "/" << ids.size() << ", max |ours - float64| " << to_exact
+            << " (llama.cpp's: " << peer_to_exact << ")\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufFixture,
@@ -187,18 +190,6 @@ LlamaConfig writable_config() {
   return c;
 }
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("ralm_gguf_test_" + std::to_string(::getpid()))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // Rows of w (each `in` wide) quantized to `type` by the reference quantizer
 // and dequantized: what a file of that type holds of them.
 std::vector<float> through(ralm::gguf::GgmlType type, const std::vector<float>& w, std::int64_t in) {
@@ -226,8 +217,8 @@ TEST(GgufModel, WrittenFilesHoldTheQuantizedWeightsAndComputeTheModel) {
     const char* name;
     GgmlType q_type;
     double bound;
-  } types[] = {{"f32", GgmlType::F32, 1e-5},   {"f16", GgmlType::F16, 3e-3},   {"bf16", GgmlType::BF16, 3e-2},
-               {"q8_0", GgmlType::Q8_0, 0.1},  {"q4_0", GgmlType::Q4_0, 1.0},  {"q4_k_m", GgmlType::Q4_K, 1.0}};
+  } types[] = {{"f32", GgmlType::F32, 1e-5},  {"f16", GgmlType::F16, 3e-3},  {"bf16", GgmlType::BF16, 3e-2},
+               {"q8_0", GgmlType::Q8_0, 0.1}, {"q4_0", GgmlType::Q4_0, 1.0}, {"q4_k_m", GgmlType::Q4_K, 1.0}};
   for (const auto& t : types) {
     const fs::path file = dir.path() / (std::string("m-") + t.name + ".gguf");
     save_gguf_model(file, c, weights, original.tokenizer(), {}, t.name, false, 2);

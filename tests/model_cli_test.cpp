@@ -1,4 +1,4 @@
-// `ralm model info|tokenize|logits|generate|merge` and `ralm ask` as a user
+// `ralm model info|tokenize|logits|generate|merge|convert|quantize` and `ralm ask` as a user
 // meets them: through the binary, on the Hugging Face fixture (whose logits
 // and greedy path a float32 evaluation must reproduce) and on tiny random
 // models, with one clear line and exit code 2 for every bad input.
@@ -130,6 +130,54 @@ TEST(ModelCli, TokenizeAndARandomModelWithoutACheckpoint) {
   const json gen = run_json({"model", "generate", "", "--prompt", "hello", "--set", "init=random", "--set",
                              "tokenizer=bytes", "--max-new-tokens", "4", "--ignore-eos", "--json"});
   EXPECT_EQ(gen["output_ids"].size(), 4u);
+}
+
+// `ralm model convert` and `quantize` write GGUF files every model command
+// then takes as it takes a folder.
+TEST(ModelCli, ConvertAndQuantizeWriteGgufFilesThatLoad) {
+  const TempDir dir;
+  const std::string f32 = (dir.path() / "m-f32.gguf").string(), q8 = (dir.path() / "m-q8_0.gguf").string();
+  const auto converted = run_ralm({"model", "convert", kHf, "--type", "f32", "--out", f32});
+  ASSERT_EQ(converted.exit_code, 0) << converted.err;
+  const auto quantized = run_ralm({"model", "quantize", kHf, "--type", "q8_0", "--out", q8});
+  ASSERT_EQ(quantized.exit_code, 0) << quantized.err;
+  const json info = run_json({"model", "info", q8, "--json"});
+  EXPECT_EQ(info["details"]["format"], "GGUF v3");
+  // q8_0, and f32 for the feed-forward's down matrix, whose input (344) is
+  // no whole number of 32-weight blocks: written f16, packed as f32.
+  EXPECT_EQ(info["details"]["weights in memory"], "q8_0, f32");
+  EXPECT_EQ(info["details"]["gguf general.file_type"], "7");
+  EXPECT_EQ(info["num_layers"], 3);
+  // The f32 file computes the folder's model (GGUF's rotary order only
+  // changes the order of a head's sums); the q8_0 file its 8-bit version,
+  // with the same top token.
+  const std::string ids = ids_arg(reference()["input_ids"]);
+  const json want = run_json({"model", "logits", kHf, "--ids", ids, "--json"});
+  for (const auto& [file, bound] : {std::pair{f32, 1e-4}, std::pair{q8, 0.25}}) {
+    const json got = run_json({"model", "logits", file, "--ids", ids, "--json"});
+    const auto& a = got["logits"][0];
+    const auto& b = want["logits"][0];
+    ASSERT_EQ(a.size(), b.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      worst = std::max(worst, std::abs(a[i].get<double>() - b[i].get<double>()));
+    EXPECT_LE(worst, bound) << file;
+    const auto top = [](const json& row) {
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < row.size(); ++i)
+        if (row[i].get<double>() > row[best].get<double>()) best = i;
+      return best;
+    };
+    EXPECT_EQ(top(a), top(b)) << file;
+  }
+  expect_input_error(
+      run_ralm({"model", "quantize", kHf, "--type", "q3_k", "--out", (dir.path() / "x.gguf").string()}),
+      "q4_k_m");
+  expect_input_error(run_ralm({"model", "quantize", kHf, "--type", "q4_0", "--out", q8}), "--force");
+  expect_input_error(run_ralm({"model", "quantize", kHf, "--out", (dir.path() / "y.gguf").string()}),
+                     "--type");
+  expect_input_error(run_ralm({"model", "convert", kHf, "--out", (dir.path() / "z.bin").string()}), ".gguf");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "x.gguf"));
 }
 
 TEST(ModelCli, BadInputIsOneLineAndExitTwo) {
