@@ -184,12 +184,28 @@ class MatrixBuilder {
   }
   WeightMatrix packed(const std::vector<std::pair<std::string, std::int64_t>>& tensors, std::size_t i,
                       std::size_t j, std::int64_t in) const {
-    std::vector<std::vector<float>> values;
+    // Row o of the stack: its tensor and row within it.
+    std::vector<std::pair<const gguf::TensorInfo*, std::int64_t>> rows;
+    for (std::size_t k = i; k < j; ++k) {
+      const auto& t = f_.tensor(tensors[k].first);
+      for (std::int64_t r = 0; r < t.rows(); ++r)
+        rows.emplace_back(&t, r);
+    }
     const WeightType type = packed_type(f_.tensor(tensors[i].first).type);
-    for (std::size_t k = i; k < j; ++k)
-      values.push_back(float_values(f_.tensor(tensors[k].first)));
-    const std::vector<std::span<const float>> spans(values.begin(), values.end());
-    WeightMatrix m(PackedMatrix(spans, in, type));
+    WeightMatrix m(
+        PackedMatrix(static_cast<std::int64_t>(rows.size()), in, type, [&](std::int64_t o, float* row) {
+          const auto& [t, r] = rows[static_cast<std::size_t>(o)];
+          const std::size_t row_bytes = gguf::row_bytes(t->type, in);
+          gguf::dequantize_row(t->type, t->data + static_cast<std::size_t>(r) * row_bytes, row, in);
+          // A panel's rows read, their mapped pages go: resident memory
+          // stays near one copy of the weights while the largest is packed.
+          if (r % PackedMatrix::kPanel == PackedMatrix::kPanel - 1) {
+            gguf::TensorInfo done = *t;
+            done.data = t->data + static_cast<std::size_t>(r + 1 - PackedMatrix::kPanel) * row_bytes;
+            done.bytes = static_cast<std::size_t>(PackedMatrix::kPanel) * row_bytes;
+            f_.release(done);
+          }
+        }));
     // The packed copy replaces the mapped pages.
     for (std::size_t k = i; k < j; ++k)
       f_.release(f_.tensor(tensors[k].first));

@@ -106,8 +106,8 @@ PackedMatrix::PackedMatrix(std::span<const float> w, std::int64_t out, std::int6
                 " × " + std::to_string(in));
 }
 
-PackedMatrix::PackedMatrix(std::span<const std::span<const float>> stacked, std::int64_t in, WeightType type)
-    : in_(in), type_(type) {
+PackedMatrix::PackedMatrix(std::span<const std::span<const float>> stacked, std::int64_t in,
+                           WeightType type) {
   if (in <= 0) throw Error("PackedMatrix: in must be positive");
   std::vector<const float*> rows;
   for (const auto& s : stacked) {
@@ -118,25 +118,39 @@ PackedMatrix::PackedMatrix(std::span<const std::span<const float>> stacked, std:
     for (std::size_t i = 0; i < s.size(); i += static_cast<std::size_t>(in))
       rows.push_back(s.data() + i);
   }
-  out_ = static_cast<std::int64_t>(rows.size());
+  *this = PackedMatrix(static_cast<std::int64_t>(rows.size()), in, type, [&](std::int64_t o, float* row) {
+    std::copy_n(rows[static_cast<std::size_t>(o)], in, row);
+  });
+}
+
+PackedMatrix::PackedMatrix(std::int64_t out, std::int64_t in, WeightType type,
+                           const std::function<void(std::int64_t o, float* row)>& row_of)
+    : out_(out), in_(in), type_(type) {
+  if (in <= 0) throw Error("PackedMatrix: in must be positive");
   if (out_ == 0) return;
   const std::int64_t steps = k_steps(), last = panels() - 1;
   const std::int64_t elements =
       panel_offset(last) + panel_width(last) * steps * (type == WeightType::bf16 ? 2 : 1);
   buffer_ = AlignedBuffer(static_cast<std::size_t>(elements) * (type == WeightType::bf16 ? 2 : 4));
-  // Panel by panel, so the writes are sequential and the reads are `width` streams.
+  // Panel by panel: a panel's rows, then its k-major writes in sequence.
+  std::vector<float> rows(static_cast<std::size_t>(kPanel * in));
   for (std::int64_t p = 0; p <= last; ++p) {
     const std::int64_t width = panel_width(p), o0 = p * kPanel, n = std::min(kPanel, out_ - o0);
+    for (std::int64_t c = 0; c < n; ++c)
+      row_of(o0 + c, rows.data() + c * in);
+    const auto at = [&](std::int64_t c, std::int64_t k) {
+      return rows[static_cast<std::size_t>(c * in + k)];
+    };
     if (type == WeightType::f32) {
       float* dst = static_cast<float*>(buffer_.data()) + panel_offset(p);
       for (std::int64_t k = 0; k < in; ++k)
         for (std::int64_t c = 0; c < n; ++c)
-          dst[k * width + c] = rows[static_cast<std::size_t>(o0 + c)][k];
+          dst[k * width + c] = at(c, k);
     } else {
       std::uint16_t* dst = static_cast<std::uint16_t*>(buffer_.data()) + panel_offset(p);
       for (std::int64_t k = 0; k < in; ++k)
         for (std::int64_t c = 0; c < n; ++c)
-          dst[(k / 2) * width * 2 + c * 2 + k % 2] = f32_to_bf16(rows[static_cast<std::size_t>(o0 + c)][k]);
+          dst[(k / 2) * width * 2 + c * 2 + k % 2] = f32_to_bf16(at(c, k));
     }
   }
 }

@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -117,6 +118,11 @@ class PackedMatrix {
   PackedMatrix() = default;
   PackedMatrix(std::span<const std::span<const float>> stacked, std::int64_t in, WeightType type);
   PackedMatrix(std::span<const float> w, std::int64_t out, std::int64_t in, WeightType type);
+  // Row o of W written into row[0, in) by `row_of`, asked for a panel's rows
+  // at a time: packs a matrix held in another form (a mapped file's f16
+  // tensor, say) without a float32 copy of the whole of it.
+  PackedMatrix(std::int64_t out, std::int64_t in, WeightType type,
+               const std::function<void(std::int64_t o, float* row)>& row_of);
 
   std::int64_t out() const { return out_; }
   std::int64_t in() const { return in_; }
