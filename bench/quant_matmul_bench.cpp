@@ -9,15 +9,18 @@
 //            from memory, not the 32 MiB L3;
 //   prefill  (512 rows by default) GFLOP/s, 2 · rows · in · out per call.
 //
-// Prints which kernel set ran. Not a test: nothing here asserts on time.
+// Prints which kernel set ran and a table; writes the figures as JSON. Not a
+// test: nothing here asserts on time.
 //
 //   quant_matmul_bench [--threads N] [--rows N] [--probe-gib G] [--pairs N] [--types q4_0,q8_0,q4_K,q6_K]
-//                      [--shapes q/o,gate/up,down,head]
+//                      [--shapes q/o,gate/up,down,head] [--json quant_matmul_bench.json]
 //                      [--portable]   (also time the portable set)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -54,6 +57,7 @@ struct Options {
   std::vector<GgmlType> types = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K};
   std::vector<std::string> shapes;  // all when empty
   bool portable = false;
+  std::string json_path = "quant_matmul_bench.json";
 };
 
 Options parse(int argc, char** argv) {
@@ -75,6 +79,8 @@ Options parse(int argc, char** argv) {
       o.probe_gib = std::stod(next());
     } else if (a == "--pairs") {
       o.pairs = std::max(1, std::stoi(next()));
+    } else if (a == "--json") {
+      o.json_path = next();
     } else if (a == "--portable") {
       o.portable = true;
     } else if (a == "--shapes") {
@@ -175,6 +181,7 @@ int main(int argc, char** argv) {
               "matvec", "probe", "of probe", "us", "prefill");
   std::printf("%-6s %-8s %6s %6s | %-8s | %8s %8s %8s %6s | %9s\n", "", "", "", "", "", "GB/s", "GB/s", "",
               "", "GFLOP/s");
+  nlohmann::json results = nlohmann::json::array();
   for (const GgmlType type : o.types) {
     for (const Shape& s : kShapes) {
       if (!o.shapes.empty() && std::find(o.shapes.begin(), o.shapes.end(), s.name) == o.shapes.end())
@@ -213,9 +220,21 @@ int main(int argc, char** argv) {
                     static_cast<long long>(s.in), kernel_set_name(set), gbps, gbps / ratio, 100 * ratio,
                     median(time_runs) * 1e6, gflops);
         std::fflush(stdout);
+        results.push_back({{"type", ralm::gguf::type_name(type)},
+                           {"shape", s.name},
+                           {"out", s.out},
+                           {"in", s.in},
+                           {"set", kernel_set_name(set)},
+                           {"matvec_weight_gbps", gbps},
+                           {"matvec_of_probe", ratio},
+                           {"matvec_us", median(time_runs) * 1e6},
+                           {"prefill_rows", o.rows},
+                           {"prefill_gflops", gflops}});
       }
     }
   }
   std::printf("\nprefill: %lld rows\n", static_cast<long long>(o.rows));
+  std::ofstream(o.json_path) << nlohmann::json{{"threads", o.threads}, {"results", results}}.dump(2) << "\n";
+  std::printf("wrote %s\n", o.json_path.c_str());
   return 0;
 }

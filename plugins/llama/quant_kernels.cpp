@@ -55,25 +55,35 @@ float sum_lanes8(float (&acc)[8]) {
 
 // ---- Prepared activations ----
 
-void prepare_pairs(std::uint32_t type, const float* x, std::int64_t in, unsigned char* out) {
-  const std::int64_t blocks = in / gguf::kQK8_0, pairs = (blocks + 1) / 2;
+// Block and element of byte i of span s (quant_kernels_impl.hpp).
+struct SpanPlace {
+  std::int64_t block;
+  int element;
+};
+
+SpanPlace span_place(std::uint32_t type, std::int64_t s, int i) {
+  if (type == kTypeQ8_0) return {2 * s + i / 32, i % 32};
+  return {4 * (s / 2) + i / 16, 16 * static_cast<int>(s % 2) + i % 16};
+}
+
+void prepare_spans(std::uint32_t type, const float* x, std::int64_t in, unsigned char* out) {
+  const std::int64_t blocks = in / gguf::kQK8_0;
+  const std::int64_t spans = type == kTypeQ8_0 ? (blocks + 1) / 2 : 2 * ((blocks + 3) / 4);
   thread_local std::vector<BlockQ8_0> q;
   q.resize(static_cast<std::size_t>(blocks));
   gguf::quantize_row(gguf::GgmlType::Q8_0, x, q.data(), in);
   const int offset = type == kTypeQ8_0 ? 128 : 8;
-  for (std::int64_t p = 0; p < pairs; ++p) {
-    unsigned char* g = out + p * kPairActBytes;
+  for (std::int64_t s = 0; s < spans; ++s) {
+    unsigned char* g = out + s * kSpanActBytes;
     auto* xq = reinterpret_cast<std::int8_t*>(g);
     std::int32_t init[kLanes];
     float dx[kLanes];
     for (int i = 0; i < 64; ++i) {
-      // Block and element of lane-order byte i.
-      const std::int64_t b = type == kTypeQ8_0 ? 2 * p + i / 32 : 2 * p + (i / 16) % 2;
-      const int e = type == kTypeQ8_0 ? i % 32 : 16 * (i / 32) + i % 16;
-      xq[i] = b < blocks ? q[static_cast<std::size_t>(b)].qs[e] : std::int8_t{0};
+      const SpanPlace at = span_place(type, s, i);
+      xq[i] = at.block < blocks ? q[static_cast<std::size_t>(at.block)].qs[at.element] : std::int8_t{0};
     }
     for (int l = 0; l < kLanes; ++l) {
-      const std::int64_t b = type == kTypeQ8_0 ? 2 * p + l / 8 : 2 * p + (l / 4) % 2;
+      const std::int64_t b = span_place(type, s, 4 * l).block;
       init[l] = -offset * (xq[4 * l] + xq[4 * l + 1] + xq[4 * l + 2] + xq[4 * l + 3]);
       dx[l] = b < blocks ? half_to_float(q[static_cast<std::size_t>(b)].d) : 0.0f;
     }
@@ -102,35 +112,33 @@ void prepare_supers(std::uint32_t type, const float* x, std::int64_t in, unsigne
 
 // ---- Weights unpacked to lane order ----
 
-// A pair of Q8_0 or Q4_0 blocks: 64 unsigned values and 16 lane scales.
-struct PairWeights {
+// A span of Q8_0 or Q4_0 values: 64 unsigned values and 16 lane scales.
+struct SpanWeights {
   std::uint8_t wq[64];
   float dw[kLanes];
 };
 
-void unpack_pair(std::uint32_t type, const unsigned char* row, std::int64_t p, std::int64_t blocks,
-                 PairWeights& out) {
-  // A missing second block is all zeros: zero values and a zero scale.
+void unpack_span(std::uint32_t type, const unsigned char* row, std::int64_t s, std::int64_t blocks,
+                 SpanWeights& out) {
+  // Blocks past the row's last are all zeros: zero values, zero scales.
   std::memset(&out, 0, sizeof out);
-  for (int half = 0; half < 2 && 2 * p + half < blocks; ++half) {
-    const std::int64_t b = 2 * p + half;
-    if (type == kTypeQ8_0) {
+  if (type == kTypeQ8_0) {
+    for (int half = 0; half < 2 && 2 * s + half < blocks; ++half) {
       BlockQ8_0 blk;
-      std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof blk), sizeof blk);
+      std::memcpy(&blk, row + (2 * s + half) * static_cast<std::int64_t>(sizeof blk), sizeof blk);
       for (int e = 0; e < 32; ++e)
         out.wq[32 * half + e] = static_cast<std::uint8_t>(blk.qs[e] + 128);
       std::fill_n(out.dw + 8 * half, 8, half_to_float(blk.d));
-    } else {
-      BlockQ4_0 blk;
-      std::memcpy(&blk, row + b * static_cast<std::int64_t>(sizeof blk), sizeof blk);
-      for (int e = 0; e < 16; ++e) {
-        out.wq[16 * half + e] = static_cast<std::uint8_t>(blk.qs[e] & 0x0F);
-        out.wq[32 + 16 * half + e] = static_cast<std::uint8_t>(blk.qs[e] >> 4);
-      }
-      const float d = half_to_float(blk.d);
-      std::fill_n(out.dw + 4 * half, 4, d);
-      std::fill_n(out.dw + 8 + 4 * half, 4, d);
     }
+    return;
+  }
+  const bool high = s % 2 == 1;
+  for (int j = 0; j < 4 && 4 * (s / 2) + j < blocks; ++j) {
+    BlockQ4_0 blk;
+    std::memcpy(&blk, row + (4 * (s / 2) + j) * static_cast<std::int64_t>(sizeof blk), sizeof blk);
+    for (int e = 0; e < 16; ++e)
+      out.wq[16 * j + e] = static_cast<std::uint8_t>(high ? blk.qs[e] >> 4 : blk.qs[e] & 0x0F);
+    std::fill_n(out.dw + 4 * j, 4, half_to_float(blk.d));
   }
 }
 
@@ -203,16 +211,16 @@ void unpack_q6_k(const BlockQ6_K& b, SuperWeights& out) {
 #endif
 
 RALM_QUANT_CLONES
-float dot_pairs(const PairWeights* w, const unsigned char* act, std::int64_t pairs) {
+float dot_spans(const SpanWeights* w, const unsigned char* act, std::int64_t spans) {
   float acc[kLanes] = {};
-  for (std::int64_t p = 0; p < pairs; ++p) {
-    const unsigned char* g = act + p * kPairActBytes;
+  for (std::int64_t p = 0; p < spans; ++p) {
+    const unsigned char* g = act + p * kSpanActBytes;
     const auto* xq = reinterpret_cast<const std::int8_t*>(g);
     std::int32_t init[kLanes];
     float dx[kLanes];
     std::memcpy(init, g + 64, sizeof init);
     std::memcpy(dx, g + 128, sizeof dx);
-    const PairWeights& pw = w[p];
+    const SpanWeights& pw = w[p];
     // The products first, then each lane's four: loops a compiler vectorizes.
     std::int32_t prod[64];
     for (int i = 0; i < 64; ++i)
@@ -272,7 +280,7 @@ void portable_quant_prepare(std::uint32_t type, const float* x, std::int64_t in,
   if (is_super(type)) {
     prepare_supers(type, x, in, out);
   } else {
-    prepare_pairs(type, x, in, out);
+    prepare_spans(type, x, in, out);
   }
 }
 
@@ -297,17 +305,17 @@ void portable_quant_tile(const QuantTileArgs& a) {
       for (std::int64_t r = 0; r < a.rows; ++r)
         a.y[r * a.ldy + o] = dot_supers(a.type, sw, a.a + r * a.a_stride, a.groups);
     } else {
-      auto* pw = static_cast<PairWeights*>(a.scratch);
+      auto* pw = static_cast<SpanWeights*>(a.scratch);
       for (std::int64_t p = 0; p < a.groups; ++p)
-        unpack_pair(a.type, row, p, a.blocks, pw[p]);
+        unpack_span(a.type, row, p, a.blocks, pw[p]);
       for (std::int64_t r = 0; r < a.rows; ++r)
-        a.y[r * a.ldy + o] = dot_pairs(pw, a.a + r * a.a_stride, a.groups);
+        a.y[r * a.ldy + o] = dot_spans(pw, a.a + r * a.a_stride, a.groups);
     }
   }
 }
 
 static_assert(sizeof(SuperWeights) <= kQuantScratchBytesPerGroup &&
-              sizeof(PairWeights) <= kQuantScratchBytesPerGroup);
+              sizeof(SpanWeights) <= kQuantScratchBytesPerGroup);
 
 }  // namespace detail
 
@@ -343,8 +351,10 @@ void matmul_quant(KernelSet set, const float* x, std::int64_t rows, std::int64_t
   const auto type = static_cast<std::uint32_t>(w.type());
   const bool super = type == detail::kTypeQ4_K || type == detail::kTypeQ6_K;
   const std::int64_t blocks = super ? in / gguf::kQK_K : in / gguf::kQK8_0;
-  const std::int64_t groups = super ? blocks : (blocks + 1) / 2;
-  const std::int64_t a_stride = groups * (super ? detail::kSuperActBytes : detail::kPairActBytes);
+  const std::int64_t groups = super                       ? blocks
+                              : type == detail::kTypeQ8_0 ? (blocks + 1) / 2
+                                                          : 2 * ((blocks + 3) / 4);
+  const std::int64_t a_stride = groups * (super ? detail::kSuperActBytes : detail::kSpanActBytes);
 
   void (*prepare)(std::uint32_t, const float*, std::int64_t, unsigned char*) = detail::portable_quant_prepare;
   void (*tile)(const QuantTileArgs&) = detail::portable_quant_tile;

@@ -30,21 +30,21 @@ namespace ralm::llama::detail {
 namespace {
 
 // Outputs per register block; rows per register block at most.
-constexpr int kPairCols = 4;
+constexpr int kSpanCols = 4;
 constexpr int kSuperCols = 2;
 constexpr int kMaxRows = 4;
 // How far ahead of the block of outputs being computed its successors'
 // weights are fetched.
 constexpr std::int64_t kPrefetchBytes = 8192;
 
-// Decoded group sizes in a panel: pair = wq[64] | dw[16 floats];
+// Decoded group sizes in a panel: span = wq[64] | dw[16 floats];
 // super-block = wq[256] | sc[4][32 int16] | m or sc16 [16 int16] | d | dmin.
-constexpr int kPairDecBytes = 128;
+constexpr int kSpanDecBytes = 128;
 constexpr int kSuperDecBytes = 576;
 constexpr int kSuperScOffset = 256, kSuperExtraOffset = 512, kSuperDOffset = 544;
 
 constexpr std::int64_t kQ4_0Bytes = 18, kQ8_0Bytes = 34, kQ4_KBytes = 144, kQ6_KBytes = 210;
-static_assert(kPairCols * kPairDecBytes <= kQuantScratchBytesPerGroup &&
+static_assert(kSpanCols * kSpanDecBytes <= kQuantScratchBytesPerGroup &&
               kSuperCols * kSuperDecBytes <= kQuantScratchBytesPerGroup);
 
 inline float half_to_float(std::uint16_t h) {
@@ -105,33 +105,38 @@ inline Q8Block quantize_q8_0(const float* x) {
   return b;
 }
 
+inline void store_span(unsigned char* g, __m512i xq, __m512 dx, int offset_shift) {
+  // init: -C · each lane's sum, C = 2^offset_shift.
+  const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), xq);
+  _mm512_store_si512(g, xq);
+  _mm512_store_si512(g + 64, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, offset_shift)));
+  _mm512_store_ps(g + 128, dx);
+}
+
+inline __m512i join(__m128i a, __m128i b, __m128i c, __m128i d) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1)),
+                            _mm256_inserti128_si256(_mm256_castsi128_si256(c), d, 1), 1);
+}
+
 template <std::uint32_t Type>
-void prepare_pairs(const float* x, std::int64_t in, unsigned char* out) {
-  const std::int64_t blocks = in / 32, pairs = (blocks + 1) / 2;
+void prepare_spans(const float* x, std::int64_t in, unsigned char* out) {
+  const std::int64_t blocks = in / 32;
   const Q8Block none{_mm_setzero_si128(), _mm_setzero_si128(), 0.0f};
-  for (std::int64_t p = 0; p < pairs; ++p) {
-    const Q8Block b0 = quantize_q8_0(x + 64 * p);
-    const Q8Block b1 = 2 * p + 1 < blocks ? quantize_q8_0(x + 64 * p + 32) : none;
-    __m512i xq;
-    __m512 dx;
-    if constexpr (Type == kTypeQ8_0) {
-      xq = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(b0.lo), b0.hi, 1)),
-          _mm256_inserti128_si256(_mm256_castsi128_si256(b1.lo), b1.hi, 1), 1);
-      dx = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(b0.d), _mm512_set1_ps(b1.d));
-    } else {
-      xq = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(b0.lo), b1.lo, 1)),
-          _mm256_inserti128_si256(_mm256_castsi128_si256(b0.hi), b1.hi, 1), 1);
-      dx = _mm512_mask_blend_ps(0xF0F0, _mm512_set1_ps(b0.d), _mm512_set1_ps(b1.d));
+  const auto block = [&](std::int64_t b) { return b < blocks ? quantize_q8_0(x + 32 * b) : none; };
+  if constexpr (Type == kTypeQ8_0) {
+    for (std::int64_t s = 0; 2 * s < blocks; ++s) {
+      const Q8Block b0 = block(2 * s), b1 = block(2 * s + 1);
+      store_span(out + s * kSpanActBytes, join(b0.lo, b0.hi, b1.lo, b1.hi),
+                 _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(b0.d), _mm512_set1_ps(b1.d)), 7);
     }
-    const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), xq);
-    const __m512i init =
-        _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, Type == kTypeQ8_0 ? 7 : 3));
-    unsigned char* g = out + p * kPairActBytes;
-    _mm512_store_si512(g, xq);
-    _mm512_store_si512(g + 64, init);
-    _mm512_store_ps(g + 128, dx);
+  } else {
+    for (std::int64_t q = 0; 4 * q < blocks; ++q) {
+      const Q8Block b0 = block(4 * q), b1 = block(4 * q + 1), b2 = block(4 * q + 2), b3 = block(4 * q + 3);
+      const __m512 dx = _mm512_setr_ps(b0.d, b0.d, b0.d, b0.d, b1.d, b1.d, b1.d, b1.d, b2.d, b2.d, b2.d, b2.d,
+                                       b3.d, b3.d, b3.d, b3.d);
+      store_span(out + 2 * q * kSpanActBytes, join(b0.lo, b1.lo, b2.lo, b3.lo), dx, 3);
+      store_span(out + (2 * q + 1) * kSpanActBytes, join(b0.hi, b1.hi, b2.hi, b3.hi), dx, 3);
+    }
   }
 }
 
@@ -191,67 +196,53 @@ void prepare_supers(const float* x, std::int64_t in, unsigned char* out) {
 
 // ---- Weights: one group unpacked to lane order ----
 
-// vpermw indices: Q4_0's two blocks' 16 qs bytes (words 1-8 and 10-17 of
-// the pair), and each pair's two fp16 scales spread over the lanes they
-// scale (words 0 and 9 for Q4_0, 0 and 17 for Q8_0).
-alignas(64) constexpr std::int16_t kQ4_0Qs[32] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17,
-                                                  1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17};
-alignas(64) constexpr std::int16_t kQ4_0D[32] = {0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9,
-                                                 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9};
 alignas(64) constexpr std::int16_t kQ8_0D[32] = {0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17,
                                                  0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17, 17, 17, 17, 17, 17};
 
-// Q4_0 or Q8_0 blocks 2p and 2p + 1 of a row (the second may be missing:
-// masked loads read nothing past the row).
-template <std::uint32_t Type>
-inline void unpack_pair(const unsigned char* row, std::int64_t p, std::int64_t blocks, __m512i& wq,
+// Q8_0 span s: blocks 2s and 2s + 1 of a row (the second may be missing:
+// masked loads read nothing past the row). The two fp16 scales are words 0
+// and 17 of the pair, spread over the lanes they scale.
+inline void unpack_q8_0(const unsigned char* row, std::int64_t s, std::int64_t blocks, __m512i& wq,
                         __m512& dw) {
-  const bool second = 2 * p + 1 < blocks;
-  if constexpr (Type == kTypeQ4_0) {
-    const unsigned char* b0 = row + 2 * p * kQ4_0Bytes;
-    const __mmask64 bytes = second ? (std::uint64_t{1} << 36) - 1 : (std::uint64_t{1} << 18) - 1;
-    const __m512i pair = _mm512_maskz_loadu_epi8(bytes, b0);
-    const __m256i q = _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ4_0Qs), pair));
-    wq = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1),
-                          _mm512_set1_epi8(0x0F));
-    dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ4_0D), pair)));
-  } else {
-    const unsigned char* b0 = row + 2 * p * kQ8_0Bytes;
-    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
-    const __m256i q1 = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + kQ8_0Bytes + 2))
-                              : _mm256_set1_epi8(-128);
-    // Plus 128 (the sign bit flipped): unsigned, as vpdpbusd takes them.
-    wq = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), _mm512_set1_epi8(-128));
-    const __m512i head = _mm512_maskz_loadu_epi8(second ? (std::uint64_t{1} << 36) - 1 : 3, b0);
-    dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ8_0D), head)));
-  }
+  const bool second = 2 * s + 1 < blocks;
+  const unsigned char* b0 = row + 2 * s * kQ8_0Bytes;
+  const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2));
+  const __m256i q1 = second ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + kQ8_0Bytes + 2))
+                            : _mm256_set1_epi8(-128);
+  // Plus 128 (the sign bit flipped): unsigned, as vpdpbusd takes them.
+  wq = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), _mm512_set1_epi8(-128));
+  const __m512i head = _mm512_maskz_loadu_epi8(second ? (std::uint64_t{1} << 36) - 1 : 3, b0);
+  dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ8_0D), head)));
 }
 
-// Q4_0 blocks 2p to 2p + 3 (all present), as unpack_pair gives pairs p and
-// p + 1, in fewer instructions: two overlapping loads hold all 72 bytes,
-// and one word permute gathers the four blocks' quants, another their
-// scales.
-alignas(64) constexpr std::int16_t kQ4_0Qs4[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
-                                                   13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
-                                                   25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
-alignas(64) constexpr std::int16_t kQ4_0D4[32] = {0,  0,  0,  0,  9,  9,  9,  9,  0,  0,  0,
-                                                  0,  9,  9,  9,  9,  18, 18, 18, 18, 27, 27,
-                                                  27, 27, 18, 18, 18, 18, 27, 27, 27, 27};
+// Q4_0 spans 2q and 2q + 1: blocks 4q to 4q + 3, 72 bytes, in two
+// overlapping loads (bytes 0-63 and 8-71; masked, so blocks past the row's
+// last read as zeros). One word permute gathers the four blocks' quants
+// (words 1-8, 10-17, 19-26 of the first load, 24-31 of the second, i.e.
+// permute indices 56-63), another spreads their scales (words 0, 9, 18, 27)
+// over the lanes they scale.
+alignas(64) constexpr std::int16_t kQ4_0Qs[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
+                                                  13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
+                                                  25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
+alignas(64) constexpr std::int16_t kQ4_0D[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27,
+                                                 0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
 
-inline void unpack_two_pairs_q4_0(const unsigned char* row, std::int64_t p, __m512i& wq0, __m512& dw0,
-                                  __m512i& wq1, __m512& dw1) {
-  const unsigned char* b = row + 2 * p * kQ4_0Bytes;
-  // Bytes 0-63 and 8-71: in the permutes, words 0-31 are the first load's,
-  // 32-63 the second's (its word w is bytes 8 + 2w).
-  const __m512i head = _mm512_loadu_si512(b), tail = _mm512_loadu_si512(b + 8);
-  const __m512i qs = _mm512_permutex2var_epi16(head, _mm512_load_si512(kQ4_0Qs4), tail);
+inline __mmask64 first_bytes(std::int64_t n) {
+  return n >= 64 ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+}
+
+inline void unpack_q4_0(const unsigned char* row, std::int64_t q, std::int64_t blocks, __m512i& low,
+                        __m512i& high, __m512& dw) {
+  const std::int64_t present = blocks - 4 * q < 4 ? blocks - 4 * q : 4;
+  const std::int64_t bytes = present * kQ4_0Bytes;
+  const unsigned char* b = row + 4 * q * kQ4_0Bytes;
+  const __m512i head = _mm512_maskz_loadu_epi8(first_bytes(bytes), b);
+  const __m512i tail = _mm512_maskz_loadu_epi8(first_bytes(bytes - 8), b + 8);
+  const __m512i qs = _mm512_permutex2var_epi16(head, _mm512_load_si512(kQ4_0Qs), tail);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
-  const __m512i lo = _mm512_and_si512(qs, low4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
-  wq0 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-  wq1 = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m512i d = _mm512_permutexvar_epi16(_mm512_load_si512(kQ4_0D4), head);
-  dw0 = _mm512_cvtph_ps(_mm512_castsi512_si256(d));
-  dw1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
+  low = _mm512_and_si512(qs, low4);
+  high = _mm512_and_si512(_mm512_srli_epi16(qs, 4), low4);
+  dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ4_0D), head)));
 }
 
 // A super-block of one output as loaded, what its four steps unpack from.
@@ -376,7 +367,7 @@ inline void store_super(const SuperRaw& w, unsigned char* dst) {
 
 struct Tile {
   const QuantTileArgs* a;
-  const unsigned char* rows[kPairCols];  // the block's outputs' weight rows
+  const unsigned char* rows[kSpanCols];  // the block's outputs' weight rows
   int cols;                              // outputs to store
   float* y;                              // the block's first output of row 0
   const unsigned char* panel;            // the block's groups unpacked (panel blocks only)
@@ -395,11 +386,11 @@ inline void fetch_ahead(const Tile& t, std::int64_t g) {
     _mm_prefetch(p + 64 * i, _MM_HINT_T1);
 }
 
-// R rows from r0 against the tile's kPairCols outputs, unpacking each pair
-// of blocks as it goes or (Panel) reading them unpacked from the panel.
+// R rows from r0 against the tile's kSpanCols outputs, unpacking the spans
+// as it goes or (Panel) reading them unpacked from the panel.
 template <std::uint32_t Type, int R, bool Panel>
-void pair_block(const Tile& t, std::int64_t r0) {
-  constexpr int C = kPairCols;
+void span_block(const Tile& t, std::int64_t r0) {
+  constexpr int C = kSpanCols;
   const QuantTileArgs& a = *t.a;
   __m512 acc[R][C];
 #pragma GCC unroll 4
@@ -408,11 +399,11 @@ void pair_block(const Tile& t, std::int64_t r0) {
     for (int c = 0; c < C; ++c)
       acc[r][c] = _mm512_setzero_ps();
   const unsigned char* act = a.a + r0 * a.a_stride;
-  // Pair p's contribution to every (row, output) of the block.
-  const auto accumulate = [&](std::int64_t p, const __m512i(&wq)[C], const __m512(&dw)[C]) {
+  // Span s's contribution to every (row, output) of the block.
+  const auto accumulate = [&](std::int64_t s, const __m512i(&wq)[C], const __m512(&dw)[C]) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      const unsigned char* g = act + r * a.a_stride + p * kPairActBytes;
+      const unsigned char* g = act + r * a.a_stride + s * kSpanActBytes;
       const __m512i xq = _mm512_load_si512(g);
       const __m512i init = _mm512_load_si512(g + 64);
       const __m512 dx = _mm512_load_ps(g + 128);
@@ -423,37 +414,40 @@ void pair_block(const Tile& t, std::int64_t r0) {
       }
     }
   };
-  std::int64_t p = 0;
-  if constexpr (Type == kTypeQ4_0 && !Panel) {
-    for (; 2 * p + 4 <= a.blocks; p += 2) {
-      fetch_ahead(t, p);
-      fetch_ahead(t, p + 1);
-      __m512i wq0[C], wq1[C];
-      __m512 dw0[C], dw1[C];
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c)
-        unpack_two_pairs_q4_0(t.rows[c], p, wq0[c], dw0[c], wq1[c], dw1[c]);
-      accumulate(p, wq0, dw0);
-      accumulate(p + 1, wq1, dw1);
-    }
-  }
-  for (; p < a.groups; ++p) {
-    __m512i wq[C];
-    __m512 dw[C];
-    if constexpr (Panel) {
+  if constexpr (Panel) {
+    for (std::int64_t s = 0; s < a.groups; ++s) {
+      __m512i wq[C];
+      __m512 dw[C];
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) {
-        const unsigned char* d = t.panel + (p * C + c) * kPairDecBytes;
+        const unsigned char* d = t.panel + (s * C + c) * kSpanDecBytes;
         wq[c] = _mm512_load_si512(d);
         dw[c] = _mm512_load_ps(d + 64);
       }
-    } else {
-      fetch_ahead(t, p);
+      accumulate(s, wq, dw);
+    }
+  } else if constexpr (Type == kTypeQ4_0) {
+    for (std::int64_t q = 0; 2 * q < a.groups; ++q) {
+      fetch_ahead(t, 2 * q);
+      fetch_ahead(t, 2 * q + 1);
+      __m512i low[C], high[C];
+      __m512 dw[C];
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c)
-        unpack_pair<Type>(t.rows[c], p, a.blocks, wq[c], dw[c]);
+        unpack_q4_0(t.rows[c], q, a.blocks, low[c], high[c], dw[c]);
+      accumulate(2 * q, low, dw);
+      accumulate(2 * q + 1, high, dw);
     }
-    accumulate(p, wq, dw);
+  } else {
+    for (std::int64_t s = 0; s < a.groups; ++s) {
+      fetch_ahead(t, s);
+      __m512i wq[C];
+      __m512 dw[C];
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c)
+        unpack_q8_0(t.rows[c], s, a.blocks, wq[c], dw[c]);
+      accumulate(s, wq, dw);
+    }
   }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < t.cols; ++c)
@@ -586,14 +580,14 @@ void super_block(const Tile& t, std::int64_t r0) {
 }
 
 template <std::uint32_t Type>
-constexpr bool kPairType = Type == kTypeQ4_0 || Type == kTypeQ8_0;
+constexpr bool kSpanType = Type == kTypeQ4_0 || Type == kTypeQ8_0;
 
 // Every row of the tile: blocks of kMaxRows, then one block of the rest.
 template <std::uint32_t Type, bool Panel>
 void tile_rows(const Tile& t, std::int64_t rows) {
   const auto block = [&]<int R>(std::int64_t r0) {
-    if constexpr (kPairType<Type>)
-      pair_block<Type, R, Panel>(t, r0);
+    if constexpr (kSpanType<Type>)
+      span_block<Type, R, Panel>(t, r0);
     else
       super_block<Type, R, Panel>(t, r0);
   };
@@ -620,8 +614,8 @@ void tile_rows(const Tile& t, std::int64_t rows) {
 // outputs is unpacked into the panel first.
 template <std::uint32_t Type>
 void tile(const QuantTileArgs& a) {
-  constexpr int C = kPairType<Type> ? kPairCols : kSuperCols;
-  constexpr std::int64_t kGroupBytes = kPairType<Type> ? kPairDecBytes : kSuperDecBytes;
+  constexpr int C = kSpanType<Type> ? kSpanCols : kSuperCols;
+  constexpr std::int64_t kGroupBytes = kSpanType<Type> ? kSpanDecBytes : kSuperDecBytes;
   for (std::int64_t o0 = 0; o0 < a.outs; o0 += C) {
     Tile t{};
     t.a = &a;
@@ -646,18 +640,34 @@ void tile(const QuantTileArgs& a) {
       continue;
     }
     auto* panel = static_cast<unsigned char*>(a.scratch);
-    for (std::int64_t g = 0; g < a.groups; ++g) {
-      fetch_ahead(t, g);
-      for (int c = 0; c < C; ++c) {
-        unsigned char* dst = panel + (g * C + c) * kGroupBytes;
-        if constexpr (kPairType<Type>) {
-          __m512i wq;
+    const auto dst = [&](std::int64_t g, int c) { return panel + (g * C + c) * kGroupBytes; };
+    if constexpr (Type == kTypeQ4_0) {
+      for (std::int64_t q = 0; 2 * q < a.groups; ++q) {
+        fetch_ahead(t, 2 * q);
+        fetch_ahead(t, 2 * q + 1);
+        for (int c = 0; c < C; ++c) {
+          __m512i low, high;
           __m512 dw;
-          unpack_pair<Type>(t.rows[c], g, a.blocks, wq, dw);
-          _mm512_store_si512(dst, wq);
-          _mm512_store_ps(dst + 64, dw);
-        } else {
-          store_super<Type>(load_super<Type>(t.rows[c], g), dst);
+          unpack_q4_0(t.rows[c], q, a.blocks, low, high, dw);
+          _mm512_store_si512(dst(2 * q, c), low);
+          _mm512_store_ps(dst(2 * q, c) + 64, dw);
+          _mm512_store_si512(dst(2 * q + 1, c), high);
+          _mm512_store_ps(dst(2 * q + 1, c) + 64, dw);
+        }
+      }
+    } else {
+      for (std::int64_t g = 0; g < a.groups; ++g) {
+        fetch_ahead(t, g);
+        for (int c = 0; c < C; ++c) {
+          if constexpr (Type == kTypeQ8_0) {
+            __m512i wq;
+            __m512 dw;
+            unpack_q8_0(t.rows[c], g, a.blocks, wq, dw);
+            _mm512_store_si512(dst(g, c), wq);
+            _mm512_store_ps(dst(g, c) + 64, dw);
+          } else {
+            store_super<Type>(load_super<Type>(t.rows[c], g), dst(g, c));
+          }
         }
       }
     }
@@ -671,9 +681,9 @@ void tile(const QuantTileArgs& a) {
 void avx512_quant_prepare(std::uint32_t type, const float* x, std::int64_t in, unsigned char* out) {
   switch (type) {
     case kTypeQ4_0:
-      return prepare_pairs<kTypeQ4_0>(x, in, out);
+      return prepare_spans<kTypeQ4_0>(x, in, out);
     case kTypeQ8_0:
-      return prepare_pairs<kTypeQ8_0>(x, in, out);
+      return prepare_spans<kTypeQ8_0>(x, in, out);
     case kTypeQ4_K:
       return prepare_supers<kTypeQ4_K>(x, in, out);
     default:

@@ -7,12 +7,16 @@
 //
 // Lanes (quant_kernels.hpp). A weight group is unpacked into bytes in
 // "lane order": byte i belongs to lane (i % 64) / 4, 64 bytes per step.
-//   Q8_0, Q4_0: a group is a pair of 32-blocks (b0, b1), one step.
-//     Q8_0: byte i is element i % 32 of block i / 32, plus 128.
-//     Q4_0: bytes 0-15 are elements 0-15 of b0, 16-31 elements 0-15 of b1,
-//       32-47 elements 16-31 of b0, 48-63 elements 16-31 of b1 (the low
-//       nibbles of b0 and b1, then their high nibbles), as 0..15.
-//     An odd last block pairs with a missing one: zero weights, zero scales.
+//   Q8_0, Q4_0: a group is a span of 64 values, one step.
+//     Q8_0: span s is blocks 2s and 2s + 1: byte i is element i % 32 of
+//       block 2s + i / 32, plus 128.
+//     Q4_0: spans 2q and 2q + 1 are blocks 4q to 4q + 3, their low nibbles
+//       (elements 0-15) and then their high ones (16-31): byte i is of
+//       block 4q + i / 16, element i % 16 (+ 16 in span 2q + 1), as 0..15.
+//       Both spans have the same lane scales; one pass over the 72 bytes
+//       of 4 blocks unpacks both.
+//     Blocks past the row's last (padding the last span) have zero values
+//     and zero scales.
 //   Q4_K, Q6_K: a group is a super-block of 256, four steps of 64.
 //     Q6_K: element order, each value 0..63.
 //     Q4_K: its sub-blocks of 32 in the order 0 2 1 3 4 6 5 7, each value
@@ -32,12 +36,12 @@ inline constexpr std::uint32_t kTypeQ4_0 = 2, kTypeQ8_0 = 8, kTypeQ4_K = 12, kTy
 
 // Prepared activations, one row after the other, each row `groups` groups
 // of these bytes (64-byte aligned):
-// Q8_0 and Q4_0 weights, per pair of Q8_0 blocks:
+// Q8_0 and Q4_0 weights, per span of 64 values:
 //   int8 xq[64]     the row's Q8_0 values, in lane order
 //   int32 init[16]  -C · (lane l's 4 values summed), C = 128 for Q8_0 and 8
 //                   for Q4_0: the offset that makes the weights unsigned
 //   float dx[16]    lane l's block scale (fp16 widened), 0 for a missing block
-inline constexpr std::int64_t kPairActBytes = 192;
+inline constexpr std::int64_t kSpanActBytes = 192;
 // Q4_K and Q6_K weights, per Q8_K super-block:
 //   int8 xq[256]     in lane order
 //   int16 bsums[16]  Q8_K's sums of each 16 values, in element order
@@ -54,7 +58,7 @@ struct QuantTileArgs {
   const unsigned char* a;  // row 0's prepared activations
   std::int64_t a_stride;   // bytes from one row's to the next
   std::int64_t rows;
-  std::int64_t groups;  // pairs or super-blocks per row
+  std::int64_t groups;  // spans or super-blocks per row
   std::int64_t blocks;  // 32-blocks (Q8_0, Q4_0) or super-blocks per row
   float* y;
   std::int64_t ldy;
