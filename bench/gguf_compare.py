@@ -61,7 +61,7 @@ def main():
                   f"{peer_prefill:.1f}, decode {ours['decode_tps']:.2f} vs {peer_decode:.2f} tok/s, "
                   f"{(before + after) / 2:.1f} GB/s", file=sys.stderr)
     print(f"| model | weights | kernels | GB/s | prefill ours | llama.cpp | ratio | decode ours | llama.cpp | "
-          f"ratio | decode reads / bandwidth | peak RSS MB (limit) |")
+          f"ratio | decode reads / bandwidth | peak RSS MiB (limit) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m, rs in runs.items():
         med = statistics.median
