@@ -164,6 +164,31 @@ TEST(PluginManager, EarlierFoldersShadowTheSameLibraryFileInLaterOnes) {
   EXPECT_EQ(by_file.plugins().size(), 1u);
 }
 
+// A library anyone could have replaced is not loaded: its code would run as
+// this user. Checked before the dynamic loader runs any of it.
+TEST(PluginManager, PluginsOthersCouldWriteAreRefused) {
+  const ralm::test::TempDir dir;
+  const fs::path file = dir.path() / "libralm-fixture-good.so";
+  fs::copy_file(fixture("fixture-good"), file);
+  fs::permissions(file, fs::perms::others_write, fs::perm_options::add);
+  const std::string file_error = load_error({dir.path()});
+  EXPECT_NE(file_error.find(file.string() + ": refused: it is writable by every user"), std::string::npos)
+      << file_error;
+  EXPECT_NE(file_error.find("chmod o-w"), std::string::npos) << file_error;
+  EXPECT_FALSE(mapped(file.string()));
+  // The file safe, its folder open to everyone (no sticky bit): refused too.
+  fs::permissions(file, fs::perms::others_write, fs::perm_options::remove);
+  fs::permissions(dir.path(), fs::perms::others_write, fs::perm_options::add);
+  const std::string folder_error = load_error({dir.path()});
+  EXPECT_NE(folder_error.find("its folder " + dir.path().string()), std::string::npos) << folder_error;
+  // With the sticky bit (as /tmp has) others cannot replace the file: loaded.
+  fs::permissions(dir.path(), fs::perms::sticky_bit, fs::perm_options::add);
+  Registry registry;
+  EXPECT_EQ(load_error({dir.path()}, registry), "");
+  EXPECT_EQ(registry.plugins().size(), 1u);
+  fs::permissions(dir.path(), fs::perms::others_write | fs::perms::sticky_bit, fs::perm_options::remove);
+}
+
 TEST(PluginManager, MissingFoldersAreSkipped) {
   Registry registry;
   EXPECT_EQ(load_error({"/nonexistent/ralm/plugins"}, registry), "");

@@ -8,6 +8,9 @@
 #include <sstream>
 #include <system_error>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "ralm/error.hpp"
 #include "ralm/log.hpp"
 #include "ralm/plugin.hpp"
@@ -53,6 +56,40 @@ class StagingRegistrar final : public Registrar {
   }
   std::vector<std::pair<ComponentInfo, ComponentFactory>> staged;
 };
+
+// Whether someone other than this user (or root) could change what `path`
+// holds: owned by another user, or writable by everyone (a folder only when
+// it lacks the sticky bit, which keeps others from replacing its files).
+// Group-writable is allowed: under a user-private group (umask 002) the group
+// is the user. What the dynamic loader refuses in secure mode, for the same
+// reason: loading a library runs its code with this process's rights.
+std::string unsafe_because(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0)
+    return "it belongs to user id " + std::to_string(st.st_uid) + ", neither you nor root";
+  const bool sticky_folder = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
+  if ((st.st_mode & S_IWOTH) && !sticky_folder) {
+    std::ostringstream mode;
+    mode << std::oct << (st.st_mode & 07777);
+    return "it is writable by every user (mode 0" + mode.str() + ")";
+  }
+  return "";
+}
+
+// Refuses a plugin file that others could have changed, or one in a folder
+// they could have put it in.
+void check_ownership(const fs::path& file) {
+  for (const fs::path& p : {file, fs::absolute(file).parent_path()}) {
+    if (const std::string why = unsafe_because(p); !why.empty()) {
+      throw InputError(file.string() + ": refused: " + (p == file ? "" : "its folder " + p.string() + ": ") +
+                       why +
+                       "; another user could make ralm run their code. Take write permission from others "
+                       "(chmod o-w), own it yourself, or remove it from the plugin path");
+    }
+  }
+}
 
 }  // namespace
 
@@ -109,6 +146,7 @@ void PluginManager::load_file(const fs::path& file) {
   const std::string where = file.string();
   const std::string sdk = std::string("ralmkit SDK ") + RALM_SDK_VERSION_STRING;
 
+  check_ownership(file);
   boost::dll::shared_library lib;
   try {
     lib.load(boost::dll::fs::path(file.string()),
