@@ -222,7 +222,7 @@ TEST(CompletionJson, HasTheDocumentedShape) {
   EXPECT_TRUE(chunk["choices"][0]["finish_reason"].is_null());
   EXPECT_EQ(chunk["choices"][0]["text"], "a\xEF\xBF\xBD");  // invalid bytes become U+FFFD
   EXPECT_FALSE(chunk.contains("usage"));
-  const std::string last = stream_end(who, "", end);
+  const std::string last = stream_end(who, end);
   EXPECT_EQ(last.substr(last.size() - 14), "data: [DONE]\n\n");
 
   const json error = error_body("max_tokens: too many", "invalid_request_error", "max_tokens");

@@ -49,8 +49,8 @@ std::string stream_event(const CompletionIdentity& who, const std::string& text)
   return event(envelope(who, choice(text, nullptr)));
 }
 
-std::string stream_end(const CompletionIdentity& who, const std::string& text, const CompletionEnd& end) {
-  return event(completion_body(who, text, end)) + "data: [DONE]\n\n";
+std::string stream_end(const CompletionIdentity& who, const CompletionEnd& end) {
+  return event(completion_body(who, "", end)) + "data: [DONE]\n\n";
 }
 
 std::string stream_error(const ResultJson& error) {

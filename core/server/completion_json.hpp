@@ -38,9 +38,9 @@ ResultJson completion_body(const CompletionIdentity& who, const std::string& tex
 // One event of a stream: `data: {...}\n\n` with the new text and a null
 // finish_reason.
 std::string stream_event(const CompletionIdentity& who, const std::string& text);
-// The last events: the remaining text with finish_reason, usage and ralm,
-// then `data: [DONE]`.
-std::string stream_end(const CompletionIdentity& who, const std::string& text, const CompletionEnd& end);
+// The last events: finish_reason, usage and ralm with no text (any text
+// left goes before it, in a stream_event), then `data: [DONE]`.
+std::string stream_end(const CompletionIdentity& who, const CompletionEnd& end);
 // A failure after the stream began (its status already sent): the error
 // body as an event, then `data: [DONE]`.
 std::string stream_error(const ResultJson& error);

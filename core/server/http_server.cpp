@@ -366,11 +366,13 @@ void HttpServer::Impl::complete_streamed(std::shared_ptr<CompletionRun> run, std
           run->cancel();
           return false;
         }
-        std::string last;
+        // Text still pending goes in an event of its own, as OpenAI's
+        // streams do: the last event carries only how the run ended, however
+        // fast the run finished.
+        std::string last = text.empty() ? std::string() : stream_event(who, text);
         try {
-          last = stream_end(who, text, end_of(*run, request));
+          last += stream_end(who, end_of(*run, request));
         } catch (...) {
-          if (!text.empty()) last = stream_event(who, text);
           last += stream_error(failure_of(std::current_exception()).second);
         }
         const bool written = sink.write(last.data(), last.size());
