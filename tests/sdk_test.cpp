@@ -1,8 +1,16 @@
 // The SDK's value types, parameters, errors, progress and the interfaces'
 // default behaviours.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "ralm/ralm.hpp"
+#include "ralm/staging_directory.hpp"
+#include "run_command.hpp"
 
 namespace {
 
@@ -204,6 +212,51 @@ TEST(RetrieverDefaults, ScoreBatchIsRowMajorQueriesByIds) {
   const std::vector<std::string> queries = {"a", "abc"};
   const std::vector<ralm::PassageId> ids = {1, 2};
   EXPECT_EQ(r.score_batch(queries, ids), (std::vector<float>{11, 12, 31, 32}));
+}
+
+// A writer killed outright (SIGKILL: no destructor runs) leaves its
+// partial folder; the next writer of the same folder removes it.
+TEST(StagingDirectory, WhatAKilledWriterLeftGoesAtTheNextWrite) {
+  namespace fs = std::filesystem;
+  const ralm::test::TempDir dir;
+  const fs::path out = dir.path() / "index";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ralm::StagingDirectory staging(out, false);
+    std::ofstream(staging.path() / "half") << "written before the kill";
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  const fs::path left = out.string() + ".partial-" + std::to_string(child);
+  ASSERT_TRUE(fs::exists(left / "half"));
+  // A leftover of a process still running (pid 1) and one of another folder stay.
+  const fs::path running = out.string() + ".partial-1",
+                 other = dir.path() / ("other.partial-" + std::to_string(child));
+  fs::create_directories(running);
+  fs::create_directories(other);
+  ralm::StagingDirectory again(out, false);
+  std::ofstream(again.path() / "whole") << "complete";
+  again.commit();
+  EXPECT_FALSE(fs::exists(left));
+  EXPECT_TRUE(fs::exists(out / "whole"));
+  EXPECT_TRUE(fs::exists(running));
+  EXPECT_TRUE(fs::exists(other));
+
+  // Killed between its two renames: the old folder moved aside, the new one
+  // not yet in place. The old one is the folder again, and nothing is lost.
+  fs::rename(out, out.string() + ".old-" + std::to_string(child));
+  EXPECT_THROW(ralm::StagingDirectory(out, false), ralm::InputError);  // restored, so it exists
+  EXPECT_TRUE(fs::exists(out / "whole"));
+
+  // A single file's temporary goes the same way.
+  const fs::path file = dir.path() / "manifest.json";
+  std::ofstream(file.string() + ".tmp-" + std::to_string(child)) << "half";
+  ralm::write_file_atomically(file, [](std::ostream& o) { o << "{}"; });
+  EXPECT_FALSE(fs::exists(file.string() + ".tmp-" + std::to_string(child)));
+  EXPECT_TRUE(fs::exists(file));
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // Writing a folder so that nothing half-written is ever seen: everything goes
 // into DIR.partial-PID, and commit() renames it to DIR. If the owner is
 // destroyed before commit() (an error, an interruption), the partial folder
-// is removed, and a rerun starts clean. Passage stores, indexes, datastores
-// and checkpoints are all written this way.
+// is removed, and a rerun starts clean. A writer killed outright (SIGKILL)
+// cannot remove it: the next writer of DIR removes what writers no longer
+// running left beside it (DIR.partial-PID, .tmp-PID; an .old-PID becomes DIR
+// again when DIR is missing). Passage stores, indexes, datastores,
+// checkpoints and GGUF files are all written this way.
 #pragma once
 
 #include <filesystem>
