@@ -1,6 +1,9 @@
 #include "gguf_model.hpp"
 
 #include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "quant_matrix.hpp"
 #include "ralm/error.hpp"
