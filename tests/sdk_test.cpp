@@ -10,6 +10,7 @@
 
 #include "ralm/ralm.hpp"
 #include "ralm/staging_directory.hpp"
+#include "ralm/writer_leftovers.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -257,6 +258,34 @@ TEST(StagingDirectory, WhatAKilledWriterLeftGoesAtTheNextWrite) {
   ralm::write_file_atomically(file, [](std::ostream& o) { o << "{}"; });
   EXPECT_FALSE(fs::exists(file.string() + ".tmp-" + std::to_string(child)));
   EXPECT_TRUE(fs::exists(file));
+}
+
+// A command that uses an existing folder as it stands (an index build finding
+// the index there) writes nothing, so it removes what a killed rebuild left
+// beside the folder itself, and puts back a folder the rebuild had moved aside.
+TEST(WriterLeftovers, GoWhenTheOutputIsUsedAsItStands) {
+  namespace fs = std::filesystem;
+  const ralm::test::TempDir dir;
+  const fs::path out = dir.path() / "index";
+  fs::create_directories(out);
+  std::ofstream(out / "whole") << "complete";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  const std::string gone = std::to_string(child);
+  const fs::path partial = out.string() + ".partial-" + gone;
+  fs::create_directories(partial);
+  ralm::recover_writer_leftovers(out);
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_TRUE(fs::exists(out / "whole"));
+
+  const fs::path old = out.string() + ".old-" + gone;
+  fs::rename(out, old);
+  ralm::recover_writer_leftovers(out);
+  EXPECT_FALSE(fs::exists(old));
+  EXPECT_TRUE(fs::exists(out / "whole"));
 }
 
 }  // namespace

@@ -21,18 +21,7 @@ cleanup() {
 trap cleanup EXIT
 unset RALMKIT_PLUGIN_PATH RALM_LOG_LEVEL
 
-passed=0
-failed=0
-check() { # check NAME CONDITION-COMMAND...
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name" >&2
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/shell_checks.sh"
 die() {
   echo "FAIL: $*" >&2
   [[ -f $work/server.err ]] && tail -n 20 "$work/server.err" >&2

@@ -2,6 +2,7 @@
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
 #include "ralm/ralm.hpp"
+#include "ralm/writer_leftovers.hpp"
 
 namespace {
 
@@ -12,6 +13,9 @@ std::unique_ptr<ralm::bm25::Bm25Retriever> make_retriever(const ralm::Params& p,
   if (index_dir.empty()) index_dir = store->dir() / "bm25";
   const ralm::IndexRequest request = ctx.index_request();
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
+  // An index used as it stands is not rewritten, so what a killed rebuild
+  // left beside it goes now or never.
+  ralm::recover_writer_leftovers(index_dir);
   if (rebuild || !fs::exists(index_dir / "meta.json")) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
       p.fail("index", "no BM25 index at " + index_dir.string() +

@@ -11,6 +11,7 @@
 #include "ralm/log.hpp"
 #include "ralm/progress.hpp"
 #include "ralm/staging_directory.hpp"
+#include "ralm/writer_leftovers.hpp"
 
 namespace ralm::dense {
 
@@ -210,6 +211,8 @@ std::vector<float> model_probe(Model& model) {
 }
 
 bool datastore_exists(const DatastoreSpec& spec) {
+  recover_writer_leftovers(spec.dir);
+  if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
   return spec.exact() || fs::exists(spec.faiss_dir() / "meta.json");
 }

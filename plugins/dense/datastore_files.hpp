@@ -71,7 +71,9 @@ struct DatastoreSpec {
 std::string model_fingerprint(const Model& model);
 std::vector<float> model_probe(Model& model);
 
-// Whether everything the spec needs is on disk (not whether it matches).
+// Whether everything the spec needs is on disk (not whether it matches),
+// once what killed writers left beside its folders is gone (an index used as
+// it stands is not rewritten, so that would stay; writer_leftovers.hpp).
 bool datastore_exists(const DatastoreSpec& spec);
 
 // Builds what is missing, or everything with `rebuild`: the entries, then the

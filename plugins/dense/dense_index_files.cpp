@@ -8,6 +8,7 @@
 #include "ralm/log.hpp"
 #include "ralm/progress.hpp"
 #include "ralm/staging_directory.hpp"
+#include "ralm/writer_leftovers.hpp"
 
 namespace ralm::dense {
 
@@ -32,6 +33,8 @@ fs::path DenseIndexSpec::faiss_dir() const {
 }
 
 bool dense_index_exists(const DenseIndexSpec& spec) {
+  recover_writer_leftovers(spec.dir);
+  if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
   return spec.exact() || fs::exists(spec.faiss_dir() / "meta.json");
 }

@@ -50,7 +50,9 @@ struct DenseIndexSpec {
   std::filesystem::path faiss_dir() const;
 };
 
-// Whether everything the spec needs is on disk (not whether it matches).
+// Whether everything the spec needs is on disk (not whether it matches),
+// once what killed writers left beside its folders is gone (an index used as
+// it stands is not rewritten, so that would stay; writer_leftovers.hpp).
 bool dense_index_exists(const DenseIndexSpec& spec);
 
 // Builds what is missing, or everything with `rebuild`: the encoder and the
