@@ -81,7 +81,9 @@ void save_gguf_model(const std::filesystem::path& file, const LlamaConfig& c, co
   if (ft == file_types().end())
     throw InputError(file.string() + ": unknown GGUF type '" + type + "'; choose one of " + file_type_list());
   if (!overwrite && std::filesystem::exists(file))
-    throw InputError(file.string() + ": the file exists; choose another name, or overwrite it");
+    throw InputError(
+        file.string() +
+        ": the file exists; choose another name, or replace it (ralm model convert|quantize --force)");
   if (c.rope_scaling.factor > 0 || c.rope_scaling.linear_factor > 0 || !c.rope_scaling.freq_divisors.empty())
     throw InputError(file.string() + ": writing rotary scaling to GGUF is not supported yet");
 
