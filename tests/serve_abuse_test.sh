@@ -28,31 +28,11 @@ die() {
   exit 1
 }
 
-"$ralm" corpus build --source "jsonl:$source_dir/tests/fixtures/corpus/docs.jsonl" --words 6 \
-  --out "$work/corpus" > /dev/null 2>&1 || die "corpus build failed"
-cat > "$work/fast.yaml" <<'YAML'
-name: tiny
-model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
-        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
-retriever: {plugin: bm25, corpus: corpus}
-policy: {plugin: prepend}
-engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 6, threads: 1}
-YAML
+source "$(dirname "${BASH_SOURCE[0]}")/serve_fixture.sh"
+write_tiny_pipeline 6
 jq -r .prompt "$source_dir/pipelines/prompts/quickstart.jsonl" > "$work/prompts.txt"
-
-: > "$work/server.out"
-: > "$work/server.err"
-(cd "$work" && exec "$ralm" serve fast.yaml --port 0 --max-batch 4 --max-queue 4 --max-body 4096 \
-  --log-level warn > server.out 2> server.err) &
-server_pid=$!
-port=
-for ((i = 0; i < 300; i++)); do
-  port=$(sed -n 's|.* at http://127.0.0.1:\([0-9]*\)/ .*|\1|p' "$work/server.out")
-  if [[ -n $port ]] && curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1; then break; fi
-  kill -0 "$server_pid" 2> /dev/null || die "ralm serve exited before answering"
-  sleep 0.05
-done
-[[ -n $port ]] || die "ralm serve did not answer /health within 15 s"
+start_server "$work/fast.yaml" --max-batch 4 --max-queue 4 --max-body 4096
+port=${url##*:}
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 
 # A first round warms the server (buffers, pools, the prefix cache), then the

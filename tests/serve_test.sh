@@ -27,22 +27,7 @@ die() {
   [[ -f $work/server.err ]] && tail -n 20 "$work/server.err" >&2
   exit 1
 }
-
-# Starts `ralm serve PIPELINE ARGS...` on a free port; sets $url and $server_pid.
-start_server() {
-  : > "$work/server.out"
-  : > "$work/server.err"
-  "$ralm" serve "$@" --port 0 --log-level info > "$work/server.out" 2> "$work/server.err" &
-  server_pid=$!
-  local i
-  for ((i = 0; i < 300; i++)); do
-    url=$(sed -n 's|.* at \(http://[^ ]*\)/ .*|\1|p' "$work/server.out")
-    if [[ -n $url ]] && curl -sf "$url/health" > /dev/null 2>&1; then return 0; fi
-    kill -0 "$server_pid" 2> /dev/null || die "ralm serve $* exited before answering"
-    sleep 0.05
-  done
-  die "ralm serve $* did not answer /health within 15 s"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/serve_fixture.sh"
 
 # post PATH BODY: prints the body, and the status on a last line of its own.
 post() { curl -s -w '\n%{http_code}' -H 'Content-Type: application/json' --data-binary "$2" "$url$1"; }
@@ -67,16 +52,7 @@ expect_error() {
 stream_text() { grep '^data: {' "$1" | sed 's/^data: //' | jq -j '.choices[0].text'; }
 last_event() { grep '^data: {' "$1" | tail -n 1 | sed 's/^data: //'; }
 
-"$ralm" corpus build --source "jsonl:$source_dir/tests/fixtures/corpus/docs.jsonl" --words 6 \
-  --out "$work/corpus" > /dev/null 2>&1 || die "corpus build failed"
-cat > "$work/fast.yaml" <<'YAML'
-name: tiny
-model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
-        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
-retriever: {plugin: bm25, corpus: corpus}
-policy: {plugin: prepend}
-engine: {stride: 4, max_passage_tokens: 32, max_new_tokens: 12, threads: 1}
-YAML
+write_tiny_pipeline 12
 
 # --- A small model: the API's answers --------------------------------------
 start_server "$work/fast.yaml" --max-body 4096
