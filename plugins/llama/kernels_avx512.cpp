@@ -10,15 +10,7 @@
 // one fused multiply-add (f32) or one vdpbf16ps (bf16) per k step, in order
 // (see kernels.hpp); the blocks below only choose how many accumulators live
 // in registers at once.
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by initialising
-// them from themselves (GCC bug 105593), which -Wuninitialized reports at
-// every inlined use; the intrinsics are correct.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "avx512_common.hpp"
 
 #include "kernels_impl.hpp"
 
@@ -168,16 +160,6 @@ void panel_rows(const PanelArgs& a) {
 template <template <int, int> class K>
 void panel(const PanelArgs& a) {
   with_count<4>(a.width / 16, [&]<int NV>() { panel_rows<K, NV>(a); });
-}
-
-// Lanes l and l + 8, then l + 4, l + 2 and l + 1: the portable dot's tree.
-inline float sum_lanes(__m512 v) {
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_movehdup_ps(q));
-  return _mm_cvtss_f32(q);
 }
 
 template <class T>

@@ -12,14 +12,7 @@
 // registers. With more rows than one register block, a block of outputs is
 // unpacked once into a panel in cache and every block of rows then runs over
 // it, so prefill pays the unpacking once per 64 rows rather than once per 4.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-// GCC 12's intrinsic headers initialise "undefined" vectors from themselves
-// (GCC bug 105593); -Wuninitialized reports every use.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "avx512_common.hpp"
 
 #include <cstring>
 
@@ -55,20 +48,6 @@ inline std::uint16_t load_u16(const unsigned char* p) {
   std::uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
-}
-
-// Lanes l and l + 4, then l + 2 and l + 1.
-inline float sum_lanes8(__m256 x) {
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_movehdup_ps(q));
-  return _mm_cvtss_f32(q);
-}
-
-// Lanes l and l + 8, then l + 4, l + 2 and l + 1 (the portable set's tree).
-inline float sum_lanes(__m512 v) {
-  return sum_lanes8(_mm256_add_ps(_mm512_castps512_ps256(v),
-                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
 // ---- Activations ----
