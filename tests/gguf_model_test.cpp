@@ -37,11 +37,13 @@ std::vector<ralm::TokenId> fixture_tokens() {
   return ids;
 }
 
-std::vector<float> raw_floats(const fs::path& file) {
+// A file of raw little-endian values of type T.
+template <class T>
+std::vector<T> raw_values(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  std::vector<T> v(bytes.size() / sizeof(T));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
   return v;
 }
 
@@ -61,14 +63,6 @@ struct FileCase {
   double to_llama_cpp;
   bool rounds_activations;
 };
-
-std::vector<double> raw_doubles(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<double> v(bytes.size() / sizeof(double));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(double));
-  return v;
-}
 
 template <class A, class B>
 double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
@@ -93,8 +87,8 @@ TEST_P(GgufFixture, LogitsAgreeWithLlamaCppAndAFloat64Forward) {
   const auto v = static_cast<std::size_t>(model->config().vocab_size);
   ASSERT_EQ(got.size(), ids.size() * v);
 
-  const auto peer = raw_floats(kFixtures / (stem + ".logits.f32"));
-  const auto exact = raw_doubles(kFixtures / (stem + ".logits.f64"));
+  const auto peer = raw_values<float>(kFixtures / (stem + ".logits.f32"));
+  const auto exact = raw_values<double>(kFixtures / (stem + ".logits.f64"));
   ASSERT_EQ(peer.size(), got.size());
   ASSERT_EQ(exact.size(), got.size());
   std::size_t same_top = 0;
