@@ -5,14 +5,8 @@
 // index each give one clear error, or with partial results a counted search
 // of the others.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <thread>
 
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/error.hpp"
@@ -20,11 +14,14 @@
 #include "shard_index.hpp"
 #include "synthetic_corpus.hpp"
 #include "xapian_retriever.hpp"
+#include "xapian_tcpsrv.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace xs = ralm::xapian_shards;
+using ralm::test::free_port;
+using ralm::test::ShardServer;
 using ralm::test::TempDir;
 
 const std::string kCorpus = RALM_SOURCE_DIR "/tests/fixtures/corpus";
@@ -59,64 +56,6 @@ std::vector<xs::ShardLocation> local_shards(const fs::path& dir, std::int64_t co
 xs::ShardLocation remote(unsigned port) {
   return {.path = {}, .host = "127.0.0.1", .port = port};
 }
-
-// A loopback port nothing listens on now (the kernel's choice for port 0).
-unsigned free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// One `xapian-tcpsrv` serving a shard on 127.0.0.1, stopped on destruction.
-class ShardServer {
- public:
-  explicit ShardServer(const fs::path& db) : port_(free_port()) {
-    pid_ = ::fork();
-    if (pid_ > 0) ::setpgid(pid_, pid_);
-    if (pid_ == 0) {
-      // Its own process group: the server forks a process per connection,
-      // and stop() ends them all, as a machine going down would.
-      ::setpgid(0, 0);
-      const std::string port = std::to_string(port_);
-      ::execlp("xapian-tcpsrv", "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port.c_str(),
-               db.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // Ready when a client can open the shard (bounded: 10 s).
-    for (int i = 0; i < 200; ++i) {
-      try {
-        (void)Xapian::Remote::open("127.0.0.1", port_, 1000, 200).get_doccount();
-        return;
-      } catch (const Xapian::Error&) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    stop();
-    throw std::runtime_error("xapian-tcpsrv on port " + std::to_string(port_) + " did not answer in 10 s");
-  }
-  ~ShardServer() { stop(); }
-  ShardServer(const ShardServer&) = delete;
-  ShardServer& operator=(const ShardServer&) = delete;
-
-  unsigned port() const { return port_; }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  unsigned port_;
-  pid_t pid_ = -1;
-};
 
 class XapianShards : public ::testing::Test {
  protected:
