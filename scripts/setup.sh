@@ -14,7 +14,7 @@ ralm_packages=(
   libstemmer-dev zlib1g-dev dict-foldoc dict-jargon dict-gcide wordnet-base libopenblas-dev
   libfaiss-dev libeigen3-dev
   libcpp-httplib-dev curl jq chromium
-  libxapian-dev xapian-tools
+  libxapian-dev xapian-tools libopenmpi-dev openmpi-bin
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }
