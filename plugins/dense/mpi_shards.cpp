@@ -118,6 +118,16 @@ std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t n, std::int64_t sh
 void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::string& fingerprint) {
   const std::int64_t dim = shard.dim();
   for (;;) {
+    // Waiting by polling with short sleeps, not in MPI_Probe: Open MPI's
+    // blocking calls spin, and shard ranks sharing a machine with rank 0 (a
+    // one-machine job, the tests) would take its cores while idle.
+    for (auto pause = std::chrono::microseconds(1);;) {
+      int ready = 0;
+      check(MPI_Iprobe(0, kRequestTag, MPI_COMM_WORLD, &ready, MPI_STATUS_IGNORE), "MPI_Iprobe");
+      if (ready) break;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(100));
+    }
     const std::vector<char> request = receive_from(0, kRequestTag);
     Header h{};
     const char* at = take(request.data(), &h, 1);
