@@ -100,20 +100,27 @@ int main(int argc, char** argv) try {
       sharded8.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
     }
   }
-  const nlohmann::json out = {{"n", n},
-                              {"dim", dim},
-                              {"shards", shards},
-                              {"scan_kernels", ralm::dense::scan_kernels_name(kernels)},
-                              {"local",
-                               {{"batch1_p50_ms", percentile(local1, 0.5)},
-                                {"batch1_p99_ms", percentile(local1, 0.99)},
-                                {"batch8_p50_ms", percentile(local8, 0.5)},
-                                {"batch8_p99_ms", percentile(local8, 0.99)}}},
-                              {"sharded",
-                               {{"batch1_p50_ms", percentile(sharded1, 0.5)},
-                                {"batch1_p99_ms", percentile(sharded1, 0.99)},
-                                {"batch8_p50_ms", percentile(sharded8, 0.5)},
-                                {"batch8_p99_ms", percentile(sharded8, 0.99)}}}};
+  const mpi::ShardClient::Times t = sharded.times();
+  const nlohmann::json out = {
+      {"sharded_time_split",
+       {{"exchanges", t.exchanges},
+        {"wall_ms_per_exchange", 1e3 * t.wall_s / static_cast<double>(t.exchanges)},
+        {"slowest_shard_ms_per_exchange", 1e3 * t.slowest_shard_s / static_cast<double>(t.exchanges)},
+        {"network_ms_per_exchange", 1e3 * t.network_s() / static_cast<double>(t.exchanges)}}},
+      {"n", n},
+      {"dim", dim},
+      {"shards", shards},
+      {"scan_kernels", ralm::dense::scan_kernels_name(kernels)},
+      {"local",
+       {{"batch1_p50_ms", percentile(local1, 0.5)},
+        {"batch1_p99_ms", percentile(local1, 0.99)},
+        {"batch8_p50_ms", percentile(local8, 0.5)},
+        {"batch8_p99_ms", percentile(local8, 0.99)}}},
+      {"sharded",
+       {{"batch1_p50_ms", percentile(sharded1, 0.5)},
+        {"batch1_p99_ms", percentile(sharded1, 0.99)},
+        {"batch8_p50_ms", percentile(sharded8, 0.5)},
+        {"batch8_p99_ms", percentile(sharded8, 0.99)}}}};
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

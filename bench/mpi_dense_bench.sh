@@ -12,8 +12,12 @@ for k in 1 2 3 4; do
   mpirun --oversubscribe -np $((k + 1)) "$bin" "$@" >> mpi_dense_bench.jsonl
 done
 jq -r '[.shards, .local.batch1_p50_ms, .sharded.batch1_p50_ms, .sharded.batch1_p99_ms,
-        .local.batch8_p50_ms, .sharded.batch8_p50_ms, .sharded.batch8_p99_ms, .scan_kernels] | @tsv' \
+        .local.batch8_p50_ms, .sharded.batch8_p50_ms, .sharded.batch8_p99_ms,
+        .sharded_time_split.slowest_shard_ms_per_exchange, .sharded_time_split.network_ms_per_exchange,
+        .scan_kernels] | @tsv' \
   mpi_dense_bench.jsonl |
-  awk 'BEGIN { printf "%-7s %-22s %-22s %s\n", "SHARDS", "batch 1 p50 (p99) ms", "batch 8 p50 (p99) ms", "kernels";
-               printf "%-7s %-22s %-22s\n", "", "local | sharded", "local | sharded" }
-       { printf "%-7s %6.2f | %6.2f (%6.2f)   %6.2f | %6.2f (%6.2f)   %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+  awk 'BEGIN { printf "%-7s %-26s %-26s %-22s %s\n", "SHARDS", "batch 1 p50 (p99) ms", "batch 8 p50 (p99) ms",
+                      "mean ms: shard | network", "kernels";
+               printf "%-7s %-26s %-26s\n", "", "local | sharded", "local | sharded" }
+       { printf "%-7s %7.2f | %7.2f (%7.2f)  %7.2f | %7.2f (%7.2f)  %7.3f | %7.3f        %s\n",
+                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'

@@ -5,6 +5,7 @@
 #define OMPI_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,16 @@ std::vector<char> receive_from(int source, int tag) {
   std::vector<char> buf(static_cast<std::size_t>(bytes));
   check(MPI_Recv(buf.data(), bytes, MPI_BYTE, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
   return buf;
+}
+
+// Every answer starts with the seconds the shard rank spent on it, so that
+// rank 0 can tell its search time from the network's.
+void send_answer(std::span<const char> body, std::chrono::steady_clock::time_point received) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
+  std::vector<char> answer;
+  put(answer, &seconds, 1);
+  answer.insert(answer.end(), body.begin(), body.end());
+  MPI_Send(answer.data(), static_cast<int>(answer.size()), MPI_BYTE, 0, kAnswerTag, MPI_COMM_WORLD);
 }
 
 bool finalize_at_exit = true;
@@ -129,6 +140,7 @@ void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::st
       pause = std::min(pause * 2, std::chrono::microseconds(100));
     }
     const std::vector<char> request = receive_from(0, kRequestTag);
+    const auto received = std::chrono::steady_clock::now();
     Header h{};
     const char* at = take(request.data(), &h, 1);
     if (h.op == Op::stop) break;
@@ -136,7 +148,7 @@ void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::st
       // Rank 0 opened a pipeline: is its index the one this rank holds?
       const std::string theirs(at, request.data() + request.size());
       const char same = theirs == fingerprint ? 1 : 0;
-      MPI_Send(&same, 1, MPI_BYTE, 0, kAnswerTag, MPI_COMM_WORLD);
+      send_answer({&same, 1}, received);
       continue;
     }
     std::vector<float> queries(static_cast<std::size_t>(h.nq * dim));
@@ -164,7 +176,7 @@ void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::st
       shard.score(queries.data(), h.nq, ids, scores.data());
       put(answer, scores.data(), scores.size());
     }
-    MPI_Send(answer.data(), static_cast<int>(answer.size()), MPI_BYTE, 0, kAnswerTag, MPI_COMM_WORLD);
+    send_answer(answer, received);
   }
   leave_job(0);
 }
@@ -202,6 +214,7 @@ std::vector<std::vector<char>> ShardClient::exchange(const std::vector<std::vect
   // Answers are awaited by polling, so that a rank that stalls (or a machine
   // that went away without the runtime noticing) is named within the
   // timeout instead of blocking the engine forever.
+  const auto started = std::chrono::steady_clock::now();
   std::vector<std::vector<char>> answers(n);
   std::vector<bool> done(n, false);
   std::size_t left = n;
@@ -239,6 +252,16 @@ std::vector<std::vector<char>> ShardClient::exchange(const std::vector<std::vect
     }
   }
   MPI_Waitall(static_cast<int>(n), sends.data(), MPI_STATUSES_IGNORE);
+  double slowest = 0;
+  for (std::vector<char>& answer : answers) {
+    double seconds = 0;
+    take(answer.data(), &seconds, 1);
+    slowest = std::max(slowest, seconds);
+    answer.erase(answer.begin(), answer.begin() + sizeof(double));
+  }
+  times_.exchanges += 1;
+  times_.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  times_.slowest_shard_s += slowest;
   return answers;
 }
 

@@ -62,6 +62,20 @@ class ShardClient {
   ShardClient& operator=(const ShardClient&) = delete;
 
   std::vector<std::vector<Hit>> search(const float* queries, std::int64_t nq, std::int64_t k);
+
+  // Where the time of the requests so far went: each request waits for its
+  // slowest shard rank's work (search) and for the messages (the rest:
+  // network, and rank 0's own merging).
+  struct Times {
+    std::int64_t exchanges = 0;
+    double wall_s = 0;
+    double slowest_shard_s = 0;
+    double network_s() const { return wall_s - slowest_shard_s; }
+  };
+  Times times() const {
+    std::lock_guard lock(mutex_);
+    return times_;
+  }
   // out[q * ids.size() + i] as ExactSearch::score.
   void score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out);
 
@@ -71,7 +85,8 @@ class ShardClient {
 
   std::int64_t shards_, rows_, dim_;
   unsigned timeout_ms_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  Times times_;
 };
 
 }  // namespace ralm::dense::mpi_shards
