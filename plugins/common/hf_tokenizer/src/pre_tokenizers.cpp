@@ -330,7 +330,8 @@ std::unique_ptr<PreTokenizer> pre_tokenizer_from_json(const JsonField& field) {
   }
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelPreTokenizer>(field.boolean_or("add_prefix_space", true),
-                                                   field.boolean_or("use_regex", true), field.path());
+                                                   field.boolean_or("use_regex", true),
+                                                   field.source() + ": " + field.path());
   if (type == "Split")
     return std::make_unique<SplitPreTokenizer>(StringPattern::from_json(field.at("pattern")),
                                                behavior_from_json(field.at("behavior")),

@@ -14,7 +14,8 @@ namespace ralm::hf {
 
 class Regex {
  public:
-  // `where` names the pattern in errors ("pre_tokenizer.pattern.Regex").
+  // `where` names the file and the pattern in errors
+  // ("tokenizer.json: pre_tokenizer.pattern.Regex").
   Regex(const std::string& pattern, const std::string& where);
   // A pattern matching `literal` exactly.
   static Regex literal(std::string_view literal, const std::string& where);

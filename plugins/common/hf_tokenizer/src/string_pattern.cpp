@@ -4,7 +4,8 @@ namespace ralm::hf {
 
 StringPattern StringPattern::from_json(const JsonField& field) {
   if (field.has("String")) return StringPattern(field.string("String"));
-  if (field.has("Regex")) return StringPattern(Regex(field.string("Regex"), field.path() + ".Regex"));
+  if (field.has("Regex"))
+    return StringPattern(Regex(field.string("Regex"), field.source() + ": " + field.path() + ".Regex"));
   field.fail("must be {\"String\": ...} or {\"Regex\": ...}");
 }
 
