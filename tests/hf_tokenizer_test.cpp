@@ -11,8 +11,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_expectations.hpp"
 #include "gguf_export.hpp"
 #include "gguf_model.hpp"
+#include "llama_model.hpp"
 #include "ralm/error.hpp"
 #include "ralm/gguf/gguf_file.hpp"
 #include "ralm/gguf/gguf_writer.hpp"
@@ -254,6 +256,42 @@ TEST(HfTokenizer, AGgufFileWithAGpt2VocabularyLoadsIt) {
   for (const auto& [key, value] : model->info().details)
     described = described || (key == "tokenizer" && value.find("llama-bpe") != std::string::npos);
   EXPECT_TRUE(described);
+}
+
+}  // namespace
+
+namespace {
+
+// `ralm model info` and `ralm model tokenize` on a checkpoint folder whose
+// only tokenizer is tokenizer.json.
+TEST(HfTokenizerCli, InfoAndTokenizeReadTokenizerJson) {
+  const TempDir dir;
+  const fs::path checkpoint = dir.path() / "checkpoint";
+  ralm::llama::LlamaConfig c;
+  c.vocab_size = 1280;
+  c.hidden_size = 64;
+  c.intermediate_size = 128;
+  c.num_layers = 1;
+  c.num_heads = 2;
+  c.num_kv_heads = 2;
+  c.head_dim = 32;
+  c.max_position_embeddings = 64;
+  c.bos_token_id = 2;
+  c.eos_token_id = 3;
+  ralm::llama::LlamaModel model(c, ralm::llama::random_llama_weights(c, 3, 0.02),
+                                ralm::llama::make_ids_only_tokenizer(c.vocab_size, 2, 3), 1);
+  model.save(checkpoint, {});
+  fs::copy_file(kFixtures / "wordpiece.json", checkpoint / "tokenizer.json");
+
+  const auto info = ralm::test::run_ralm({"model", "info", checkpoint.string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(json::parse(info.out)["details"]["tokenizer"], "tokenizer.json, WordPiece");
+
+  const std::string text = "Lisp pioneered garbage collection";
+  const auto tokenize = ralm::test::run_ralm({"model", "tokenize", checkpoint.string(), text, "--json"});
+  ASSERT_EQ(tokenize.exit_code, 0) << tokenize.err;
+  const auto want = ralm::hf::load_tokenizer_json(kFixtures / "wordpiece.json")->encode(text, true);
+  EXPECT_EQ(json::parse(tokenize.out)["ids"].get<ralm::Tokens>(), want);
 }
 
 }  // namespace
