@@ -13,7 +13,7 @@ ralm_packages=(
   libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
   libstemmer-dev zlib1g-dev dict-foldoc dict-jargon dict-gcide wordnet-base libopenblas-dev
   libfaiss-dev libeigen3-dev libpcre2-dev libutf8proc-dev
-  libcpp-httplib-dev curl jq chromium
+  libcpp-httplib-dev curl jq chromium gnuplot-nox
   libxapian-dev xapian-tools libopenmpi-dev openmpi-bin
 )
 
