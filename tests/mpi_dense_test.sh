@@ -7,7 +7,8 @@
 # `ralm compare` over the same ranks; a job with the wrong number of ranks,
 # or a pipeline started without mpirun, is one error line (exit 2); a shard
 # rank that stalls is one line naming it within the timeout (exit 1), and
-# one that is killed ends the job at once with mpirun naming it.
+# one that is killed ends the job at once with mpirun naming it. kNN-LM's
+# datastore over the ranks, speculative or not, gives the same outputs too.
 #   mpi_dense_test.sh RALM SOURCE_DIR
 set -euo pipefail
 ralm=$1
@@ -69,6 +70,32 @@ check "3 shard ranks give the one process's passages and scores" diff <(hits one
 check "passages were retrieved" test "$(hits one | grep -c '"score"')" -eq 4
 check "RaLMSpec over the shard ranks gives its baseline's outputs" diff <(outputs sharded) <(outputs sharded-ralmspec)
 check "compare says identical" grep -q "sharded-ralmspec .* yes" "$work/compare.out"
+
+# kNN-LM with its datastore's entries over the shard ranks: the same.
+# write_knnlm NAME SHARDS [SECTIONS]
+write_knnlm() {
+  cat > "$work/$1.yaml" <<YAML
+name: $1
+model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
+        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
+policy: {plugin: knnlm, corpus: corpus, index: Flat, k: 8, max_tokens: 64, shards: $2, timeout_ms: 3000}
+engine: {max_new_tokens: 16, threads: 1, async_verification: false, cache_capacity: 256}
+task: {kind: generate, prompts: prompts.jsonl, output: out/$1}
+${3:-}
+YAML
+}
+write_knnlm knn-one 1
+write_knnlm knn-sharded 3
+write_knnlm knn-sharded-spec 3 "scheduler: {plugin: fixed, steps_per_round: 3}"
+check "datastore build, without mpirun" "$ralm" datastore build "$work/knn-sharded.yaml"
+"$ralm" run "$work/knn-one.yaml" > /dev/null 2>&1 || die "the one-process kNN-LM run failed"
+mpi 4 "$ralm" compare "$work/knn-sharded.yaml" "$work/knn-sharded-spec.yaml" > "$work/knn.out" 2> "$work/knn.err" ||
+  die "mpirun ralm compare (kNN-LM) failed: $(tail -n 5 "$work/knn.err")"
+check "kNN-LM over 3 shard ranks gives the one process's outputs" diff <(outputs knn-one) <(outputs knn-sharded)
+check "speculative kNN-LM over the shard ranks gives its baseline's outputs" \
+  diff <(outputs knn-sharded) <(outputs knn-sharded-spec)
+check "the speculative kNN-LM speculated" test "$(jq -s 'map(.speculation.accepted_steps) | add' \
+  "$work/out/knn-sharded-spec/outputs.jsonl")" -gt 0
 
 # expect_one_line NAME STATUS PATTERN COMMAND...: COMMAND exits STATUS, and
 # ralm's stderr has one line matching PATTERN.

@@ -60,6 +60,7 @@ std::vector<std::vector<Hit>> KnnLmPolicy::search(std::span<const float> keys, s
   }
   const auto nq = static_cast<std::int64_t>(keys.size() / dim);
   k = std::max(k, options_.k);
+  if (shards_) return shards_->search(keys.data(), nq, k);
   if (!datastore_.faiss) return exact_.search(keys.data(), nq, k);
   if (ivf_) return ivf_->search(keys.data(), nq, k);
   // FAISS answers each query on its own and the candidates are ranked by
@@ -84,6 +85,10 @@ std::vector<float> KnnLmPolicy::score(std::span<const float> key, std::span<cons
   // instead of streaming a copy of the whole speculative cache through memory.
   constexpr std::size_t kChunk = 32;
   std::vector<float> out(ids.size());
+  if (shards_) {
+    shards_->score(key.data(), 1, ids, out.data());
+    return out;
+  }
   for (std::size_t i = 0; i < ids.size(); i += kChunk)
     exact_.score(key.data(), 1, ids.subspan(i, std::min(kChunk, ids.size() - i)), out.data() + i);
   return out;

@@ -21,6 +21,7 @@
 #include "datastore_files.hpp"
 #include "exact_search.hpp"
 #include "ivf_flat_scan.hpp"
+#include "mpi_shards.hpp"
 #include "ralm/context_policy.hpp"
 
 namespace ralm::dense {
@@ -68,6 +69,10 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   std::vector<PassageId> successors(PassageId id, std::int32_t n) const override;
   void adjust_with(std::span<float> logits, std::span<const Hit> neighbours) const override;
 
+  // Exact search and scores from then on by the shard ranks of an MPI job
+  // (index: Flat only), not by this process's scan.
+  void use_shard_ranks(std::unique_ptr<mpi_shards::ShardClient> client) { shards_ = std::move(client); }
+
   // The k nearest entries to one key, best first.
   std::vector<Hit> neighbours(std::span<const float> key) const;
   const Datastore& datastore() const { return datastore_; }
@@ -77,6 +82,7 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   Datastore datastore_;
   KnnLmOptions options_;
   ExactSearch exact_;
+  std::unique_ptr<mpi_shards::ShardClient> shards_;
   // IVF…,Flat datastores are scanned list by list with our kernels.
   std::optional<IvfFlatScan> ivf_;
 };

@@ -11,17 +11,17 @@
 
 namespace {
 
-// `shards: K` under `mpirun -np K+1`: rank 0 gets the retriever, its exact
-// search done by ranks 1..K, each on its rows of the index (mpi_shards.hpp);
-// the other ranks serve their rows and end with the job.
-std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
-    const ralm::Params& p, std::shared_ptr<const ralm::PassageStore> store,
-    ralm::dense::DenseIndexFiles files, const ralm::dense::DenseIndexSpec& spec, std::int64_t filler) {
+// `shards: K` under `mpirun -np K+1` (mpi_shards.hpp): on rank 0, the client
+// through which ranks 1..K search `n` rows of `dim` floats, each its share;
+// on a shard rank, serves its rows (and its share of `filler` rows, scanned,
+// never returned, so the job scans what one process would) and never
+// returns. `what` names the rows in the log ("passages", "entries").
+std::unique_ptr<ralm::dense::mpi_shards::ShardClient> shard_over_ranks(
+    const ralm::Params& p, const float* rows, std::int64_t n, std::int64_t dim, ralm::dense::Metric metric,
+    int threads, std::int64_t filler, const std::string& fingerprint, const std::string& what) {
   namespace dense = ralm::dense;
   namespace mpi = ralm::dense::mpi_shards;
   const std::int64_t shards = p.get_int("shards");
-  if (!spec.exact())
-    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
   const mpi::Job job = mpi::join_job();
   if (job.size != shards + 1) {
     // Every rank finds this; rank 0 alone says it.
@@ -30,29 +30,40 @@ std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
                          " MPI ranks (`mpirun -np " + std::to_string(shards + 1) +
                          "`: rank 0 runs the engine); this job has " + std::to_string(job.size));
   }
-  const std::string fingerprint = spec.dir.string() + " " + spec.encoder_fingerprint() + " " + spec.index +
-                                  " filler=" + std::to_string(filler) + " shards=" + std::to_string(shards);
-  const std::int64_t n = store->size();
+  const std::string full_fingerprint =
+      fingerprint + " filler=" + std::to_string(filler) + " shards=" + std::to_string(shards);
   if (job.rank > 0) {
-    const auto [first, rows] = mpi::shard_rows(n, shards, job.rank - 1);
-    // Each rank scans its share of the filler too, so the job scans what one
-    // process would.
-    const auto [filler_first, filler_rows] = mpi::shard_rows(filler, shards, job.rank - 1);
-    (void)filler_first;
-    const float* mine = reinterpret_cast<const float*>(files.vectors->bytes()) + first * files.dim;
-    const std::vector<float> with_filler = dense::vectors_with_filler(mine, rows, files.dim, filler_rows);
-    const dense::ExactSearch exact(with_filler.empty() ? mine : with_filler.data(), rows + filler_rows,
-                                   files.dim, spec.metric, dense::default_scan_kernels(), spec.threads,
-                                   std::int64_t{16} << 20, rows);
-    ralm::log_info("dense: MPI rank " + std::to_string(job.rank) + " serves passages " +
-                   std::to_string(first) + ".." + std::to_string(first + rows - 1));
-    mpi::serve_shard(exact, first, fingerprint);
+    const auto [first, count] = mpi::shard_rows(n, shards, job.rank - 1);
+    const std::int64_t filler_rows = mpi::shard_rows(filler, shards, job.rank - 1).second;
+    const float* mine = rows + first * dim;
+    const std::vector<float> with_filler = dense::vectors_with_filler(mine, count, dim, filler_rows);
+    const dense::ExactSearch exact(with_filler.empty() ? mine : with_filler.data(), count + filler_rows, dim,
+                                   metric, dense::default_scan_kernels(), threads, std::int64_t{16} << 20,
+                                   count);
+    ralm::log_info("dense: MPI rank " + std::to_string(job.rank) + " serves " + what + " " +
+                   std::to_string(first) + ".." + std::to_string(first + count - 1));
+    mpi::serve_shard(exact, first, full_fingerprint);
   }
+  return std::make_unique<mpi::ShardClient>(shards, n, dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+                                            full_fingerprint);
+}
+
+// The retriever of a pipeline with `shards: K`: rank 0's, searching through
+// the shard ranks (the others never return from here).
+std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
+    const ralm::Params& p, std::shared_ptr<const ralm::PassageStore> store,
+    ralm::dense::DenseIndexFiles files, const ralm::dense::DenseIndexSpec& spec, std::int64_t filler) {
+  namespace dense = ralm::dense;
+  if (!spec.exact())
+    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
+  auto client =
+      shard_over_ranks(p, reinterpret_cast<const float*>(files.vectors->bytes()), store->size(), files.dim,
+                       spec.metric, spec.threads, filler,
+                       spec.dir.string() + " " + spec.encoder_fingerprint() + " " + spec.index, "passages");
   auto retriever = std::make_unique<dense::DenseRetriever>(
       store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
       dense::default_scan_kernels(), 0, p.get_int("candidates"));
-  retriever->use_shard_ranks(std::make_unique<mpi::ShardClient>(
-      shards, n, retriever->dim(), static_cast<unsigned>(p.get_int("timeout_ms")), fingerprint));
+  retriever->use_shard_ranks(std::move(client));
   return retriever;
 }
 
@@ -183,7 +194,16 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
   options.metric = spec.metric;
   options.k_factor = p.get_int("k_factor");
   options.threads = spec.threads;
-  return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+  if (p.get_int("shards") == 1 || request != ralm::IndexRequest::AsConfigured) {
+    return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+  }
+  if (!spec.exact())
+    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
+  auto client = shard_over_ranks(p, ds.key_rows(), ds.entries, ds.key_dim, spec.metric, spec.threads, 0,
+                                 spec.dir.string() + " " + spec.index, "entries");
+  auto policy = std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+  policy->use_shard_ranks(std::move(client));
+  return policy;
 }
 
 }  // namespace
@@ -286,6 +306,12 @@ RALM_PLUGIN("dense", "0.1.0",
           param::boolean("build_if_missing", true, "build the datastore on first use when it does not exist"),
           param::boolean("rebuild", false, "rebuild the datastore even if it exists (`--force`)"),
           param::integer("threads", 0, "threads for the scan and FAISS; 0: the engine's").at_least(0),
+          param::integer("shards", 1,
+                         "index: Flat: the datastore's entries split over this many MPI ranks (`mpirun -np "
+                         "shards+1 ralm ...`; rank 0 runs the engine); 1: searched in this process")
+              .at_least(1),
+          param::integer("timeout_ms", 10000, "shards > 1: the longest a shard rank may take to answer")
+              .at_least(1),
       },
       make_knnlm, {.keeps = "datastore"});
 }
