@@ -13,6 +13,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "gguf_model.hpp"
 #include "llama_checkpoint.hpp"
 #include "ralm/error.hpp"
 #include "run_command.hpp"
@@ -172,6 +173,36 @@ TEST(LlamaArchitectures, Qwen2LogitsMatchTheFloat64ForwardOnEveryPath) {
 
 TEST(LlamaArchitectures, MistralWindowedLogitsMatchTheFloat64ForwardOnEveryPath) {
   check_every_path(kFixtures / "mistral", kFixtures / "mistral" / "logits.f64");
+}
+
+// The Qwen2 weights as llama.cpp's converter writes them (architecture
+// qwen2, q and k rows for the "neox" rotary, biases as blk.N.attn_*.bias),
+// against llama.cpp's own logits for the file and the float64 forward.
+TEST(LlamaArchitectures, Qwen2GgufAgreesWithLlamaCppAndTheFloat64Forward) {
+  auto model = load_gguf_model(kFixtures / "qwen2" / "qwen2-f32.gguf", 2, 0, std::nullopt);
+  EXPECT_EQ(model->config().architecture, Architecture::qwen2);
+  EXPECT_EQ(model->config().rope_pairs, RopePairs::half_split);
+  EXPECT_TRUE(model->config().tie_word_embeddings);
+  auto seq = model->new_sequence();
+  const auto out = model->eval(*seq, fixture_tokens(), {.all_logits = true});
+  std::ifstream in(kFixtures / "qwen2" / "qwen2-f32.llama_cpp.logits.f32", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  std::vector<float> llama_cpp(bytes.size() / sizeof(float));
+  std::memcpy(llama_cpp.data(), bytes.data(), llama_cpp.size() * sizeof(float));
+  ASSERT_EQ(llama_cpp.size(), out.logits.size());
+  const std::vector<double> witness(llama_cpp.begin(), llama_cpp.end());
+  const double to_llama_cpp = max_diff(out.logits, witness, 0);
+  const double to_float64 = max_diff(out.logits, reference(kFixtures / "qwen2" / "logits.f64"), 0);
+  std::printf("qwen2 GGUF: max |ours - llama.cpp| %.3g, max |ours - float64| %.3g\n", to_llama_cpp,
+              to_float64);
+  EXPECT_LT(to_llama_cpp, kTolerance);
+  EXPECT_LT(to_float64, kTolerance);
+  // The checkpoint folder and the GGUF file are one model.
+  auto from_folder = load(kFixtures / "qwen2");
+  auto seq2 = from_folder->new_sequence();
+  EXPECT_LT(max_diff(from_folder->eval(*seq2, fixture_tokens(), {.all_logits = true}).logits,
+                     std::vector<double>(out.logits.begin(), out.logits.end()), 0),
+            kTolerance);
 }
 
 TEST(LlamaArchitectures, MistralWindowIsApplied) {
