@@ -170,10 +170,13 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   }
   const auto arch = declared_architecture(j);
   if (!arch) {
+    const bool has_type = j.is_object() && j.contains("model_type"),
+               has_classes = j.is_object() && j.contains("architectures");
+    const std::string classes = has_classes ? "architectures " + j["architectures"].dump() : "";
     const std::string declared =
-        j.is_object() && j.contains("model_type")      ? "model_type " + j["model_type"].dump()
-        : j.is_object() && j.contains("architectures") ? "architectures " + j["architectures"].dump()
-                                                       : std::string("no model_type");
+        has_type      ? "model_type " + j["model_type"].dump() + (has_classes ? " (" + classes + ")" : "")
+        : has_classes ? classes
+                      : std::string("no model_type");
     throw InputError(name + ": " + declared +
                      " is not supported; model_type must be llama, qwen2 or mistral (LlamaForCausalLM, "
                      "Qwen2ForCausalLM, MistralForCausalLM)");
