@@ -13,9 +13,12 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "fixture_files.hpp"
 #include "gguf_model.hpp"
 #include "llama_checkpoint.hpp"
 #include "ralm/error.hpp"
+#include "ralm/gguf/gguf_file.hpp"
+#include "ralm/gguf/gguf_writer.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -34,19 +37,11 @@ constexpr std::int32_t kVocab = 320;
 constexpr double kTolerance = 1e-4;
 
 std::vector<ralm::TokenId> fixture_tokens() {
-  std::ifstream in(kFixtures / "tokens.txt");
-  std::vector<ralm::TokenId> ids;
-  for (ralm::TokenId t; in >> t;)
-    ids.push_back(t);
-  return ids;
+  return ralm::test::read_token_ids(kFixtures / "tokens.txt");
 }
 
 std::vector<double> reference(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<double> v(bytes.size() / sizeof(double));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(double));
-  return v;
+  return ralm::test::read_raw_values<double>(file);
 }
 
 // The largest |ours - reference| over rows [first, first + rows) of the
@@ -185,10 +180,8 @@ TEST(LlamaArchitectures, Qwen2GgufAgreesWithLlamaCppAndTheFloat64Forward) {
   EXPECT_TRUE(model->config().tie_word_embeddings);
   auto seq = model->new_sequence();
   const auto out = model->eval(*seq, fixture_tokens(), {.all_logits = true});
-  std::ifstream in(kFixtures / "qwen2" / "qwen2-f32.llama_cpp.logits.f32", std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<float> llama_cpp(bytes.size() / sizeof(float));
-  std::memcpy(llama_cpp.data(), bytes.data(), llama_cpp.size() * sizeof(float));
+  const auto llama_cpp =
+      ralm::test::read_raw_values<float>(kFixtures / "qwen2" / "qwen2-f32.llama_cpp.logits.f32");
   ASSERT_EQ(llama_cpp.size(), out.logits.size());
   const std::vector<double> witness(llama_cpp.begin(), llama_cpp.end());
   const double to_llama_cpp = max_diff(out.logits, witness, 0);
@@ -203,6 +196,52 @@ TEST(LlamaArchitectures, Qwen2GgufAgreesWithLlamaCppAndTheFloat64Forward) {
   EXPECT_LT(max_diff(from_folder->eval(*seq2, fixture_tokens(), {.all_logits = true}).logits,
                      std::vector<double>(out.logits.begin(), out.logits.end()), 0),
             kTolerance);
+}
+
+// `source` rewritten with one more metadata key, every tensor as it was.
+fs::path with_key(const fs::path& source, const std::string& key, ralm::gguf::Value value,
+                  const fs::path& out) {
+  const ralm::gguf::File f(source);
+  ralm::gguf::Writer w;
+  for (const auto& [k, v] : f.metadata())
+    w.set(k, v);
+  w.set(key, std::move(value));
+  for (const auto& t : f.tensors())
+    w.add_tensor(t.name, t.type, t.dims, [&t](std::byte* dst) { std::memcpy(dst, t.data, t.bytes); });
+  w.write(out);
+  return out;
+}
+
+// llama.cpp's converter writes no window for Mistral; a llama file that
+// carries one (another tool's) is a Mistral, windowed in every layer. A
+// qwen2 file cannot say which layers slide, so a window there is refused.
+TEST(LlamaArchitectures, AGgufWindowKeyMakesALlamaFileMistralAndIsRefusedForQwen2) {
+  TempDir tmp;
+  const fs::path llama = RALM_SOURCE_DIR "/tests/fixtures/gguf/tiny-f32.gguf";
+  const fs::path windowed = with_key(llama, "llama.attention.sliding_window", ralm::gguf::Value::uint32(8),
+                                     tmp.path() / "windowed.gguf");
+  auto plain = load_gguf_model(llama, 2, 0, std::nullopt);
+  auto slid = load_gguf_model(windowed, 2, 0, std::nullopt);
+  EXPECT_EQ(slid->config().architecture, Architecture::mistral);
+  EXPECT_EQ(slid->config().window(1), 8);
+  std::vector<ralm::TokenId> tokens(20);
+  for (std::size_t i = 0; i < tokens.size(); ++i)
+    tokens[i] = static_cast<ralm::TokenId>(259 + 11 * i);
+  auto s1 = plain->new_sequence(), s2 = slid->new_sequence();
+  const auto a = plain->eval(*s1, tokens, {.all_logits = true}).logits;
+  const auto b = slid->eval(*s2, tokens, {.all_logits = true}).logits;
+  const std::size_t vocab = 512;
+  // Positions 0..7 see the same keys either way; from 8 on the window cuts.
+  EXPECT_TRUE(std::equal(a.begin(), a.begin() + 8 * vocab, b.begin()));
+  EXPECT_FALSE(std::equal(a.begin() + 8 * vocab, a.end(), b.begin() + 8 * vocab));
+  try {
+    load_gguf_model(with_key(kFixtures / "qwen2" / "qwen2-f32.gguf", "qwen2.attention.sliding_window",
+                             ralm::gguf::Value::uint32(8), tmp.path() / "qwen2-windowed.gguf"),
+                    1, 0, std::nullopt);
+    ADD_FAILURE() << "a qwen2 file with a window loaded";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("qwen2.attention.sliding_window"), std::string::npos) << e.what();
+  }
 }
 
 TEST(LlamaArchitectures, MistralWindowIsApplied) {
