@@ -71,7 +71,7 @@ int main(int argc, char** argv) try {
   std::vector<float> all(static_cast<std::size_t>(n * dim));
   fill_rows(all.data(), 0, n, dim);
   const ExactSearch local(all.data(), n, dim, ralm::dense::Metric::inner_product, kernels, threads);
-  mpi::ShardClient sharded(shards, n, dim, 600000, "bench");
+  mpi::ShardClient sharded(shards, dim, 600000, "bench");
   std::vector<float> queries(static_cast<std::size_t>(n_queries * dim));
   fill_rows(queries.data(), n, n_queries, dim);  // rows past the matrix: new vectors
 

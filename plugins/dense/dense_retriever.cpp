@@ -89,11 +89,10 @@ std::vector<float> DenseRetriever::score_batch(std::span<const std::string> quer
   check_ids(ids);
   const std::vector<float> q = encode(queries);
   std::vector<float> out(queries.size() * ids.size());
-  if (shards_) {
-    shards_->score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
-  } else {
-    exact_.score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
-  }
+  // With shard ranks too: this process maps the same index and runs the same
+  // kernels (the shard ranks checked both), so its scores are theirs, bit for
+  // bit, without a round trip per speculative-cache lookup.
+  exact_.score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
   return out;
 }
 

@@ -81,14 +81,11 @@ std::vector<Hit> KnnLmPolicy::neighbours(std::span<const float> key) const {
 }
 
 std::vector<float> KnnLmPolicy::score(std::span<const float> key, std::span<const PassageId> ids) const {
+  // Scored here even with shard ranks, as DenseRetriever::score_batch.
   // In chunks, so that the rows exact_.score() gathers stay in the L1 cache
   // instead of streaming a copy of the whole speculative cache through memory.
   constexpr std::size_t kChunk = 32;
   std::vector<float> out(ids.size());
-  if (shards_) {
-    shards_->score(key.data(), 1, ids, out.data());
-    return out;
-  }
   for (std::size_t i = 0; i < ids.size(); i += kChunk)
     exact_.score(key.data(), 1, ids.subspan(i, std::min(kChunk, ids.size() - i)), out.data() + i);
   return out;

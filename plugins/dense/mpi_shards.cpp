@@ -19,14 +19,15 @@ namespace ralm::dense::mpi_shards {
 
 namespace {
 
-enum class Op : std::int64_t { search = 1, score = 2, stop = 3, hello = 4 };
+enum class Op : std::int64_t { search = 1, stop = 2, hello = 3 };
 
-// A request: this header, then nq x dim floats, then (score) n_ids int64.
-// An answer to a search: nq counts, then the hits (int64 id, float score)
-// of each query in order; to a score: n_ids floats per query.
+// A request: this header, then nq x dim floats (a search) or the index's
+// fingerprint (hello). An answer to a search: nq counts, then the hits
+// (int64 id, float score) of each query in order; to a hello: one byte, 1
+// when the rank holds that index.
 struct Header {
   Op op;
-  std::int64_t nq, k, n_ids;
+  std::int64_t nq, k;
 };
 
 constexpr int kRequestTag = 1, kAnswerTag = 2;
@@ -73,7 +74,7 @@ std::int64_t shard_ranks_to_stop = 0;  // rank 0: how many shard ranks wait for 
 
 void stop_shard_ranks() {
   if (!finalize_at_exit) return;
-  const Header stop{Op::stop, 0, 0, 0};
+  const Header stop{Op::stop, 0, 0};
   for (std::int64_t s = 1; s <= shard_ranks_to_stop; ++s)
     MPI_Send(&stop, sizeof stop, MPI_BYTE, static_cast<int>(s), kRequestTag, MPI_COMM_WORLD);
 }
@@ -154,42 +155,32 @@ void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::st
     std::vector<float> queries(static_cast<std::size_t>(h.nq * dim));
     at = take(at, queries.data(), queries.size());
     std::vector<char> answer;
-    if (h.op == Op::search) {
-      const auto hits = shard.search(queries.data(), h.nq, std::min(h.k, shard.size()));
-      for (const auto& q : hits) {
-        const auto count = static_cast<std::int64_t>(q.size());
-        put(answer, &count, 1);
+    const auto hits = shard.search(queries.data(), h.nq, std::min(h.k, shard.size()));
+    for (const auto& q : hits) {
+      const auto count = static_cast<std::int64_t>(q.size());
+      put(answer, &count, 1);
+    }
+    for (const auto& q : hits) {
+      for (const Hit& hit : q) {
+        const std::int64_t id = hit.id + first_row;
+        put(answer, &id, 1);
+        put(answer, &hit.score, 1);
       }
-      for (const auto& q : hits) {
-        for (const Hit& hit : q) {
-          const std::int64_t id = hit.id + first_row;
-          put(answer, &id, 1);
-          put(answer, &hit.score, 1);
-        }
-      }
-    } else {
-      std::vector<PassageId> ids(static_cast<std::size_t>(h.n_ids));
-      take(at, ids.data(), ids.size());
-      for (PassageId& id : ids)
-        id -= first_row;
-      std::vector<float> scores(static_cast<std::size_t>(h.nq * h.n_ids));
-      shard.score(queries.data(), h.nq, ids, scores.data());
-      put(answer, scores.data(), scores.size());
     }
     send_answer(answer, received);
   }
   leave_job(0);
 }
 
-ShardClient::ShardClient(std::int64_t shards, std::int64_t rows, std::int64_t dim, unsigned timeout_ms,
+ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout_ms,
                          const std::string& fingerprint)
-    : shards_(shards), rows_(rows), dim_(dim), timeout_ms_(timeout_ms) {
+    : shards_(shards), dim_(dim), timeout_ms_(timeout_ms) {
   // The shard ranks serve until the process ends (`ralm compare` opens one
   // pipeline after another over the same ranks).
   if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
   shard_ranks_to_stop = shards;
   std::vector<char> hello;
-  const Header h{Op::hello, 0, 0, 0};
+  const Header h{Op::hello, 0, 0};
   put(hello, &h, 1);
   put(hello, fingerprint.data(), fingerprint.size());
   std::lock_guard lock(mutex_);
@@ -267,7 +258,7 @@ std::vector<std::vector<char>> ShardClient::exchange(const std::vector<std::vect
 
 std::vector<std::vector<Hit>> ShardClient::search(const float* queries, std::int64_t nq, std::int64_t k) {
   std::vector<char> request;
-  const Header h{Op::search, nq, k, 0};
+  const Header h{Op::search, nq, k};
   put(request, &h, 1);
   put(request, queries, static_cast<std::size_t>(nq * dim_));
   std::vector<std::vector<char>> answers;
@@ -293,39 +284,6 @@ std::vector<std::vector<Hit>> ShardClient::search(const float* queries, std::int
   for (auto& hits : merged)
     rank_hits(hits, k);
   return merged;
-}
-
-void ShardClient::score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out) {
-  // Each id goes to the rank that holds it; `where` remembers its place.
-  std::vector<std::vector<PassageId>> per_shard(static_cast<std::size_t>(shards_));
-  std::vector<std::pair<std::size_t, std::size_t>> where(ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::int64_t s = 0;
-    while (shard_rows(rows_, shards_, s).first + shard_rows(rows_, shards_, s).second <= ids[i])
-      ++s;
-    where[i] = {static_cast<std::size_t>(s), per_shard[static_cast<std::size_t>(s)].size()};
-    per_shard[static_cast<std::size_t>(s)].push_back(ids[i]);
-  }
-  std::vector<std::vector<char>> requests(static_cast<std::size_t>(shards_));
-  for (std::size_t s = 0; s < requests.size(); ++s) {
-    const Header h{Op::score, nq, 0, static_cast<std::int64_t>(per_shard[s].size())};
-    put(requests[s], &h, 1);
-    put(requests[s], queries, static_cast<std::size_t>(nq * dim_));
-    put(requests[s], per_shard[s].data(), per_shard[s].size());
-  }
-  std::vector<std::vector<char>> answers;
-  {
-    std::lock_guard lock(mutex_);
-    answers = exchange(requests);
-  }
-  for (std::int64_t q = 0; q < nq; ++q) {
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const auto [s, j] = where[i];
-      const std::size_t m = per_shard[s].size();
-      std::memcpy(out + static_cast<std::size_t>(q) * ids.size() + i,
-                  answers[s].data() + (static_cast<std::size_t>(q) * m + j) * sizeof(float), sizeof(float));
-    }
-  }
 }
 
 }  // namespace ralm::dense::mpi_shards

@@ -5,8 +5,9 @@
 // shard rank; each answers its local top k with exact scores, and rank 0
 // merges them by ranks_before(), which gives exactly the unsharded top k
 // (scores are the same kernel's on the same rows, and the order is total).
-// score() goes to the rank that holds each id, so it equals search() bit for
-// bit as in one process.
+// Rank 0 maps the same index and scores the speculative cache's rows itself,
+// with the same kernels (checked when it connects), so a cached score equals
+// the search's bit for bit without a round trip.
 //
 // Open MPI's components are plugins that expect libmpi's symbols global;
 // this plugin is opened RTLD_LOCAL, so join_job() re-opens libmpi with
@@ -56,8 +57,7 @@ std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t n, std::int64_t sh
 class ShardClient {
  public:
   // Checks that the shard ranks hold the index `fingerprint` names.
-  ShardClient(std::int64_t shards, std::int64_t rows, std::int64_t dim, unsigned timeout_ms,
-              const std::string& fingerprint);
+  ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout_ms, const std::string& fingerprint);
   ShardClient(const ShardClient&) = delete;
   ShardClient& operator=(const ShardClient&) = delete;
 
@@ -76,14 +76,12 @@ class ShardClient {
     std::lock_guard lock(mutex_);
     return times_;
   }
-  // out[q * ids.size() + i] as ExactSearch::score.
-  void score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out);
 
  private:
   // Sends `request` to every shard rank and returns each one's answer.
   std::vector<std::vector<char>> exchange(const std::vector<std::vector<char>>& requests);
 
-  std::int64_t shards_, rows_, dim_;
+  std::int64_t shards_, dim_;
   unsigned timeout_ms_;
   mutable std::mutex mutex_;
   Times times_;

@@ -30,8 +30,11 @@ std::unique_ptr<ralm::dense::mpi_shards::ShardClient> shard_over_ranks(
                          " MPI ranks (`mpirun -np " + std::to_string(shards + 1) +
                          "`: rank 0 runs the engine); this job has " + std::to_string(job.size));
   }
-  const std::string full_fingerprint =
-      fingerprint + " filler=" + std::to_string(filler) + " shards=" + std::to_string(shards);
+  // Rank 0 scores the speculative cache's rows itself: the shard ranks must
+  // hold the same rows and compute with the same kernels to agree with it.
+  const std::string full_fingerprint = fingerprint + " filler=" + std::to_string(filler) +
+                                       " shards=" + std::to_string(shards) +
+                                       " kernels=" + dense::scan_kernels_name(dense::default_scan_kernels());
   if (job.rank > 0) {
     const auto [first, count] = mpi::shard_rows(n, shards, job.rank - 1);
     const std::int64_t filler_rows = mpi::shard_rows(filler, shards, job.rank - 1).second;
@@ -44,7 +47,7 @@ std::unique_ptr<ralm::dense::mpi_shards::ShardClient> shard_over_ranks(
                    std::to_string(first) + ".." + std::to_string(first + count - 1));
     mpi::serve_shard(exact, first, full_fingerprint);
   }
-  return std::make_unique<mpi::ShardClient>(shards, n, dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+  return std::make_unique<mpi::ShardClient>(shards, dim, static_cast<unsigned>(p.get_int("timeout_ms")),
                                             full_fingerprint);
 }
 
