@@ -42,8 +42,15 @@ std::int64_t LlamaConfig::parameter_count() const {
 
 namespace {
 
+// config.json's model_type; "" when absent or not a string.
+std::string model_type_of(const json& config) {
+  if (!config.is_object()) return "";
+  const auto it = config.find("model_type");
+  return it != config.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 bool declares_llama(const json& config) {
-  bool llama = config.is_object() && config.value("model_type", "") == "llama";
+  bool llama = model_type_of(config) == "llama";
   if (config.is_object() && config.contains("architectures") && config["architectures"].is_array()) {
     for (const auto& a : config["architectures"])
       llama = llama || a == "LlamaForCausalLM";
@@ -76,7 +83,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   }
   if (!declares_llama(j)) {
     const std::string arch =
-        j.contains("architectures") ? j["architectures"].dump() : "model_type " + j.value("model_type", "");
+        j.contains("architectures") ? j["architectures"].dump() : "model_type " + model_type_of(j);
     throw InputError(name + ": architecture " + arch +
                      " is not supported; only LlamaForCausalLM "
                      "(model_type \"llama\") is read");
