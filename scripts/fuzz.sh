@@ -35,16 +35,19 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRALM_WERROR=ON \
     -DRALM_BUILD_BENCH=OFF -DRALM_SANITIZE=address,undefined -DRALM_FUZZ=ON "${launcher[@]}" > /dev/null
 fi
-cmake --build "$build" --parallel "$(nproc)" --target ralm_fuzz_harnesses
-
 harnesses=("$@")
+if ((${#harnesses[@]} == 0)); then
+  cmake --build "$build" --parallel "$(nproc)" --target ralm_fuzz_harnesses
+else
+  cmake --build "$build" --parallel "$(nproc)" --target "${harnesses[@]}"
+fi
 if ((${#harnesses[@]} == 0)); then
   for f in "$root"/tests/fuzz/fuzz_*.cpp; do
     h=$(basename "$f" .cpp)
-    [[ -x $build/tests/fuzz/$h || -x $build/bin/$h ]] && harnesses+=("$h")
+    [[ -x $build/bin/$h ]] && harnesses+=("$h")
   done
 fi
-binary() { [[ -x $build/bin/$1 ]] && echo "$build/bin/$1" || echo "$build/tests/fuzz/$1"; }
+binary() { echo "$build/bin/$1"; }
 
 if [[ ${RALM_FUZZ_SEEDS:-0} == 1 ]]; then
   for h in "${harnesses[@]}"; do
