@@ -49,14 +49,14 @@ if ((${#harnesses[@]} == 0)); then
 fi
 binary() { echo "$build/bin/$1"; }
 
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 if [[ ${RALM_FUZZ_SEEDS:-0} == 1 ]]; then
   for h in "${harnesses[@]}"; do
-    RALM_FUZZ_WRITE_SEEDS=$root/tests/fuzz/corpus/$h "$(binary "$h")" -runs=0 /dev/null > /dev/null 2>&1 || true
+    RALM_FUZZ_WRITE_SEEDS=$root/tests/fuzz/corpus/$h "$(binary "$h")" -runs=0 "$logs" > /dev/null 2>&1 || true
   done
 fi
 
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
 run_one() {
   local h=$1
   mkdir -p "$corpus_root/$h" "$findings/$h"
