@@ -51,6 +51,9 @@ binary() { echo "$build/bin/$1"; }
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# Each harness's libFuzzer output is kept beside its findings; what a run
+# found is what appeared after this stamp.
+touch "$logs/.start"
 if [[ ${RALM_FUZZ_SEEDS:-0} == 1 ]]; then
   for h in "${harnesses[@]}"; do
     RALM_FUZZ_WRITE_SEEDS=$root/tests/fuzz/corpus/$h "$(binary "$h")" -runs=0 "$logs" > /dev/null 2>&1 || true
@@ -60,9 +63,11 @@ fi
 run_one() {
   local h=$1
   mkdir -p "$corpus_root/$h" "$findings/$h"
+  local status=0
   RALM_FUZZ_ARTIFACTS="$findings/$h" bash "$root/tests/fuzz/run_harness.sh" "$seconds" "$(binary "$h")" \
-    "$root/tests/fuzz/corpus/$h" "$root/tests/fuzz/regressions/$h" "$corpus_root/$h" > "$logs/$h.log" 2>&1
-  echo $? > "$logs/$h.status"
+    "$root/tests/fuzz/corpus/$h" "$root/tests/fuzz/regressions/$h" "$corpus_root/$h" > "$logs/$h.log" 2>&1 \
+    || status=$?
+  echo "$status" > "$logs/$h.status"
 }
 say "fuzzing ${#harnesses[@]} harnesses for $seconds s each, $jobs at a time; corpus in $corpus_root"
 running=0
@@ -84,13 +89,13 @@ for h in "${harnesses[@]}"; do
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
   units=$(find "$corpus_root/$h" -type f | wc -l)
-  status=$(cat "$logs/$h.status")
-  found=$(find "$findings/$h" -type f -newer "$logs" | wc -l)
+  status=$(cat "$logs/$h.status" 2> /dev/null || echo "?")
+  cp "$log" "$findings/$h/last-run.log"
+  found=$(find "$findings/$h" -type f -newer "$logs/.start" ! -name last-run.log | wc -l)
   note="none"
   if [[ $status != 0 || $found != 0 ]]; then
     failed=1
     note="$found input(s) in $findings/$h (exit $status): $(grep -m1 -E 'ERROR|runtime error|terminate|Timeout|out-of-memory' "$log" || true)"
-    cp "$log" "$findings/$h/last-run.log"
   fi
   printf '%-22s %14s %8s %10s %8s  %s\n' "$h" "${execs:-?}" "${speed:-?}" "$units" "${rss:-?}MB" "$note"
   if [[ ${RALM_FUZZ_INTO_REPO:-0} == 1 ]]; then
