@@ -19,9 +19,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   store = ralm::PassageStore::open(ralm::fuzz::fixture_store());
   const auto built = ralm::fuzz::work_dir() / "built" / "bm25";
   ralm::bm25::build_index(*store, built, false);
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(built, ralm::fuzz::files_under(built),
-                                                    ralm::fuzz::work_dir() / "bm25");
-  ralm::fuzz::write_seeds_if_asked(*folder);
+  folder = ralm::fuzz::fuzz_folder(built, "bm25");
   return 0;
 }
 

@@ -26,10 +26,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spec.max_passages = 3;
   spec.dir = ralm::fuzz::work_dir() / "built" / "datastore";
   ralm::dense::build_datastore(*store, spec, false);
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(spec.dir, ralm::fuzz::files_under(spec.dir),
-                                                    ralm::fuzz::work_dir() / "datastore");
+  folder = ralm::fuzz::fuzz_folder(spec.dir, "datastore");
   spec.dir = folder->dir();
-  ralm::fuzz::write_seeds_if_asked(*folder);
   return 0;
 }
 

@@ -24,10 +24,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spec.lsa.min_df = 1;
   spec.dir = ralm::fuzz::work_dir() / "built" / "dense";
   ralm::dense::build_dense_index(*store, spec, false);
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(spec.dir, ralm::fuzz::files_under(spec.dir),
-                                                    ralm::fuzz::work_dir() / "dense");
+  folder = ralm::fuzz::fuzz_folder(spec.dir, "dense");
   spec.dir = folder->dir();
-  ralm::fuzz::write_seeds_if_asked(*folder);
   return 0;
 }
 

@@ -14,9 +14,7 @@ std::unique_ptr<ralm::fuzz::FolderFuzz> folder;
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   ralm::fuzz::quiet_logs();
   const auto& built = ralm::fuzz::fixture_store();
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(built, ralm::fuzz::files_under(built),
-                                                    ralm::fuzz::work_dir() / "store");
-  ralm::fuzz::write_seeds_if_asked(*folder);
+  folder = ralm::fuzz::fuzz_folder(built, "store");
   return 0;
 }
 

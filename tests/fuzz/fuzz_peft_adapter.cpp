@@ -42,9 +42,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   adapter.lm_head.rows.assign(2 * static_cast<std::size_t>(config.hidden_size), 1.0f);
   const auto built = ralm::fuzz::work_dir() / "built" / "adapter";
   ralm::llama::write_peft_adapter(built, adapter, config);
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(built, ralm::fuzz::files_under(built),
-                                                    ralm::fuzz::work_dir() / "adapter");
-  ralm::fuzz::write_seeds_if_asked(*folder);
+  folder = ralm::fuzz::fuzz_folder(built, "adapter");
   return 0;
 }
 

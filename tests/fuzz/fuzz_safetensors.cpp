@@ -30,9 +30,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
                          R"("model.embed_tokens.weight": "model-00001-of-00002.safetensors", )"
                          R"("model.norm.weight": "model-00001-of-00002.safetensors", )"
                          R"("lm_head.weight": "model-00002-of-00002.safetensors"}})");
-  folder = std::make_unique<ralm::fuzz::FolderFuzz>(built, ralm::fuzz::files_under(built),
-                                                    ralm::fuzz::work_dir() / "checkpoint");
-  ralm::fuzz::write_seeds_if_asked(*folder);
+  folder = ralm::fuzz::fuzz_folder(built, "checkpoint");
   return 0;
 }
 

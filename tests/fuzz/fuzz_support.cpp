@@ -108,8 +108,10 @@ const fs::path& fixture_store() {
   return store;
 }
 
-void write_seeds_if_asked(const FolderFuzz& folder) {
-  if (const char* out = std::getenv("RALM_FUZZ_WRITE_SEEDS"); out && *out) folder.write_seeds(out);
+std::unique_ptr<FolderFuzz> fuzz_folder(const fs::path& built, const std::string& name) {
+  auto folder = std::make_unique<FolderFuzz>(built, files_under(built), work_dir() / name);
+  if (const char* out = std::getenv("RALM_FUZZ_WRITE_SEEDS"); out && *out) folder->write_seeds(out);
+  return folder;
 }
 
 void quiet_logs() {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,9 +78,10 @@ std::vector<std::string> files_under(const std::filesystem::path& dir);
 // built once per process: what the index harnesses build their indexes of.
 const std::filesystem::path& fixture_store();
 
-// RALM_FUZZ_WRITE_SEEDS=DIR asks a harness that builds its valid files at
-// start-up to write them as seeds into DIR (scripts/fuzz.sh --seeds).
-void write_seeds_if_asked(const FolderFuzz& folder);
+// A FolderFuzz of every file under `built`, fuzzed in work_dir()/`name`.
+// RALM_FUZZ_WRITE_SEEDS=DIR also writes its seeds into DIR
+// (RALM_FUZZ_SEEDS=1 scripts/fuzz.sh).
+std::unique_ptr<FolderFuzz> fuzz_folder(const std::filesystem::path& built, const std::string& name);
 
 // Silences the project's log: a harness's output is libFuzzer's.
 void quiet_logs();
