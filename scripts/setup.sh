@@ -14,6 +14,7 @@ ralm_packages=(
   libstemmer-dev zlib1g-dev dict-foldoc dict-jargon dict-gcide wordnet-base libopenblas-dev
   libfaiss-dev libeigen3-dev
   libcpp-httplib-dev curl jq chromium
+  clang libclang-rt-dev libomp-dev
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }
