@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer harness the way ctest and scripts/fuzz.sh do.
 #   run_harness.sh replay HARNESS CORPUS REGRESSIONS   every seed and regression input once
+#   run_harness.sh replay-plain ...   the same, for a harness built without libFuzzer
 #   run_harness.sh SECONDS HARNESS CORPUS REGRESSIONS [OUT]
 #       fuzzes for SECONDS from the seeds and regressions, new inputs into OUT
 #       (default: a temporary folder, removed), never into the repository
@@ -21,6 +22,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [[ $mode == replay ]]; then
   exec "$harness" "${limits[@]}" -runs=0 "${inputs[@]}"
 fi
+# A harness built without libFuzzer (replay_main.cpp) takes only the inputs.
+[[ $mode == replay-plain ]] && exec "$harness" "${inputs[@]}"
 if [[ -z $out ]]; then
   out=$(mktemp -d)
   trap 'rm -rf "$out"' EXIT
