@@ -18,21 +18,29 @@ std::string shown(const json& value) {
   return text;
 }
 
+// nlohmann's message without its "[json.exception.parse_error.101] " tag,
+// which says nothing to a client.
+std::string untagged(const json::exception& e) {
+  std::string what = e.what();
+  if (const auto tag_end = what.find("] ");
+      what.rfind("[json.exception", 0) == 0 && tag_end != std::string::npos)
+    what = what.substr(tag_end + 2);
+  return what;
+}
+
 // The body as a JSON object; `example` shows a good one in the message.
 json parse_object(std::string_view body, const std::string& example) {
   json object;
   try {
     object = json::parse(body);
   } catch (const json::parse_error& e) {
-    // nlohmann's message says where ("at line 1, column 12") and what it
-    // expected there; its "[json.exception.parse_error.101] " tag says nothing.
-    std::string what = e.what();
-    if (const auto tag_end = what.find("] ");
-        what.rfind("[json.exception", 0) == 0 && tag_end != std::string::npos)
-      what = what.substr(tag_end + 2);
-    throw BadRequest("body: malformed JSON (byte " + std::to_string(e.byte) + "): " + what +
+    // The message says where ("at line 1, column 12") and what was expected there.
+    throw BadRequest("body: malformed JSON (byte " + std::to_string(e.byte) + "): " + untagged(e) +
                          "; send one JSON object such as " + example,
                      "");
+  } catch (const json::out_of_range& e) {
+    // Well-formed JSON nlohmann cannot hold: a number past double's range (1e400).
+    throw BadRequest("body: " + untagged(e) + "; send one JSON object such as " + example, "");
   }
   if (!object.is_object())
     throw BadRequest("body: expected a JSON object, got " + shown(object) + "; send one such as " + example,

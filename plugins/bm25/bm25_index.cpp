@@ -92,7 +92,7 @@ void build_index(const PassageStore& store, const fs::path& dir, bool overwrite)
   staging.commit();
 }
 
-Bm25Index::Bm25Index(const fs::path& dir, const PassageStore& store, float k1, float b) {
+Bm25Index::Bm25Index(const fs::path& dir, const PassageStore& store, float k1, float b) : dir_(dir) {
   const fs::path meta_file = dir / "meta.json";
   std::ifstream in(meta_file);
   if (!in)
@@ -153,10 +153,18 @@ std::vector<std::string> Bm25Index::unique_terms(std::vector<std::string> terms)
   return out;
 }
 
+void Bm25Index::corrupt(const char* file) const {
+  throw InputError((dir_ / file).string() + ": points outside the index; the index is corrupt: delete " +
+                   dir_.string() + " to rebuild it");
+}
+
 bool Bm25Index::find(const std::string& term, Term& out) const {
   std::size_t lo = 0, hi = static_cast<std::size_t>(term_count_);
+  // Offsets are checked where they are read (opening checks only the counts):
+  // a corrupt index is an InputError, never a read outside its files.
   const auto term_at = [&](std::size_t i) {
     const auto a = terms_offsets_->at<std::uint64_t>(i), b = terms_offsets_->at<std::uint64_t>(i + 1);
+    if (a > b || b > terms_data_->size()) corrupt("terms.offsets");
     return std::string_view(terms_data_->bytes() + a, b - a);
   };
   while (lo < hi) {
@@ -170,6 +178,7 @@ bool Bm25Index::find(const std::string& term, Term& out) const {
   if (lo == static_cast<std::size_t>(term_count_) || term_at(lo) != term) return false;
   out.begin = postings_offsets_->at<std::uint64_t>(lo);
   out.end = postings_offsets_->at<std::uint64_t>(lo + 1);
+  if (out.begin > out.end || out.end > postings_ids_->count<std::uint32_t>()) corrupt("postings.offsets");
   const double df = static_cast<double>(out.end - out.begin), n = static_cast<double>(passages_);
   out.idf = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
   return true;
@@ -187,6 +196,7 @@ std::vector<Hit> Bm25Index::search(const std::vector<std::string>& query, std::i
     Term t;
     if (!find(term, t)) continue;
     for (std::uint64_t p = t.begin; p < t.end; ++p) {
+      if (ids[p] >= s.scores.size()) corrupt("postings.ids");
       float& score = s.scores[ids[p]];
       // Every contribution is positive, so zero means "not seen yet".
       if (score == 0.0f) s.touched.push_back(ids[p]);

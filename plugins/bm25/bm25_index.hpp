@@ -59,11 +59,13 @@ class Bm25Index {
     float idf = 0;
   };
   bool find(const std::string& term, Term& out) const;
+  [[noreturn]] void corrupt(const char* file) const;
   float contribution(float idf, std::uint32_t tf, PassageId id) const {
     return idf * ((static_cast<float>(tf) * k1_plus_1_) /
                   (static_cast<float>(tf) + norm_[static_cast<std::size_t>(id)]));
   }
 
+  std::filesystem::path dir_;
   std::int64_t passages_ = 0;
   std::int64_t term_count_ = 0;
   float k1_plus_1_ = 0;

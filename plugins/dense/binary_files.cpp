@@ -17,7 +17,8 @@ void write_floats(const std::filesystem::path& file, const std::vector<float>& v
 std::vector<float> read_floats(const std::filesystem::path& file) {
   const MappedFile mapped(file);
   std::vector<float> out(mapped.count<float>());
-  std::memcpy(out.data(), mapped.bytes(), out.size() * sizeof(float));
+  // An empty file maps to no address at all, which memcpy may not be given.
+  if (!out.empty()) std::memcpy(out.data(), mapped.bytes(), out.size() * sizeof(float));
   return out;
 }
 

@@ -253,8 +253,10 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
     }
     // base_model.model.model.layers.{L}.{self_attn|mlp}.{module}.lora_{A|B}.weight
     const std::string layers = std::string(kPrefix) + "model.layers.";
+    // A lambda may not capture a structured binding before clang 16; a reference may.
+    const std::string& tensor_name = name;
     auto unknown = [&] {
-      return InputError(wf + ": unknown tensor " + name + "; a LoRA adapter for Llama has " +
+      return InputError(wf + ": unknown tensor " + tensor_name + "; a LoRA adapter for Llama has " +
                         peft_lora_key(0, LoraTarget::q_proj, false) + " and the like");
     };
     if (name.rfind(layers, 0) != 0) throw unknown();

@@ -23,8 +23,14 @@ function(ralmkit_add_plugin name)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
   endif()
+  # ralmkit's own sanitized builds (cmake/Sanitizers.cmake) leave the
+  # sanitizer runtime's symbols to the executable and say so in this variable.
+  set(no_undefined -Wl,--no-undefined)
+  if(DEFINED RALM_LINK_NO_UNDEFINED)
+    set(no_undefined ${RALM_LINK_NO_UNDEFINED})
+  endif()
   target_link_options(${target} PRIVATE
-    -Wl,--no-undefined
+    ${no_undefined}
     -Wl,--exclude-libs,ALL
     "-Wl,--version-script=${plugin_map}")
 endfunction()

@@ -37,6 +37,20 @@ std::uint64_t offset_at(const MappedFile& offsets, std::int64_t i) {
   return offsets.at<std::uint64_t>(static_cast<std::size_t>(i));
 }
 
+// Bytes [o[i], o[i + 1]) of the data: a title or a text. Checked where they
+// are read (the open checks only the last offset): offsets that go backwards
+// or past the data mean a corrupt store, never a read outside the mapping.
+std::string_view slice(const MappedFile& data, const MappedFile& offsets, std::int64_t i,
+                       const fs::path& dir) {
+  const auto a = offset_at(offsets, i), b = offset_at(offsets, i + 1);
+  if (a > b || b > data.size()) {
+    throw InputError(
+        dir.string() + ": passages.offsets entry " + std::to_string(i) +
+        " points outside passages.data; the store is corrupt: rebuild it with `ralm corpus build`");
+  }
+  return {data.bytes() + a, b - a};
+}
+
 }  // namespace
 
 std::shared_ptr<const PassageStore> PassageStore::open(const fs::path& dir) {
@@ -89,14 +103,12 @@ void PassageStore::check(PassageId id) const {
 
 std::string_view PassageStore::title(PassageId id) const {
   check(id);
-  const auto a = offset_at(*offsets_, 2 * id), b = offset_at(*offsets_, 2 * id + 1);
-  return {data_->bytes() + a, b - a};
+  return slice(*data_, *offsets_, 2 * id, dir_);
 }
 
 std::string_view PassageStore::text(PassageId id) const {
   check(id);
-  const auto a = offset_at(*offsets_, 2 * id + 1), b = offset_at(*offsets_, 2 * id + 2);
-  return {data_->bytes() + a, b - a};
+  return slice(*data_, *offsets_, 2 * id + 1, dir_);
 }
 
 std::int64_t PassageStore::document(PassageId id) const {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -50,6 +51,8 @@ std::uint64_t decode_b64_number(std::string_view s, const std::string& where) {
   for (char c : s) {
     const auto d = digits.find(c);
     if (d == std::string::npos) throw InputError(where + ": bad base64 number '" + std::string(s) + "'");
+    if (n > (std::numeric_limits<std::uint64_t>::max() - d) / 64)
+      throw InputError(where + ": base64 number '" + std::string(s) + "' is too large for an offset");
     n = n * 64 + d;
   }
   return n;
@@ -75,7 +78,8 @@ void read_dictd(const SourceSpec& source, bool skip_bad, const std::function<voi
       }
       const auto offset = decode_b64_number(std::string_view(line).substr(t1 + 1, t2 - t1 - 1), where);
       const auto length = decode_b64_number(std::string_view(line).substr(t2 + 1), where);
-      if (offset + length > data.size())
+      // Compared without adding them, which could wrap past the end.
+      if (offset > data.size() || length > data.size() - offset)
         throw InputError(where + ": entry points past the end of the dictionary");
       if (std::find(seen.begin(), seen.end(), std::make_pair(offset, length)) != seen.end()) continue;
       seen.emplace_back(offset, length);

@@ -1,0 +1,30 @@
+# Sanitizer and fuzzing builds: scripts/test.sh's build-asan/ (ASan + UBSan,
+# with the fuzz harnesses) and build-tsan/, and scripts/fuzz.sh. clang only:
+# libFuzzer is clang's, so one clang build serves the sanitized tests and the
+# harnesses alike.
+if(RALM_SANITIZE OR RALM_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "RALM_SANITIZE and RALM_FUZZ need clang: configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+endif()
+if(RALM_FUZZ AND NOT RALM_SANITIZE MATCHES "address")
+  message(FATAL_ERROR "RALM_FUZZ needs RALM_SANITIZE=address,undefined: a harness without ASan misses what it is for")
+endif()
+
+# -O1 after the build type's flags (it wins): fast enough for the whole test
+# suite, still exact enough for the reports' stacks.
+if(RALM_SANITIZE)
+  add_compile_options(-fsanitize=${RALM_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g)
+  add_link_options(-fsanitize=${RALM_SANITIZE})
+  # clang links the sanitizer runtime into executables only: a shared library
+  # or plugin leaves the runtime's symbols to the executable that loads it,
+  # so it cannot be linked with --no-undefined.
+  set(RALM_LINK_NO_UNDEFINED "")
+else()
+  set(RALM_LINK_NO_UNDEFINED -Wl,--no-undefined)
+endif()
+# Coverage for libFuzzer in every library a harness links; the tests built
+# alongside carry it too, harmlessly (libFuzzer's runtime only in harnesses).
+if(RALM_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
