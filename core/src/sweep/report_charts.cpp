@@ -125,17 +125,22 @@ Chart draw(const ScratchDir& scratch, const std::string& name, const std::string
            const fs::path& png_stem) {
   const fs::path data_file = scratch.path() / (name + ".tsv");
   std::ofstream(data_file) << data;
-  const int width = static_cast<int>(std::max<std::size_t>(640, 160 + 70 * bars));
-  // Labels slant down at 30 degrees, so the longest needs about 0.22 line
-  // heights a character below the axis; the picture grows by that much
-  // rather than cutting "row / baseline" labels off.
-  const int margin = std::max(8, 3 + static_cast<int>(0.22 * static_cast<double>(longest_label(data))));
-  const int height = 480 + 14 * (margin - 8);
+  // Labels slant down-right at 30 degrees from their bar: the longest needs
+  // about 0.22 line heights a character below the axis, and, from the last
+  // bar, 0.87 character widths a character to the right, where the key also
+  // sits. The picture grows by what they need rather than cutting "row /
+  // baseline" labels off.
+  const double longest = static_cast<double>(longest_label(data));
+  const int bottom = std::max(8, 3 + static_cast<int>(0.22 * longest));
+  const int right = std::max(30, 2 + static_cast<int>(0.87 * longest));
+  const int width = static_cast<int>(std::max<std::size_t>(640, 160 + 70 * bars)) + 7 * (right - 30);
+  const int height = 480 + 14 * (bottom - 8);
   const std::string common =
       "set datafile separator '\\t'\nset datafile missing 'NaN'\nset termoption noenhanced\n"
       "set key outside right top\nset grid ytics\nset xtics rotate by -30 nomirror\nset border 3\n"
       "set ytics nomirror\nset bmargin " +
-      std::to_string(margin) + "\nset title " + quoted(title) + "\nDATA=" + quoted(data_file.string()) + "\n";
+      std::to_string(bottom) + "\nset rmargin " + std::to_string(right) + "\nset title " + quoted(title) +
+      "\nDATA=" + quoted(data_file.string()) + "\n";
   Chart chart{name, title, caption, "", fs::path(png_stem.string() + "-" + name + ".png")};
   const fs::path svg_file = scratch.path() / (name + ".svg");
   const fs::path png_partial = fs::path(chart.png.string() + ".partial");
