@@ -17,6 +17,11 @@ articles LONG_PROMPTS names, their text (heading dropped, whitespace collapsed)
 cut at the last space before 700 bytes, so that with one 128-token passage and
 64 new tokens they fit the quick start model's 1024-byte context.
 
+pipelines/prompts/long-quickstart.jsonl, the inputs of the quick start's
+FlashBack table: FOLDOC's longest prose articles (QUICKSTART_PROMPTS) cut the
+same way before 6,000 bytes, about 1,500 tokens of models/tiny, so that with
+one passage, marking tokens and 32 new tokens they fit its 2,048 positions.
+
 Deterministic for one dict-foldoc version:
     python3 scripts/make_foldoc_task_data.py
 """
@@ -36,6 +41,8 @@ def b64(s):
     return v
 
 
+QUICKSTART_PROMPTS = ["real programmers don't use pascal", "the story of mel", "dynamic random-access memory",
+                      "ibm pc", "amiga"]
 LONG_PROMPTS = ["lisp", "compiler", "garbage collection", "cache", "operating system", "relational database"]
 
 
@@ -48,14 +55,15 @@ def articles(path):
             yield headword, data[b64(offset):b64(offset) + b64(length)].decode("utf-8", "replace")
 
 
-def write_long_prompts(path, out_file):
+def write_long_prompts(path, names, max_bytes, out_file):
     wanted = dict(articles(path))
     with open(out_file, "w", encoding="utf-8") as out:
-        for name in LONG_PROMPTS:
+        for name in names:
             body = " ".join(wanted[name].split("\n\n", 1)[1].split())
-            cut = body.encode("utf-8")[:700].decode("utf-8", "ignore")
-            out.write(json.dumps({"id": name.replace(" ", "-"), "prompt": cut[: cut.rfind(" ")]}) + "\n")
-    print(f"{len(LONG_PROMPTS)} long prompts written to {out_file}")
+            cut = body.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+            slug = re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+            out.write(json.dumps({"id": slug, "prompt": cut[: cut.rfind(" ")]}) + "\n")
+    print(f"{len(names)} long prompts written to {out_file}")
 
 
 def main():
@@ -64,6 +72,7 @@ def main():
     ap.add_argument("--step", type=int, default=30)
     ap.add_argument("--out", default="pipelines/prompts/foldoc-acronyms.jsonl")
     ap.add_argument("--long-out", default="pipelines/prompts/long.jsonl")
+    ap.add_argument("--quickstart-out", default="pipelines/prompts/long-quickstart.jsonl")
     args = ap.parse_args()
     seen, found = set(), []
     for _, article in articles(args.dict):
@@ -81,7 +90,8 @@ def main():
             q = {"id": acronym, "question": f"What does {acronym} stand for?", "answers": [expansion]}
             out.write(json.dumps(q) + "\n")
     print(f"{len(found)} acronyms, {len(found[::args.step])} questions written to {args.out}")
-    write_long_prompts(args.dict, args.long_out)
+    write_long_prompts(args.dict, LONG_PROMPTS, 700, args.long_out)
+    write_long_prompts(args.dict, QUICKSTART_PROMPTS, 6000, args.quickstart_out)
 
 
 if __name__ == "__main__":

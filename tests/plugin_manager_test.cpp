@@ -54,9 +54,9 @@ TEST(PluginManager, LoadsTheShippedPlugins) {
   EXPECT_EQ(registry.names("scheduler"), (std::vector<std::string>{"fixed", "os3"}));
   EXPECT_EQ(registry.names("policy"), (std::vector<std::string>{"append", "knnlm", "none", "prepend"}));
   EXPECT_EQ(registry.names("model"), (std::vector<std::string>{"llama"}));
-  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "dense"}));
+  EXPECT_EQ(registry.names("retriever"), (std::vector<std::string>{"bm25", "dense", "xapian"}));
   EXPECT_EQ(registry.names("trainer"), (std::vector<std::string>{"llama"}));
-  ASSERT_EQ(registry.plugins().size(), 6u);  // bm25, dense, llama, llama-train, policies, schedulers
+  ASSERT_EQ(registry.plugins().size(), 7u);  // bm25, dense, llama, llama-train, policies, schedulers, xapian
   const auto* os3 = registry.find("scheduler", "os3");
   ASSERT_NE(os3, nullptr);
   EXPECT_EQ(os3->plugin->name, "schedulers");

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "cli_expectations.hpp"
+#include "ralm/core/sweep/merge_results.hpp"
+#include "ralm/error.hpp"
 #include "run_command.hpp"
 
 namespace {
@@ -148,6 +150,43 @@ TEST(SweepCli, CompareWritesResultsAndReportReadsThem) {
   for (const char* png : {"r-speedup.png", "r-phases.png", "r-acceptance.png"})
     EXPECT_TRUE(std::filesystem::exists(w.dir.path() / "cmp" / png)) << png;
   expect_input_error(w.run({"report", "nowhere"}), "nowhere/results.json: no such file");
+}
+
+// Two comparisons in one report: every row of both, each speed-up against
+// its own folder's baseline (the second folder's rows are renumbered).
+TEST(SweepCli, ReportOfSeveralFoldersKeepsEachRowsBaseline) {
+  Workspace w;
+  ASSERT_EQ(w.run({"compare", "base.yaml", "spec.yaml", "--out", "one"}).exit_code, 0);
+  w.dir.write("spec4.yaml",
+              "extends: base.yaml\nname: spec4\nscheduler: {plugin: fixed, steps_per_round: 4}\n"
+              "compare: {baseline: base}\n");
+  ASSERT_EQ(w.run({"compare", "base.yaml", "spec4.yaml", "--out", "two"}).exit_code, 0);
+  const auto r = w.run({"report", "one", "two", "--html", "both.html"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("spec4"), std::string::npos) << r.out;
+  std::ifstream in(w.dir.path() / "both.html");
+  std::stringstream html;
+  html << in.rdbuf();
+  for (const char* label : {"spec4", "spec"})
+    EXPECT_NE(html.str().find(label), std::string::npos) << label;
+  EXPECT_TRUE(std::filesystem::exists(w.dir.path() / "both-speedup.png"));
+  // The same rows through the library: the second folder's spec4 is measured
+  // against the second folder's base, row 2, not the first's.
+  std::vector<ralm::core::NamedResults> parts{{"one", ralm::core::read_results(w.dir.path() / "one")},
+                                              {"two", ralm::core::read_results(w.dir.path() / "two")}};
+  const auto all = ralm::core::merge_results(parts);
+  ASSERT_EQ(all.rows.size(), 4u);
+  EXPECT_EQ(all.rows[1].baseline, 0u);
+  EXPECT_EQ(all.rows[2].baseline, 2u);
+  EXPECT_EQ(all.rows[3].baseline, 2u);
+  EXPECT_EQ(all.rows[3].label, "spec4");
+  parts[1].results.task = "qa";
+  try {
+    ralm::core::merge_results(parts);
+    ADD_FAILURE() << "results of two tasks were merged";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("two holds qa results"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

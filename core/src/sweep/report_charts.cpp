@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -102,6 +103,21 @@ std::string label_field(std::string label) {
   return label;
 }
 
+// The longest x label of a chart's data: every chart's second column.
+std::size_t longest_label(const std::string& data) {
+  std::size_t longest = 0;
+  std::istringstream lines(data);
+  std::string line;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    const auto first = line.find('\t');
+    if (first == std::string::npos) continue;
+    const auto second = line.find('\t', first + 1);
+    longest = std::max(longest, (second == std::string::npos ? line.size() : second) - first - 1);
+  }
+  return longest;
+}
+
 // Draws `plot` (gnuplot commands after the common settings) with `data` as
 // DATA.tsv, to SVG and PNG.
 Chart draw(const ScratchDir& scratch, const std::string& name, const std::string& title,
@@ -109,21 +125,31 @@ Chart draw(const ScratchDir& scratch, const std::string& name, const std::string
            const fs::path& png_stem) {
   const fs::path data_file = scratch.path() / (name + ".tsv");
   std::ofstream(data_file) << data;
-  const int width = static_cast<int>(std::max<std::size_t>(640, 160 + 70 * bars));
+  // Labels slant down-right at 30 degrees from their bar: the longest needs
+  // about 0.22 line heights a character below the axis, and, from the last
+  // bar, 0.87 character widths a character to the right, where the key also
+  // sits. The picture grows by what they need rather than cutting "row /
+  // baseline" labels off.
+  const double longest = static_cast<double>(longest_label(data));
+  const int bottom = std::max(8, 3 + static_cast<int>(0.22 * longest));
+  const int right = std::max(30, 2 + static_cast<int>(0.87 * longest));
+  const int width = static_cast<int>(std::max<std::size_t>(640, 160 + 70 * bars)) + 7 * (right - 30);
+  const int height = 480 + 14 * (bottom - 8);
   const std::string common =
       "set datafile separator '\\t'\nset datafile missing 'NaN'\nset termoption noenhanced\n"
       "set key outside right top\nset grid ytics\nset xtics rotate by -30 nomirror\nset border 3\n"
-      "set ytics nomirror\nset bmargin 8\nset title " +
-      quoted(title) + "\nDATA=" + quoted(data_file.string()) + "\n";
+      "set ytics nomirror\nset bmargin " +
+      std::to_string(bottom) + "\nset rmargin " + std::to_string(right) + "\nset title " + quoted(title) +
+      "\nDATA=" + quoted(data_file.string()) + "\n";
   Chart chart{name, title, caption, "", fs::path(png_stem.string() + "-" + name + ".png")};
   const fs::path svg_file = scratch.path() / (name + ".svg");
   const fs::path png_partial = fs::path(chart.png.string() + ".partial");
   for (const bool png : {false, true}) {
     const fs::path script = scratch.path() / (name + (png ? "-png.gp" : "-svg.gp"));
-    std::ofstream(script) << (png ? "set terminal pngcairo size " + std::to_string(width) +
-                                        ",480 font 'sans,10'\n"
-                                  : "set terminal svg size " + std::to_string(width) +
-                                        ",480 font 'sans,11' background '#ffffff'\n")
+    std::ofstream(script) << (png ? "set terminal pngcairo size " + std::to_string(width) + "," +
+                                        std::to_string(height) + " font 'sans,10'\n"
+                                  : "set terminal svg size " + std::to_string(width) + "," +
+                                        std::to_string(height) + " font 'sans,11' background '#ffffff'\n")
                           << "set output " << quoted((png ? png_partial : svg_file).string()) << "\n"
                           << common << plot << "\n";
     run_gnuplot(script, scratch.path() / (name + ".log"));
