@@ -7,7 +7,9 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "bert_encoder.hpp"
 #include "bert_model.hpp"
 #include "ralm/error.hpp"
 #include "run_command.hpp"
@@ -17,7 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ralm::Tokens;
+using ralm::dense::BertEncoder;
 using ralm::dense::BertModel;
+using ralm::dense::BertOptions;
 using ralm::dense::BertPooling;
 using ralm::kernels::KernelSet;
 using ralm::kernels::WeightType;
@@ -204,6 +208,178 @@ TEST(BertModel, BadCheckpointsAreInputErrorsNamingFileAndField) {
   edit_config(dir, [](json& c) { c["vocab_size"] = 120; });
   message = input_error(dir);
   EXPECT_TRUE(has(message, "model.safetensors")) << message;
+}
+
+// Words to ids for the encoder tests, framed as a WordPiece tokenizer
+// frames them ([CLS] = 1 ... [SEP] = 2): each word's ids are its bytes'
+// sum spread over 3..119, one id per word, so equal words get equal ids.
+class WordIds final : public ralm::Tokenizer {
+ public:
+  Tokens encode(std::string_view text, bool add_special) const override {
+    Tokens ids;
+    if (add_special) ids.push_back(1);
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const std::size_t end = std::min(text.find(' ', i), text.size());
+      if (end > i) {
+        unsigned sum = 0;
+        for (std::size_t c = i; c < end; ++c)
+          sum += static_cast<unsigned char>(text[c]);
+        ids.push_back(static_cast<ralm::TokenId>(3 + sum % 117));
+      }
+      i = end + 1;
+    }
+    if (add_special) ids.push_back(2);
+    return ids;
+  }
+  std::string decode(std::span<const ralm::TokenId>) const override { return ""; }
+  std::string piece(ralm::TokenId) const override { return ""; }
+  std::int32_t vocab_size() const override { return 120; }
+  ralm::TokenId bos() const override { return 1; }
+  ralm::TokenId eos() const override { return 2; }
+  std::optional<ralm::TokenId> special(std::string_view) const override { return std::nullopt; }
+};
+
+BertEncoder::Side side(const std::string& checkpoint, WeightType weights = WeightType::f32) {
+  return {std::make_shared<const BertModel>(kFixtures / checkpoint, weights),
+          std::make_shared<const WordIds>()};
+}
+
+std::vector<float> encode(const BertEncoder& encoder, const std::vector<std::string>& texts, bool queries,
+                          int threads = 2) {
+  std::vector<float> out(texts.size() * static_cast<std::size_t>(encoder.dim()));
+  if (queries)
+    encoder.encode_queries(texts, out.data(), threads);
+  else
+    encoder.encode(texts, out.data(), threads);
+  return out;
+}
+
+const std::vector<std::string> kTexts = {"the cat sat on the mat", "a dog", "",
+                                         "query: what is a dense retriever",
+                                         "one two three four five six seven eight nine ten eleven twelve"};
+
+TEST(BertEncoder, PassagesArePrefixedTokenisedPooledAndNormalised) {
+  BertOptions options;
+  options.checkpoint = kFixtures / "bert-f32";
+  options.pooling = BertPooling::mean;
+  options.passage_prefix = "passage: ";
+  options.query_prefix = "query: ";
+  options.batch = 2;  // 5 texts: batches of 2, 2 and 1
+  const BertEncoder::Side s = side("bert-f32");
+  const BertEncoder encoder(options, s, s);
+  EXPECT_EQ(encoder.dim(), 48);
+  EXPECT_EQ(encoder.max_length(), 40);  // max_position_embeddings
+  const std::vector<float> passages = encode(encoder, kTexts, false);
+  const std::vector<float> queries = encode(encoder, kTexts, true);
+  const WordIds words;
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    // What the encoder must compute: the prefixed text's ids through the
+    // model, then unit length.
+    for (const auto& [prefix, rows] : {std::pair{"passage: ", &passages}, std::pair{"query: ", &queries}}) {
+      std::vector<float> want =
+          pool(*s.model, {words.encode(std::string(prefix) + kTexts[i], true)}, BertPooling::mean, 1);
+      ralm::dense::normalize(want.data(), 48);
+      double norm = 0;
+      for (std::size_t c = 0; c < 48; ++c) {
+        ASSERT_EQ((*rows)[i * 48 + c], want[c]) << prefix << kTexts[i];
+        norm += double((*rows)[i * 48 + c]) * (*rows)[i * 48 + c];
+      }
+      EXPECT_NEAR(norm, 1.0, 1e-5);
+    }
+    // The prefixes make a passage's vector and a query's differ.
+    EXPECT_NE(std::vector<float>(passages.begin() + long(i) * 48, passages.begin() + long(i + 1) * 48),
+              std::vector<float>(queries.begin() + long(i) * 48, queries.begin() + long(i + 1) * 48));
+  }
+  // One text at a time on one thread: the same bits.
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    const std::vector<float> alone = encode(encoder, {kTexts[i]}, false, 1);
+    EXPECT_TRUE(std::equal(alone.begin(), alone.end(), passages.begin() + long(i) * 48)) << kTexts[i];
+  }
+}
+
+TEST(BertEncoder, DprEncodesQueriesWithTheQuestionCheckpointAndLeavesVectorsUnnormalised) {
+  BertOptions options;
+  options.checkpoint = kFixtures / "bert-f32";
+  options.query_checkpoint = kFixtures / "dpr-question";
+  options.normalize = false;
+  const BertEncoder::Side passages = side("bert-f32"), questions = side("dpr-question");
+  const BertEncoder encoder(options, passages, questions);
+  const std::vector<float> p = encode(encoder, kTexts, false), q = encode(encoder, kTexts, true);
+  const WordIds words;
+  for (std::size_t i = 0; i < kTexts.size(); ++i) {
+    const Tokens ids = words.encode(kTexts[i], true);
+    const std::vector<float> want_p = pool(*passages.model, {ids}, BertPooling::cls, 1);
+    const std::vector<float> want_q = pool(*questions.model, {ids}, BertPooling::cls, 1);
+    EXPECT_TRUE(std::equal(want_p.begin(), want_p.end(), p.begin() + long(i) * 48)) << kTexts[i];
+    EXPECT_TRUE(std::equal(want_q.begin(), want_q.end(), q.begin() + long(i) * 48)) << kTexts[i];
+    EXPECT_NE(want_p, want_q);
+  }
+}
+
+TEST(BertEncoder, LongTextsAreCutToMaxLengthKeepingTheClosingSep) {
+  BertOptions options;
+  options.checkpoint = kFixtures / "bert-f32";
+  options.max_length = 5;
+  const BertEncoder::Side s = side("bert-f32");
+  const BertEncoder encoder(options, s, s);
+  const Tokens full = WordIds().encode(kTexts[4], true);
+  const Tokens cut = encoder.tokens(s, "", kTexts[4]);
+  EXPECT_EQ(cut, (Tokens{full[0], full[1], full[2], full[3], 2}));
+  EXPECT_EQ(encoder.tokens(s, "", "a dog"), WordIds().encode("a dog", true));
+  // The longest text the model takes, and one token more, cut.
+  options.max_length = 0;
+  const BertEncoder whole(options, s, s);
+  std::string long_text;
+  for (int i = 0; i < 60; ++i)
+    long_text += "w" + std::to_string(i) + " ";
+  EXPECT_EQ(whole.tokens(s, "", long_text).size(), 40u);
+  EXPECT_EQ(whole.tokens(s, "", long_text).back(), 2);
+  EXPECT_NO_THROW(encode(whole, {long_text}, false));
+}
+
+TEST(BertEncoder, FingerprintChangesWithEverySettingThatChangesAVector) {
+  BertOptions base;
+  base.checkpoint = kFixtures / "bert-f32";
+  const BertEncoder::Side s = side("bert-f32"), bf16 = side("bert-f32", WeightType::bf16),
+                          q = side("dpr-question");
+  const std::string reference = BertEncoder(base, s, s).fingerprint();
+  std::vector<std::pair<BertOptions, std::pair<BertEncoder::Side, BertEncoder::Side>>> variants;
+  auto vary = [&](const std::function<void(BertOptions&)>& edit, BertEncoder::Side p, BertEncoder::Side qs) {
+    BertOptions o = base;
+    edit(o);
+    variants.push_back({o, {p, qs}});
+  };
+  vary([](BertOptions& o) { o.pooling = BertPooling::mean; }, s, s);
+  vary([](BertOptions& o) { o.normalize = false; }, s, s);
+  vary([](BertOptions& o) { o.query_prefix = "query: "; }, s, s);
+  vary([](BertOptions& o) { o.passage_prefix = "passage: "; }, s, s);
+  vary([](BertOptions& o) { o.max_length = 16; }, s, s);
+  vary([](BertOptions& o) { o.dtype = WeightType::bf16; }, bf16, bf16);
+  vary([](BertOptions& o) { o.query_checkpoint = kFixtures / "dpr-question"; }, s, q);
+  std::set<std::string> seen = {reference};
+  for (const auto& [options, sides] : variants) {
+    const std::string f = BertEncoder(options, sides.first, sides.second).fingerprint();
+    EXPECT_TRUE(seen.insert(f).second) << f;
+  }
+  // The batch size changes no vector, so no fingerprint.
+  BertOptions batched = base;
+  batched.batch = 1;
+  EXPECT_EQ(BertEncoder(batched, s, s).fingerprint(), reference);
+}
+
+TEST(BertEncoder, SettingsTheCheckpointCannotHonourAreInputErrorsNamingTheSetting) {
+  BertOptions options;
+  options.checkpoint = kFixtures / "bert-f32";
+  options.max_length = 41;
+  const BertEncoder::Side s = side("bert-f32");
+  try {
+    BertEncoder encoder(options, s, s);
+    FAIL() << "max_length 41 accepted";
+  } catch (const ralm::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("max_length"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("40"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
