@@ -62,6 +62,20 @@ void bias_gelu(float* y, const float* bias, std::int64_t rows, std::int64_t n, i
   });
 }
 
+// y = x · Wᵀ, kRowBlock rows per kernel call. The kernel sweeps a call's
+// rows once per 64-output panel, so a batch's thousands of rows would be
+// streamed from memory once per panel; in blocks, a block's rows (at most
+// 3 MiB at ff 1536) stay in cache across the panels. 32 passages of 128
+// tokens, one thread, small shape: 31 passages per CPU-second unblocked,
+// 38-39 in blocks of 256 to 1024 rows (bert_bench). Each row's bits do not
+// depend on the rows called with it (kernels.hpp), so blocking changes none.
+void matmul_blocked(kernels::KernelSet set, const float* x, std::int64_t rows, const kernels::PackedMatrix& w,
+                    float* y, int threads) {
+  constexpr std::int64_t kRowBlock = 512;
+  for (std::int64_t r = 0; r < rows; r += kRowBlock)
+    kernels::matmul(set, x + r * w.in(), std::min(kRowBlock, rows - r), w, y + r * w.out(), threads);
+}
+
 void add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t n, int threads) {
   parallel_for(threads_for(rows * n, threads), rows, [&](std::int64_t r) {
     float* row = y + r * n;
@@ -162,7 +176,7 @@ void BertModel::pool(std::span<const Tokens> texts, BertPooling pooling, float* 
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const std::int64_t heads = config_.num_heads;
   for (const Layer& layer : layers_) {
-    kernels::matmul(set_, x.data(), rows, layer.qkv, qkv.data(), threads);
+    matmul_blocked(set_, x.data(), rows, layer.qkv, qkv.data(), threads);
     add_bias(qkv.data(), layer.qkv_bias.data(), rows, 3 * h, threads);
     // One task per (text, head): each of the text's queries attends to all
     // of the text's keys, and to nothing else.
@@ -184,12 +198,12 @@ void BertModel::pool(std::span<const Tokens> texts, BertPooling pooling, float* 
                         scores.data(), context.data() + t * h + head * d);
       }
     });
-    kernels::matmul(set_, context.data(), rows, layer.attention_out, projected.data(), threads);
+    matmul_blocked(set_, context.data(), rows, layer.attention_out, projected.data(), threads);
     add_and_norm(x.data(), projected.data(), layer.attention_out_bias.data(), rows, h,
                  layer.attention_norm_weight, layer.attention_norm_bias, config_.layer_norm_eps, threads);
-    kernels::matmul(set_, x.data(), rows, layer.intermediate, inner.data(), threads);
+    matmul_blocked(set_, x.data(), rows, layer.intermediate, inner.data(), threads);
     bias_gelu(inner.data(), layer.intermediate_bias.data(), rows, f, threads);
-    kernels::matmul(set_, inner.data(), rows, layer.output, projected.data(), threads);
+    matmul_blocked(set_, inner.data(), rows, layer.output, projected.data(), threads);
     add_and_norm(x.data(), projected.data(), layer.output_bias.data(), rows, h, layer.output_norm_weight,
                  layer.output_norm_bias, config_.layer_norm_eps, threads);
   }
