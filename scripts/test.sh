@@ -3,4 +3,5 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ralm_setup
+ralm_install_tokenizer_oracle
 ctest --test-dir "$ralm_build" --output-on-failure --parallel "$(nproc)" "$@"

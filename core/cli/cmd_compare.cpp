@@ -1,7 +1,8 @@
 // `ralm compare A.yaml B.yaml ...`: the same prompts through several
 // pipelines, one table: the figures, and each pipeline's speed-up against its
 // baseline (its `compare: {baseline: NAME}`, or the first pipeline) and
-// whether its outputs are identical to the baseline's.
+// whether its outputs are identical to the baseline's; with --out the
+// results files a sweep writes, with --html its report.
 #include <iostream>
 
 #include "command.hpp"
@@ -9,6 +10,8 @@
 #include "ralm/core/compare.hpp"
 #include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/task_runner.hpp"
+#include "ralm/core/sweep/compare_results.hpp"
+#include "ralm/core/sweep/report_html.hpp"
 #include "ralm/error.hpp"
 
 namespace ralm::cli {
@@ -19,7 +22,10 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
                         "override one value in every pipeline, SECTION.KEY=VALUE; may be repeated")(
       "prompts", po::value<std::string>(),
       "one prompts (generate) or questions (qa) JSONL file for every pipeline (default: the first's task)")(
-      "limit", po::value<std::int64_t>()->default_value(0), "run only the first N prompts");
+      "limit", po::value<std::int64_t>()->default_value(0), "run only the first N prompts")(
+      "out", po::value<std::string>(),
+      "also write results.csv, summary.csv and results.json (what `ralm report` reads) to this folder")(
+      "html", po::value<std::string>(), "also write the HTML report to this file");
   po::options_description hidden;
   hidden.add_options()("pipelines", po::value<std::vector<std::string>>());
   po::positional_options_description positional;
@@ -46,30 +52,22 @@ int run_compare(const std::vector<std::string>& args, const GlobalOptions& globa
     specs.push_back(core::load_pipeline(file, overrides, registry));
   }
   const std::vector<std::size_t> baselines = core::compare_baselines(specs);
-  const std::string kind = specs.front().task_kind.empty() ? "generate" : specs.front().task_kind;
-  for (const auto& spec : specs) {
-    const std::string k = spec.task_kind.empty() ? "generate" : spec.task_kind;
-    if (k != kind) {
-      throw InputError(spec.file + ": its task is " + k + " but " + specs.front().file + "'s is " + kind +
-                       "; compare pipelines of one task kind");
-    }
-  }
-  // Every pipeline gets the first one's prompts or questions. Perplexity
-  // pipelines score their own task.text or task.corpus: have them extend one
-  // base so that it is the same.
-  core::TaskOverrides task;
-  if (vm.count("prompts")) {
-    task.prompts = vm["prompts"].as<std::string>();
-  } else if (kind == "generate" && !specs.front().task_kind.empty()) {
-    task.prompts = specs.front().task.get_path("prompts");
-  } else if (kind == "qa") {
-    task.prompts = specs.front().task.get_path("questions");
-  }
-  task.limit = vm["limit"].as<std::int64_t>();
+  const core::TaskOverrides task = shared_task(specs, vm);
   std::vector<core::RunReport> reports;
   for (const auto& spec : specs)
     reports.push_back(core::run_task(spec, registry, task));
   core::print_compare_table(std::cout, reports, baselines);
+  if (vm.count("out") || vm.count("html")) {
+    std::string command = "ralm compare";
+    for (const std::string& a : args)
+      command += " " + a;
+    const core::SweepResults results = core::compare_results(specs, reports, baselines, command);
+    if (vm.count("out")) core::write_results(results, vm["out"].as<std::string>());
+    if (vm.count("html")) {
+      core::write_html_report(results, vm["html"].as<std::string>());
+      std::cout << "report: " << vm["html"].as<std::string>() << "\n";
+    }
+  }
   return 0;
 }
 

@@ -42,6 +42,8 @@ int run_plugins(const std::vector<std::string>& args, const GlobalOptions& globa
 int run_validate(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_corpus(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_compare(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_sweep(const std::vector<std::string>& args, const GlobalOptions& global);
+int run_report(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_run(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_ask(const std::vector<std::string>& args, const GlobalOptions& global);
 int run_serve(const std::vector<std::string>& args, const GlobalOptions& global);

@@ -26,6 +26,27 @@ core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const co
   return core::load_pipeline(vm["pipeline"].as<std::string>(), overrides, registry);
 }
 
+core::TaskOverrides shared_task(const std::vector<core::PipelineSpec>& specs, const po::variables_map& vm) {
+  const std::string kind = specs.front().task_kind.empty() ? "generate" : specs.front().task_kind;
+  for (const auto& spec : specs) {
+    const std::string k = spec.task_kind.empty() ? "generate" : spec.task_kind;
+    if (k != kind) {
+      throw InputError(spec.file + ": its task is " + k + " but " + specs.front().file + "'s is " + kind +
+                       "; compare pipelines of one task kind");
+    }
+  }
+  core::TaskOverrides task;
+  if (vm.count("prompts")) {
+    task.prompts = vm["prompts"].as<std::string>();
+  } else if (kind == "generate" && !specs.front().task_kind.empty()) {
+    task.prompts = specs.front().task.get_path("prompts");
+  } else if (kind == "qa") {
+    task.prompts = specs.front().task.get_path("questions");
+  }
+  task.limit = vm["limit"].as<std::int64_t>();
+  return task;
+}
+
 namespace {
 std::string source(const Value& v) {
   if (v.where().file == "default") return "default";

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "command.hpp"
+#include "ralm/core/engine/task_runner.hpp"
 #include "ralm/core/pipeline.hpp"
 
 namespace ralm::cli {
@@ -15,6 +16,13 @@ void add_pipeline_options(po::options_description& options, po::options_descript
 
 // Loads and validates the pipeline the arguments name.
 core::PipelineSpec load_pipeline_from_args(const po::variables_map& vm, const core::Registry& registry);
+
+// The task that several pipelines run alike (`ralm compare`, `ralm sweep`):
+// every pipeline must have the first's task kind (an InputError naming
+// `command` otherwise), and gets --prompts or else the first's prompts or
+// questions, and --limit. Perplexity pipelines score their own task.text or
+// task.corpus: have them extend one base so that it is the same.
+core::TaskOverrides shared_task(const std::vector<core::PipelineSpec>& specs, const po::variables_map& vm);
 
 // The resolved pipeline: each component, its plugin, and every parameter with
 // where its value came from.

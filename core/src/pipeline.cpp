@@ -147,11 +147,11 @@ std::string string_field(const Value& tree, const std::string& key) {
 
 }  // namespace
 
-Override parse_override(const std::string& text) {
-  const std::string where = "--set " + text;
+Override parse_override(const std::string& text, const std::string& option) {
+  const std::string where = option + " " + text;
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw InputError(where + ": expected SECTION.KEY=VALUE, e.g. --set retriever.k=5");
+    throw InputError(where + ": expected SECTION.KEY=VALUE, e.g. " + option + " retriever.k=5");
   }
   Override o;
   const std::string key = text.substr(0, eq);

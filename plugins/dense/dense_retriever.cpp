@@ -6,10 +6,6 @@
 
 namespace ralm::dense {
 
-namespace {
-
-// The passages' vectors followed by `filler` rows of small random values
-// (xorshift, seeded: the same filler on every run).
 std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std::int64_t dim,
                                        std::int64_t filler) {
   if (filler <= 0) return {};
@@ -24,8 +20,6 @@ std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std
   }
   return all;
 }
-
-}  // namespace
 
 DenseRetriever::DenseRetriever(std::shared_ptr<const PassageStore> store, DenseIndexFiles files,
                                Metric metric, std::int64_t k_factor, int threads, ScanKernels kernels,
@@ -63,6 +57,7 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
   }
   const std::vector<float> q = encode(queries);
   const auto nq = static_cast<std::int64_t>(queries.size());
+  if (shards_) return shards_->search(q.data(), nq, k);
   if (!files_.faiss) return exact_.search(q.data(), nq, k);
   // Exact scores over the probed lists: every k ranks the same candidates.
   if (ivf_) return ivf_->search(q.data(), nq, k);
@@ -94,7 +89,11 @@ std::vector<float> DenseRetriever::score_batch(std::span<const std::string> quer
   check_ids(ids);
   const std::vector<float> q = encode(queries);
   std::vector<float> out(queries.size() * ids.size());
-  exact_.score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
+  if (shards_) {
+    shards_->score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
+  } else {
+    exact_.score(q.data(), static_cast<std::int64_t>(queries.size()), ids, out.data());
+  }
   return out;
 }
 

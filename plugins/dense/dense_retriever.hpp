@@ -26,9 +26,15 @@
 #include "dense_index_files.hpp"
 #include "exact_search.hpp"
 #include "ivf_flat_scan.hpp"
+#include "mpi_shards.hpp"
 #include "ralm/retriever.hpp"
 
 namespace ralm::dense {
+
+// The passages' vectors followed by `filler` rows of small random values
+// (xorshift, seeded: the same filler on every run); empty when filler is 0.
+std::vector<float> vectors_with_filler(const float* vectors, std::int64_t n, std::int64_t dim,
+                                       std::int64_t filler);
 
 class DenseRetriever final : public Retriever {
  public:
@@ -62,6 +68,9 @@ class DenseRetriever final : public Retriever {
 
   std::int64_t dim() const { return files_.dim; }
   const ExactSearch& exact() const { return exact_; }
+  // Exact search and scores from then on by the shard ranks of an MPI job
+  // (index: Flat only), not by this process's scan.
+  void use_shard_ranks(std::unique_ptr<mpi_shards::ShardClient> client) { shards_ = std::move(client); }
   // Rows of encoded queries (queries.size() x dim()).
   std::vector<float> encode(std::span<const std::string> queries) const;
 
@@ -75,6 +84,7 @@ class DenseRetriever final : public Retriever {
   // IVF…,Flat indexes are scanned list by list with our kernels: a batch of
   // similar queries (a speculation round's) reads each list once.
   std::optional<IvfFlatScan> ivf_;
+  std::unique_ptr<mpi_shards::ShardClient> shards_;
   std::int64_t k_factor_;
   std::int64_t min_candidates_;
   int threads_;

@@ -11,6 +11,51 @@
 
 namespace {
 
+// `shards: K` under `mpirun -np K+1`: rank 0 gets the retriever, its exact
+// search done by ranks 1..K, each on its rows of the index (mpi_shards.hpp);
+// the other ranks serve their rows and end with the job.
+std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
+    const ralm::Params& p, std::shared_ptr<const ralm::PassageStore> store,
+    ralm::dense::DenseIndexFiles files, const ralm::dense::DenseIndexSpec& spec, std::int64_t filler) {
+  namespace dense = ralm::dense;
+  namespace mpi = ralm::dense::mpi_shards;
+  const std::int64_t shards = p.get_int("shards");
+  if (!spec.exact())
+    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
+  const mpi::Job job = mpi::join_job();
+  if (job.size != shards + 1) {
+    // Every rank finds this; rank 0 alone says it.
+    if (job.rank > 0) mpi::leave_job(2);
+    p.fail("shards", std::to_string(shards) + " shards need " + std::to_string(shards + 1) +
+                         " MPI ranks (`mpirun -np " + std::to_string(shards + 1) +
+                         "`: rank 0 runs the engine); this job has " + std::to_string(job.size));
+  }
+  const std::string fingerprint = spec.dir.string() + " " + spec.encoder_fingerprint() + " " + spec.index +
+                                  " filler=" + std::to_string(filler) + " shards=" + std::to_string(shards);
+  const std::int64_t n = store->size();
+  if (job.rank > 0) {
+    const auto [first, rows] = mpi::shard_rows(n, shards, job.rank - 1);
+    // Each rank scans its share of the filler too, so the job scans what one
+    // process would.
+    const auto [filler_first, filler_rows] = mpi::shard_rows(filler, shards, job.rank - 1);
+    (void)filler_first;
+    const float* mine = reinterpret_cast<const float*>(files.vectors->bytes()) + first * files.dim;
+    const std::vector<float> with_filler = dense::vectors_with_filler(mine, rows, files.dim, filler_rows);
+    const dense::ExactSearch exact(with_filler.empty() ? mine : with_filler.data(), rows + filler_rows,
+                                   files.dim, spec.metric, dense::default_scan_kernels(), spec.threads,
+                                   std::int64_t{16} << 20, rows);
+    ralm::log_info("dense: MPI rank " + std::to_string(job.rank) + " serves passages " +
+                   std::to_string(first) + ".." + std::to_string(first + rows - 1));
+    mpi::serve_shard(exact, first, fingerprint);
+  }
+  auto retriever = std::make_unique<dense::DenseRetriever>(
+      store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
+      dense::default_scan_kernels(), 0, p.get_int("candidates"));
+  retriever->use_shard_ranks(std::make_unique<mpi::ShardClient>(
+      shards, n, retriever->dim(), static_cast<unsigned>(p.get_int("timeout_ms")), fingerprint));
+  return retriever;
+}
+
 std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& p, ralm::BuildContext& ctx) {
   namespace dense = ralm::dense;
   const auto store = ralm::PassageStore::open(p.get_path("corpus"));
@@ -74,9 +119,14 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     files.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
     filler = 0;
   }
-  return std::make_unique<dense::DenseRetriever>(store, std::move(files), spec.metric, p.get_int("k_factor"),
-                                                 spec.threads, dense::default_scan_kernels(), filler,
-                                                 p.get_int("candidates"));
+  const std::int64_t shards = p.get_int("shards");
+  // `ralm index build` writes the one index every shard rank reads its rows of.
+  if (shards == 1 || request != ralm::IndexRequest::AsConfigured) {
+    return std::make_unique<dense::DenseRetriever>(
+        store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
+        dense::default_scan_kernels(), filler, p.get_int("candidates"));
+  }
+  return sharded_retriever(p, store, std::move(files), spec, filler);
 }
 
 std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm::BuildContext& ctx) {
@@ -183,6 +233,12 @@ RALM_PLUGIN("dense", "0.1.0",
           param::boolean("rebuild", false,
                          "rebuild the index even if it exists (`ralm index build --force`)"),
           param::integer("threads", 0, "threads for scans, encoding and FAISS; 0: the engine's").at_least(0),
+          param::integer("shards", 1,
+                         "index: Flat: the passages' vectors split over this many MPI ranks (`mpirun -np "
+                         "shards+1 ralm ...`; rank 0 runs the engine); 1: searched in this process")
+              .at_least(1),
+          param::integer("timeout_ms", 10000, "shards > 1: the longest a shard rank may take to answer")
+              .at_least(1),
           param::integer(
               "filler_vectors", 0,
               "benchmarks: vectors every search reads and never returns, to give a small corpus a "

@@ -9,6 +9,7 @@
 #include "ralm/error.hpp"
 #include "ralm/gguf/gguf_file.hpp"
 #include "ralm/gguf/quants.hpp"
+#include "ralm/hf_tokenizer/hf_tokenizer.hpp"
 #include "ralm/llama_format/tokenizers.hpp"
 
 namespace ralm::llama {
@@ -81,13 +82,32 @@ LlamaConfig read_config(const gguf::File& f) {
   return c;
 }
 
+// GGUF's byte-level BPE vocabulary, through the tokenizer.json engine.
+std::unique_ptr<Tokenizer> read_gpt2_tokenizer(const gguf::File& f, const LlamaConfig& c) {
+  hf::GgufBpeVocab v;
+  v.tokens = f.get_string_array("tokenizer.ggml.tokens");
+  v.merges = f.get_string_array("tokenizer.ggml.merges");
+  for (const std::int64_t t : f.get_int_array("tokenizer.ggml.token_type"))
+    v.token_types.push_back(static_cast<std::int32_t>(t));
+  v.pre = f.find_string("tokenizer.ggml.pre").value_or("gpt2");
+  v.bos = c.bos_token_id;
+  v.eos = c.eos_token_id;
+  v.add_bos = f.find_bool("tokenizer.ggml.add_bos_token").value_or(false);
+  v.add_eos = f.find_bool("tokenizer.ggml.add_eos_token").value_or(false);
+  if (static_cast<std::int64_t>(v.tokens.size()) > c.vocab_size)
+    throw InputError(where(f) + ": tokenizer.ggml.tokens has " + std::to_string(v.tokens.size()) +
+                     " entries but token_embd.weight only " + std::to_string(c.vocab_size) + " rows");
+  return hf::make_gguf_bpe_tokenizer(v, where(f));
+}
+
 std::unique_ptr<Tokenizer> read_tokenizer(const gguf::File& f, const LlamaConfig& c) {
   const auto model = f.find_string("tokenizer.ggml.model");
   if (!model || *model == "none")
     return make_ids_only_tokenizer(c.vocab_size, c.bos_token_id, c.eos_token_id);
+  if (*model == "gpt2") return read_gpt2_tokenizer(f, c);
   if (*model != "llama")
     throw InputError(where(f) + ": tokenizer.ggml.model '" + *model +
-                     "' is not supported yet (the 'llama' SentencePiece vocabulary is)");
+                     "' is not supported yet (the 'llama' SentencePiece and 'gpt2' BPE vocabularies are)");
   SentencePieceVocab v;
   v.pieces = f.get_string_array("tokenizer.ggml.tokens");
   v.scores = f.get_float_array("tokenizer.ggml.scores");
@@ -284,8 +304,11 @@ std::unique_ptr<LlamaModel> load_gguf_model(const std::filesystem::path& path, i
   // The file's own metadata, as llama.cpp's tools list it (arrays shortened).
   for (const auto& [key, value] : f.metadata())
     model->add_detail("gguf " + key, value.to_string());
-  model->add_detail("tokenizer", f.find_string("tokenizer.ggml.model").value_or("none") == "llama"
-                                     ? "sentencepiece (from the GGUF vocabulary)"
+  const std::string vocabulary = f.find_string("tokenizer.ggml.model").value_or("none");
+  model->add_detail("tokenizer", vocabulary == "llama" ? "sentencepiece (from the GGUF vocabulary)"
+                                 : vocabulary == "gpt2"
+                                     ? "BPE byte-level (from the GGUF vocabulary, pre-tokenizer " +
+                                           f.find_string("tokenizer.ggml.pre").value_or("gpt2") + ")"
                                      : "ids only (no vocabulary in the file)");
   return model;
 }

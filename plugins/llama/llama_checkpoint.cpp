@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "ralm/error.hpp"
+#include "ralm/hf_tokenizer/hf_tokenizer.hpp"
 #include "ralm/llama_format/checkpoint.hpp"
 #include "ralm/llama_format/config.hpp"
 #include "ralm/llama_format/tokenizers.hpp"
@@ -18,8 +19,10 @@ std::unique_ptr<LlamaModel> load_llama_model(const std::filesystem::path& dir, i
   auto weights = load_llama_weights(dir, c);
   auto base = make_tokenizer(dir, c.vocab_size, c.bos_token_id, c.eos_token_id);
   const auto added = read_added_tokens(dir, *base);
-  const std::string tokenizer_kind =
-      std::filesystem::exists(dir / "tokenizer.model") ? "sentencepiece" : "ids only (no tokenizer.model)";
+  const auto* hf_tokenizer = hf::as_hf_tokenizer(*base);
+  const std::string tokenizer_kind = std::filesystem::exists(dir / "tokenizer.model") ? "sentencepiece"
+                                     : hf_tokenizer ? "tokenizer.json, " + hf_tokenizer->kind()
+                                                    : "ids only (no tokenizer.model or tokenizer.json)";
   const std::string disk_dtype = safetensors::dtype_name(
       safetensors::Checkpoint(dir)
           .get("model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, "config.json")

@@ -105,4 +105,14 @@ std::filesystem::path TempDir::write(const std::string& name, const std::string&
   return p;
 }
 
+std::optional<std::filesystem::path> find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream entries(path ? path : "");
+  for (std::string entry; std::getline(entries, entry, ':');) {
+    const std::filesystem::path candidate = std::filesystem::path(entry) / name;
+    if (!entry.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return std::nullopt;
+}
+
 }  // namespace ralm::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct CommandResult {
 // given.
 CommandResult run_command(const std::vector<std::string>& args, const std::filesystem::path& cwd = {},
                           const std::vector<std::string>& extra_env = {});
+
+// The executable `name` in a folder on PATH, or nullopt (run_command does
+// not search PATH).
+std::optional<std::filesystem::path> find_on_path(const std::string& name);
 
 // A fresh folder under the system's temporary folder, removed on destruction.
 class TempDir {

@@ -91,10 +91,33 @@ std::string dump_line(const json& j) {
 
 }  // namespace
 
+json run_summary_json(const RunReport& report) {
+  json summary = {{"pipeline", report.pipeline}, {"file", report.file}, {"task", report.task}};
+  if (report.task == "perplexity") {
+    summary.update({{"documents", report.documents.size()},
+                    {"tokens_scored", report.scored},
+                    {"nll", report.nll},
+                    {"perplexity", report.perplexity()},
+                    {"tokens_computed", report.computed},
+                    {"tokens_per_second", report.tokens_per_second()},
+                    {"times", times_json(report.times)}});
+    return summary;
+  }
+  summary.update({{"requests", report.results.size()},
+                  {"tokens_generated", report.generated},
+                  {"tokens_computed", report.computed},
+                  {"tokens_kept", report.kept},
+                  {"prefix_tokens_reused", report.prefix_tokens_reused},
+                  {"tokens_per_second", report.tokens_per_second()},
+                  {"times", times_json(report.times)},
+                  {"speculation", speculation_json(report.speculation)}});
+  if (report.task == "qa") summary.update({{"exact_match", report.exact_match()}, {"f1", report.f1()}});
+  return summary;
+}
+
 void write_run_files(const RunReport& report, const fs::path& dir) {
   fs::create_directories(dir);
   std::string lines;
-  json summary = {{"pipeline", report.pipeline}, {"file", report.file}, {"task", report.task}};
   if (report.task == "perplexity") {
     for (const DocumentScore& d : report.documents) {
       lines +=
@@ -108,13 +131,6 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
                      {"times", times_json(d.times)}});
     }
     write_file_atomically(dir / "documents.jsonl", [&](std::ostream& out) { out << lines; });
-    summary.update({{"documents", report.documents.size()},
-                    {"tokens_scored", report.scored},
-                    {"nll", report.nll},
-                    {"perplexity", report.perplexity()},
-                    {"tokens_computed", report.computed},
-                    {"tokens_per_second", report.tokens_per_second()},
-                    {"times", times_json(report.times)}});
   } else {
     for (std::size_t i = 0; i < report.results.size(); ++i) {
       const RequestResult& r = report.results[i];
@@ -141,16 +157,8 @@ void write_run_files(const RunReport& report, const fs::path& dir) {
       lines += dump_line(j);
     }
     write_file_atomically(dir / "outputs.jsonl", [&](std::ostream& out) { out << lines; });
-    summary.update({{"requests", report.results.size()},
-                    {"tokens_generated", report.generated},
-                    {"tokens_computed", report.computed},
-                    {"tokens_kept", report.kept},
-                    {"prefix_tokens_reused", report.prefix_tokens_reused},
-                    {"tokens_per_second", report.tokens_per_second()},
-                    {"times", times_json(report.times)},
-                    {"speculation", speculation_json(report.speculation)}});
-    if (report.task == "qa") summary.update({{"exact_match", report.exact_match()}, {"f1", report.f1()}});
   }
+  const json summary = run_summary_json(report);
   write_file_atomically(dir / "summary.json", [&](std::ostream& out) {
     out << summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   });

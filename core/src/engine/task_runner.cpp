@@ -56,8 +56,10 @@ void apply_limit(std::vector<T>& items, std::int64_t limit) {
     items.resize(static_cast<std::size_t>(limit));
 }
 
-void write_report(const PipelineSpec& spec, const RunReport& report) {
-  fs::path out = spec.task_kind.empty() ? fs::path() : spec.task.get_path("output");
+void write_report(const PipelineSpec& spec, const RunReport& report, const TaskOverrides& overrides) {
+  fs::path out = overrides.output         ? *overrides.output
+                 : spec.task_kind.empty() ? fs::path()
+                                          : spec.task.get_path("output");
   if (out.empty()) out = fs::path("out") / spec.name;
   write_run_files(report, out);
   log_info(spec.name + ": outputs and summary written to " + out.string());
@@ -109,7 +111,7 @@ RunReport run_generate(const PipelineSpec& spec, const Registry& registry, const
         result.id = p.id;
         report.add(std::move(result));
       });
-  write_report(spec, report);
+  write_report(spec, report, overrides);
   return report;
 }
 
@@ -134,7 +136,7 @@ RunReport run_qa(const PipelineSpec& spec, const Registry& registry, const TaskO
         report.questions.push_back(std::move(score));
         report.add(std::move(result));
       });
-  write_report(spec, report);
+  write_report(spec, report, overrides);
   log_info(spec.name + ": exact match " + std::to_string(100 * report.exact_match()) + "%, F1 " +
            std::to_string(100 * report.f1()) + "% over " + std::to_string(questions.size()) + " questions");
   return report;
@@ -182,7 +184,7 @@ RunReport run_perplexity(const PipelineSpec& spec, const Registry& registry, con
     throw InputError(spec.file +
                      ": the held-out text has no tokens to score; check task.text or task.corpus");
   }
-  write_report(spec, report);
+  write_report(spec, report, overrides);
   log_info(spec.name + ": perplexity " + std::to_string(report.perplexity()) + " over " +
            std::to_string(report.scored) + " tokens (window " + std::to_string(evaluator.window()) + ")");
   return report;

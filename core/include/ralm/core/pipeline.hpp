@@ -29,8 +29,9 @@ struct Override {
   Value value;
 };
 
-// Parses "retriever.k=5"; a malformed one is an InputError.
-Override parse_override(const std::string& text);
+// Parses "retriever.k=5"; a malformed one is an InputError. `option` names
+// where the text came from in errors (`ralm sweep` passes "--grid").
+Override parse_override(const std::string& text, const std::string& option = "--set");
 
 // The pipeline tree after following `extends:` and applying the overrides.
 // Merging: maps merge key by key, the including file winning; a component

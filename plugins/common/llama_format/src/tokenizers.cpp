@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include "ralm/error.hpp"
+#include "ralm/hf_tokenizer/hf_tokenizer.hpp"
 #include "ralm/llama_format/sentencepiece_vocab.hpp"
 
 namespace ralm::llama {
@@ -13,8 +14,9 @@ class IdsOnlyTokenizer final : public Tokenizer {
   IdsOnlyTokenizer(std::int32_t vocab, TokenId bos, TokenId eos) : vocab_(vocab), bos_(bos), eos_(eos) {}
   Tokens encode(std::string_view, bool) const override {
     throw InputError(
-        "this model has no tokenizer.model, so it cannot encode text; give token ids, or add a "
-        "SentencePiece tokenizer.model to its folder");
+        "this model has neither tokenizer.model nor tokenizer.json, so it cannot encode text; give token "
+        "ids, "
+        "or add its SentencePiece tokenizer.model or Hugging Face tokenizer.json to its folder");
   }
   std::string decode(std::span<const TokenId> ids) const override {
     std::string out;
@@ -177,6 +179,17 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std:
   const auto file = dir / "tokenizer.model";
   if (std::filesystem::exists(file))
     return std::make_unique<SentencePieceTokenizer>(file, vocab_size, bos, eos);
+  const auto json = dir / "tokenizer.json";
+  if (std::filesystem::exists(json)) {
+    auto tokenizer = hf::load_tokenizer_json(json);
+    if (tokenizer->vocab_size() > vocab_size) {
+      throw InputError(json.string() + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                       " ids but config.json's vocab_size is " + std::to_string(vocab_size));
+    }
+    // config.json names the ids generation starts and stops with.
+    const_cast<hf::HfTokenizer*>(hf::as_hf_tokenizer(*tokenizer))->set_special_ids(bos, eos);
+    return tokenizer;
+  }
   return make_ids_only_tokenizer(vocab_size, bos, eos);
 }
 

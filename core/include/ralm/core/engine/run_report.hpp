@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,13 @@ struct RunReport {
 // How many of `report`'s outputs equal, token for token, those of
 // `reference` (the same prompts in the same order).
 std::size_t identical_outputs(const RunReport& report, const RunReport& reference);
+
+// The task's figures as summary.json holds them: pipeline, file, task, the
+// counts, tokens per second, "times" (each phase in seconds, e.g.
+// "retrieval_s") and, but for perplexity, "speculation" (rounds, steps
+// speculated and accepted, acceptance, rollbacks, real retrievals); qa adds
+// exact match and F1, perplexity its NLL and perplexity.
+nlohmann::json run_summary_json(const RunReport& report);
 
 // Writes DIR/outputs.jsonl (one object per request: id, output text and ids,
 // retrievals, times; for qa also the question, answers, prediction, exact

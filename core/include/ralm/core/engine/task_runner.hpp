@@ -18,6 +18,9 @@ struct TaskOverrides {
   // perplexity, which scores task.text or task.corpus.
   std::optional<std::filesystem::path> prompts;
   std::int64_t limit = 0;  // instead of task.limit, when > 0
+  // Instead of task.output (default out/<name>): `ralm sweep` gives each
+  // combination a folder of its own.
+  std::optional<std::filesystem::path> output;
 };
 
 // Logs (at info) the engine's threads and the variables that size other
@@ -27,7 +30,7 @@ void log_thread_layout(const BuiltPipeline& built);
 
 // Builds the pipeline, runs its task (generate, qa or perplexity; generate
 // when the pipeline has none but --prompts is given), writes the run's files
-// to task.output (default out/<name>) and returns the report.
+// to task.output (default out/<name>), or the overrides' output, and returns the report.
 RunReport run_task(const PipelineSpec& spec, const Registry& registry, const TaskOverrides& overrides);
 
 }  // namespace ralm::core

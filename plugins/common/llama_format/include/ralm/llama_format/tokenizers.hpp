@@ -1,7 +1,8 @@
 // The tokenizers of Llama checkpoints: SentencePiece's tokenizer.model when
-// the checkpoint has one, and an ids-only stand-in when it has none (test
-// checkpoints, random models), which decodes but cannot encode text; and the
-// byte tokenizer random models that must read text are given.
+// the checkpoint has one, else Hugging Face's tokenizer.json (Llama 3, Qwen2,
+// Mistral; ralm/hf_tokenizer), and an ids-only stand-in when it has neither
+// (test checkpoints, random models), which decodes but cannot encode text;
+// and the byte tokenizer random models that must read text are given.
 #pragma once
 
 #include <filesystem>
@@ -14,8 +15,9 @@
 
 namespace ralm::llama {
 
-// SentencePiece from DIR/tokenizer.model, or the ids-only tokenizer when the
-// file is absent.
+// SentencePiece from DIR/tokenizer.model; else DIR/tokenizer.json (its BOS
+// and EOS replaced by `bos` and `eos`, config.json's); else the ids-only
+// tokenizer.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std::int32_t vocab_size,
                                           TokenId bos, TokenId eos);
 

@@ -1,0 +1,331 @@
+#include "mpi_shards.hpp"
+
+#include <dlfcn.h>
+// The C API only: without this, mpi.h pulls in the deprecated C++ bindings.
+#define OMPI_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "ralm/error.hpp"
+#include "ralm/log.hpp"
+
+namespace ralm::dense::mpi_shards {
+
+namespace {
+
+enum class Op : std::int64_t { search = 1, score = 2, stop = 3, hello = 4 };
+
+// A request: this header, then nq x dim floats, then (score) n_ids int64.
+// An answer to a search: nq counts, then the hits (int64 id, float score)
+// of each query in order; to a score: n_ids floats per query.
+struct Header {
+  Op op;
+  std::int64_t nq, k, n_ids;
+};
+
+constexpr int kRequestTag = 1, kAnswerTag = 2;
+
+template <class T>
+void put(std::vector<char>& buf, const T* values, std::size_t count) {
+  const auto* bytes = reinterpret_cast<const char*>(values);
+  buf.insert(buf.end(), bytes, bytes + count * sizeof(T));
+}
+
+template <class T>
+const char* take(const char* at, T* values, std::size_t count) {
+  std::memcpy(values, at, count * sizeof(T));
+  return at + count * sizeof(T);
+}
+
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS)
+    throw Error(std::string("dense: ") + what + " failed (MPI error " + std::to_string(rc) + ")");
+}
+
+std::vector<char> receive_from(int source, int tag) {
+  MPI_Status status;
+  check(MPI_Probe(source, tag, MPI_COMM_WORLD, &status), "MPI_Probe");
+  int bytes = 0;
+  MPI_Get_count(&status, MPI_BYTE, &bytes);
+  std::vector<char> buf(static_cast<std::size_t>(bytes));
+  check(MPI_Recv(buf.data(), bytes, MPI_BYTE, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+  return buf;
+}
+
+// Every answer starts with the seconds the shard rank spent on it, so that
+// rank 0 can tell its search time from the network's.
+void send_answer(std::span<const char> body, std::chrono::steady_clock::time_point received) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count();
+  std::vector<char> answer;
+  put(answer, &seconds, 1);
+  answer.insert(answer.end(), body.begin(), body.end());
+  MPI_Send(answer.data(), static_cast<int>(answer.size()), MPI_BYTE, 0, kAnswerTag, MPI_COMM_WORLD);
+}
+
+bool finalize_at_exit = true;
+std::int64_t shard_ranks_to_stop = 0;  // rank 0: how many shard ranks wait for work
+
+void stop_shard_ranks() {
+  if (!finalize_at_exit) return;
+  const Header stop{Op::stop, 0, 0, 0};
+  for (std::int64_t s = 1; s <= shard_ranks_to_stop; ++s)
+    MPI_Send(&stop, sizeof stop, MPI_BYTE, static_cast<int>(s), kRequestTag, MPI_COMM_WORLD);
+}
+
+void finalize() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  // After a rank stopped answering, MPI_Finalize would wait for it: end
+  // without it, and mpirun ends the job (its exit status says why).
+  if (!finalized && !finalize_at_exit) std::_Exit(1);
+  if (!finalized) MPI_Finalize();
+}
+
+}  // namespace
+
+Job join_job() {
+  static const Job job = [] {
+    if (!std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMIX_RANK")) {
+      throw InputError(
+          "dense: shards > 1 searches over the ranks of an MPI job: start the pipeline with `mpirun -np "
+          "SHARDS+1 ralm ...` (docs/PIPELINES.md)");
+    }
+    // Open MPI's components resolve libmpi's symbols globally.
+    if (!dlopen("libmpi.so.40", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD) &&
+        !dlopen("libmpi.so", RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {
+      log_warn("dense: could not make libmpi's symbols global; Open MPI may fail to load its components");
+    }
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+      std::atexit(finalize);
+    }
+    Job j;
+    MPI_Comm_rank(MPI_COMM_WORLD, &j.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &j.size);
+    return j;
+  }();
+  return job;
+}
+
+void leave_job(int status) {
+  MPI_Finalize();
+  std::_Exit(status);
+}
+
+std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t n, std::int64_t shards, std::int64_t shard) {
+  const std::int64_t first = n * shard / shards, end = n * (shard + 1) / shards;
+  return {first, end - first};
+}
+
+void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::string& fingerprint) {
+  const std::int64_t dim = shard.dim();
+  for (;;) {
+    // Waiting by polling with short sleeps, not in MPI_Probe: Open MPI's
+    // blocking calls spin, and shard ranks sharing a machine with rank 0 (a
+    // one-machine job, the tests) would take its cores while idle.
+    for (auto pause = std::chrono::microseconds(1);;) {
+      int ready = 0;
+      check(MPI_Iprobe(0, kRequestTag, MPI_COMM_WORLD, &ready, MPI_STATUS_IGNORE), "MPI_Iprobe");
+      if (ready) break;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(100));
+    }
+    const std::vector<char> request = receive_from(0, kRequestTag);
+    const auto received = std::chrono::steady_clock::now();
+    Header h{};
+    const char* at = take(request.data(), &h, 1);
+    if (h.op == Op::stop) break;
+    if (h.op == Op::hello) {
+      // Rank 0 opened a pipeline: is its index the one this rank holds?
+      const std::string theirs(at, request.data() + request.size());
+      const char same = theirs == fingerprint ? 1 : 0;
+      send_answer({&same, 1}, received);
+      continue;
+    }
+    std::vector<float> queries(static_cast<std::size_t>(h.nq * dim));
+    at = take(at, queries.data(), queries.size());
+    std::vector<char> answer;
+    if (h.op == Op::search) {
+      const auto hits = shard.search(queries.data(), h.nq, std::min(h.k, shard.size()));
+      for (const auto& q : hits) {
+        const auto count = static_cast<std::int64_t>(q.size());
+        put(answer, &count, 1);
+      }
+      for (const auto& q : hits) {
+        for (const Hit& hit : q) {
+          const std::int64_t id = hit.id + first_row;
+          put(answer, &id, 1);
+          put(answer, &hit.score, 1);
+        }
+      }
+    } else {
+      std::vector<PassageId> ids(static_cast<std::size_t>(h.n_ids));
+      take(at, ids.data(), ids.size());
+      for (PassageId& id : ids)
+        id -= first_row;
+      std::vector<float> scores(static_cast<std::size_t>(h.nq * h.n_ids));
+      shard.score(queries.data(), h.nq, ids, scores.data());
+      put(answer, scores.data(), scores.size());
+    }
+    send_answer(answer, received);
+  }
+  leave_job(0);
+}
+
+ShardClient::ShardClient(std::int64_t shards, std::int64_t rows, std::int64_t dim, unsigned timeout_ms,
+                         const std::string& fingerprint)
+    : shards_(shards), rows_(rows), dim_(dim), timeout_ms_(timeout_ms) {
+  // The shard ranks serve until the process ends (`ralm compare` opens one
+  // pipeline after another over the same ranks).
+  if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
+  shard_ranks_to_stop = shards;
+  std::vector<char> hello;
+  const Header h{Op::hello, 0, 0, 0};
+  put(hello, &h, 1);
+  put(hello, fingerprint.data(), fingerprint.size());
+  std::lock_guard lock(mutex_);
+  for (const std::vector<char>& answer :
+       exchange(std::vector<std::vector<char>>(static_cast<std::size_t>(shards_), hello))) {
+    if (answer != std::vector<char>{1}) {
+      throw InputError("dense: the MPI shard ranks hold another index than this pipeline's (" + fingerprint +
+                       "); they serve the first sharded index the job opened: run one per job");
+    }
+  }
+}
+
+std::vector<std::vector<char>> ShardClient::exchange(const std::vector<std::vector<char>>& requests) {
+  if (!finalize_at_exit) throw Error("dense: an MPI shard rank stopped answering earlier in this run");
+  const auto n = static_cast<std::size_t>(shards_);
+  std::vector<MPI_Request> sends(n);
+  for (std::size_t s = 0; s < n; ++s) {
+    check(MPI_Isend(requests[s].data(), static_cast<int>(requests[s].size()), MPI_BYTE,
+                    static_cast<int>(s + 1), kRequestTag, MPI_COMM_WORLD, &sends[s]),
+          "MPI_Isend");
+  }
+  // Answers are awaited by polling, so that a rank that stalls (or a machine
+  // that went away without the runtime noticing) is named within the
+  // timeout instead of blocking the engine forever.
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::vector<char>> answers(n);
+  std::vector<bool> done(n, false);
+  std::size_t left = n;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  auto pause = std::chrono::microseconds(1);
+  while (left > 0) {
+    bool progressed = false;
+    for (std::size_t s = 0; s < n; ++s) {
+      if (done[s]) continue;
+      int ready = 0;
+      MPI_Status status;
+      check(MPI_Iprobe(static_cast<int>(s + 1), kAnswerTag, MPI_COMM_WORLD, &ready, &status), "MPI_Iprobe");
+      if (!ready) continue;
+      answers[s] = receive_from(static_cast<int>(s + 1), kAnswerTag);
+      done[s] = true;
+      --left;
+      progressed = true;
+    }
+    if (left == 0) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      finalize_at_exit = false;
+      std::string missing;
+      for (std::size_t s = 0; s < n; ++s) {
+        if (!done[s]) missing += (missing.empty() ? "" : ", ") + std::to_string(s + 1);
+      }
+      throw Error("dense: MPI rank " + missing + " (of shards 1.." + std::to_string(shards_) +
+                  ") did not answer within timeout_ms " + std::to_string(timeout_ms_) +
+                  "; is it alive and reachable? (mpirun's output names a rank that died)");
+    }
+    if (progressed) {
+      pause = std::chrono::microseconds(1);
+    } else {
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(200));
+    }
+  }
+  MPI_Waitall(static_cast<int>(n), sends.data(), MPI_STATUSES_IGNORE);
+  double slowest = 0;
+  for (std::vector<char>& answer : answers) {
+    double seconds = 0;
+    take(answer.data(), &seconds, 1);
+    slowest = std::max(slowest, seconds);
+    answer.erase(answer.begin(), answer.begin() + sizeof(double));
+  }
+  times_.exchanges += 1;
+  times_.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  times_.slowest_shard_s += slowest;
+  return answers;
+}
+
+std::vector<std::vector<Hit>> ShardClient::search(const float* queries, std::int64_t nq, std::int64_t k) {
+  std::vector<char> request;
+  const Header h{Op::search, nq, k, 0};
+  put(request, &h, 1);
+  put(request, queries, static_cast<std::size_t>(nq * dim_));
+  std::vector<std::vector<char>> answers;
+  {
+    std::lock_guard lock(mutex_);
+    answers = exchange(std::vector<std::vector<char>>(static_cast<std::size_t>(shards_), request));
+  }
+  std::vector<std::vector<Hit>> merged(static_cast<std::size_t>(nq));
+  for (const std::vector<char>& answer : answers) {
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(nq));
+    const char* at = take(answer.data(), counts.data(), counts.size());
+    for (std::int64_t q = 0; q < nq; ++q) {
+      for (std::int64_t i = 0; i < counts[static_cast<std::size_t>(q)]; ++i) {
+        Hit hit;
+        std::int64_t id = 0;
+        at = take(at, &id, 1);
+        at = take(at, &hit.score, 1);
+        hit.id = id;
+        merged[static_cast<std::size_t>(q)].push_back(hit);
+      }
+    }
+  }
+  for (auto& hits : merged)
+    rank_hits(hits, k);
+  return merged;
+}
+
+void ShardClient::score(const float* queries, std::int64_t nq, std::span<const PassageId> ids, float* out) {
+  // Each id goes to the rank that holds it; `where` remembers its place.
+  std::vector<std::vector<PassageId>> per_shard(static_cast<std::size_t>(shards_));
+  std::vector<std::pair<std::size_t, std::size_t>> where(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::int64_t s = 0;
+    while (shard_rows(rows_, shards_, s).first + shard_rows(rows_, shards_, s).second <= ids[i])
+      ++s;
+    where[i] = {static_cast<std::size_t>(s), per_shard[static_cast<std::size_t>(s)].size()};
+    per_shard[static_cast<std::size_t>(s)].push_back(ids[i]);
+  }
+  std::vector<std::vector<char>> requests(static_cast<std::size_t>(shards_));
+  for (std::size_t s = 0; s < requests.size(); ++s) {
+    const Header h{Op::score, nq, 0, static_cast<std::int64_t>(per_shard[s].size())};
+    put(requests[s], &h, 1);
+    put(requests[s], queries, static_cast<std::size_t>(nq * dim_));
+    put(requests[s], per_shard[s].data(), per_shard[s].size());
+  }
+  std::vector<std::vector<char>> answers;
+  {
+    std::lock_guard lock(mutex_);
+    answers = exchange(requests);
+  }
+  for (std::int64_t q = 0; q < nq; ++q) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto [s, j] = where[i];
+      const std::size_t m = per_shard[s].size();
+      std::memcpy(out + static_cast<std::size_t>(q) * ids.size() + i,
+                  answers[s].data() + (static_cast<std::size_t>(q) * m + j) * sizeof(float), sizeof(float));
+    }
+  }
+}
+
+}  // namespace ralm::dense::mpi_shards
