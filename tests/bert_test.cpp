@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 
 #include "bert_encoder.hpp"
@@ -18,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using ralm::TokenId;
 using ralm::Tokens;
 using ralm::dense::BertEncoder;
 using ralm::dense::BertModel;
@@ -380,6 +383,201 @@ TEST(BertEncoder, SettingsTheCheckpointCannotHonourAreInputErrorsNamingTheSettin
     EXPECT_NE(std::string(e.what()).find("max_length"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("40"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+
+// --- through `ralm index build` and a pipeline's retriever ----------------------
+
+#include "ralm/core/corpus/corpus_builder.hpp"
+#include "ralm/core/pipeline.hpp"
+#include "ralm/core/pipeline_builder.hpp"
+#include "ralm/core/plugin_manager.hpp"
+#include "ralm/core/registry.hpp"
+#include "ralm/safetensors.hpp"
+
+namespace {
+
+const fs::path kWordPiece = fs::path(RALM_SOURCE_DIR) / "tests/fixtures/tokenizers/wordpiece.json";
+
+// A random-weight BERT (hidden 32, 2 layers) whose vocabulary covers the
+// WordPiece tokenizer.json trained on our corpus (tests/fixtures/tokenizers),
+// copied in beside it: a checkpoint folder as Hugging Face saves one.
+fs::path random_checkpoint(const fs::path& dir, std::uint64_t seed, const std::string& model_type = "bert") {
+  fs::create_directories(dir);
+  fs::copy_file(kWordPiece, dir / "tokenizer.json");
+  std::int64_t vocab = 0;
+  {
+    std::ifstream in(kWordPiece);
+    const json t = json::parse(in);
+    for (const auto& [piece, id] : t.at("model").at("vocab").items())
+      vocab = std::max<std::int64_t>(vocab, id.get<std::int64_t>() + 1);
+    for (const json& added : t.at("added_tokens"))
+      vocab = std::max<std::int64_t>(vocab, added.at("id").get<std::int64_t>() + 1);
+  }
+  const std::int64_t h = 32, f = 64;
+  std::ofstream(dir / "config.json")
+      << json{{"model_type", model_type},      {"vocab_size", vocab},      {"hidden_size", h},
+              {"num_hidden_layers", 2},        {"num_attention_heads", 4}, {"intermediate_size", f},
+              {"max_position_embeddings", 64}, {"type_vocab_size", 2}}
+             .dump();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  std::vector<ralm::safetensors::TensorToWrite> tensors;
+  auto add = [&](const std::string& name, std::vector<std::int64_t> shape, float offset = 0) {
+    std::int64_t n = 1;
+    for (std::int64_t d : shape)
+      n *= d;
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v)
+      x = offset + normal(rng);
+    tensors.push_back({name, ralm::safetensors::DType::F32, std::move(shape), std::move(v)});
+  };
+  add("embeddings.word_embeddings.weight", {vocab, h});
+  add("embeddings.position_embeddings.weight", {64, h});
+  add("embeddings.token_type_embeddings.weight", {2, h});
+  add("embeddings.LayerNorm.weight", {h}, 1);
+  add("embeddings.LayerNorm.bias", {h});
+  for (int l = 0; l < 2; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    for (const char* m : {"query", "key", "value"}) {
+      add(p + "attention.self." + m + ".weight", {h, h});
+      add(p + "attention.self." + m + ".bias", {h});
+    }
+    add(p + "attention.output.dense.weight", {h, h});
+    add(p + "attention.output.dense.bias", {h});
+    add(p + "attention.output.LayerNorm.weight", {h}, 1);
+    add(p + "attention.output.LayerNorm.bias", {h});
+    add(p + "intermediate.dense.weight", {f, h});
+    add(p + "intermediate.dense.bias", {f});
+    add(p + "output.dense.weight", {h, f});
+    add(p + "output.dense.bias", {h});
+    add(p + "output.LayerNorm.weight", {h}, 1);
+    add(p + "output.LayerNorm.bias", {h});
+  }
+  ralm::safetensors::write_file(dir / "model.safetensors", tensors);
+  return dir;
+}
+
+fs::path fixture_corpus(const TempDir& dir) {
+  const std::string corpus = RALM_SOURCE_DIR "/tests/fixtures/corpus";
+  ralm::core::CorpusBuildOptions o;
+  o.sources = {ralm::core::parse_source("jsonl:" + corpus + "/docs.jsonl"),
+               ralm::core::parse_source("tsv:" + corpus + "/passages.tsv")};
+  o.out = dir.path() / "corpus";
+  ralm::core::build_corpus(o);
+  return o.out;
+}
+
+TEST(BertIndex, IndexBuildAndSearchWithTheTokenizerJson) {
+  const TempDir dir;
+  fixture_corpus(dir);
+  random_checkpoint(dir.path() / "tiny-e5", 1);
+  const auto pipeline = dir.write("bert.yaml", R"(name: bert
+retriever:
+  plugin: dense
+  corpus: corpus
+  encoder: bert
+  checkpoint: tiny-e5
+  pooling: mean
+  batch: 2
+)");
+  const std::vector<std::string> cmd{RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR,
+                                     "index",  "build",         pipeline.string()};
+  auto r = ralm::test::run_command(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "corpus/dense-bert-tiny-e5/vectors.f32"));
+
+  ralm::core::Registry registry;
+  ralm::core::PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
+  auto built = ralm::core::build_pipeline(ralm::core::load_pipeline(pipeline, {}, registry), registry);
+  ASSERT_TRUE(built.retriever);
+  // Without prefixes queries and passages are encoded alike: a passage's own
+  // text finds it at cosine 1.
+  for (ralm::PassageId id = 0; id < built.retriever->size(); ++id) {
+    const ralm::Passage p = built.retriever->passage(id);
+    const std::string text = std::string(p.title) + "\n" + std::string(p.text);
+    const auto hits = built.retriever->search(std::vector<std::string>{text}, 1)[0];
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].id, id) << text;
+    EXPECT_NEAR(hits[0].score, 1.0f, 1e-5f) << text;
+  }
+
+  // A setting that changes the vectors: the index on disk is refused,
+  // naming the encoder and the fix, until it is rebuilt.
+  auto cls = cmd;
+  cls.insert(cls.end(), {"--set", "retriever.pooling=cls"});
+  r = ralm::test::run_command(cls);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("pooling=cls"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  cls.push_back("--force");
+  r = ralm::test::run_command(cls);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(BertIndex, DprQueriesGoThroughTheQuestionCheckpoint) {
+  const TempDir dir;
+  fixture_corpus(dir);
+  random_checkpoint(dir.path() / "ctx", 2, "dpr");
+  random_checkpoint(dir.path() / "question", 3, "dpr");
+  const auto pipeline = dir.write("dpr.yaml", R"(retriever:
+  plugin: dense
+  corpus: corpus
+  encoder: bert
+  checkpoint: ctx
+  query_checkpoint: question
+  normalize: false
+)");
+  ralm::core::Registry registry;
+  ralm::core::PluginManager(registry).load_search_path({RALM_SHIPPED_PLUGIN_DIR});
+  auto built = ralm::core::build_pipeline(ralm::core::load_pipeline(pipeline, {}, registry), registry);
+  ASSERT_TRUE(built.retriever);
+  // The query's vector is the question encoder's: its score against a
+  // passage is the inner product of the two checkpoints' vectors, not the
+  // passage's squared length.
+  const ralm::Passage p = built.retriever->passage(0);
+  const std::string text = std::string(p.title) + "\n" + std::string(p.text);
+  const auto ctx = BertEncoder::load_side(dir.path() / "ctx", WeightType::f32);
+  const auto question = BertEncoder::load_side(dir.path() / "question", WeightType::f32);
+  BertOptions options;
+  options.checkpoint = dir.path() / "ctx";
+  options.query_checkpoint = dir.path() / "question";
+  options.normalize = false;
+  const BertEncoder encoder(options, ctx, question);
+  // The tokenizer.json frames a text as HF's add_special_tokens=True does,
+  // and a cut text keeps its closing [SEP].
+  const TokenId cls = ctx.tokenizer->special("[CLS]").value(), sep = ctx.tokenizer->special("[SEP]").value();
+  const Tokens framed = encoder.tokens(ctx, "", text);
+  ASSERT_GT(framed.size(), 6u);
+  EXPECT_EQ(framed.front(), cls);
+  EXPECT_EQ(framed.back(), sep);
+  BertOptions cut = options;
+  cut.max_length = 6;
+  const Tokens six = BertEncoder(cut, ctx, question).tokens(ctx, "", text);
+  EXPECT_EQ(six, (Tokens{framed[0], framed[1], framed[2], framed[3], framed[4], sep}));
+  const std::vector<float> pv = encode(encoder, {text}, false), qv = encode(encoder, {text}, true);
+  double want = 0;
+  for (std::size_t c = 0; c < pv.size(); ++c)
+    want += double(pv[c]) * qv[c];
+  const std::vector<float> got = built.retriever->score(text, std::vector<ralm::PassageId>{0});
+  EXPECT_NEAR(got[0], want, 1e-3 * std::max(1.0, std::abs(want)));
+  double self = 0;
+  for (float v : pv)
+    self += double(v) * v;
+  EXPECT_GT(std::abs(got[0] - self), 1e-2);
+
+  // A checkpoint the encoder cannot run: one error naming the setting, the file and the field.
+  const auto bad = dir.write("bad.yaml",
+                             "retriever:\n  plugin: dense\n  corpus: corpus\n  encoder: bert\n"
+                             "  checkpoint: gpt\n");
+  random_checkpoint(dir.path() / "gpt", 4, "gpt2");
+  const auto r = ralm::test::run_command(
+      {RALM_EXE, "--plugin-path", RALM_SHIPPED_PLUGIN_DIR, "index", "build", bad.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("retriever.checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("model_type"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -4,10 +4,28 @@
 #include <fstream>
 
 #include "ralm/error.hpp"
+#include "ralm/hf_tokenizer/hf_tokenizer.hpp"
 
 namespace ralm::dense {
 
 namespace fs = std::filesystem;
+
+BertEncoder::Side BertEncoder::load_side(const fs::path& dir, kernels::WeightType dtype) {
+  auto model = std::make_shared<const BertModel>(dir, dtype);
+  const fs::path file = dir / "tokenizer.json";
+  if (!fs::exists(file)) {
+    throw InputError(file.string() +
+                     ": no tokenizer.json; the bert encoder reads the checkpoint's Hugging Face tokenizer "
+                     "(save it beside the weights with the tokenizer's save_pretrained)");
+  }
+  std::shared_ptr<const Tokenizer> tokenizer = hf::load_tokenizer_json(file);
+  if (tokenizer->vocab_size() > model->config().vocab_size) {
+    throw InputError(file.string() + ": a vocabulary of " + std::to_string(tokenizer->vocab_size()) +
+                     " tokens, more than config.json's vocab_size " +
+                     std::to_string(model->config().vocab_size) + "; the tokenizer is not this checkpoint's");
+  }
+  return {std::move(model), std::move(tokenizer)};
+}
 
 const char* bert_pooling_name(BertPooling pooling) {
   return pooling == BertPooling::mean ? "mean" : "cls";
