@@ -20,6 +20,9 @@
 //       writes a random-weight checkpoint (config.json, model.safetensors)
 //       of the shape, with VOCAB rows (to match a tokenizer.json) for
 //       `ralm index build` runs
+//   bert_bench corpus-tokens CORPUS TOKENIZER_JSON [PREFIX]
+//       the tokens per passage (title, newline, text, as the index encodes
+//       them) a tokenizer.json gives a passage store: mean and percentiles
 //
 // The weights are random (uniform, small), which changes no timing: every
 // step's cost depends on the shape alone.
@@ -37,7 +40,9 @@
 #include "bench_timing.hpp"
 #include "bert_model.hpp"
 #include "model_shapes.hpp"
+#include "ralm/hf_tokenizer/hf_tokenizer.hpp"
 #include "ralm/kernels/kernels.hpp"
+#include "ralm/passage_store.hpp"
 #include "ralm/safetensors.hpp"
 
 namespace {
@@ -211,6 +216,26 @@ int throughput(int threads, std::int64_t tokens, std::vector<std::string> shapes
   return 0;
 }
 
+int corpus_tokens(const fs::path& corpus, const fs::path& tokenizer_json, const std::string& prefix) {
+  const auto store = ralm::PassageStore::open(corpus);
+  const auto tokenizer = ralm::hf::load_tokenizer_json(tokenizer_json);
+  std::vector<double> lengths;
+  for (ralm::PassageId id = 0; id < store->size(); ++id) {
+    const std::string text = prefix + std::string(store->title(id)) + "\n" + std::string(store->text(id));
+    lengths.push_back(static_cast<double>(tokenizer->encode(text, true).size()));
+  }
+  std::sort(lengths.begin(), lengths.end());
+  double sum = 0;
+  for (double l : lengths)
+    sum += l;
+  auto at = [&](double q) {
+    return lengths[static_cast<std::size_t>(q * static_cast<double>(lengths.size() - 1))];
+  };
+  std::printf("%zu passages: mean %.1f tokens, median %.0f, p90 %.0f, p99 %.0f, max %.0f\n", lengths.size(),
+              sum / static_cast<double>(lengths.size()), at(0.5), at(0.9), at(0.99), lengths.back());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,8 +253,11 @@ int main(int argc, char** argv) {
                 static_cast<long long>(s.vocab));
     return 0;
   }
+  if (command == "corpus-tokens" && argc >= 4)
+    return corpus_tokens(argv[2], argv[3], argc >= 5 ? argv[4] : "");
   std::fprintf(stderr,
                "usage: bert_bench throughput THREADS [TOKENS] [SHAPE...]\n"
-               "       bert_bench checkpoint OUT_DIR SHAPE [VOCAB]\n");
+               "       bert_bench checkpoint OUT_DIR SHAPE [VOCAB]\n"
+               "       bert_bench corpus-tokens CORPUS TOKENIZER_JSON [PREFIX]\n");
   return 2;
 }

@@ -389,7 +389,7 @@ TEST(BertEncoder, SettingsTheCheckpointCannotHonourAreInputErrorsNamingTheSettin
 
 // --- through `ralm index build` and a pipeline's retriever ----------------------
 
-#include "ralm/core/corpus/corpus_builder.hpp"
+#include "fixture_corpus.hpp"
 #include "ralm/core/pipeline.hpp"
 #include "ralm/core/pipeline_builder.hpp"
 #include "ralm/core/plugin_manager.hpp"
@@ -459,15 +459,7 @@ fs::path random_checkpoint(const fs::path& dir, std::uint64_t seed, const std::s
   return dir;
 }
 
-fs::path fixture_corpus(const TempDir& dir) {
-  const std::string corpus = RALM_SOURCE_DIR "/tests/fixtures/corpus";
-  ralm::core::CorpusBuildOptions o;
-  o.sources = {ralm::core::parse_source("jsonl:" + corpus + "/docs.jsonl"),
-               ralm::core::parse_source("tsv:" + corpus + "/passages.tsv")};
-  o.out = dir.path() / "corpus";
-  ralm::core::build_corpus(o);
-  return o.out;
-}
+using ralm::test::fixture_corpus;
 
 TEST(BertIndex, IndexBuildAndSearchWithTheTokenizerJson) {
   const TempDir dir;
