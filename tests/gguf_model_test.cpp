@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fixture_files.hpp"
 #include "gguf_export.hpp"
 #include "gguf_model.hpp"
 #include "llama_reference.hpp"
@@ -30,21 +31,7 @@ namespace fs = std::filesystem;
 const fs::path kFixtures = fs::path(RALM_SOURCE_DIR) / "tests" / "fixtures" / "gguf";
 
 std::vector<ralm::TokenId> fixture_tokens() {
-  std::ifstream in(kFixtures / "tokens.txt");
-  std::vector<ralm::TokenId> ids;
-  for (ralm::TokenId t; in >> t;)
-    ids.push_back(t);
-  return ids;
-}
-
-// A file of raw little-endian values of type T.
-template <class T>
-std::vector<T> raw_values(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
-  std::vector<T> v(bytes.size() / sizeof(T));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
-  return v;
+  return ralm::test::read_token_ids(kFixtures / "tokens.txt");
 }
 
 std::size_t argmax(const float* row, std::size_t n) {
@@ -87,8 +74,8 @@ TEST_P(GgufFixture, LogitsAgreeWithLlamaCppAndAFloat64Forward) {
   const auto v = static_cast<std::size_t>(model->config().vocab_size);
   ASSERT_EQ(got.size(), ids.size() * v);
 
-  const auto peer = raw_values<float>(kFixtures / (stem + ".logits.f32"));
-  const auto exact = raw_values<double>(kFixtures / (stem + ".logits.f64"));
+  const auto peer = ralm::test::read_raw_values<float>(kFixtures / (stem + ".logits.f32"));
+  const auto exact = ralm::test::read_raw_values<double>(kFixtures / (stem + ".logits.f64"));
   ASSERT_EQ(peer.size(), got.size());
   ASSERT_EQ(exact.size(), got.size());
   std::size_t same_top = 0;
@@ -245,8 +232,8 @@ TEST(GgufModel, WrittenFilesHoldTheQuantizedWeightsAndComputeTheModel) {
 TEST(GgufModel, AnotherArchitectureIsOneClearError) {
   const TempDir dir;
   ralm::gguf::Writer w;
-  w.set("general.architecture", ralm::gguf::Value::string("qwen2"));
-  const fs::path file = dir.path() / "qwen.gguf";
+  w.set("general.architecture", ralm::gguf::Value::string("gemma2"));
+  const fs::path file = dir.path() / "gemma2.gguf";
   w.write(file);
   try {
     load_gguf_model(file, 1, 0, std::nullopt);

@@ -211,12 +211,10 @@ TEST(HfTokenizer, GgufGpt2VocabularyGivesTheTokenizerJsonIds) {
   }
 }
 
-// The same vocabulary in a GGUF file the llama plugin loads.
-TEST(HfTokenizer, AGgufFileWithAGpt2VocabularyLoadsIt) {
-  const TempDir dir;
-  const auto v = gguf_vocab_of_fixture();
+// A one-layer random model's shape, for the tokenizer's sake only.
+ralm::llama::LlamaConfig tiny_config(std::int32_t vocab_size, ralm::TokenId bos, ralm::TokenId eos) {
   ralm::llama::LlamaConfig c;
-  c.vocab_size = static_cast<std::int32_t>(v.tokens.size());
+  c.vocab_size = vocab_size;
   c.hidden_size = 64;
   c.intermediate_size = 128;
   c.num_layers = 1;
@@ -224,8 +222,16 @@ TEST(HfTokenizer, AGgufFileWithAGpt2VocabularyLoadsIt) {
   c.num_kv_heads = 2;
   c.head_dim = 32;
   c.max_position_embeddings = 64;
-  c.bos_token_id = *v.bos;
-  c.eos_token_id = *v.eos;
+  c.bos_token_id = bos;
+  c.eos_token_id = eos;
+  return c;
+}
+
+// The same vocabulary in a GGUF file the llama plugin loads.
+TEST(HfTokenizer, AGgufFileWithAGpt2VocabularyLoadsIt) {
+  const TempDir dir;
+  const auto v = gguf_vocab_of_fixture();
+  const ralm::llama::LlamaConfig c = tiny_config(static_cast<std::int32_t>(v.tokens.size()), *v.bos, *v.eos);
   const auto weights = ralm::llama::random_llama_weights(c, 3, 0.02);
   const fs::path plain = dir.path() / "plain.gguf";
   ralm::llama::save_gguf_model(plain, c, weights, *ralm::llama::make_ids_only_tokenizer(c.vocab_size, 0, 1),
@@ -258,26 +264,12 @@ TEST(HfTokenizer, AGgufFileWithAGpt2VocabularyLoadsIt) {
   EXPECT_TRUE(described);
 }
 
-}  // namespace
-
-namespace {
-
 // `ralm model info` and `ralm model tokenize` on a checkpoint folder whose
 // only tokenizer is tokenizer.json.
 TEST(HfTokenizerCli, InfoAndTokenizeReadTokenizerJson) {
   const TempDir dir;
   const fs::path checkpoint = dir.path() / "checkpoint";
-  ralm::llama::LlamaConfig c;
-  c.vocab_size = 1280;
-  c.hidden_size = 64;
-  c.intermediate_size = 128;
-  c.num_layers = 1;
-  c.num_heads = 2;
-  c.num_kv_heads = 2;
-  c.head_dim = 32;
-  c.max_position_embeddings = 64;
-  c.bos_token_id = 2;
-  c.eos_token_id = 3;
+  const ralm::llama::LlamaConfig c = tiny_config(1280, 2, 3);
   ralm::llama::LlamaModel model(c, ralm::llama::random_llama_weights(c, 3, 0.02),
                                 ralm::llama::make_ids_only_tokenizer(c.vocab_size, 2, 3), 1);
   model.save(checkpoint, {});

@@ -147,6 +147,19 @@ TEST_F(Trainer, ResumeAfterAnInterruptionEqualsTheUninterruptedRun) {
   EXPECT_EQ(whole.out.substr(0, whole.out.find('\n')), rest.out.substr(0, rest.out.find('\n')));
 }
 
+// The trainer's graph is Llama's: a Qwen2 or Mistral base is refused in one
+// line, not trained as if it were Llama.
+TEST_F(Trainer, LoraRefusesABaseOfAnotherArchitecture) {
+  for (const char* arch : {"qwen2", "mistral"}) {
+    const std::string lora = std::string("  mode: lora\n  base: ") + RALM_SOURCE_DIR +
+                             "/tests/fixtures/hf-archs/" + arch + "\n  lora_r: 4\n";
+    const auto r = ralm_cmd({"train", write_config(std::string(arch) + ".yaml", arch, lora).string()});
+    EXPECT_NE(r.exit_code, 0) << arch;
+    EXPECT_NE(r.err.find(std::string("model_type ") + arch + " is not trained"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir.path() / arch / "adapter")) << arch;
+  }
+}
+
 // LoRA over a trained base: a PEFT adapter folder, exact resume with dropout.
 TEST_F(Trainer, LoraWritesAPeftAdapterAndResumesExactly) {
   const auto base_cfg = write_config("base.yaml", "base", "  tokenizer: sentencepiece\n");

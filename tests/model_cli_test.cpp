@@ -118,6 +118,21 @@ TEST(ModelCli, InfoShowsTheConfigAndTheCheckpoint) {
   EXPECT_NE(table.out.find("norm eps"), std::string::npos) << table.out;
 }
 
+TEST(ModelCli, InfoShowsQwen2BiasesAndMistralsWindow) {
+  const std::string archs = RALM_SOURCE_DIR "/tests/fixtures/hf-archs/";
+  const json qwen2 = run_json({"model", "info", archs + "qwen2", "--json"});
+  EXPECT_EQ(qwen2["architecture"], "qwen2");
+  EXPECT_EQ(qwen2["details"]["attention biases"], "q, k, v");
+  EXPECT_EQ(qwen2["details"]["sliding window"], "none");
+  const json gguf = run_json({"model", "info", archs + "qwen2/qwen2-f32.gguf", "--json"});
+  EXPECT_EQ(gguf["architecture"], "qwen2");
+  EXPECT_EQ(gguf["details"]["attention biases"], "q, k, v");
+  const json mistral = run_json({"model", "info", archs + "mistral", "--json"});
+  EXPECT_EQ(mistral["architecture"], "mistral");
+  EXPECT_EQ(mistral["details"]["attention biases"], "none");
+  EXPECT_EQ(mistral["details"]["sliding window"], "8 positions, all layers");
+}
+
 TEST(ModelCli, TokenizeAndARandomModelWithoutACheckpoint) {
   // No checkpoint: DIR is given empty, so that TEXT stays the second positional.
   const json tok =

@@ -86,6 +86,11 @@ void save_gguf_model(const std::filesystem::path& file, const LlamaConfig& c, co
         ": the file exists; choose another name, or replace it (ralm model convert|quantize --force)");
   if (c.rope_scaling.factor > 0 || c.rope_scaling.linear_factor > 0 || !c.rope_scaling.freq_divisors.empty())
     throw InputError(file.string() + ": writing rotary scaling to GGUF is not supported yet");
+  if (c.architecture != Architecture::llama)
+    throw InputError(file.string() + ": this writer makes GGUF files of the llama architecture; a " +
+                     architecture_name(c.architecture) +
+                     " model (its biases or sliding window) cannot be written to one yet; save it as a "
+                     "Hugging Face folder");
 
   gguf::Writer out;
   const std::string a = "llama.";

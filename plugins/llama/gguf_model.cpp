@@ -1,5 +1,6 @@
 #include "gguf_model.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <string>
@@ -31,11 +32,13 @@ std::int32_t get_count(const gguf::File& f, const std::string& key) {
 
 LlamaConfig read_config(const gguf::File& f) {
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama")
+  if (arch != "llama" && arch != "qwen2")
     throw InputError(where(f) + ": general.architecture is '" + arch +
-                     "'; this build reads the 'llama' architecture from GGUF files");
+                     "'; this build reads the 'llama' and 'qwen2' architectures from GGUF files");
   const std::string a = arch + ".";
   LlamaConfig c;
+  c.architecture = arch == "qwen2" ? Architecture::qwen2 : Architecture::llama;
+  c.qkv_bias = c.architecture == Architecture::qwen2;
   c.hidden_size = get_count(f, a + "embedding_length");
   c.intermediate_size = get_count(f, a + "feed_forward_length");
   c.num_layers = get_count(f, a + "block_count");
@@ -61,7 +64,22 @@ LlamaConfig read_config(const gguf::File& f) {
                        "' is not supported (none and linear are)");
     c.rope_scaling.linear_factor = f.get_float(a + "rope.scaling.factor");
   }
-  c.rope_pairs = RopePairs::adjacent;
+  // llama.cpp's converter reorders llama's q and k rows for GGML's "normal"
+  // rotary on adjacent pairs; qwen2's it leaves as they are, for the "neox"
+  // rotary on Hugging Face's halves.
+  c.rope_pairs = c.architecture == Architecture::qwen2 ? RopePairs::half_split : RopePairs::adjacent;
+  // llama.cpp's converter writes Mistral as 'llama' without its window, and
+  // llama.cpp attends to the whole context in both architectures; a window
+  // key written by another tool makes a llama file a Mistral model.
+  if (const auto window = f.find_uint(a + "attention.sliding_window"); window && *window > 0) {
+    if (c.architecture == Architecture::qwen2)
+      throw InputError(where(f) + ": " + a +
+                       "attention.sliding_window is set, but a qwen2 file does not say which layers slide; "
+                       "load the Hugging Face folder (use_sliding_window, max_window_layers) instead");
+    c.architecture = Architecture::mistral;
+    c.sliding_window = static_cast<std::int32_t>(std::min<std::uint64_t>(*window, std::uint64_t{1} << 30));
+    c.windowed_layers.assign(static_cast<std::size_t>(c.num_layers), true);
+  }
   const auto* embd = f.find_tensor("token_embd.weight");
   if (!embd) throw InputError(where(f) + ": the file has no tensor 'token_embd.weight'");
   c.vocab_size = static_cast<std::int32_t>(embd->rows());
@@ -239,7 +257,8 @@ class MatrixBuilder {
   std::optional<WeightType> float_type_;
 };
 
-std::vector<float> norm(const gguf::File& f, const std::string& name, std::int64_t n) {
+// A vector tensor (a norm's weights, a bias) as float32.
+std::vector<float> vector_tensor(const gguf::File& f, const std::string& name, std::int64_t n) {
   const auto& t = f.tensor(name);
   if (t.elements() != n || gguf::is_quantized(t.type))
     throw InputError(where(f) + ": tensor '" + name + "' must hold " + std::to_string(n) +
@@ -282,16 +301,23 @@ std::unique_ptr<LlamaModel> load_gguf_model(const std::filesystem::path& path, i
   for (std::int32_t l = 0; l < c.num_layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     LayerMatrices layer;
-    layer.attn_norm = norm(f, b + "attn_norm.weight", h);
-    layer.ffn_norm = norm(f, b + "ffn_norm.weight", h);
+    layer.attn_norm = vector_tensor(f, b + "attn_norm.weight", h);
+    layer.ffn_norm = vector_tensor(f, b + "ffn_norm.weight", h);
     layer.qkv = build.build(
         {{b + "attn_q.weight", q_dim}, {b + "attn_k.weight", kv_dim}, {b + "attn_v.weight", kv_dim}}, h);
+    if (c.qkv_bias) {
+      for (const auto& [tensor, n] :
+           {std::pair{"attn_q.bias", q_dim}, {"attn_k.bias", kv_dim}, {"attn_v.bias", kv_dim}}) {
+        const auto bias = vector_tensor(f, b + tensor, n);
+        layer.qkv_bias.insert(layer.qkv_bias.end(), bias.begin(), bias.end());
+      }
+    }
     layer.wo = build.build({{b + "attn_output.weight", h}}, q_dim);
     layer.gate_up = build.build({{b + "ffn_gate.weight", ff}, {b + "ffn_up.weight", ff}}, h);
     layer.down = build.build({{b + "ffn_down.weight", h}}, ff);
     m.layers.push_back(std::move(layer));
   }
-  m.final_norm = norm(f, "output_norm.weight", h);
+  m.final_norm = vector_tensor(f, "output_norm.weight", h);
   m.output = build.build({{c.tie_word_embeddings ? "token_embd.weight" : "output.weight", v}}, h);
   m.embed = build.build({{"token_embd.weight", v}}, h);
   m.storage = file;

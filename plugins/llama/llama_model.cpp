@@ -92,6 +92,9 @@ ModelMatrices pack_weights(const LlamaConfig& config, LlamaWeights weights, Weig
     l.ffn_norm = std::move(w.ffn_norm);
     const std::span<const float> qkv[] = {w.wq, w.wk, w.wv};
     l.qkv = WeightMatrix(PackedMatrix(qkv, h, dtype));
+    // Biases stay f32 whatever the weights' dtype, as norms do.
+    for (const auto* b : {&w.bq, &w.bk, &w.bv})
+      l.qkv_bias.insert(l.qkv_bias.end(), b->begin(), b->end());
     const std::span<const float> gate_up[] = {w.w_gate, w.w_up};
     l.gate_up = WeightMatrix(PackedMatrix(gate_up, h, dtype));
     l.wo = WeightMatrix(PackedMatrix(w.wo, h, q_dim, dtype));
@@ -146,6 +149,10 @@ LlamaModel::LlamaModel(LlamaConfig config, ModelMatrices matrices, std::unique_p
     const auto& l = matrices.layers[i];
     const std::string at = "layer " + std::to_string(i) + "'s ";
     expect(l.qkv, q_dim + 2 * kv_dim, h, at + "q, k and v");
+    const std::size_t biases = config_.qkv_bias ? static_cast<std::size_t>(q_dim + 2 * kv_dim) : 0;
+    if (l.qkv_bias.size() != biases)
+      throw InputError("llama: " + at + "q, k and v biases are " + std::to_string(l.qkv_bias.size()) +
+                       " values but the config makes them " + std::to_string(biases));
     expect(l.wo, h, q_dim, at + "output projection");
     expect(l.gate_up, 2 * ff, h, at + "gate and up projections");
     expect(l.down, h, ff, at + "down projection");
@@ -306,6 +313,13 @@ LlamaWeights LlamaModel::unpacked_weights(bool fold_unmerged) const {
     lw.wk = reorder_rope_rows(row_range(qkv, q_dim, q_dim + kv_dim, h), config_.num_kv_heads,
                               config_.head_dim, h, pairs, RopePairs::half_split);
     lw.wv = row_range(qkv, q_dim + kv_dim, q_dim + 2 * kv_dim, h);
+    if (!l.qkv_bias.empty()) {
+      lw.bq = reorder_rope_rows(row_range(l.qkv_bias, 0, q_dim, 1), config_.num_heads, config_.head_dim, 1,
+                                pairs, RopePairs::half_split);
+      lw.bk = reorder_rope_rows(row_range(l.qkv_bias, q_dim, q_dim + kv_dim, 1), config_.num_kv_heads,
+                                config_.head_dim, 1, pairs, RopePairs::half_split);
+      lw.bv = row_range(l.qkv_bias, q_dim + kv_dim, q_dim + 2 * kv_dim, 1);
+    }
     lw.wo = matrix(l.wo, &LayerLora::wo);
     lw.w_gate = row_range(gate_up, 0, ff, h);
     lw.w_up = row_range(gate_up, ff, 2 * ff, h);
@@ -353,9 +367,30 @@ const float* LlamaModel::rope_angles(std::int64_t position, float* scratch) cons
   return scratch;
 }
 
+namespace {
+
+// "none", or the window and the layers it applies to ("8 positions, all
+// layers", "4096 positions, layers 2, 3").
+std::string sliding_window_detail(const LlamaConfig& c) {
+  if (c.sliding_window == 0) return "none";
+  std::string layers;
+  std::int32_t count = 0;
+  for (std::int32_t l = 0; l < c.num_layers; ++l) {
+    if (c.window(l) == 0) continue;
+    layers += (layers.empty() ? "" : ", ") + std::to_string(l);
+    ++count;
+  }
+  return std::to_string(c.sliding_window) + " positions, " +
+         (count == c.num_layers ? std::string("all layers")
+          : count == 0          ? std::string("no layer")
+                                : "layers " + layers);
+}
+
+}  // namespace
+
 ModelInfo LlamaModel::info() const {
   ModelInfo i;
-  i.architecture = "llama";
+  i.architecture = architecture_name(config_.architecture);
   i.vocab_size = config_.vocab_size;
   i.context_length = context_;
   i.hidden_size = config_.hidden_size;
@@ -389,6 +424,8 @@ ModelInfo LlamaModel::info() const {
                                           number(c.rope_scaling.high_freq_factor) + ", original context " +
                                           std::to_string(c.rope_scaling.original_max_position_embeddings)
                                     : "none"},
+       {"attention biases", c.qkv_bias ? "q, k, v" : "none"},
+       {"sliding window", sliding_window_detail(c)},
        {"norm eps", number(c.rms_norm_eps)},
        {"tied embeddings", c.tie_word_embeddings ? "yes" : "no"},
        {"weights in memory", weight_types()},
@@ -446,6 +483,15 @@ void store_in_cache(std::byte* cache, KvCacheType type, std::int64_t at, const f
   } else {
     std::copy_n(x, n, reinterpret_cast<float*>(cache) + at);
   }
+}
+
+// Each of n rows of `width` gets `bias` added, by rows on the pool when large.
+void add_bias(float* x, const float* bias, std::int64_t n, std::int64_t width, int threads) {
+  parallel_for(n * width >= kMinParallelWork / 4 ? threads : 1, n, [&](std::int64_t r) {
+    float* row = x + r * width;
+    for (std::int64_t i = 0; i < width; ++i)
+      row[i] += bias[i];
+  });
 }
 
 // x += y over n rows of h, by rows on the pool when large.
@@ -538,6 +584,8 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
     w.qkv.matmul(ks, xn.data(), n, qkv.data(), threads_);
     const LayerLora* lora = unmerged(l);
     if (lora) lora->qkv.apply(ks, xn.data(), n, h, qkv.data(), qkv_dim, threads_);
+    if (!w.qkv_bias.empty()) add_bias(qkv.data(), w.qkv_bias.data(), n, qkv_dim, threads_);
+    const std::int64_t window = c.window(l);
     // Row by row (each row alone, so threads change no bit): a long prefill
     // would otherwise spend several percent of its time here on one thread.
     parallel_for(n * qkv_dim >= kMinParallelWork / 16 ? threads_ : 1, n, [&](std::int64_t r) {
@@ -558,7 +606,9 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
       }
     });
     // Causal attention, each sequence over its own cache: new token r sees
-    // positions 0 .. start + r. A task is up to 4 query heads of one KV head
+    // positions 0 .. start + r (the last `window` of them in a windowed
+    // layer; the cache keeps every position, so truncating, cloning and
+    // batching need nothing more). A task is up to 4 query heads of one KV head
     // (read once for them), for one token or, when the group has fewer
     // heads, for consecutive tokens of one sequence (2 tokens of 2 heads, 4
     // of 1), so that 4 queries share each key and value loaded. Each head's
@@ -596,10 +646,25 @@ std::vector<EvalResult> LlamaModel::eval_batch(std::span<Sequence* const> seqs,
                          heads = std::min(per_task, group - chunk * per_task);
       const std::int64_t r = g.row + b;
       const std::int64_t head_stride = std::int64_t{g.seq->context()} * hd;
+      const std::int64_t tokens_here = std::min(block, count - b);
       const auto attend_over = [&](const auto* keys, const auto* values) {
-        attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, std::min(block, count - b), heads,
-                      keys + j * head_stride, values + j * head_stride, hd, g.start + b + 1, hd, scale,
-                      scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
+        keys += j * head_stride;
+        values += j * head_stride;
+        // Under a sliding window, a block whose last token still sees
+        // position 0 attends as without one; otherwise each token attends
+        // alone over its own window (attend() gives it the bits
+        // attend_tokens() would).
+        if (window == 0 || g.start + b + tokens_here <= window) {
+          attend_tokens(ks, &qkv[sz(r * qkv_dim + head * hd)], qkv_dim, tokens_here, heads, keys, values, hd,
+                        g.start + b + 1, hd, scale, scores.data(), &attn[sz(r * q_dim + head * hd)], q_dim);
+          return;
+        }
+        for (std::int64_t i = 0; i < tokens_here; ++i) {
+          const std::int64_t position = g.start + b + i;
+          const std::int64_t first = std::max<std::int64_t>(0, position - window + 1);
+          attend(ks, &qkv[sz((r + i) * qkv_dim + head * hd)], heads, keys + first * hd, values + first * hd,
+                 hd, position + 1 - first, hd, scale, scores.data(), &attn[sz((r + i) * q_dim + head * hd)]);
+        }
       };
       if (g.seq->kv_cache_type() == KvCacheType::bf16) {
         attend_over(reinterpret_cast<const std::uint16_t*>(g.seq->keys(l)),

@@ -1,5 +1,7 @@
-// The Llama architecture as Hugging Face's LlamaForCausalLM computes it, on
-// sequences that own their KV cache.
+// The Llama architecture as Hugging Face's LlamaForCausalLM computes it, and
+// its relatives Qwen2ForCausalLM (biases on q, k and v) and
+// MistralForCausalLM (sliding-window attention), on sequences that own their
+// KV cache.
 #pragma once
 
 #include <map>
@@ -61,7 +63,8 @@ class LlamaSequence final : public Sequence {
 // A layer's weights as the kernels take them.
 struct LayerMatrices {
   std::vector<float> attn_norm, ffn_norm;
-  WeightMatrix qkv;  // q, k and v stacked: one pass over the normed input
+  WeightMatrix qkv;             // q, k and v stacked: one pass over the normed input
+  std::vector<float> qkv_bias;  // q, k and v biases stacked as qkv's rows; empty without
   WeightMatrix wo;
   WeightMatrix gate_up;  // gate and up stacked
   WeightMatrix down;

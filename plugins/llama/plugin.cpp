@@ -1,5 +1,6 @@
-// The `llama` plugin: Hugging Face LlamaForCausalLM checkpoints, llama.cpp's
-// GGUF files of the llama architecture, or a random model of any shape.
+// The `llama` plugin: Hugging Face LlamaForCausalLM, Qwen2ForCausalLM and
+// MistralForCausalLM checkpoints, llama.cpp's GGUF files of the llama and
+// qwen2 architectures, or a random Llama of any shape.
 #include "gguf_model.hpp"
 #include "llama_checkpoint.hpp"
 #include "llama_model.hpp"
@@ -97,17 +98,18 @@ bool reads_checkpoint(const std::filesystem::path& path) {
 
 }  // namespace
 
-RALM_PLUGIN("llama", "0.1.0", "Llama models (Hugging Face LlamaForCausalLM checkpoints, GGUF files)") {
+RALM_PLUGIN("llama", "0.1.0", "Llama, Qwen2 and Mistral models (Hugging Face checkpoints, GGUF files)") {
   namespace param = ralm::param;
   registrar.add<ralm::Model>(
       "llama",
-      "Llama: Hugging Face LlamaForCausalLM safetensors checkpoints, llama.cpp's GGUF files (quantized or "
-      "not), or a random model of any shape",
+      "Llama and its relatives: Hugging Face LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM "
+      "safetensors checkpoints, llama.cpp's GGUF files (llama and qwen2 architectures, quantized or not), "
+      "or a random Llama of any shape",
       {
           param::string("init", "checkpoint", "where the weights come from").one_of({"checkpoint", "random"}),
           param::path("path", "",
                       "the checkpoint folder (config.json, *.safetensors, tokenizer.model) or a GGUF file "
-                      "(llama architecture; f32, f16, bf16, q8_0, q4_0, q4_K and q6_K tensors)"),
+                      "(llama or qwen2 architecture; f32, f16, bf16, q8_0, q4_0, q4_K and q6_K tensors)"),
           param::string("dtype", "auto",
                         "float weights in memory: f32, or bf16 (rounded to nearest even; float32 sums, "
                         "activations rounded to bf16 for each product; half the bytes decode reads); auto: "

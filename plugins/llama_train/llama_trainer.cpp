@@ -107,6 +107,11 @@ TrainSummary LlamaTrainer::train(const TrainRequest& request) {
   const std::shared_ptr<const PassageStore> store = PassageStore::open(o.corpus);
   const bool lora_mode = o.mode == "lora";
   const llama::LlamaConfig config = lora_mode ? llama::read_llama_config(o.base) : o.model;
+  // The training graph computes Llama only: no biases, no sliding window.
+  if (config.architecture != llama::Architecture::llama)
+    throw InputError((o.base / "config.json").string() + ": model_type " +
+                     llama::architecture_name(config.architecture) +
+                     " is not trained by this trainer; it trains model_type llama only");
   fs::path tokenizer_file;
   if (lora_mode) {
     tokenizer_file = o.base / "tokenizer.model";

@@ -224,11 +224,7 @@ char32_t single_char(const JsonField& field) {
 std::unique_ptr<Decoder> decoder_from_json(const JsonField& field) {
   const std::string type = field.type();
   if (type == "Sequence") {
-    const JsonField list = field.at("decoders");
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parts.push_back(decoder_from_json(list.at(i)));
-    return std::make_unique<SequenceDecoder>(std::move(parts));
+    return std::make_unique<SequenceDecoder>(read_each(field.at("decoders"), decoder_from_json));
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
   if (type == "Metaspace") {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ralm::hf {
 
@@ -49,5 +50,14 @@ class JsonField {
   std::string path_;
   const std::string& source_;
 };
+
+// Each element of the array `list` read by `read` (a Sequence's parts).
+template <class Read>
+auto read_each(const JsonField& list, Read read) {
+  std::vector<decltype(read(list))> out;
+  for (std::size_t i = 0; i < list.size(); ++i)
+    out.push_back(read(list.at(i)));
+  return out;
+}
 
 }  // namespace ralm::hf

@@ -168,11 +168,7 @@ class BertNormalizer final : public Normalizer {
 std::unique_ptr<Normalizer> normalizer_from_json(const JsonField& field) {
   const std::string type = field.type();
   if (type == "Sequence") {
-    const JsonField list = field.at("normalizers");
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parts.push_back(normalizer_from_json(list.at(i)));
-    return std::make_unique<SequenceNormalizer>(std::move(parts));
+    return std::make_unique<SequenceNormalizer>(read_each(field.at("normalizers"), normalizer_from_json));
   }
   if (type == "NFC") return std::make_unique<UnicodeNormalizer>(NormalForm::nfc);
   if (type == "NFD") return std::make_unique<UnicodeNormalizer>(NormalForm::nfd);

@@ -111,11 +111,7 @@ std::unique_ptr<PostProcessor> post_processor_from_json(const JsonField& field) 
   }
   if (type == "ByteLevel") return std::make_unique<IdentityProcessor>();
   if (type == "Sequence") {
-    const JsonField list = field.at("processors");
-    std::vector<std::unique_ptr<PostProcessor>> parts;
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parts.push_back(post_processor_from_json(list.at(i)));
-    return std::make_unique<SequenceProcessor>(std::move(parts));
+    return std::make_unique<SequenceProcessor>(read_each(field.at("processors"), post_processor_from_json));
   }
   field.unsupported_type("TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence");
 }

@@ -322,11 +322,8 @@ const std::vector<std::string>& byte_level_chars() {
 std::unique_ptr<PreTokenizer> pre_tokenizer_from_json(const JsonField& field) {
   const std::string type = field.type();
   if (type == "Sequence") {
-    const JsonField list = field.at("pretokenizers");
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (std::size_t i = 0; i < list.size(); ++i)
-      parts.push_back(pre_tokenizer_from_json(list.at(i)));
-    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+    return std::make_unique<SequencePreTokenizer>(
+        read_each(field.at("pretokenizers"), pre_tokenizer_from_json));
   }
   if (type == "ByteLevel")
     return std::make_unique<ByteLevelPreTokenizer>(field.boolean_or("add_prefix_space", true),

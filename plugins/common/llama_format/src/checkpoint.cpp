@@ -23,6 +23,11 @@ std::vector<TensorToWrite> llama_tensors(const LlamaConfig& c, const LlamaWeight
     t.push_back({p + "self_attn.q_proj.weight", dtype, {q, h}, L.wq});
     t.push_back({p + "self_attn.k_proj.weight", dtype, {kv, h}, L.wk});
     t.push_back({p + "self_attn.v_proj.weight", dtype, {kv, h}, L.wv});
+    if (c.qkv_bias) {
+      t.push_back({p + "self_attn.q_proj.bias", dtype, {q}, L.bq});
+      t.push_back({p + "self_attn.k_proj.bias", dtype, {kv}, L.bk});
+      t.push_back({p + "self_attn.v_proj.bias", dtype, {kv}, L.bv});
+    }
     t.push_back({p + "self_attn.o_proj.weight", dtype, {h, q}, L.wo});
     t.push_back({p + "post_attention_layernorm.weight", dtype, {h}, L.ffn_norm});
     t.push_back({p + "mlp.gate_proj.weight", dtype, {ff, h}, L.w_gate});

@@ -4,12 +4,24 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "ralm/error.hpp"
 
 namespace ralm::llama {
 
 using nlohmann::json;
+
+const char* architecture_name(Architecture a) {
+  switch (a) {
+    case Architecture::qwen2:
+      return "qwen2";
+    case Architecture::mistral:
+      return "mistral";
+    default:
+      return "llama";
+  }
+}
 
 void LlamaConfig::validate(const std::string& source) const {
   auto positive = [&](std::int64_t v, const char* field) {
@@ -30,25 +42,107 @@ void LlamaConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) throw InputError(source + ": head_dim must be even for rotary embeddings");
   if (!(rms_norm_eps > 0)) throw InputError(source + ": rms_norm_eps must be positive");
   if (!(rope_theta > 0)) throw InputError(source + ": rope_theta must be positive");
+  const std::string arch = architecture_name(architecture);
+  // Each architecture's extras, as its transformers class has them: what
+  // config.json can say, so what a saved model can carry.
+  if (qkv_bias != (architecture == Architecture::qwen2))
+    throw InputError(source + ": " + arch + (qkv_bias ? " has no" : " has") + " q, k and v biases");
+  if (sliding_window < 0)
+    throw InputError(source + ": sliding_window must be positive (or null for none), got " +
+                     std::to_string(sliding_window));
+  if (sliding_window > 0) {
+    if (architecture == Architecture::llama)
+      throw InputError(source + ": llama has no sliding window; a windowed model is mistral or qwen2");
+    if (windowed_layers.size() != static_cast<std::size_t>(num_layers))
+      throw InputError(source + ": the sliding window names " + std::to_string(windowed_layers.size()) +
+                       " layers, but the model has " + std::to_string(num_layers));
+    if (architecture == Architecture::mistral &&
+        std::find(windowed_layers.begin(), windowed_layers.end(), false) != windowed_layers.end())
+      throw InputError(source + ": mistral's sliding window applies to every layer");
+  }
 }
 
 std::int64_t LlamaConfig::parameter_count() const {
   const std::int64_t h = hidden_size, q = std::int64_t{num_heads} * head_dim,
                      kv = std::int64_t{num_kv_heads} * head_dim;
-  const std::int64_t per_layer = h * q + 2 * h * kv + q * h + 3 * h * intermediate_size + 2 * h;
+  const std::int64_t per_layer =
+      h * q + 2 * h * kv + q * h + 3 * h * intermediate_size + 2 * h + (qkv_bias ? q + 2 * kv : 0);
   const std::int64_t embeddings = std::int64_t{vocab_size} * h * (tie_word_embeddings ? 1 : 2);
   return embeddings + per_layer * num_layers + h;
 }
 
 namespace {
 
-bool declares_llama(const json& config) {
-  bool llama = config.is_object() && config.value("model_type", "") == "llama";
-  if (config.is_object() && config.contains("architectures") && config["architectures"].is_array()) {
-    for (const auto& a : config["architectures"])
-      llama = llama || a == "LlamaForCausalLM";
+// The architecture config.json declares: its model_type, or without one its
+// architectures list; nullopt when neither names one of the family.
+std::optional<Architecture> declared_architecture(const json& config) {
+  if (!config.is_object()) return std::nullopt;
+  const std::pair<const char*, Architecture> known[] = {
+      {"llama", Architecture::llama}, {"qwen2", Architecture::qwen2}, {"mistral", Architecture::mistral}};
+  if (config.contains("model_type") && config["model_type"].is_string()) {
+    for (const auto& [name, a] : known)
+      if (config["model_type"] == name) return a;
+    return std::nullopt;
   }
-  return llama;
+  const std::pair<const char*, Architecture> classes[] = {{"LlamaForCausalLM", Architecture::llama},
+                                                          {"Qwen2ForCausalLM", Architecture::qwen2},
+                                                          {"MistralForCausalLM", Architecture::mistral}};
+  if (config.contains("architectures") && config["architectures"].is_array()) {
+    for (const auto& a : config["architectures"])
+      for (const auto& [name, arch] : classes)
+        if (a == name) return arch;
+  }
+  return std::nullopt;
+}
+
+// The rotary scaling config.json asks for, into `c`; `field` is where it
+// was found (rope_scaling or rope_parameters), for the error.
+void read_rope_scaling(const json& scaling, const std::string& field, const std::string& name,
+                       LlamaConfig& c) {
+  const char* type_key = scaling.contains("rope_type") ? "rope_type" : "type";
+  const std::string type = scaling.value(type_key, "default");
+  if (type == "llama3") {
+    c.rope_scaling.factor = scaling.at("factor").get<double>();
+    c.rope_scaling.low_freq_factor = scaling.value("low_freq_factor", 1.0);
+    c.rope_scaling.high_freq_factor = scaling.value("high_freq_factor", 4.0);
+    c.rope_scaling.original_max_position_embeddings =
+        scaling.value("original_max_position_embeddings", std::int64_t{8192});
+  } else if (type == "linear") {
+    // transformers' linear scaling divides every frequency by the factor.
+    c.rope_scaling.linear_factor = scaling.at("factor").get<double>();
+    if (!(c.rope_scaling.linear_factor > 0))
+      throw InputError(name + ": " + field + ".factor must be positive for linear rope scaling");
+  } else if (type != "default") {
+    throw InputError(name + ": " + field + "." + type_key + " '" + type +
+                     "' is not supported; the supported rope types are default, linear and llama3");
+  }
+  if (scaling.contains("partial_rotary_factor") && scaling["partial_rotary_factor"].is_number() &&
+      scaling["partial_rotary_factor"].get<double>() != 1.0)
+    throw InputError(name + ": " + field +
+                     ".partial_rotary_factor is not supported; rotary embeddings turn whole heads");
+}
+
+// Which layers slide: Qwen2's layer_types when given, else the layers from
+// max_window_layers on (transformers' Qwen2Config).
+std::vector<bool> qwen2_windowed_layers(const json& j, std::int32_t layers, const std::string& name) {
+  std::vector<bool> windowed(static_cast<std::size_t>(std::max(layers, 0)));
+  if (j.contains("layer_types") && j["layer_types"].is_array()) {
+    const json& types = j["layer_types"];
+    if (types.size() != windowed.size())
+      throw InputError(name + ": layer_types has " + std::to_string(types.size()) + " entries for " +
+                       std::to_string(layers) + " layers (num_hidden_layers)");
+    for (std::size_t l = 0; l < windowed.size(); ++l) {
+      if (types[l] != "sliding_attention" && types[l] != "full_attention")
+        throw InputError(name + ": layer_types[" + std::to_string(l) + "] is " + types[l].dump() +
+                         "; the supported layer types are full_attention and sliding_attention");
+      windowed[l] = types[l] == "sliding_attention";
+    }
+    return windowed;
+  }
+  const std::int64_t first = j.value("max_window_layers", std::int64_t{28});
+  for (std::size_t l = 0; l < windowed.size(); ++l)
+    windowed[l] = static_cast<std::int64_t>(l) >= first;
+  return windowed;
 }
 
 }  // namespace
@@ -57,7 +151,7 @@ bool is_llama_checkpoint(const std::filesystem::path& dir) {
   std::ifstream in(dir / "config.json");
   if (!in) return false;
   const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return !j.is_discarded() && declares_llama(j);
+  return !j.is_discarded() && declared_architecture(j).has_value();
 }
 
 LlamaConfig read_llama_config(const std::filesystem::path& dir) {
@@ -74,25 +168,52 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   } catch (const json::exception& e) {
     throw InputError(name + ": not valid JSON: " + e.what());
   }
-  if (!declares_llama(j)) {
-    const std::string arch =
-        j.contains("architectures") ? j["architectures"].dump() : "model_type " + j.value("model_type", "");
-    throw InputError(name + ": architecture " + arch +
-                     " is not supported; only LlamaForCausalLM "
-                     "(model_type \"llama\") is read");
+  const auto arch = declared_architecture(j);
+  if (!arch) {
+    const bool has_type = j.is_object() && j.contains("model_type"),
+               has_classes = j.is_object() && j.contains("architectures");
+    const std::string classes = has_classes ? "architectures " + j["architectures"].dump() : "";
+    const std::string declared =
+        has_type      ? "model_type " + j["model_type"].dump() + (has_classes ? " (" + classes + ")" : "")
+        : has_classes ? classes
+                      : std::string("no model_type");
+    throw InputError(name + ": " + declared +
+                     " is not supported; model_type must be llama, qwen2 or mistral (LlamaForCausalLM, "
+                     "Qwen2ForCausalLM, MistralForCausalLM)");
   }
   LlamaConfig c;
+  c.architecture = *arch;
   auto need = [&](const char* field) -> const json& {
     if (!j.contains(field) || j[field].is_null()) throw InputError(name + ": missing field " + field);
     return j[field];
   };
+  // Settings the plugin does not compute: refused by name, never ignored.
+  auto refuse_true = [&](const char* field, const char* what) {
+    if (j.contains(field) && j[field].is_boolean() && j[field].get<bool>())
+      throw InputError(name + ": " + field + " is true (" + what +
+                       "), which the llama plugin does not compute; only false is supported");
+  };
   try {
+    if (j.contains("hidden_act") && j["hidden_act"] != "silu")
+      throw InputError(name + ": hidden_act " + j["hidden_act"].dump() +
+                       " is not supported; the feed-forward block computes SiLU(gate) · up (\"silu\")");
+    if (j.contains("quantization_config") && !j["quantization_config"].is_null())
+      throw InputError(name +
+                       ": quantization_config: quantized safetensors checkpoints are not read; convert "
+                       "the model to GGUF (llama.cpp's convert_hf_to_gguf.py) and point `path` at the file");
+    if (c.architecture == Architecture::llama) {
+      refuse_true("attention_bias", "biases on q, k, v and o");
+      refuse_true("mlp_bias", "biases on the feed-forward products");
+    }
     c.vocab_size = need("vocab_size").get<std::int32_t>();
     c.hidden_size = need("hidden_size").get<std::int32_t>();
     c.intermediate_size = need("intermediate_size").get<std::int32_t>();
     c.num_layers = need("num_hidden_layers").get<std::int32_t>();
     c.num_heads = need("num_attention_heads").get<std::int32_t>();
-    c.num_kv_heads = j.value("num_key_value_heads", c.num_heads);
+    // Absent, LlamaConfig makes it num_attention_heads; Qwen2Config and
+    // MistralConfig have other defaults (32, 8), so those must say it.
+    c.num_kv_heads = c.architecture == Architecture::llama ? j.value("num_key_value_heads", c.num_heads)
+                                                           : need("num_key_value_heads").get<std::int32_t>();
     if (j.contains("head_dim") && !j["head_dim"].is_null()) {
       c.head_dim = j["head_dim"].get<std::int32_t>();
     } else {
@@ -101,6 +222,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
     c.max_position_embeddings = j.value("max_position_embeddings", 2048);
     c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+    c.qkv_bias = c.architecture == Architecture::qwen2;  // Qwen2Attention: q, k, v with bias, o without
     if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
     if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
     if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty()) {
@@ -110,26 +232,35 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
     // transformers 5's rope_parameters.rope_theta, and Llama 3's rope_theta
     // beside rope_scaling {rope_type: llama3}. Absent: 10000.
     if (j.contains("rope_theta") && j["rope_theta"].is_number()) c.rope_theta = j["rope_theta"].get<double>();
-    const json* scaling = nullptr;
     if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
       const json& p = j["rope_parameters"];
       if (p.contains("rope_theta")) c.rope_theta = p["rope_theta"].get<double>();
-      scaling = &p;
+      read_rope_scaling(p, "rope_parameters", name, c);
     }
-    if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) scaling = &j["rope_scaling"];
-    if (scaling) {
-      const std::string type = scaling->value("rope_type", scaling->value("type", "default"));
-      if (type == "llama3") {
-        c.rope_scaling.factor = scaling->at("factor").get<double>();
-        c.rope_scaling.low_freq_factor = scaling->value("low_freq_factor", 1.0);
-        c.rope_scaling.high_freq_factor = scaling->value("high_freq_factor", 4.0);
-        c.rope_scaling.original_max_position_embeddings =
-            scaling->value("original_max_position_embeddings", std::int64_t{8192});
-      } else if (type != "default") {
-        throw InputError(name + ": rope type '" + type +
-                         "' is not supported; the supported rope types are "
-                         "default and llama3");
-      }
+    if (j.contains("rope_scaling") && j["rope_scaling"].is_object())
+      read_rope_scaling(j["rope_scaling"], "rope_scaling", name, c);
+    if (j.contains("partial_rotary_factor") && j["partial_rotary_factor"].is_number() &&
+        j["partial_rotary_factor"].get<double>() != 1.0)
+      throw InputError(name + ": partial_rotary_factor is not supported; rotary embeddings turn whole heads");
+    // The sliding window: Mistral's sliding_window (null: none) slides every
+    // layer; Qwen2's only when use_sliding_window, in the layers
+    // qwen2_windowed_layers picks. LlamaConfig has none (transformers
+    // ignores the key there, and so does this reader).
+    const bool windowed = c.architecture == Architecture::mistral ||
+                          (c.architecture == Architecture::qwen2 && j.value("use_sliding_window", false));
+    if (windowed && j.contains("sliding_window") && !j["sliding_window"].is_null()) {
+      const json& w = j["sliding_window"];
+      if (!w.is_number_integer() || w.get<std::int64_t>() <= 0)
+        throw InputError(name + ": sliding_window is " + w.dump() +
+                         "; it must be a positive number of positions, or null for none");
+      c.sliding_window = w.get<std::int32_t>();
+      c.windowed_layers = c.architecture == Architecture::qwen2
+                              ? qwen2_windowed_layers(j, c.num_layers, name)
+                              : std::vector<bool>(static_cast<std::size_t>(std::max(c.num_layers, 0)), true);
+    } else if (windowed && c.architecture == Architecture::qwen2) {
+      throw InputError(name +
+                       ": use_sliding_window is true but sliding_window is missing; give the window "
+                       "size, or set use_sliding_window false");
     }
   } catch (const json::exception& e) {
     throw InputError(name + ": malformed field: " + e.what());
@@ -139,8 +270,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
 }
 
 std::string llama_config_json(const LlamaConfig& c, const std::string& torch_dtype) {
-  json j = {{"architectures", {"LlamaForCausalLM"}},
-            {"model_type", "llama"},
+  json j = {{"model_type", architecture_name(c.architecture)},
             {"vocab_size", c.vocab_size},
             {"hidden_size", c.hidden_size},
             {"intermediate_size", c.intermediate_size},
@@ -155,9 +285,35 @@ std::string llama_config_json(const LlamaConfig& c, const std::string& torch_dty
             {"bos_token_id", c.bos_token_id},
             {"eos_token_id", c.eos_token_id},
             {"hidden_act", "silu"},
-            {"attention_bias", false},
-            {"mlp_bias", false},
             {"torch_dtype", torch_dtype}};
+  switch (c.architecture) {
+    case Architecture::llama:
+      j["architectures"] = {"LlamaForCausalLM"};
+      j["attention_bias"] = false;
+      j["mlp_bias"] = false;
+      break;
+    case Architecture::mistral:
+      j["architectures"] = {"MistralForCausalLM"};
+      j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+      break;
+    case Architecture::qwen2: {
+      j["architectures"] = {"Qwen2ForCausalLM"};
+      j["use_sliding_window"] = c.sliding_window > 0;
+      j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+      // layer_types says exactly which layers slide; max_window_layers is
+      // the first of them for readers that predate layer_types.
+      json types = json::array();
+      std::int32_t first = c.num_layers;
+      for (std::int32_t l = 0; l < c.num_layers; ++l) {
+        const bool slides = c.window(l) > 0;
+        types.push_back(slides ? "sliding_attention" : "full_attention");
+        if (slides) first = std::min(first, l);
+      }
+      j["max_window_layers"] = first;
+      j["layer_types"] = types;
+      break;
+    }
+  }
   if (c.rope_scaling.factor > 0) {
     j["rope_scaling"] = {
         {"rope_type", "llama3"},
@@ -165,6 +321,8 @@ std::string llama_config_json(const LlamaConfig& c, const std::string& torch_dty
         {"low_freq_factor", c.rope_scaling.low_freq_factor},
         {"high_freq_factor", c.rope_scaling.high_freq_factor},
         {"original_max_position_embeddings", c.rope_scaling.original_max_position_embeddings}};
+  } else if (c.rope_scaling.linear_factor > 0 && c.rope_scaling.freq_divisors.empty()) {
+    j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.rope_scaling.linear_factor}};
   } else {
     j["rope_scaling"] = nullptr;
   }

@@ -25,6 +25,11 @@ LlamaWeights load_llama_weights(const std::filesystem::path& dir, const LlamaCon
     lw.wq = get(p + "self_attn.q_proj.weight", {q, h});
     lw.wk = get(p + "self_attn.k_proj.weight", {kv, h});
     lw.wv = get(p + "self_attn.v_proj.weight", {kv, h});
+    if (c.qkv_bias) {
+      lw.bq = get(p + "self_attn.q_proj.bias", {q});
+      lw.bk = get(p + "self_attn.k_proj.bias", {kv});
+      lw.bv = get(p + "self_attn.v_proj.bias", {kv});
+    }
     lw.wo = get(p + "self_attn.o_proj.weight", {h, q});
     lw.ffn_norm = get(p + "post_attention_layernorm.weight", {h});
     lw.w_gate = get(p + "mlp.gate_proj.weight", {ff, h});
@@ -62,6 +67,11 @@ LlamaWeights random_llama_weights(const LlamaConfig& c, std::uint64_t seed, doub
     lw.wq = normal(q * h);
     lw.wk = normal(kv * h);
     lw.wv = normal(kv * h);
+    if (c.qkv_bias) {
+      lw.bq = normal(q);
+      lw.bk = normal(kv);
+      lw.bv = normal(kv);
+    }
     lw.wo = normal(h * q);
     lw.ffn_norm = ones(h);
     lw.w_gate = normal(ff * h);

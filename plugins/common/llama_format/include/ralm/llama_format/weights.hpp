@@ -13,6 +13,7 @@ namespace ralm::llama {
 struct LayerWeights {
   std::vector<float> attn_norm;       // hidden
   std::vector<float> wq, wk, wv, wo;  // out × in, as Hugging Face stores them
+  std::vector<float> bq, bk, bv;      // q, k, v biases (config.qkv_bias); empty without
   std::vector<float> ffn_norm;        // hidden
   std::vector<float> w_gate, w_up, w_down;
 };
@@ -30,7 +31,7 @@ struct LlamaWeights {
 // checking each shape.
 LlamaWeights load_llama_weights(const std::filesystem::path& dir, const LlamaConfig& config);
 
-// Normal(0, std) weights and norms of 1, from a seeded generator: the same
+// Normal(0, std) weights (and biases) and norms of 1, from a seeded generator: the same
 // seed gives the same model on every machine.
 LlamaWeights random_llama_weights(const LlamaConfig& config, std::uint64_t seed, double std = 0.02);
 
