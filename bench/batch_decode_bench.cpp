@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels.hpp"
 #include "llama_checkpoint.hpp"
 #include "llama_model.hpp"
+#include "ralm/kernels/kernels.hpp"
 
 namespace {
 

@@ -23,7 +23,7 @@
 
 #include "bench_limits.hpp"
 #include "gguf_model.hpp"
-#include "kernels.hpp"
+#include "ralm/kernels/kernels.hpp"
 
 namespace {
 

@@ -32,9 +32,9 @@
 
 #include "bench_limits.hpp"
 #include "bench_timing.hpp"
-#include "kernels.hpp"
 #include "llama_model.hpp"
 #include "model_shapes.hpp"
+#include "ralm/kernels/kernels.hpp"
 #include "ralm/llama_format/config.hpp"
 #include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/llama_format/weights.hpp"

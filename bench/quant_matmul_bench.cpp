@@ -28,10 +28,10 @@
 
 #include "bench_limits.hpp"
 #include "bench_timing.hpp"
-#include "kernels.hpp"
 #include "quant_kernels.hpp"
 #include "quant_matrix.hpp"
 #include "ralm/gguf/ggml_types.hpp"
+#include "ralm/kernels/kernels.hpp"
 
 namespace {
 

@@ -15,6 +15,7 @@
 #include "dense_retriever.hpp"
 #include "exact_search.hpp"
 #include "filler_index.hpp"
+#include "fixture_corpus.hpp"
 #include "lsa_encoder.hpp"
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/error.hpp"
@@ -271,14 +272,7 @@ TEST(ExactSearch, RanksLikeEigenBruteForce) {
 
 const std::string kCorpus = RALM_SOURCE_DIR "/tests/fixtures/corpus";
 
-fs::path fixture_corpus(const TempDir& dir) {
-  ralm::core::CorpusBuildOptions o;
-  o.sources = {ralm::core::parse_source("jsonl:" + kCorpus + "/docs.jsonl"),
-               ralm::core::parse_source("tsv:" + kCorpus + "/passages.tsv")};
-  o.out = dir.path() / "corpus";
-  ralm::core::build_corpus(o);
-  return o.out;
-}
+using ralm::test::fixture_corpus;
 
 // A synthetic corpus big enough for IVF and HNSW: documents drawn from a few
 // topics' word lists, each passage 40 words.

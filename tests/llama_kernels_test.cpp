@@ -32,15 +32,16 @@
 #include <random>
 #include <thread>
 
-#include "kernels.hpp"
 #include "llama_model.hpp"
+#include "ralm/kernels/kernels.hpp"
+#include "ralm/kernels/thread_pool.hpp"
 #include "ralm/llama_format/config.hpp"
 #include "ralm/llama_format/tokenizers.hpp"
 #include "ralm/llama_format/weights.hpp"
-#include "thread_pool.hpp"
 
 namespace {
 
+using namespace ralm::kernels;
 using namespace ralm::llama;
 namespace fs = std::filesystem;
 

@@ -17,11 +17,20 @@ using nlohmann::json;
 
 std::string DenseIndexSpec::encoder_fingerprint() const {
   if (encoder == "model") return ModelEncoder::fingerprint_of(*model, max_tokens);
+  if (encoder == "bert") return bert->fingerprint();
   return LsaEncoder::fingerprint_of(lsa);
 }
 
 std::string DenseIndexSpec::default_folder_name() const {
   if (encoder == "model") return "dense-model";
+  if (encoder == "bert") {
+    std::string name = "dense-bert-";
+    fs::path folder = fs::absolute(bert->options().checkpoint).lexically_normal();
+    if (!folder.has_filename()) folder = folder.parent_path();  // "dir/" names dir
+    for (char c : folder.filename().string())
+      name.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_');
+    return name;
+  }
   return "dense-" + encoder + std::to_string(lsa.dim);
 }
 
@@ -64,9 +73,11 @@ void check_common(const fs::path& file, const json& meta, const char* format, co
 
 void build_vectors(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild) {
   StagingDirectory staging(spec.dir, rebuild);
-  std::unique_ptr<Encoder> encoder;
+  std::shared_ptr<const Encoder> encoder;
   if (spec.encoder == "model") {
-    encoder = std::make_unique<ModelEncoder>(spec.model, spec.max_tokens);
+    encoder = std::make_shared<ModelEncoder>(spec.model, spec.max_tokens);
+  } else if (spec.encoder == "bert") {
+    encoder = spec.bert;
   } else {
     log_info("dense: training the " + spec.encoder + " encoder on " + store.dir().string());
     encoder = LsaEncoder::train(store, spec.lsa, spec.threads);
@@ -145,6 +156,8 @@ DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec
   }
   if (spec.encoder == "model") {
     files.encoder = std::make_unique<ModelEncoder>(spec.model, spec.max_tokens);
+  } else if (spec.encoder == "bert") {
+    files.encoder = spec.bert;
   } else {
     files.encoder = LsaEncoder::load(spec.dir / "encoder", spec.lsa);
   }

@@ -1,10 +1,12 @@
 // The dense index on disk, next to the passage store:
 //
-//   CORPUS/dense-lsa256/              one folder per encoder (index_dir overrides it)
+//   CORPUS/dense-lsa256/              one folder per encoder (index_dir overrides it;
+//                                     dense-model, dense-bert-CHECKPOINT_FOLDER_NAME)
 //     meta.json                       format, version, corpus checksum, passages,
 //                                     encoder fingerprint, dimension
 //     encoder/                        the trained encoder (lsa: vocabulary, idf, projection;
-//                                     model: its fingerprint only, the model is the pipeline's)
+//                                     model, bert: the fingerprint only, the weights are
+//                                     the pipeline's or the checkpoint folder's)
 //     vectors.f32                     passages x dimension floats, passage id order
 //     faiss-IVF1024_Flat-ip/          one folder per approximate index and metric
 //       meta.json                     the same fingerprint plus the factory string and metric
@@ -20,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "bert_encoder.hpp"
 #include "encoder.hpp"
 #include "faiss_index.hpp"
 #include "lsa_encoder.hpp"
@@ -34,18 +37,20 @@ inline constexpr const char* kFaissFormat = "ralmkit-dense-faiss";
 inline constexpr int kDenseVersion = 1;
 
 struct DenseIndexSpec {
-  std::string encoder = "lsa";  // or "model"
+  std::string encoder = "lsa";  // or "model", "bert"
   LsaOptions lsa;
-  std::shared_ptr<Model> model;  // the `model` encoder's model
-  std::int64_t max_tokens = 64;  // the `model` encoder's tokens per text
-  std::string index = "Flat";    // a FAISS index_factory string; "Flat" is our own exact scan
+  std::shared_ptr<Model> model;             // the `model` encoder's model
+  std::int64_t max_tokens = 64;             // the `model` encoder's tokens per text
+  std::shared_ptr<const BertEncoder> bert;  // the `bert` encoder, loaded (BertEncoder::load)
+  std::string index = "Flat";               // a FAISS index_factory string; "Flat" is our own exact scan
   Metric metric = Metric::inner_product;
   std::filesystem::path dir;  // the encoder folder
   int threads = 1;
 
   bool exact() const { return index == "Flat"; }
   std::string encoder_fingerprint() const;
-  // The default encoder folder name for this spec: "dense-lsa256", "dense-model".
+  // The default encoder folder name for this spec: "dense-lsa256", "dense-model",
+  // "dense-bert-e5-small-v2" (the checkpoint folder's name).
   std::string default_folder_name() const;
   std::filesystem::path faiss_dir() const;
 };
@@ -60,7 +65,7 @@ bool dense_index_exists(const DenseIndexSpec& spec);
 void build_dense_index(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild);
 
 struct DenseIndexFiles {
-  std::unique_ptr<Encoder> encoder;
+  std::shared_ptr<const Encoder> encoder;
   std::unique_ptr<MappedFile> vectors;  // passages x dim floats
   std::int64_t dim = 0;
   std::unique_ptr<FaissIndex> faiss;  // null for Flat

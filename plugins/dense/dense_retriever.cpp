@@ -46,7 +46,7 @@ std::vector<float> DenseRetriever::encode(std::span<const std::string> queries) 
     }
   }
   std::vector<float> rows(queries.size() * static_cast<std::size_t>(files_.dim));
-  files_.encoder->encode(queries, rows.data(), threads_);
+  files_.encoder->encode_queries(queries, rows.data(), threads_);
   return rows;
 }
 

@@ -15,7 +15,7 @@
 // lists hold fewer); it then returns what it found.
 //
 // search(), score() and score_batch() may run concurrently (asynchronous
-// verification beside the speculative cache): the lsa encoder, the scan and
+// verification beside the speculative cache): the lsa and bert encoders, the scan and
 // FAISS's search keep no state between calls. With `encoder: model` they
 // call the Model from several threads, which is the Model's to allow.
 #pragma once

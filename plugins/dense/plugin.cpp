@@ -1,6 +1,7 @@
 // The `dense` plugin: the `dense` retriever, dense search over a passage
-// store with our own exact scan (`index: Flat`) and IVF…,Flat list scan, or
-// any other FAISS index; and the `knnlm` policy. The retriever's former name,
+// store (encoded by lsa, the pipeline's model or a BERT-family checkpoint)
+// with our own exact scan (`index: Flat`) and IVF…,Flat list scan, or any
+// other FAISS index; and the `knnlm` policy. The retriever's former name,
 // `faiss`, is still accepted.
 #include "datastore_files.hpp"
 #include "dense_index_files.hpp"
@@ -70,6 +71,41 @@ std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
   return retriever;
 }
 
+// The bert encoder the pipeline's settings describe, loaded: a checkpoint
+// it cannot use is one error naming the setting and the file.
+std::shared_ptr<const ralm::dense::BertEncoder> load_bert(const ralm::Params& p) {
+  namespace dense = ralm::dense;
+  dense::BertOptions options;
+  options.checkpoint = p.get_path("checkpoint");
+  if (options.checkpoint.empty()) {
+    p.fail("checkpoint",
+           "the bert encoder needs a checkpoint folder (config.json, model.safetensors, "
+           "tokenizer.json): set checkpoint");
+  }
+  options.query_checkpoint = p.get_path("query_checkpoint");
+  options.pooling = p.get_string("pooling") == "mean" ? dense::BertPooling::mean : dense::BertPooling::cls;
+  options.normalize = p.get_bool("normalize");
+  options.query_prefix = p.get_string("query_prefix");
+  options.passage_prefix = p.get_string("passage_prefix");
+  options.max_length = p.get_int("max_length");
+  options.dtype =
+      p.get_string("dtype") == "bf16" ? ralm::kernels::WeightType::bf16 : ralm::kernels::WeightType::f32;
+  options.batch = p.get_int("batch");
+  auto side = [&](const std::string& key, const std::filesystem::path& dir) {
+    try {
+      return dense::BertEncoder::load_side(dir, options.dtype);
+    } catch (const ralm::InputError& e) {
+      p.fail(key, e.what());
+    }
+  };
+  const dense::BertEncoder::Side passages = side("checkpoint", options.checkpoint);
+  const dense::BertEncoder::Side queries =
+      options.query_checkpoint.empty() ? passages : side("query_checkpoint", options.query_checkpoint);
+  // What the two checkpoints allow together (max_length, one dimension) is
+  // the encoder's to judge; its errors name the setting.
+  return std::make_shared<dense::BertEncoder>(options, passages, queries);
+}
+
 std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& p, ralm::BuildContext& ctx) {
   namespace dense = ralm::dense;
   const auto store = ralm::PassageStore::open(p.get_path("corpus"));
@@ -80,6 +116,7 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     if (!spec.model) p.fail("encoder", "the model encoder needs the pipeline's model: add a model section");
     spec.max_tokens = p.get_int("max_tokens");
   }
+  if (spec.encoder == "bert") spec.bert = load_bert(p);
   spec.lsa.dim = p.get_int("dim");
   spec.lsa.min_df = p.get_int("min_df");
   spec.lsa.max_vocab = p.get_int("max_vocab");
@@ -91,8 +128,10 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
   if (spec.dir.empty()) spec.dir = store->dir() / spec.default_folder_name();
   if (!spec.exact()) {
     try {
-      dense::check_factory_string(spec.index, spec.model ? spec.model->info().hidden_size : spec.lsa.dim,
-                                  spec.metric);
+      const std::int64_t dim = spec.model  ? spec.model->info().hidden_size
+                               : spec.bert ? spec.bert->dim()
+                                           : spec.lsa.dim;
+      dense::check_factory_string(spec.index, dim, spec.metric);
     } catch (const ralm::InputError& e) {
       p.fail("index", e.what());
     }
@@ -211,8 +250,10 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
 
 }  // namespace
 
-RALM_PLUGIN("dense", "0.1.0",
-            "dense retrieval: an lsa encoder, an exact AVX-512 scan and FAISS indexes; the knnlm policy") {
+RALM_PLUGIN(
+    "dense", "0.1.0",
+    "dense retrieval: lsa, model and BERT-family encoders, an exact AVX-512 scan and FAISS indexes; the "
+    "knnlm policy") {
   namespace param = ralm::param;
   registrar.add<ralm::Retriever>(
       ralm::ComponentName("dense").alias("faiss"),
@@ -222,14 +263,40 @@ RALM_PLUGIN("dense", "0.1.0",
       {
           param::required("corpus", ralm::ParamType::Path, "the passage store (`ralm corpus build --out`)"),
           param::string("encoder", "lsa",
-                        "how text becomes a vector: lsa (TF-IDF and truncated SVD trained on the corpus) or "
-                        "model (the mean of the pipeline model's final hidden states)")
-              .one_of({"lsa", "model"}),
+                        "how text becomes a vector: lsa (TF-IDF and truncated SVD trained on the corpus), "
+                        "model (the mean of the pipeline model's final hidden states) or bert (a BERT-family "
+                        "checkpoint: DPR, Contriever, e5, bge)")
+              .one_of({"lsa", "model", "bert"}),
           param::integer("dim", 256, "lsa: the vectors' dimension (at most the corpus allows)").at_least(1),
           param::integer("min_df", 2, "lsa: terms in fewer passages are left out").at_least(1),
           param::integer("max_vocab", 50000, "lsa: the most frequent terms kept").at_least(1),
           param::integer("seed", 1, "lsa: the randomized SVD's seed"),
           param::integer("max_tokens", 64, "model: tokens of each text the model reads").at_least(1),
+          param::path(
+              "checkpoint", "",
+              "bert: the checkpoint folder (config.json, model.safetensors, tokenizer.json) that "
+              "encodes passages, and queries unless query_checkpoint is set (DPR: the context encoder)"),
+          param::path("query_checkpoint", "",
+                      "bert: the checkpoint folder that encodes queries (DPR: the question encoder); empty: "
+                      "checkpoint"),
+          param::string(
+              "pooling", "cls",
+              "bert: cls (the first token's final hidden state: DPR, bge) or mean (the average over "
+              "the text's tokens: Contriever, e5)")
+              .one_of({"cls", "mean"}),
+          param::boolean("normalize", true,
+                         "bert: scale each vector to unit length (e5, bge, Contriever); DPR scores raw inner "
+                         "products: false"),
+          param::string("query_prefix", "", "bert: put before every query (e5: \"query: \")"),
+          param::string("passage_prefix", "", "bert: put before every passage (e5: \"passage: \")"),
+          param::integer("max_length", 0,
+                         "bert: tokens read of each text, [CLS] and [SEP] included; 0: as many as the "
+                         "checkpoint's max_position_embeddings allow (512 for BERT base)")
+              .at_least(0),
+          param::string("dtype", "f32", "bert: the weight matrices in memory as f32 or bf16")
+              .one_of({"f32", "bf16"}),
+          param::integer("batch", 32, "bert: texts per forward pass (vectors do not depend on it)")
+              .at_least(1),
           param::string("index", "Flat", "a FAISS index_factory string, taken verbatim; Flat: exact search"),
           param::string("metric", "ip",
                         "ip (inner product; lsa vectors are unit length, so cosine) or l2 "
@@ -251,7 +318,8 @@ RALM_PLUGIN("dense", "0.1.0",
                          "whose own ranking is an estimate")
               .at_least(0),
           param::path("index_dir", "",
-                      "the index folder; empty: CORPUS/dense-lsa<dim> or CORPUS/dense-model"),
+                      "the index folder; empty: CORPUS/dense-lsa<dim>, CORPUS/dense-model or "
+                      "CORPUS/dense-bert-<checkpoint folder name>"),
           param::boolean("build_if_missing", true, "build the index on first use when it does not exist"),
           param::boolean("rebuild", false,
                          "rebuild the index even if it exists (`ralm index build --force`)"),

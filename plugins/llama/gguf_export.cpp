@@ -7,7 +7,7 @@
 #include "ralm/gguf/quants.hpp"
 #include "ralm/llama_format/sentencepiece_vocab.hpp"
 #include "ralm/progress.hpp"
-#include "thread_pool.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 namespace {

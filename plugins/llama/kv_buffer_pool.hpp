@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

@@ -5,9 +5,8 @@
 #include <cmath>
 #include <sstream>
 
-#include "kernels.hpp"
 #include "ralm/error.hpp"
-#include "thread_pool.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

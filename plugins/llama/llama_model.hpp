@@ -10,7 +10,6 @@
 #include <string>
 #include <unordered_map>
 
-#include "kernels.hpp"
 #include "kv_buffer_pool.hpp"
 #include "lora_adapter.hpp"
 #include "lora_delta.hpp"
@@ -18,6 +17,7 @@
 #include "ralm/llama_format/config.hpp"
 #include "ralm/llama_format/weights.hpp"
 #include "ralm/model.hpp"
+#include "shared_kernels.hpp"
 #include "weight_matrix.hpp"
 
 namespace ralm::llama {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

@@ -12,7 +12,7 @@
 #include "quant_kernels_impl.hpp"
 #include "ralm/error.hpp"
 #include "ralm/gguf/quants.hpp"
-#include "thread_pool.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

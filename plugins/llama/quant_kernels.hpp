@@ -25,8 +25,8 @@
 
 #include <cstdint>
 
-#include "kernels.hpp"
 #include "quant_matrix.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

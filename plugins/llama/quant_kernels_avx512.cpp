@@ -12,7 +12,7 @@
 // registers. With more rows than one register block, a block of outputs is
 // unpacked once into a panel in cache and every block of rows then runs over
 // it, so prefill pays the unpacking once per 64 rows rather than once per 4.
-#include "avx512_common.hpp"
+#include "ralm/kernels/avx512_common.hpp"
 
 #include <cstring>
 
@@ -21,6 +21,9 @@
 namespace ralm::llama::detail {
 
 namespace {
+
+using kernels::detail::sum_lanes;
+using kernels::detail::sum_lanes8;
 
 // Outputs per register block; rows per register block at most.
 constexpr int kSpanCols = 4;

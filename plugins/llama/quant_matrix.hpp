@@ -13,8 +13,8 @@
 #include <span>
 #include <vector>
 
-#include "kernels.hpp"
 #include "ralm/gguf/ggml_types.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

@@ -71,7 +71,7 @@ void WeightMatrix::matmul(KernelSet set, const float* x, std::int64_t rows, std:
                           std::int64_t ldy, int threads) const {
   for (const auto& p : parts_) {
     if (const auto* packed = std::get_if<PackedMatrix>(&p.storage))
-      llama::matmul(set, x, rows, ldx, *packed, y + p.first, ldy, threads);
+      kernels::matmul(set, x, rows, ldx, *packed, y + p.first, ldy, threads);
     else
       matmul_quant(set, x, rows, ldx, std::get<QuantMatrix>(p.storage), y + p.first, ldy, threads);
   }

@@ -12,8 +12,8 @@
 #include <variant>
 #include <vector>
 
-#include "kernels.hpp"
 #include "quant_matrix.hpp"
+#include "shared_kernels.hpp"
 
 namespace ralm::llama {
 

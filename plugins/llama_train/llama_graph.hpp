@@ -11,7 +11,7 @@
 // would hide a wrong gradient).
 //
 // It does not run on the llama plugin's inference kernels
-// (plugins/llama/kernels.hpp), which are built for decoding and do not fit
+// (ralm/kernels/kernels.hpp), which are built for decoding and do not fit
 // training:
 //   - they multiply by weights packed once at load (f32 or bf16 panels),
 //     while training's weights change at every optimiser step and are read

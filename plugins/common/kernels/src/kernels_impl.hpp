@@ -1,12 +1,12 @@
 // What the kernel sets implement, for kernels.cpp to dispatch. Internal to
-// the plugin. Deliberately free of standard-library templates: the AVX-512
+// the library. Deliberately free of standard-library templates: the AVX-512
 // translation unit includes it, and an inline function instantiated there
 // would carry AVX-512 instructions that the linker might pick for everyone.
 #pragma once
 
 #include <cstdint>
 
-namespace ralm::llama::detail {
+namespace ralm::kernels::detail {
 
 // One panel of outputs over a range of k steps, for every row.
 struct PanelArgs {
@@ -49,7 +49,7 @@ void portable_silu_mul(float* gate, const float* up, std::int64_t n);
 // an odd n gets a zero partner.
 void portable_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs);
 
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
 void avx512_panel_f32(const PanelArgs& a);
 void avx512_panel_bf16(const PanelArgs& a);
 void avx512_attend(const AttendArgs& a);
@@ -58,4 +58,4 @@ void avx512_silu_mul(float* gate, const float* up, std::int64_t n);
 void avx512_bf16_pairs(const float* x, std::int64_t n, std::uint32_t* pairs);
 #endif
 
-}  // namespace ralm::llama::detail
+}  // namespace ralm::kernels::detail

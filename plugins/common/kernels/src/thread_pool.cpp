@@ -1,4 +1,4 @@
-#include "thread_pool.hpp"
+#include "ralm/kernels/thread_pool.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -13,7 +13,7 @@
 #include <immintrin.h>
 #endif
 
-namespace ralm::llama {
+namespace ralm::kernels {
 namespace {
 
 // Spin this long before sleeping: enough to catch the next step's job while a
@@ -194,4 +194,4 @@ void parallel_for(int threads, std::int64_t tasks, const std::function<void(std:
   pool().run(threads, tasks, task);
 }
 
-}  // namespace ralm::llama
+}  // namespace ralm::kernels

@@ -10,11 +10,11 @@
 // one fused multiply-add (f32) or one vdpbf16ps (bf16) per k step, in order
 // (see kernels.hpp); the blocks below only choose how many accumulators live
 // in registers at once.
-#include "avx512_common.hpp"
+#include "ralm/kernels/avx512_common.hpp"
 
 #include "kernels_impl.hpp"
 
-namespace ralm::llama::detail {
+namespace ralm::kernels::detail {
 
 namespace {
 
@@ -537,4 +537,4 @@ void avx512_attend(const AttendArgs& a) {
   }
 }
 
-}  // namespace ralm::llama::detail
+}  // namespace ralm::kernels::detail

@@ -1,6 +1,6 @@
-// What both AVX-512 translation units of the plugin (kernels_avx512.cpp,
-// quant_kernels_avx512.cpp) share; included by them only, first, as they
-// alone are built with AVX-512 flags. Internal linkage throughout, for the
+// What the AVX-512 translation units (this library's kernels_avx512.cpp, the
+// llama plugin's quant_kernels_avx512.cpp) share; included by them only,
+// first, as they alone are built with AVX-512 flags. Internal linkage throughout, for the
 // reason kernels_avx512.cpp gives.
 #pragma once
 
@@ -14,7 +14,7 @@
 
 #include <immintrin.h>
 
-namespace ralm::llama::detail {
+namespace ralm::kernels::detail {
 namespace {
 
 // Lanes l and l + 4, then l + 2 and l + 1.
@@ -32,4 +32,4 @@ inline float sum_lanes(__m512 v) {
 }
 
 }  // namespace
-}  // namespace ralm::llama::detail
+}  // namespace ralm::kernels::detail

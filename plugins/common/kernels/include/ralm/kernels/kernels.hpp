@@ -1,6 +1,6 @@
-// The llama plugin's numeric kernels: matrix products over packed weights
-// (f32 or bf16), attention over the KV cache, and the small element-wise
-// steps.
+// The numeric kernels the model plugins share (the llama plugin's decoder,
+// the dense plugin's BERT encoder): matrix products over packed weights (f32
+// or bf16), attention over a KV cache, and the small element-wise steps.
 //
 // Two kernel sets compute them: `avx512` (AVX-512 with avx512_bf16, in its
 // own translation unit built with those flags) and `portable` (plain C++, any
@@ -35,7 +35,7 @@
 #include <span>
 #include <vector>
 
-namespace ralm::llama {
+namespace ralm::kernels {
 
 enum class KernelSet { portable, avx512 };
 enum class WeightType { f32, bf16 };
@@ -210,4 +210,4 @@ void rms_norm(const float* x, std::int64_t rows, const float* weight, std::int64
 void silu_mul(KernelSet set, float* gate, const float* up, std::int64_t rows, std::int64_t n, std::int64_t ld,
               int threads);
 
-}  // namespace ralm::llama
+}  // namespace ralm::kernels

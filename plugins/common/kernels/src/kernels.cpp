@@ -2,7 +2,7 @@
 // kernel set. Built with -ffp-contract=off (see CMakeLists.txt): a compiler
 // that fused a multiply and an add in one loop version but not in another
 // would make an output's bits depend on which version computed it.
-#include "kernels.hpp"
+#include "ralm/kernels/kernels.hpp"
 
 #include <sys/mman.h>
 
@@ -16,9 +16,9 @@
 
 #include "kernels_impl.hpp"
 #include "ralm/error.hpp"
-#include "thread_pool.hpp"
+#include "ralm/kernels/thread_pool.hpp"
 
-namespace ralm::llama {
+namespace ralm::kernels {
 
 const char* kernel_set_name(KernelSet set) {
   return set == KernelSet::avx512 ? "avx512" : "portable";
@@ -38,7 +38,7 @@ std::size_t kv_cache_element_bytes(KvCacheType type) {
 
 bool kernel_set_supported(KernelSet set) {
   if (set == KernelSet::portable) return true;
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   static const bool supported = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -375,13 +375,13 @@ using PanelFn = void (*)(const detail::PanelArgs&);
 
 void require(KernelSet set) {
   if (!kernel_set_supported(set)) {
-    throw Error(std::string("llama: the ") + kernel_set_name(set) +
+    throw Error(std::string("kernels: the ") + kernel_set_name(set) +
                 " kernels are not available in this build or on this CPU");
   }
 }
 
 PanelFn panel_fn(KernelSet set, WeightType type) {
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   if (set == KernelSet::avx512)
     return type == WeightType::bf16 ? detail::avx512_panel_bf16 : detail::avx512_panel_f32;
 #endif
@@ -413,7 +413,7 @@ void matmul(KernelSet set, const float* x, std::int64_t rows, std::int64_t ldx, 
   // (both kernel sets round alike, to nearest even).
   thread_local std::vector<std::uint32_t> pairs;
   void (*to_pairs)(const float*, std::int64_t, std::uint32_t*) = detail::portable_bf16_pairs;
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   if (set == KernelSet::avx512) to_pairs = detail::avx512_bf16_pairs;
 #endif
   if (bf16) pairs.resize(static_cast<std::size_t>(rows * steps));
@@ -478,7 +478,7 @@ namespace {
 
 void attend_args(KernelSet set, const detail::AttendArgs& a) {
   require(set);
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   if (set == KernelSet::avx512) {
     detail::avx512_attend(a);
     return;
@@ -519,7 +519,7 @@ void attend(KernelSet set, const float* q, std::int64_t heads, const std::uint16
 }
 
 float dot(KernelSet set, const float* a, const float* b, std::int64_t n) {
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   if (set == KernelSet::avx512) {
     require(set);
     return detail::avx512_dot(a, b, n);
@@ -558,11 +558,11 @@ void silu_mul(KernelSet set, float* gate, const float* up, std::int64_t rows, st
               int threads) {
   require(set);
   void (*fn)(float*, const float*, std::int64_t) = detail::portable_silu_mul;
-#if RALM_LLAMA_AVX512
+#if RALM_KERNELS_AVX512
   if (set == KernelSet::avx512) fn = detail::avx512_silu_mul;
 #endif
   parallel_for(rows * n >= kMinParallelWork / 16 ? threads : 1, rows,
                [&](std::int64_t r) { fn(gate + r * ld, up + r * ld, n); });
 }
 
-}  // namespace ralm::llama
+}  // namespace ralm::kernels

@@ -1,4 +1,4 @@
-// The llama plugin's worker threads, rather than OpenMP's.
+// The kernels' worker threads, rather than OpenMP's.
 //
 // Why not OpenMP: libgomp's threads spin at barriers (up to ~300k polls by
 // default, before sleeping), and the wait policy can only be chosen through
@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace ralm::llama {
+namespace ralm::kernels {
 
 // Work (multiply-adds, or elements for element-wise steps) below which a
 // step runs on the calling thread alone: waking a sleeping worker costs
@@ -33,4 +33,4 @@ inline constexpr std::int64_t kMinParallelWork = std::int64_t{1} << 18;
 // inside a task runs serially. Tasks must not throw.
 void parallel_for(int threads, std::int64_t tasks, const std::function<void(std::int64_t)>& task);
 
-}  // namespace ralm::llama
+}  // namespace ralm::kernels
