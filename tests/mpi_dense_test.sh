@@ -32,21 +32,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=se
   OMPI_MCA_hwloc_base_binding_policy=none
 mpi() { timeout 120 mpirun --oversubscribe -np "$@"; }
 
-"$ralm" corpus build --source "jsonl:$source_dir/tests/fixtures/corpus/docs.jsonl" \
-  --source "tsv:$source_dir/tests/fixtures/corpus/passages.tsv" --words 6 --out "$work/corpus" \
-  > /dev/null 2>&1 || die "corpus build failed"
-cat > "$work/prompts.jsonl" <<'JSONL'
-{"id": "p1", "prompt": "Lisp is a functional programming"}
-{"id": "p2", "prompt": "A compiler translates"}
-{"id": "p3", "prompt": "Garbage collection reclaims memory"}
-{"id": "p4", "prompt": "Fortran is an imperative"}
-JSONL
+source "$(dirname "${BASH_SOURCE[0]}")/shard_fixture.sh"
+write_corpus_and_prompts
 # write_pipeline NAME SHARDS [ENGINE EXTRAS [SECTIONS]]
 write_pipeline() {
   cat > "$work/$1.yaml" <<YAML
 name: $1
-model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
-        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
+model: $tiny_model
 retriever: {plugin: dense, corpus: corpus, dim: 8, min_df: 1, shards: $2, timeout_ms: 3000}
 policy: {plugin: prepend}
 engine: {stride: 2, max_passage_tokens: 24, max_new_tokens: 24, threads: 1${3:-}}
@@ -60,8 +52,6 @@ write_pipeline sharded-ralmspec 3 ", prefetch: 8, async_verification: true" \
   "scheduler: {plugin: fixed, steps_per_round: 3}"
 check "index build, without mpirun" "$ralm" index build "$work/sharded.yaml"
 
-outputs() { jq -c '{id, output_ids}' "$work/out/$1/outputs.jsonl"; }
-hits() { jq -c '{id, hits: [.retrievals[] | select(.speculative | not) | .hits]}' "$work/out/$1/outputs.jsonl"; }
 "$ralm" run "$work/one.yaml" > /dev/null 2>&1 || die "the one-process run failed"
 mpi 4 "$ralm" compare "$work/sharded.yaml" "$work/sharded-ralmspec.yaml" > "$work/compare.out" 2> "$work/compare.err" ||
   die "mpirun ralm compare failed: $(tail -n 5 "$work/compare.err")"
@@ -76,8 +66,7 @@ check "compare says identical" grep -q "sharded-ralmspec .* yes" "$work/compare.
 write_knnlm() {
   cat > "$work/$1.yaml" <<YAML
 name: $1
-model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
-        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
+model: $tiny_model
 policy: {plugin: knnlm, corpus: corpus, index: Flat, k: 8, max_tokens: 64, shards: $2, timeout_ms: 3000}
 engine: {max_new_tokens: 16, threads: 1, async_verification: false, cache_capacity: 256}
 task: {kind: generate, prompts: prompts.jsonl, output: out/$1}

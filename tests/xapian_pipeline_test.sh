@@ -42,21 +42,13 @@ serve_shard() {
   die "xapian-tcpsrv $1 did not listen on $port within 10 s"
 }
 
-"$ralm" corpus build --source "jsonl:$source_dir/tests/fixtures/corpus/docs.jsonl" \
-  --source "tsv:$source_dir/tests/fixtures/corpus/passages.tsv" --words 6 --out "$work/corpus" \
-  > /dev/null 2>&1 || die "corpus build failed"
-cat > "$work/prompts.jsonl" <<'JSONL'
-{"id": "p1", "prompt": "Lisp is a functional programming"}
-{"id": "p2", "prompt": "A compiler translates"}
-{"id": "p3", "prompt": "Garbage collection reclaims memory"}
-{"id": "p4", "prompt": "Fortran is an imperative"}
-JSONL
+source "$(dirname "${BASH_SOURCE[0]}")/shard_fixture.sh"
+write_corpus_and_prompts
 # $1: name, $2: retriever settings, $3: extra sections
 write_pipeline() {
   cat > "$work/$1.yaml" <<YAML
 name: $1
-model: {plugin: llama, init: random, seed: 1, tokenizer: bytes, vocab_size: 259, hidden_size: 32,
-        intermediate_size: 64, num_layers: 2, num_heads: 4, num_kv_heads: 2, context_length: 512}
+model: $tiny_model
 retriever: {plugin: xapian, corpus: corpus, shards: 3$2}
 policy: {plugin: prepend}
 engine: {stride: 2, max_passage_tokens: 24, max_new_tokens: 24, threads: 1${3:-}}
@@ -81,8 +73,6 @@ remote=", remote: [127.0.0.1:$p0, 127.0.0.1:$p1, 127.0.0.1:$p2], timeout_ms: 300
 write_pipeline remote "$remote"
 write_pipeline remote-ralmspec "$remote" "$speculation"
 
-outputs() { jq -c '{id, output_ids}' "$work/out/$1/outputs.jsonl"; }
-hits() { jq -c '{id, hits: [.retrievals[].hits]}' "$work/out/$1/outputs.jsonl"; }
 for p in local remote remote-ralmspec; do
   "$ralm" run "$work/$p.yaml" > "$work/$p.log" 2>&1 || die "ralm run $p failed: $(tail -n 3 "$work/$p.log")"
 done
