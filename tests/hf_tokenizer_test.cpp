@@ -69,6 +69,12 @@ TEST(HfTokenizerErrors, BpeDropoutIsRefused) {
   expect_names(error_of(doc.dump(), "d.json"), {"d.json", "model.dropout", "null"});
 }
 
+TEST(HfTokenizerErrors, AnIdFarPastTheVocabularyIsRefused) {
+  json doc = fixture_json("byte_level_bpe.json");
+  doc["model"]["vocab"]["far"] = 555555117;  // would ask for a table of 555 M entries
+  expect_names(error_of(doc.dump(), "v.json"), {"v.json", "model.vocab[\"far\"]", "555555117", "renumber"});
+}
+
 TEST(HfTokenizerErrors, AnUnknownPreTokenizerNamesItsPlaceInTheSequence) {
   json doc = fixture_json("byte_level_bpe.json");
   doc["pre_tokenizer"]["pretokenizers"][1] = {{"type", "UnicodeScripts"}};

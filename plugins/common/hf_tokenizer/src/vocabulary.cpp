@@ -5,11 +5,20 @@ namespace ralm::hf {
 Vocabulary Vocabulary::from_json(const JsonField& field) {
   if (!field.value().is_object()) field.fail("must be an object of token: id");
   Vocabulary v;
+  // Hugging Face numbers a vocabulary's N tokens 0..N-1. Ids are kept in a
+  // table as long as the largest, so an id far past N (a damaged or hostile
+  // file: 555555117 asked for 18 GB, found by fuzz_hf_tokenizer) is refused;
+  // files with a few holes still load.
+  const auto limit = static_cast<std::int64_t>(field.value().size()) + kMaxUnusedIds;
   for (const auto& [token, id] : field.value().items()) {
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
-        id.get<std::int64_t>() >= (std::int64_t{1} << 31))
-      JsonField(id, field.path() + "[\"" + token + "\"]", field.source())
-          .fail("must be an id (a non-negative integer)");
+    const JsonField at(id, field.path() + "[\"" + token + "\"]", field.source());
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0)
+      at.fail("must be an id (a non-negative integer)");
+    if (id.get<std::int64_t>() >= limit) {
+      at.fail("id " + std::to_string(id.get<std::int64_t>()) + " is far past the vocabulary's " +
+              std::to_string(field.value().size()) + " tokens (ids run 0.." + std::to_string(limit - 1) +
+              " at most); renumber the vocabulary from 0");
+    }
     v.add(token, static_cast<TokenId>(id.get<std::int64_t>()));
   }
   return v;

@@ -21,6 +21,8 @@ struct StringHash {
 
 class Vocabulary {
  public:
+  // The most ids a vocabulary may leave unused below its largest.
+  static constexpr std::int64_t kMaxUnusedIds = 65536;
   // From tokenizer.json's {"token": id, ...} object.
   static Vocabulary from_json(const JsonField& field);
   void add(std::string token, TokenId id);
