@@ -184,8 +184,7 @@ ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout
   put(hello, &h, 1);
   put(hello, fingerprint.data(), fingerprint.size());
   std::lock_guard lock(mutex_);
-  for (const std::vector<char>& answer :
-       exchange(std::vector<std::vector<char>>(static_cast<std::size_t>(shards_), hello))) {
+  for (const std::vector<char>& answer : exchange(hello)) {
     if (answer != std::vector<char>{1}) {
       throw InputError("dense: the MPI shard ranks hold another index than this pipeline's (" + fingerprint +
                        "); they serve the first sharded index the job opened: run one per job");
@@ -193,13 +192,13 @@ ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout
   }
 }
 
-std::vector<std::vector<char>> ShardClient::exchange(const std::vector<std::vector<char>>& requests) {
+std::vector<std::vector<char>> ShardClient::exchange(const std::vector<char>& request) {
   if (!finalize_at_exit) throw Error("dense: an MPI shard rank stopped answering earlier in this run");
   const auto n = static_cast<std::size_t>(shards_);
   std::vector<MPI_Request> sends(n);
   for (std::size_t s = 0; s < n; ++s) {
-    check(MPI_Isend(requests[s].data(), static_cast<int>(requests[s].size()), MPI_BYTE,
-                    static_cast<int>(s + 1), kRequestTag, MPI_COMM_WORLD, &sends[s]),
+    check(MPI_Isend(request.data(), static_cast<int>(request.size()), MPI_BYTE, static_cast<int>(s + 1),
+                    kRequestTag, MPI_COMM_WORLD, &sends[s]),
           "MPI_Isend");
   }
   // Answers are awaited by polling, so that a rank that stalls (or a machine
@@ -264,7 +263,7 @@ std::vector<std::vector<Hit>> ShardClient::search(const float* queries, std::int
   std::vector<std::vector<char>> answers;
   {
     std::lock_guard lock(mutex_);
-    answers = exchange(std::vector<std::vector<char>>(static_cast<std::size_t>(shards_), request));
+    answers = exchange(request);
   }
   std::vector<std::vector<Hit>> merged(static_cast<std::size_t>(nq));
   for (const std::vector<char>& answer : answers) {

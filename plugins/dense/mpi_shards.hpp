@@ -78,8 +78,9 @@ class ShardClient {
   }
 
  private:
-  // Sends `request` to every shard rank and returns each one's answer.
-  std::vector<std::vector<char>> exchange(const std::vector<std::vector<char>>& requests);
+  // Sends `request` to every shard rank (one buffer, not a copy per rank)
+  // and returns each one's answer.
+  std::vector<std::vector<char>> exchange(const std::vector<char>& request);
 
   std::int64_t shards_, dim_;
   unsigned timeout_ms_;
