@@ -7,17 +7,18 @@ Vocabulary Vocabulary::from_json(const JsonField& field) {
   Vocabulary v;
   // Hugging Face numbers a vocabulary's N tokens 0..N-1. Ids are kept in a
   // table as long as the largest, so an id far past N (a damaged or hostile
-  // file: 555555117 asked for 18 GB, found by fuzz_hf_tokenizer) is refused;
+  // file: an id of 555555117 would ask for 18 GB) is refused;
   // files with a few holes still load.
   const auto limit = static_cast<std::int64_t>(field.value().size()) + kMaxUnusedIds;
   for (const auto& [token, id] : field.value().items()) {
-    const JsonField at(id, field.path() + "[\"" + token + "\"]", field.source());
+    // The path is built only for an error: a vocabulary has 100,000s of entries.
+    const auto at = [&] { return JsonField(id, field.path() + "[\"" + token + "\"]", field.source()); };
     if (!id.is_number_integer() || id.get<std::int64_t>() < 0)
-      at.fail("must be an id (a non-negative integer)");
+      at().fail("must be an id (a non-negative integer)");
     if (id.get<std::int64_t>() >= limit) {
-      at.fail("id " + std::to_string(id.get<std::int64_t>()) + " is far past the vocabulary's " +
-              std::to_string(field.value().size()) + " tokens (ids run 0.." + std::to_string(limit - 1) +
-              " at most); renumber the vocabulary from 0");
+      at().fail("id " + std::to_string(id.get<std::int64_t>()) + " is far past the vocabulary's " +
+                std::to_string(field.value().size()) + " tokens (ids run 0.." + std::to_string(limit - 1) +
+                " at most); renumber the vocabulary from 0");
     }
     v.add(token, static_cast<TokenId>(id.get<std::int64_t>()));
   }
