@@ -18,17 +18,15 @@
 
 #include "bm25_index.hpp"
 #include "bm25_retriever.hpp"
+#include "passage_queries.hpp"
 #include "ralm/error.hpp"
+
+using ralm::bench::percentile;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 std::uintmax_t folder_bytes(const fs::path& dir) {
   std::uintmax_t n = 0;
@@ -57,16 +55,7 @@ int main(int argc, char** argv) try {
   ralm::bm25::Bm25Retriever retriever(
       store, std::make_unique<ralm::bm25::Bm25Index>(index_dir, *store, 0.9f, 0.4f), threads);
 
-  // Queries: 32 consecutive words from random passages (fixed seed).
-  std::mt19937_64 rng(42);
-  std::vector<std::string> queries;
-  while (static_cast<int>(queries.size()) < n_queries) {
-    std::istringstream words{std::string(store->text(static_cast<ralm::PassageId>(rng() % store->size())))};
-    std::string w, q;
-    for (int i = 0; i < 32 && words >> w; ++i)
-      q += (q.empty() ? "" : " ") + w;
-    if (q.size() > 20) queries.push_back(q);
-  }
+  const std::vector<std::string> queries = ralm::bench::passage_queries(*store, n_queries);
 
   nlohmann::json out = {{"store", store_dir.string()}, {"passages", store->size()},
                         {"index_build_s", build_s},    {"index_bytes", index_bytes},

@@ -38,7 +38,10 @@
 #include "dense_retriever.hpp"
 #include "exact_search.hpp"
 #include "faiss_index.hpp"
+#include "passage_queries.hpp"
 #include "ralm/error.hpp"
+
+using ralm::bench::percentile;
 
 namespace {
 
@@ -49,11 +52,6 @@ using ralm::Hit;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
 std::uintmax_t folder_bytes(const fs::path& dir, bool recursive) {
@@ -93,26 +91,12 @@ std::pair<double, double> latency(std::int64_t n_queries, std::int64_t batch, Ca
   return {percentile(ms, 0.5), percentile(ms, 0.99)};
 }
 
-// Runs of 32 consecutive words from random passages (seed 42), as bm25_bench's.
-std::vector<std::string> corpus_queries(const ralm::PassageStore& store, int n_queries) {
-  std::mt19937_64 rng(42);
-  std::vector<std::string> queries;
-  while (static_cast<int>(queries.size()) < n_queries) {
-    std::istringstream words{std::string(store.text(static_cast<ralm::PassageId>(rng() % store.size())))};
-    std::string w, q;
-    for (int i = 0; i < 32 && words >> w; ++i)
-      q += (q.empty() ? "" : " ") + w;
-    if (q.size() > 20) queries.push_back(q);
-  }
-  return queries;
-}
-
 int run_corpus(int argc, char** argv) {
   const fs::path store_dir = argv[2];
   const int n_queries = argc > 3 ? std::stoi(argv[3]) : 400;
   const int threads = argc > 4 ? std::stoi(argv[4]) : 2;
   const auto store = ralm::PassageStore::open(store_dir);
-  const std::vector<std::string> queries = corpus_queries(*store, n_queries);
+  const std::vector<std::string> queries = ralm::bench::passage_queries(*store, n_queries);
   const fs::path dir = fs::temp_directory_path() / ("dense-bench-" + std::to_string(::getpid()));
   nlohmann::json out = {{"store", store_dir.string()},
                         {"passages", store->size()},
@@ -188,7 +172,7 @@ int run_flat(int argc, char** argv) {
   const int n_queries = argc > 3 ? std::stoi(argv[3]) : 400;
   const int threads = argc > 4 ? std::stoi(argv[4]) : 2;
   const auto store = ralm::PassageStore::open(store_dir);
-  const std::vector<std::string> queries = corpus_queries(*store, n_queries);
+  const std::vector<std::string> queries = ralm::bench::passage_queries(*store, n_queries);
   DenseIndexSpec spec;
   spec.threads = threads;
   spec.dir = store_dir / spec.default_folder_name();

@@ -19,7 +19,10 @@
 
 #include "exact_search.hpp"
 #include "mpi_shards.hpp"
+#include "passage_queries.hpp"
 #include "ralm/error.hpp"
+
+using ralm::bench::percentile;
 
 namespace {
 
@@ -42,11 +45,6 @@ void fill_rows(float* out, std::int64_t first, std::int64_t rows, std::int64_t d
     for (std::int64_t d = 0; d < dim; ++d)
       row[d] /= std::sqrt(norm);
   }
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
 }  // namespace

@@ -18,21 +18,19 @@
 #include <random>
 #include <sstream>
 
+#include "passage_queries.hpp"
 #include "ralm/error.hpp"
 #include "shard_index.hpp"
 #include "xapian_retriever.hpp"
 #include "xapian_tcpsrv.hpp"
+
+using ralm::bench::percentile;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 namespace xs = ralm::xapian_shards;
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 struct Figures {
   std::vector<double> query_ms;    // batch 1, every round
@@ -52,15 +50,7 @@ int main(int argc, char** argv) try {
   const auto store = ralm::PassageStore::open(store_dir);
   const fs::path work = fs::temp_directory_path() / ("xapian-bench-" + std::to_string(::getpid()));
 
-  std::mt19937_64 rng(42);
-  std::vector<std::string> queries;
-  while (static_cast<int>(queries.size()) < n_queries) {
-    std::istringstream words{std::string(store->text(static_cast<ralm::PassageId>(rng() % store->size())))};
-    std::string w, q;
-    for (int i = 0; i < 32 && words >> w; ++i)
-      q += (q.empty() ? "" : " ") + w;
-    if (q.size() > 20) queries.push_back(q);
-  }
+  const std::vector<std::string> queries = ralm::bench::passage_queries(*store, n_queries);
 
   // The configurations: "local" (one database, in process) and "remote N".
   std::vector<std::string> names = {"local"};
