@@ -1,7 +1,8 @@
 // A `xapian-tcpsrv` serving one shard database on 127.0.0.1, for the tests
 // and the benchmark: started on a free port, ready once a client can open
 // the shard, and stopped (with every process it forked for a connection, as
-// a machine going down would) on destruction.
+// a machine going down would) on destruction; paused, it stalls like a
+// machine that hangs.
 #pragma once
 
 #include <netinet/in.h>
@@ -67,6 +68,11 @@ class ShardServer {
   ShardServer& operator=(const ShardServer&) = delete;
 
   unsigned port() const { return port_; }
+  // Stops the server and its connections' processes without closing their
+  // sockets, as a machine that hangs would: clients wait for their timeout.
+  void pause() {
+    if (pid_ > 0) ::kill(-pid_, SIGSTOP);
+  }
   void stop() {
     if (pid_ <= 0) return;
     ::kill(-pid_, SIGKILL);
