@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -28,7 +29,14 @@ struct ShardConnection {
   std::vector<std::int64_t> live;  // the shards in db, in order
   std::uint64_t generation = 0;    // of the shards in use when it was opened
   bool open = false;
+  std::chrono::steady_clock::time_point last_used;
 };
+
+// `xapian-tcpsrv` closes a connection idle for 60 s (its --idle-timeout's
+// default); a pooled connection idle for half that is reopened before use,
+// rather than failing and probing every shard (which still covers a server
+// with a shorter timeout).
+inline constexpr std::chrono::seconds kReopenAfterIdle{30};
 
 // Thrown by ShardConnections::run() in a thread whose batch has already
 // failed in another thread (which throws the batch's one error): the thread
