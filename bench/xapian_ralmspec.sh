@@ -3,9 +3,11 @@
 # In-Context RALM with BM25 through Xapian over SHARDS shards served by
 # `xapian-tcpsrv` on loopback (pipelines/ralmspec/bm25-*.yaml with the xapian
 # retriever), a verification batch's queries one after another
-# (parallel_queries 1) and at once (8), REPEATS interleaved pairs of runs.
+# (parallel_queries 1) and at once (8), REPEATS interleaved pairs of runs;
+# with DELAY_US, through build/bin/delay_proxy, which delays every byte by
+# that much each way (a network's round trip, which loopback does not have).
 # The shards are written under a temporary folder, not beside the corpus.
-#   bench/xapian_ralmspec.sh [CORPUS=data/corpus] [LIMIT=3] [SHARDS=3] [REPEATS=2]
+#   bench/xapian_ralmspec.sh [CORPUS=data/corpus] [LIMIT=3] [SHARDS=3] [REPEATS=2] [DELAY_US=0]
 # Prints each run's table, then one line per run: the baseline's wall and
 # retrieval time, RaLMSpec's speed-up and whether its outputs are identical.
 set -euo pipefail
@@ -14,12 +16,15 @@ corpus=$(realpath "${1:-$root/data/corpus}")
 limit=${2:-3}
 shards=${3:-3}
 repeats=${4:-2}
+delay_us=${5:-0}
 ralm=$root/build/bin/ralm
 P=$root/pipelines/ralmspec
 work=$(mktemp -d)
 servers=()
+proxy=""
 cleanup() {
   local p
+  [[ -z $proxy ]] || kill "$proxy" 2> /dev/null || true
   for p in "${servers[@]}"; do kill -9 -- "-$p" 2> /dev/null || true; done
   rm -rf "$work"
 }
@@ -30,18 +35,30 @@ settings=(--set retriever.plugin=xapian --set "retriever.corpus=$corpus" --set "
 "$ralm" index build "$P/bm25-baseline.yaml" "${settings[@]}" > /dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-remote=""
+ports=()
 for ((s = 0; s < shards; s++)); do
   port=$(free_port)
   setsid xapian-tcpsrv --interface 127.0.0.1 --port "$port" "$work/xapian/shard-$(printf %03d "$s")" \
     > /dev/null 2>&1 &
   servers+=($!)
+  disown
   for ((i = 0; i < 200; i++)); do
     if (echo > "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then break; fi
     sleep 0.05
   done
-  remote+="${remote:+,}127.0.0.1:$port"
+  ports+=("$port")
 done
+if ((delay_us > 0)); then
+  "$root/build/bin/delay_proxy" "$delay_us" "${ports[@]}" > "$work/proxy-ports" &
+  proxy=$!
+  for ((i = 0; i < 200; i++)); do
+    (($(wc -l < "$work/proxy-ports") == shards)) && break
+    sleep 0.05
+  done
+  mapfile -t ports < "$work/proxy-ports"
+fi
+remote=$(printf '127.0.0.1:%s,' "${ports[@]}")
+remote=${remote%,}
 settings+=(--set "retriever.remote=[$remote]" --limit "$limit")
 
 summary=""
