@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/error.hpp"
@@ -196,6 +197,40 @@ TEST_F(XapianShards, AParallelBatchOverRemoteShardsRanksAsOneAfterAnother) {
     for (std::size_t i = 0; i < ids.size(); ++i)
       EXPECT_EQ(scores[q * ids.size() + i], row[i]) << batch[q] << " id " << ids[i];
   }
+}
+
+// Asynchronous verification searches on one thread while the request scores
+// its cache on another (sdk/include/ralm/retriever.hpp): both at once, over
+// one pool, give what each gives alone.
+TEST_F(XapianShards, SearchAndScoreFromTwoThreadsAtOnceGiveWhatEachGivesAlone) {
+  ShardServer s0(xs::shard_path(three(), 0)), s1(xs::shard_path(three(), 1)), s2(xs::shard_path(three(), 2));
+  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())},
+                        with_parallel_queries(4));
+  const std::vector<std::string> batch = batch_of(12);
+  const std::vector<ralm::PassageId> ids = {0, 5, 17, store_->size() - 1};
+  const auto hits = r.search(batch, 5);
+  const std::vector<float> scores = r.score_batch(batch, ids);
+  int searches_differ = 0, scores_differ = 0;
+  {
+    std::jthread searching([&] {
+      for (int i = 0; i < 5; ++i) {
+        const auto again = r.search(batch, 5);
+        for (std::size_t q = 0; q < batch.size(); ++q) {
+          for (std::size_t h = 0; h < again[q].size(); ++h)
+            searches_differ += again[q][h].id != hits[q][h].id || again[q][h].score != hits[q][h].score;
+        }
+      }
+    });
+    for (int i = 0; i < 5; ++i)
+      scores_differ += r.score_batch(batch, ids) != scores;
+  }
+  EXPECT_EQ(searches_differ, 0);
+  EXPECT_EQ(scores_differ, 0);
+}
+
+TEST_F(XapianShards, ParallelQueriesBelowOneIsRefused) {
+  EXPECT_THROW(xs::XapianRetriever(store_, local_shards(one(), 1), with_parallel_queries(0)),
+               ralm::InputError);
 }
 
 void expect_one_error_naming(xs::XapianRetriever& r, const std::vector<std::string>& batch, unsigned port,

@@ -7,7 +7,6 @@
 #include <unordered_map>
 
 #include "ralm/error.hpp"
-#include "ralm/log.hpp"
 #include "ralm/text_analysis/analyzer.hpp"
 
 namespace ralm::xapian_shards {
