@@ -228,6 +228,26 @@ TEST_F(XapianShards, SearchAndScoreFromTwoThreadsAtOnceGiveWhatEachGivesAlone) {
   EXPECT_EQ(scores_differ, 0);
 }
 
+// A server closes connections idle longer than its --idle-timeout; the
+// pooled connections it closed are opened again, and the batch succeeds.
+TEST_F(XapianShards, ConnectionsTheServersClosedWhileIdleAreOpenedAgain) {
+  ShardServer s0(xs::shard_path(three(), 0), 300), s1(xs::shard_path(three(), 1), 300),
+      s2(xs::shard_path(three(), 2), 300);
+  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())},
+                        with_parallel_queries(4));
+  const std::vector<std::string> batch = batch_of(8);
+  const auto first = r.search(batch, 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const auto again = r.search(batch, 5);
+  ASSERT_EQ(again.size(), first.size());
+  for (std::size_t q = 0; q < first.size(); ++q) {
+    ASSERT_EQ(again[q].size(), first[q].size());
+    for (std::size_t h = 0; h < first[q].size(); ++h)
+      EXPECT_EQ(again[q][h].id, first[q][h].id);
+  }
+  EXPECT_EQ(r.live_shards(), 3);
+}
+
 TEST_F(XapianShards, ParallelQueriesBelowOneIsRefused) {
   EXPECT_THROW(xs::XapianRetriever(store_, local_shards(one(), 1), with_parallel_queries(0)),
                ralm::InputError);
