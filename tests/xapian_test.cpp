@@ -5,7 +5,8 @@
 // index each give one clear error, or with partial results a counted search
 // of the others. A batch runs its queries at once on a pool of connections
 // (parallel_queries): the same rankings as one after another, and the same
-// errors, from every thread at once, as one line, leaving no thread behind.
+// errors, from every thread at once, as one line, leaving no thread behind;
+// connections a server closed while idle are opened again.
 #include <gtest/gtest.h>
 
 #include <chrono>
