@@ -21,6 +21,7 @@
 #include "mpi_shards.hpp"
 #include "passage_queries.hpp"
 #include "ralm/error.hpp"
+#include "shard_files.hpp"
 
 using ralm::bench::percentile;
 
@@ -60,11 +61,20 @@ int main(int argc, char** argv) try {
   if (shards < 1) throw ralm::InputError("mpi_dense_bench: run under mpirun -np K+1 (K >= 1)");
   const auto kernels = ralm::dense::default_scan_kernels();
   if (job.rank > 0) {
-    const auto [first, rows] = mpi::shard_rows(n, shards, job.rank - 1);
+    const auto [first, rows] = ralm::dense::shard_rows(n, shards, job.rank - 1);
     std::vector<float> mine(static_cast<std::size_t>(rows * dim));
     fill_rows(mine.data(), first, rows, dim);
     const ExactSearch exact(mine.data(), rows, dim, ralm::dense::Metric::inner_product, kernels, threads);
-    mpi::serve_shard(exact, first, "bench");
+    mpi::serve_shard([&] {
+      mpi::ServedShard served;
+      served.dim = dim;
+      served.first_row = first;
+      served.search = [&exact](const float* q, std::int64_t nq, std::int64_t k) {
+        return exact.search(q, nq, std::min(k, exact.size()));
+      };
+      served.fingerprint = "bench";
+      return served;
+    });
   }
   std::vector<float> all(static_cast<std::size_t>(n * dim));
   fill_rows(all.data(), 0, n, dim);

@@ -65,6 +65,8 @@ class DenseRetriever final : public Retriever {
                                  std::span<const PassageId> ids) override;
   Passage passage(PassageId id) const override { return store_->passage(id); }
   std::int64_t size() const override { return store_->size(); }
+  // With shard ranks: their slowest search and the rest, per batch.
+  std::optional<RemoteSearchTimes> remote_search_times() const override;
 
   std::int64_t dim() const { return files_.dim; }
   const ExactSearch& exact() const { return exact_; }

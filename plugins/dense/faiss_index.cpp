@@ -8,6 +8,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/clone_index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -110,6 +111,30 @@ std::unique_ptr<FaissIndex> FaissIndex::build(const std::filesystem::path& file,
     return std::make_unique<FaissIndex>(std::move(index));
   } catch (const faiss::FaissException& e) {
     throw Error("faiss: building " + factory + ": " + first_line(e.what()));
+  }
+}
+
+void FaissIndex::write_sharing_training(const std::filesystem::path& file, const float* rows,
+                                        std::int64_t count, int threads) const {
+  set_faiss_threads(threads);
+  try {
+    std::unique_ptr<faiss::Index> shard(faiss::clone_index(index_.get()));
+    shard->reset();
+    constexpr std::int64_t kChunk = 16384;
+    for (std::int64_t i = 0; i < count; i += kChunk) {
+      const std::int64_t m = std::min(kChunk, count - i);
+      if (auto* idmap = dynamic_cast<faiss::IndexIDMap*>(shard.get())) {
+        std::vector<faiss::Index::idx_t> ids(static_cast<std::size_t>(m));
+        for (std::int64_t j = 0; j < m; ++j)
+          ids[static_cast<std::size_t>(j)] = i + j;
+        idmap->add_with_ids(m, rows + i * index_->d, ids.data());
+      } else {
+        shard->add(m, rows + i * index_->d);
+      }
+    }
+    faiss::write_index(shard.get(), file.c_str());
+  } catch (const faiss::FaissException& e) {
+    throw Error("faiss: writing a shard of " + file.string() + ": " + first_line(e.what()));
   }
 }
 
