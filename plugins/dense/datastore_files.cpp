@@ -236,14 +236,12 @@ ShardSetSpec datastore_shard_sets(const PassageStore& store, const DatastoreSpec
                    {"exclude_document_step", spec.exclude_document_step},
                    {"exclude_validation_permille", spec.exclude_validation_permille},
                    {"max_passages", spec.max_passages}};
-  sets.rebuild_hint =
-      "rebuild them with `ralm datastore build PIPELINE --force` (shards: " + std::to_string(spec.shards) +
-      " in the pipeline)";
+  sets.rebuild_hint = "build them with `ralm datastore build PIPELINE` (--force to rebuild) with shards: " +
+                      std::to_string(spec.shards) + " in the pipeline";
   sets.shards = spec.shards;
   if (!spec.exact()) {
     sets.index = spec.index;
     sets.faiss_folder = spec.faiss_dir().filename().string();
-    sets.identity["metric"] = metric_name(spec.metric);
   }
   return sets;
 }

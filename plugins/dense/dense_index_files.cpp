@@ -65,14 +65,12 @@ ShardSetSpec dense_shard_sets(const PassageStore& store, const DenseIndexSpec& s
                    {"corpus_checksum", store.manifest().checksum},
                    {"passages", store.size()},
                    {"encoder", spec.encoder_fingerprint()}};
-  sets.rebuild_hint =
-      "rebuild them with `ralm index build PIPELINE --force` (shards: " + std::to_string(spec.shards) +
-      " in the pipeline)";
+  sets.rebuild_hint = "build them with `ralm index build PIPELINE` (--force to rebuild) with shards: " +
+                      std::to_string(spec.shards) + " in the pipeline";
   sets.shards = spec.shards;
   if (!spec.exact()) {
     sets.index = spec.index;
     sets.faiss_folder = spec.faiss_dir().filename().string();
-    sets.identity["metric"] = metric_name(spec.metric);
   }
   return sets;
 }

@@ -80,10 +80,11 @@ std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
   namespace dense = ralm::dense;
   namespace mpi = ralm::dense::mpi_shards;
   const auto* rows = reinterpret_cast<const float*>(files.vectors->bytes());
+  const std::int64_t shards = p.get_int("shards");
   auto client = std::make_unique<mpi::ShardClient>(
-      spec.shards, files.dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+      shards, files.dim, static_cast<unsigned>(p.get_int("timeout_ms")),
       shard_fingerprint(identity, dense::rows_sample_checksum(rows, store->size(), files.dim), filler,
-                        spec.shards));
+                        shards));
   // Rank 0 searches nothing itself: the shard ranks hold the index.
   files.faiss.reset();
   auto retriever = std::make_unique<dense::DenseRetriever>(
@@ -183,6 +184,9 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     if (filler_refused)
       p.fail("filler_vectors", "shards over MPI ranks take filler with index: Flat only, not " + spec.index);
   }
+  // Under mpirun, rank 0 builds at most the index itself: its machine need
+  // not hold the shard sets, which `ralm index build` writes.
+  if (over_ranks) spec.shards = 1;
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::dense_index_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -270,6 +274,7 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
       serve_shard_rank(job, dense::datastore_shard_sets(*store, spec), options, 0, identity, "entries");
     }
   }
+  if (over_ranks) spec.shards = 1;  // as make_retriever
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::datastore_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -300,10 +305,11 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
   options.k_factor = p.get_int("k_factor");
   options.threads = spec.threads;
   if (!over_ranks) return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+  const std::int64_t shards = p.get_int("shards");
   auto client = std::make_unique<dense::mpi_shards::ShardClient>(
-      spec.shards, ds.key_dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+      shards, ds.key_dim, static_cast<unsigned>(p.get_int("timeout_ms")),
       shard_fingerprint(identity, dense::rows_sample_checksum(ds.key_rows(), ds.entries, ds.key_dim), 0,
-                        spec.shards));
+                        shards));
   ds.faiss.reset();  // the shard ranks search; rank 0 scores the cache's rows
   auto policy = std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
   policy->use_shard_ranks(std::move(client));
