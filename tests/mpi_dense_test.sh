@@ -154,6 +154,11 @@ expect_one_line "3 shards on 3 ranks" 2 "retriever.shards: 3 shards need 4 MPI r
 write_pipeline two-shards 2
 expect_one_line "2 shards, sets for 3" 2 "MPI rank 1: .*shard-0-of-2: missing (shard 0 of 2; the folder has shard file sets for shards: 3); build them with \`ralm index build PIPELINE\`" \
   mpi 3 "$ralm" run "$work/two-shards.yaml"
+# `ralm index build --shards 2` writes the 2 sets, and 2 shard ranks then agree.
+"$ralm" index build "$work/one.yaml" --shards 2 > /dev/null 2>&1 || die "index build --shards 2 failed"
+mpi 3 "$ralm" run "$work/two-shards.yaml" > /dev/null 2> "$work/two.err" ||
+  die "mpirun ralm run two-shards failed: $(tail -n 5 "$work/two.err")"
+check "2 shard ranks from index build --shards 2 give the one process's hits" diff <(hits one) <(hits two-shards)
 index="$work/corpus/dense-lsa8"
 mv "$index/shard-1-of-3" "$work/shard-1-of-3"
 expect_one_line "a shard set missing" 2 "MPI rank 2: .*shard-1-of-3: missing" mpi 4 "$ralm" run "$work/sharded.yaml"
