@@ -85,8 +85,6 @@ std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
       shards, files.dim, static_cast<unsigned>(p.get_int("timeout_ms")),
       shard_fingerprint(identity, dense::rows_sample_checksum(rows, store->size(), files.dim), filler,
                         shards));
-  // Rank 0 searches nothing itself: the shard ranks hold the index.
-  files.faiss.reset();
   auto retriever = std::make_unique<dense::DenseRetriever>(
       store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
       dense::default_scan_kernels(), 0, p.get_int("candidates"));
@@ -184,9 +182,14 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     if (filler_refused)
       p.fail("filler_vectors", "shards over MPI ranks take filler with index: Flat only, not " + spec.index);
   }
-  // Under mpirun, rank 0 builds at most the index itself: its machine need
-  // not hold the shard sets, which `ralm index build` writes.
-  if (over_ranks) spec.shards = 1;
+  // Under mpirun, rank 0 opens (or builds) the encoder and vectors alone: it
+  // encodes queries and scores the cache's rows, and the shard ranks search,
+  // so its machine needs neither the FAISS index nor the shard sets, which
+  // `ralm index build` writes.
+  if (over_ranks) {
+    spec.shards = 1;
+    spec.index = "Flat";
+  }
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::dense_index_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -274,7 +277,10 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
       serve_shard_rank(job, dense::datastore_shard_sets(*store, spec), options, 0, identity, "entries");
     }
   }
-  if (over_ranks) spec.shards = 1;  // as make_retriever
+  if (over_ranks) {  // as make_retriever: rank 0 keeps the entries, the shard ranks search
+    spec.shards = 1;
+    spec.index = "Flat";
+  }
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::datastore_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -310,7 +316,6 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
       shards, ds.key_dim, static_cast<unsigned>(p.get_int("timeout_ms")),
       shard_fingerprint(identity, dense::rows_sample_checksum(ds.key_rows(), ds.entries, ds.key_dim), 0,
                         shards));
-  ds.faiss.reset();  // the shard ranks search; rank 0 scores the cache's rows
   auto policy = std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
   policy->use_shard_ranks(std::move(client));
   return policy;
