@@ -9,7 +9,8 @@
 # share the unsharded index's training; the run report splits the shards'
 # search time from the network's. A job with the wrong number of ranks, a
 # pipeline started without mpirun, shard sets built for another shard count,
-# one missing, or one of another corpus is one error line (exit 2); a shard
+# one missing, one of another corpus, or sets cut from another copy of the
+# index than rank 0's is one error line (exit 2); a shard
 # rank that stalls is one line naming it within the timeout (exit 1), and
 # one that is killed ends the job at once with mpirun naming it. kNN-LM's
 # datastore over the ranks (exact, speculative, IVF) gives the same outputs
@@ -173,6 +174,14 @@ expect_one_line "a shard set of another corpus" 2 \
   "MPI rank 3: .*shard-2-of-3/meta.json: built for corpus_checksum \"0123456789abcdef\"" \
   mpi 4 "$ralm" run "$work/sharded.yaml"
 cp "$work/meta.json" "$index/shard-2-of-3/meta.json"
+# Rank 0's vectors no longer those the sets were cut from (its first row
+# changed): its cache scores would disagree with the shards' search.
+cp "$index/vectors.f32" "$work/vectors.f32"
+printf '\x7f\x7f\x7f\x7f' | dd of="$index/vectors.f32" bs=1 seek=0 conv=notrunc status=none
+expect_one_line "a shard set cut from another copy of the index" 2 \
+  "MPI rank 1 holds other rows than this pipeline's .*a shard set cut from another copy" \
+  mpi 4 "$ralm" run "$work/sharded.yaml"
+cp "$work/vectors.f32" "$index/vectors.f32"
 
 # A stalled shard rank (SIGSTOP) is named within timeout_ms; a killed one
 # ends the job. The prompts are many, so the signal lands mid-run.

@@ -221,8 +221,10 @@ ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout
                        std::string(answer.begin() + 1, answer.end()));
     }
     if (answer != std::vector<char>{1}) {
-      throw InputError("dense: the MPI shard ranks hold another index than this pipeline's (" + fingerprint +
-                       "); they serve the first sharded index the job opened: run one per job");
+      throw InputError("dense: MPI rank " + std::to_string(s + 1) +
+                       " holds other rows than this pipeline's (" + fingerprint +
+                       "): another index, or a shard set cut from another copy of this one (rebuild the sets "
+                       "with `ralm index build PIPELINE --force`); a job serves one sharded index");
     }
   }
 }
