@@ -182,6 +182,11 @@ expect_one_line "a shard set cut from another copy of the index" 2 \
   "MPI rank 1 holds other rows than this pipeline's .*a shard set cut from another copy" \
   mpi 4 "$ralm" run "$work/sharded.yaml"
 cp "$work/vectors.f32" "$index/vectors.f32"
+# Rank 0 failing before it greets the shard ranks stops them: no hang.
+write_knnlm knn-big-k 3
+sed -i 's/k: 8,/k: 100000,/' "$work/knn-big-k.yaml"
+expect_one_line "rank 0's own error with shard ranks waiting" 2 "policy.k: 100000 neighbours asked" \
+  mpi 4 "$ralm" run "$work/knn-big-k.yaml"
 
 # A stalled shard rank (SIGSTOP) is named within timeout_ms; a killed one
 # ends the job. The prompts are many, so the signal lands mid-run.

@@ -119,6 +119,11 @@ Job join_job() {
   return job;
 }
 
+void stop_shard_ranks_at_exit(std::int64_t shards) {
+  if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
+  shard_ranks_to_stop = shards;
+}
+
 void leave_job(int status) {
   MPI_Finalize();
   std::_Exit(status);
@@ -198,10 +203,7 @@ void serve_shard(const std::function<ServedShard()>& open) {
 ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout_ms,
                          const std::string& fingerprint)
     : shards_(shards), dim_(dim), timeout_ms_(timeout_ms) {
-  // The shard ranks serve until the process ends (`ralm compare` opens one
-  // pipeline after another over the same ranks).
-  if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
-  shard_ranks_to_stop = shards;
+  stop_shard_ranks_at_exit(shards);
   std::vector<char> hello;
   const Header h{Op::hello, 0, 0};
   put(hello, &h, 1);

@@ -38,6 +38,13 @@ struct Job {
 // mpirun.
 Job join_job();
 
+// Rank 0: tells shard ranks 1..shards to stop when this process ends,
+// however it ends (an error while it builds the pipeline too), so that they
+// finalise MPI with it instead of waiting for work that never comes. The
+// shard ranks serve until then (`ralm compare` opens one pipeline after
+// another over the same ranks).
+void stop_shard_ranks_at_exit(std::int64_t shards);
+
 // Ends this process without a word (MPI finalised): a shard rank leaving a
 // job whose rank 0 reports why.
 [[noreturn]] void leave_job(int status);

@@ -25,6 +25,7 @@ ralm::dense::mpi_shards::Job join_shard_job(const ralm::Params& p) {
                          " MPI ranks (`mpirun -np " + std::to_string(shards + 1) +
                          "`: rank 0 runs the engine); this job has " + std::to_string(job.size));
   }
+  if (job.rank == 0) mpi::stop_shard_ranks_at_exit(shards);
   return job;
 }
 
@@ -276,8 +277,7 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
       options.min_candidates = p.get_int("k") * p.get_int("k_factor");
       serve_shard_rank(job, dense::datastore_shard_sets(*store, spec), options, 0, identity, "entries");
     }
-  }
-  if (over_ranks) {  // as make_retriever: rank 0 keeps the entries, the shard ranks search
+    // As make_retriever: rank 0 keeps the entries, the shard ranks search.
     spec.shards = 1;
     spec.index = "Flat";
   }
