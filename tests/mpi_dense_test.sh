@@ -182,6 +182,9 @@ expect_one_line "a shard set cut from another copy of the index" 2 \
   "MPI rank 1 holds other rows than this pipeline's .*a shard set cut from another copy" \
   mpi 4 "$ralm" run "$work/sharded.yaml"
 cp "$work/vectors.f32" "$index/vectors.f32"
+expect_one_line "filler with IVF over shards" 2 \
+  "retriever.filler_vectors: shards over MPI ranks take filler with index: Flat only, not IVF4,Flat" \
+  mpi 4 "$ralm" run "$work/ivf-sharded.yaml" --set retriever.filler_vectors=100
 # Rank 0 failing before it greets the shard ranks stops them: no hang.
 write_knnlm knn-big-k 3
 sed -i 's/k: 8,/k: 100000,/' "$work/knn-big-k.yaml"
