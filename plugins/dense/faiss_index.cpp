@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <typeinfo>
 
 #include "ralm/error.hpp"
@@ -139,11 +141,20 @@ void FaissIndex::write_sharing_training(const std::filesystem::path& file, const
 }
 
 FaissIndex::FaissIndex(const std::filesystem::path& file) {
+  const auto unreadable = [&](const std::string& why) {
+    return InputError(file.string() + ": not a FAISS index this build can read (" + why +
+                      "); rebuild it with `ralm index build PIPELINE --force`");
+  };
   try {
     index_.reset(faiss::read_index(file.c_str()));
   } catch (const faiss::FaissException& e) {
-    throw InputError(file.string() + ": not a FAISS index this build can read (" + first_line(e.what()) +
-                     "); rebuild it with `ralm index build PIPELINE --force`");
+    throw unreadable(first_line(e.what()));
+  } catch (const std::bad_alloc&) {
+    // A damaged size field: FAISS allocates what the file claims before it
+    // can tell that the file is short.
+    throw unreadable("a size in it is beyond memory");
+  } catch (const std::length_error&) {
+    throw unreadable("a size in it is beyond memory");
   }
 }
 
