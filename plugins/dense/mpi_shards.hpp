@@ -21,7 +21,6 @@
 #include <mutex>
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "ralm/types.hpp"
@@ -77,7 +76,9 @@ struct ServedShard {
 // naming it. Requests from several threads are serialised.
 class ShardClient {
  public:
-  // Checks that the shard ranks hold the index `fingerprint` names.
+  // Greets the shard ranks, which open their shards then, and checks that
+  // they hold the rows `fingerprint` names; a rank that could not open its
+  // shard is an InputError naming the rank and its reason.
   ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout_ms, const std::string& fingerprint);
   ShardClient(const ShardClient&) = delete;
   ShardClient& operator=(const ShardClient&) = delete;
