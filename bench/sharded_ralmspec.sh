@@ -20,6 +20,8 @@ summary=""
 for k in $(seq 1 "$max_shards"); do
   launch=()
   ((k > 1)) && launch=(mpirun --oversubscribe -np $((k + 1)))
+  # Each shard rank serves its own file set, which `index build --shards` cuts.
+  ((k > 1)) && "$root/build/bin/ralm" index build "$P/dense-baseline.yaml" --shards "$k" > /dev/null
   out=$("${launch[@]}" "$root/build/bin/ralm" compare "$P/dense-baseline.yaml" "$P/dense-spec-psa.yaml" \
     "${settings[@]}" --set retriever.shards="$k")
   echo "== $k shard(s)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Killed anywhere, nothing lost: each command that writes a folder or a file
-# (`corpus build`, `index build` of BM25 and a dense index, `datastore build`,
+# (`corpus build`, `index build` of BM25, a dense index and one in shards, `datastore build`,
 # `model quantize` and `convert`, `train`) is SIGKILLed at random moments of
 # its run, then run again to completion. The output must equal an
 # uninterrupted run's byte for byte, what the killed run left at an output's
@@ -90,6 +90,21 @@ command_dense() { cmd=("$ralm" index build dense.yaml); }
 outputs_dense() { echo corpus/dense-lsa8 corpus/dense-lsa8/faiss-HNSW8-ip; }
 rerun_flag_dense= # an existing one is used as it stands, so it had better be whole
 force_flag_dense=--force
+
+# An IVF index in 2 shard file sets (`--shards 2`): the index, then each
+# shard's rows and its IVF holding them, each written on its own.
+setup_dense_shards() {
+  cp -r "$inputs/some" corpus
+  echo "retriever: {plugin: dense, corpus: corpus, dim: 8, min_df: 1, index: \"IVF4,Flat\", threads: 1}" > dense.yaml
+}
+command_dense_shards() { cmd=("$ralm" index build dense.yaml --shards 2); }
+outputs_dense_shards() {
+  local d=corpus/dense-lsa8 s
+  echo $d $d/faiss-IVF4_Flat-ip
+  for s in 0 1; do echo $d/shard-$s-of-2 $d/shard-$s-of-2/faiss-IVF4_Flat-ip; done
+}
+rerun_flag_dense_shards= # an existing one is used as it stands, so it had better be whole
+force_flag_dense_shards=--force
 
 setup_datastore() {
   cp -r "$inputs/few" corpus
@@ -222,7 +237,7 @@ exercise() {
     "$mid_write in the middle of a write (something left beside an output)"
 }
 
-for name in corpus bm25 dense datastore quantize convert train; do
+for name in corpus bm25 dense dense_shards datastore quantize convert train; do
   exercise "$name"
 done
 

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Exact dense search with its vectors split over the ranks of an Open MPI job
-# (`mpirun --oversubscribe`, loopback only): rank 0 runs the pipeline, ranks
-# 1..3 each scan a third of the passages. The outputs, passages and scores
-# (bit for bit) equal the one-process search's, and so do RaLMSpec's
-# (speculation, prefetch, asynchronous verification) over the shards, in one
-# `ralm compare` over the same ranks; a job with the wrong number of ranks,
-# or a pipeline started without mpirun, is one error line (exit 2); a shard
+# Dense search with its index split over the ranks of an Open MPI job
+# (`mpirun --oversubscribe`, loopback only): `ralm index build` with shards: 3
+# writes three shard file sets, rank 0 runs the pipeline, ranks 1..3 each
+# search theirs. The outputs, passages and scores (bit for bit) equal the
+# one-process search's, and so do RaLMSpec's (speculation, prefetch,
+# asynchronous verification) over the shards, in one `ralm compare` over the
+# same ranks; so do an IVF…,Flat and an IVF…,PQ index's over shards that
+# share the unsharded index's training; the run report splits the shards'
+# search time from the network's. A job with the wrong number of ranks, a
+# pipeline started without mpirun, shard sets built for another shard count,
+# one missing, one of another corpus, or sets cut from another copy of the
+# index than rank 0's is one error line (exit 2); a shard
 # rank that stalls is one line naming it within the timeout (exit 1), and
 # one that is killed ends the job at once with mpirun naming it. kNN-LM's
-# datastore over the ranks, speculative or not, gives the same outputs too.
+# datastore over the ranks (exact, speculative, IVF) gives the same outputs
+# too.
 #   mpi_dense_test.sh RALM SOURCE_DIR
 set -euo pipefail
 ralm=$1
@@ -60,6 +66,45 @@ check "3 shard ranks give the one process's passages and scores" diff <(hits one
 check "passages were retrieved" test "$(hits one | grep -c '"score"')" -eq 4
 check "RaLMSpec over the shard ranks gives its baseline's outputs" diff <(outputs sharded) <(outputs sharded-ralmspec)
 check "compare says identical" grep -q "sharded-ralmspec .* yes" "$work/compare.out"
+check "index build wrote 3 shard file sets" test -f "$work/corpus/dense-lsa8/shard-2-of-3/vectors.f32"
+check "the run report splits shard search from network" \
+  grep -q "^sharded: [0-9]* searches over shard ranks took .* s: shard search .* + network" "$work/compare.out"
+check "summary.json has the split" test "$(jq '.times.shard_exchanges > 0 and .times.network_s > 0 and
+  (.times.shard_search_s + .times.network_s) <= .times.retrieval_s + .times.verification_s' \
+  "$work/out/sharded/summary.json")" = true
+
+# Approximate indexes over the shards: each shard's IVF (or IVF-PQ) holds its
+# rows under the unsharded index's coarse quantizer and codebooks, so with
+# the same nprobe the merged top 4 is the unsharded index's. nprobe 1 of 4
+# lists keeps the search approximate (checked: it differs from exact).
+# write_approx NAME SHARDS INDEX
+write_approx() {
+  write_pipeline "$1" "$2" ", top_k: 4"
+  sed -i "s|shards: $2,|shards: $2, index: \"$3\", nprobe: 1, index_dir: corpus/approx,|" "$work/$1.yaml"
+}
+write_approx exact-k4 1 Flat
+write_approx ivf-one 1 "IVF4,Flat"
+write_approx ivf-sharded 3 "IVF4,Flat"
+write_approx pq-one 1 "IVF2,PQ4x4"
+write_approx pq-sharded 3 "IVF2,PQ4x4"
+# Rank 0 opens no FAISS index over shards: the sharded runs go without it.
+for name in ivf pq; do
+  "$ralm" index build "$work/$name-sharded.yaml" > /dev/null 2>&1 || die "index build of $name-sharded failed"
+  "$ralm" run "$work/$name-one.yaml" > /dev/null 2>&1 || die "the one-process $name run failed"
+  mkdir "$work/aside"
+  mv "$work"/corpus/approx/faiss-* "$work/aside/"
+  mpi 4 "$ralm" run "$work/$name-sharded.yaml" > /dev/null 2> "$work/$name.err" ||
+    die "mpirun ralm run $name-sharded failed: $(tail -n 5 "$work/$name.err")"
+  mv "$work"/aside/* "$work/corpus/approx/" && rmdir "$work/aside"
+  check "$name over 3 shard ranks gives the one process's passages and scores" \
+    diff <(hits "$name-one") <(hits "$name-sharded")
+  check "$name over 3 shard ranks gives the one process's outputs" diff <(outputs "$name-one") <(outputs "$name-sharded")
+done
+"$ralm" run "$work/exact-k4.yaml" > /dev/null 2>&1 || die "the exact top-4 run failed"
+check "IVF at nprobe 1 is approximate here" \
+  test "$(jq -c '.retrievals[].hits' "$work/out/exact-k4/outputs.jsonl")" != \
+  "$(jq -c '.retrievals[].hits' "$work/out/ivf-one/outputs.jsonl")"
+check "the shard sets of two indexes share their rows" test -f "$work/corpus/approx/shard-0-of-3/faiss-IVF2_PQ4x4-ip/faiss.index"
 
 # kNN-LM with its datastore's entries over the shard ranks: the same.
 # write_knnlm NAME SHARDS [SECTIONS]
@@ -85,6 +130,17 @@ check "speculative kNN-LM over the shard ranks gives its baseline's outputs" \
   diff <(outputs knn-sharded) <(outputs knn-sharded-spec)
 check "the speculative kNN-LM speculated" test "$(jq -s 'map(.speculation.accepted_steps) | add' \
   "$work/out/knn-sharded-spec/outputs.jsonl")" -gt 0
+# An IVF datastore over the shard ranks: its shards share the unsharded
+# datastore index's coarse quantizer.
+write_knnlm knn-ivf-one 1
+write_knnlm knn-ivf-sharded 3
+sed -i 's/index: Flat,/index: "IVF8,Flat", nprobe: 2,/' "$work/knn-ivf-one.yaml" "$work/knn-ivf-sharded.yaml"
+"$ralm" datastore build "$work/knn-ivf-sharded.yaml" > /dev/null 2>&1 || die "datastore build (IVF) failed"
+"$ralm" run "$work/knn-ivf-one.yaml" > /dev/null 2>&1 || die "the one-process IVF kNN-LM run failed"
+mpi 4 "$ralm" run "$work/knn-ivf-sharded.yaml" > /dev/null 2> "$work/knn-ivf.err" ||
+  die "mpirun ralm run (IVF kNN-LM) failed: $(tail -n 5 "$work/knn-ivf.err")"
+check "IVF kNN-LM over 3 shard ranks gives the one process's outputs" \
+  diff <(outputs knn-ivf-one) <(outputs knn-ivf-sharded)
 
 # expect_one_line NAME STATUS PATTERN COMMAND...: COMMAND exits STATUS, and
 # ralm's stderr has one line matching PATTERN.
@@ -99,6 +155,41 @@ expect_one_line() {
 }
 expect_one_line "without mpirun" 2 "start the pipeline with \`mpirun -np SHARDS+1" "$ralm" run "$work/sharded.yaml"
 expect_one_line "3 shards on 3 ranks" 2 "retriever.shards: 3 shards need 4 MPI ranks" mpi 3 "$ralm" run "$work/sharded.yaml"
+# Shard file sets: built for another count, one missing, one of another corpus.
+write_pipeline two-shards 2
+expect_one_line "2 shards, sets for 3" 2 "MPI rank 1: .*shard-0-of-2: missing (shard 0 of 2; the folder has shard file sets for shards: 3); build them with \`ralm index build PIPELINE\`" \
+  mpi 3 "$ralm" run "$work/two-shards.yaml"
+# `ralm index build --shards 2` writes the 2 sets, and 2 shard ranks then agree.
+"$ralm" index build "$work/one.yaml" --shards 2 > /dev/null 2>&1 || die "index build --shards 2 failed"
+mpi 3 "$ralm" run "$work/two-shards.yaml" > /dev/null 2> "$work/two.err" ||
+  die "mpirun ralm run two-shards failed: $(tail -n 5 "$work/two.err")"
+check "2 shard ranks from index build --shards 2 give the one process's hits" diff <(hits one) <(hits two-shards)
+index="$work/corpus/dense-lsa8"
+mv "$index/shard-1-of-3" "$work/shard-1-of-3"
+expect_one_line "a shard set missing" 2 "MPI rank 2: .*shard-1-of-3: missing" mpi 4 "$ralm" run "$work/sharded.yaml"
+mv "$work/shard-1-of-3" "$index/shard-1-of-3"
+cp "$index/shard-2-of-3/meta.json" "$work/meta.json"
+jq '.corpus_checksum = "0123456789abcdef"' "$work/meta.json" > "$index/shard-2-of-3/meta.json"
+expect_one_line "a shard set of another corpus" 2 \
+  "MPI rank 3: .*shard-2-of-3/meta.json: built for corpus_checksum \"0123456789abcdef\"" \
+  mpi 4 "$ralm" run "$work/sharded.yaml"
+cp "$work/meta.json" "$index/shard-2-of-3/meta.json"
+# Rank 0's vectors no longer those the sets were cut from (its first row
+# changed): its cache scores would disagree with the shards' search.
+cp "$index/vectors.f32" "$work/vectors.f32"
+printf '\x7f\x7f\x7f\x7f' | dd of="$index/vectors.f32" bs=1 seek=0 conv=notrunc status=none
+expect_one_line "a shard set cut from another copy of the index" 2 \
+  "MPI rank 1 holds other rows than this pipeline's .*a shard set cut from another copy" \
+  mpi 4 "$ralm" run "$work/sharded.yaml"
+cp "$work/vectors.f32" "$index/vectors.f32"
+expect_one_line "filler with IVF over shards" 2 \
+  "retriever.filler_vectors: shards over MPI ranks take filler with index: Flat only, not IVF4,Flat" \
+  mpi 4 "$ralm" run "$work/ivf-sharded.yaml" --set retriever.filler_vectors=100
+# Rank 0 failing before it greets the shard ranks stops them: no hang.
+write_knnlm knn-big-k 3
+sed -i 's/k: 8,/k: 100000,/' "$work/knn-big-k.yaml"
+expect_one_line "rank 0's own error with shard ranks waiting" 2 "policy.k: 100000 neighbours asked" \
+  mpi 4 "$ralm" run "$work/knn-big-k.yaml"
 
 # A stalled shard rank (SIGSTOP) is named within timeout_ms; a killed one
 # ends the job. The prompts are many, so the signal lands mid-run.

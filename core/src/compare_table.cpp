@@ -63,11 +63,21 @@ void print_perplexity_table(std::ostream& out, const std::vector<RunReport>& rep
   table.print(out);
 }
 
-}  // namespace
+// Under the table, for each run whose retriever searched in other processes
+// (shard ranks): how much of its retrieval and verification time was the
+// remote search and how much the network.
+void print_remote_search_split(std::ostream& out, const std::vector<RunReport>& reports) {
+  for (const RunReport& r : reports) {
+    if (!r.remote_search) continue;
+    const Retriever::RemoteSearchTimes& t = *r.remote_search;
+    out << r.pipeline << ": " << t.exchanges << " searches over shard ranks took " << fixed(t.wall_s, 3)
+        << " s: shard search " << fixed(t.slowest_shard_s, 3) << " s (the slowest shard of each) + network "
+        << fixed(t.wall_s - t.slowest_shard_s, 3) << " s\n";
+  }
+}
 
-void print_compare_table(std::ostream& out, const std::vector<RunReport>& reports,
-                         const std::vector<std::size_t>& baselines) {
-  if (reports.empty()) return;
+void print_table(std::ostream& out, const std::vector<RunReport>& reports,
+                 const std::vector<std::size_t>& baselines) {
   if (reports.front().task == "perplexity") return print_perplexity_table(out, reports, baselines);
   const bool qa = reports.front().task == "qa";
   std::vector<std::string> header = {"PIPELINE", "REQUESTS",      "TOKENS",   "WALL s",   "RETRIEVAL s",
@@ -100,6 +110,15 @@ void print_compare_table(std::ostream& out, const std::vector<RunReport>& report
     table.add(std::move(row));
   }
   table.print(out);
+}
+
+}  // namespace
+
+void print_compare_table(std::ostream& out, const std::vector<RunReport>& reports,
+                         const std::vector<std::size_t>& baselines) {
+  if (reports.empty()) return;
+  print_table(out, reports, baselines);
+  print_remote_search_split(out, reports);
 }
 
 }  // namespace ralm::core

@@ -210,11 +210,44 @@ std::vector<float> model_probe(Model& model) {
   return std::vector<float>(last, last + std::min(dim, kProbeValues));
 }
 
+namespace {
+
+// The shard sets' folders and files, all but their identity (which needs
+// the model and the corpus): enough to tell whether they exist.
+ShardSetSpec shard_layout(const DatastoreSpec& spec) {
+  ShardSetSpec sets;
+  sets.dir = spec.dir;
+  sets.rows_file = "keys.f32";
+  sets.rebuild_hint = "build them with `ralm datastore build PIPELINE` (--force to rebuild) with shards: " +
+                      std::to_string(spec.shards) + " in the pipeline";
+  sets.shards = spec.shards;
+  if (!spec.exact()) {
+    sets.index = spec.index;
+    sets.faiss_folder = spec.faiss_dir().filename().string();
+  }
+  return sets;
+}
+
+}  // namespace
+
 bool datastore_exists(const DatastoreSpec& spec) {
   recover_writer_leftovers(spec.dir);
   if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
-  return spec.exact() || fs::exists(spec.faiss_dir() / "meta.json");
+  if (!spec.exact() && !fs::exists(spec.faiss_dir() / "meta.json")) return false;
+  return spec.shards <= 1 || shard_sets_exist(shard_layout(spec));
+}
+
+ShardSetSpec datastore_shard_sets(const PassageStore& store, const DatastoreSpec& spec) {
+  ShardSetSpec sets = shard_layout(spec);
+  sets.identity = {{"of", kDatastoreFormat},
+                   {"corpus_checksum", store.manifest().checksum},
+                   {"model", model_fingerprint(*spec.model)},
+                   {"max_tokens", spec.max_tokens},
+                   {"exclude_document_step", spec.exclude_document_step},
+                   {"exclude_validation_permille", spec.exclude_validation_permille},
+                   {"max_passages", spec.max_passages}};
+  return sets;
 }
 
 void build_datastore(const PassageStore& store, const DatastoreSpec& spec, bool rebuild) {
@@ -226,6 +259,16 @@ void build_datastore(const PassageStore& store, const DatastoreSpec& spec, bool 
     const bool faiss_missing = !fs::exists(spec.faiss_dir() / "meta.json");
     if (rebuild || faiss_missing) build_faiss(spec, rebuild && !faiss_missing);
   }
+  if (spec.shards <= 1) return;
+  const ShardSetSpec sets = datastore_shard_sets(store, spec);
+  if (!rebuild && shard_sets_exist(sets)) return;
+  const json meta = read_meta(spec.dir / "meta.json");
+  const std::int64_t dim = meta.at("key_dim"), n = meta.at("entries");
+  const MappedFile keys(spec.dir / "keys.f32");
+  std::unique_ptr<FaissIndex> trained;
+  if (!spec.exact()) trained = std::make_unique<FaissIndex>(spec.faiss_dir() / "faiss.index");
+  build_shard_sets(sets, reinterpret_cast<const float*>(keys.bytes()), n, dim, trained.get(), spec.threads,
+                   rebuild);
 }
 
 Datastore open_datastore(const PassageStore& store, const DatastoreSpec& spec) {
@@ -250,10 +293,16 @@ Datastore open_datastore(const PassageStore& store, const DatastoreSpec& spec) {
   ds.keys = std::make_unique<MappedFile>(spec.dir / "keys.f32");
   ds.values = std::make_unique<MappedFile>(spec.dir / "values.i32");
   ds.successors = std::make_unique<MappedFile>(spec.dir / "successors.i64");
-  const auto n = static_cast<std::size_t>(ds.entries);
-  if (ds.keys->size() != n * static_cast<std::size_t>(ds.key_dim) * 4 || ds.values->size() != n * 4 ||
-      ds.successors->size() != n * 8) {
-    throw InputError(spec.dir.string() + ": keys, values, successors and meta.json disagree; " + kRebuild);
+  // entries comes from a file: compared by division, so that a huge count
+  // cannot wrap its product with the widths into a size that matches.
+  const auto fits = [&](const MappedFile& file, std::size_t row_bytes) {
+    return ds.entries >= 0 && file.size() % row_bytes == 0 &&
+           file.size() / row_bytes == static_cast<std::size_t>(ds.entries);
+  };
+  if (ds.key_dim <= 0 || !fits(*ds.keys, static_cast<std::size_t>(ds.key_dim) * 4) || !fits(*ds.values, 4) ||
+      !fits(*ds.successors, 8)) {
+    throw InputError(meta_file.string() + ": entries " + std::to_string(ds.entries) +
+                     " disagree with the sizes of keys.f32, values.i32 and successors.i64; " + kRebuild);
   }
   if (!spec.exact()) {
     const fs::path faiss_meta_file = spec.faiss_dir() / "meta.json";

@@ -11,6 +11,9 @@
 //                                    passage, -1 at a passage's end (speculative kNN-LM's cache)
 //     faiss-IVF256_PQ32-l2/          one folder per approximate index and metric
 //       meta.json, faiss.index
+//     shard-S-of-K/                  with shards: K, shard S's file set (shard_files.hpp):
+//       meta.json, keys.f32,         its rows of keys.f32, and the FAISS index trained
+//       faiss-IVF256_PQ32-l2/        above holding only those rows
 //
 // The keys are what ModelInfo::key_dim says: the input of the last layer's
 // feed-forward block after its norm (EvalOptions::keys), which the engine
@@ -34,6 +37,7 @@
 #include "ralm/mapped_file.hpp"
 #include "ralm/model.hpp"
 #include "ralm/passage_store.hpp"
+#include "shard_files.hpp"
 
 namespace ralm::dense {
 
@@ -60,6 +64,9 @@ struct DatastoreSpec {
   std::string index = "Flat";  // a FAISS index_factory string; "Flat" is the exact scan
   Metric metric = Metric::l2;
   int threads = 1;
+  // > 1: the keys are also cut into this many shard file sets, for shard
+  // ranks of an MPI job (shard_files.hpp).
+  std::int64_t shards = 1;
 
   bool exact() const { return index == "Flat"; }
   std::filesystem::path faiss_dir() const;
@@ -96,6 +103,9 @@ struct Datastore {
     return successors->at<std::int64_t>(static_cast<std::size_t>(entry));
   }
 };
+
+// The shard file sets of the datastore's keys, spec.shards of them.
+ShardSetSpec datastore_shard_sets(const PassageStore& store, const DatastoreSpec& spec);
 
 // Opens and checks the datastore against the corpus and the model; a
 // mismatch is an InputError naming the file, what differs and the fix.

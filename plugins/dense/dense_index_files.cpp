@@ -41,11 +41,41 @@ fs::path DenseIndexSpec::faiss_dir() const {
   return dir / ("faiss-" + key + "-" + metric_name(metric));
 }
 
+namespace {
+
+// The shard sets' folders and files, all but their identity (which needs
+// the corpus): enough to tell whether they exist.
+ShardSetSpec shard_layout(const DenseIndexSpec& spec) {
+  ShardSetSpec sets;
+  sets.dir = spec.dir;
+  sets.rows_file = "vectors.f32";
+  sets.rebuild_hint = "build them with `ralm index build PIPELINE` (--force to rebuild) with shards: " +
+                      std::to_string(spec.shards) + " in the pipeline";
+  sets.shards = spec.shards;
+  if (!spec.exact()) {
+    sets.index = spec.index;
+    sets.faiss_folder = spec.faiss_dir().filename().string();
+  }
+  return sets;
+}
+
+}  // namespace
+
 bool dense_index_exists(const DenseIndexSpec& spec) {
   recover_writer_leftovers(spec.dir);
   if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
-  return spec.exact() || fs::exists(spec.faiss_dir() / "meta.json");
+  if (!spec.exact() && !fs::exists(spec.faiss_dir() / "meta.json")) return false;
+  return spec.shards <= 1 || shard_sets_exist(shard_layout(spec));
+}
+
+ShardSetSpec dense_shard_sets(const PassageStore& store, const DenseIndexSpec& spec) {
+  ShardSetSpec sets = shard_layout(spec);
+  sets.identity = {{"of", kDenseFormat},
+                   {"corpus_checksum", store.manifest().checksum},
+                   {"passages", store.size()},
+                   {"encoder", spec.encoder_fingerprint()}};
+  return sets;
 }
 
 namespace {
@@ -142,6 +172,16 @@ void build_dense_index(const PassageStore& store, const DenseIndexSpec& spec, bo
     const bool faiss_missing = !fs::exists(spec.faiss_dir() / "meta.json");
     if (rebuild || faiss_missing) build_faiss(store, spec, rebuild && !faiss_missing);
   }
+  if (spec.shards <= 1) return;
+  const ShardSetSpec sets = dense_shard_sets(store, spec);
+  if (!rebuild && shard_sets_exist(sets)) return;
+  const json meta = read_meta(spec.dir / "meta.json");
+  const std::int64_t dim = meta.at("dim");
+  const MappedFile vectors(spec.dir / "vectors.f32");
+  std::unique_ptr<FaissIndex> trained;
+  if (!spec.exact()) trained = std::make_unique<FaissIndex>(spec.faiss_dir() / "faiss.index");
+  build_shard_sets(sets, reinterpret_cast<const float*>(vectors.bytes()), store.size(), dim, trained.get(),
+                   spec.threads, rebuild);
 }
 
 DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec& spec) {

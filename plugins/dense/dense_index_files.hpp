@@ -11,6 +11,9 @@
 //     faiss-IVF1024_Flat-ip/          one folder per approximate index and metric
 //       meta.json                     the same fingerprint plus the factory string and metric
 //       faiss.index                   FAISS's own file
+//     shard-S-of-K/                   with shards: K, shard S's file set (shard_files.hpp):
+//       meta.json, vectors.f32,       its rows of vectors.f32, and the FAISS index trained
+//       faiss-IVF1024_Flat-ip/        above holding only those rows
 //
 // `index: Flat` needs only the vectors. Each folder is written through a
 // StagingDirectory, so an interrupted build leaves nothing behind, and every
@@ -29,6 +32,7 @@
 #include "model_encoder.hpp"
 #include "ralm/mapped_file.hpp"
 #include "ralm/passage_store.hpp"
+#include "shard_files.hpp"
 
 namespace ralm::dense {
 
@@ -46,6 +50,9 @@ struct DenseIndexSpec {
   Metric metric = Metric::inner_product;
   std::filesystem::path dir;  // the encoder folder
   int threads = 1;
+  // > 1: the index is also cut into this many shard file sets, for shard
+  // ranks of an MPI job (shard_files.hpp).
+  std::int64_t shards = 1;
 
   bool exact() const { return index == "Flat"; }
   std::string encoder_fingerprint() const;
@@ -70,6 +77,9 @@ struct DenseIndexFiles {
   std::int64_t dim = 0;
   std::unique_ptr<FaissIndex> faiss;  // null for Flat
 };
+
+// The shard file sets of this index, spec.shards of them.
+ShardSetSpec dense_shard_sets(const PassageStore& store, const DenseIndexSpec& spec);
 
 // Opens and checks the index; a mismatch is an InputError naming the file,
 // what differs and the fix.

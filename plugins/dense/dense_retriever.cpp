@@ -70,6 +70,12 @@ std::vector<std::vector<Hit>> DenseRetriever::search(std::span<const std::string
   return exact_.rerank(q.data(), nq, candidates, kc, k);
 }
 
+std::optional<Retriever::RemoteSearchTimes> DenseRetriever::remote_search_times() const {
+  if (!shards_) return std::nullopt;
+  const mpi_shards::ShardClient::Times t = shards_->times();
+  return RemoteSearchTimes{t.exchanges, t.wall_s, t.slowest_shard_s};
+}
+
 void DenseRetriever::check_ids(std::span<const PassageId> ids) const {
   for (PassageId id : ids) {
     if (id < 0 || id >= size()) {

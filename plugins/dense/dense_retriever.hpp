@@ -65,11 +65,14 @@ class DenseRetriever final : public Retriever {
                                  std::span<const PassageId> ids) override;
   Passage passage(PassageId id) const override { return store_->passage(id); }
   std::int64_t size() const override { return store_->size(); }
+  // With shard ranks: their slowest search and the rest, per batch.
+  std::optional<RemoteSearchTimes> remote_search_times() const override;
 
   std::int64_t dim() const { return files_.dim; }
   const ExactSearch& exact() const { return exact_; }
-  // Exact search and scores from then on by the shard ranks of an MPI job
-  // (index: Flat only), not by this process's scan.
+  // Searches from then on by the shard ranks of an MPI job, each over its
+  // shard file set (exact or approximate, as the index is); scores stay
+  // this process's exact scan's.
   void use_shard_ranks(std::unique_ptr<mpi_shards::ShardClient> client) { shards_ = std::move(client); }
   // Rows of encoded queries (queries.size() x dim()).
   std::vector<float> encode(std::span<const std::string> queries) const;

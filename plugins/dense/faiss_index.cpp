@@ -8,6 +8,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/clone_index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -16,6 +17,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <typeinfo>
 
 #include "ralm/error.hpp"
@@ -113,12 +116,45 @@ std::unique_ptr<FaissIndex> FaissIndex::build(const std::filesystem::path& file,
   }
 }
 
+void FaissIndex::write_sharing_training(const std::filesystem::path& file, const float* rows,
+                                        std::int64_t count, int threads) const {
+  set_faiss_threads(threads);
+  try {
+    std::unique_ptr<faiss::Index> shard(faiss::clone_index(index_.get()));
+    shard->reset();
+    constexpr std::int64_t kChunk = 16384;
+    for (std::int64_t i = 0; i < count; i += kChunk) {
+      const std::int64_t m = std::min(kChunk, count - i);
+      if (auto* idmap = dynamic_cast<faiss::IndexIDMap*>(shard.get())) {
+        std::vector<faiss::Index::idx_t> ids(static_cast<std::size_t>(m));
+        for (std::int64_t j = 0; j < m; ++j)
+          ids[static_cast<std::size_t>(j)] = i + j;
+        idmap->add_with_ids(m, rows + i * index_->d, ids.data());
+      } else {
+        shard->add(m, rows + i * index_->d);
+      }
+    }
+    faiss::write_index(shard.get(), file.c_str());
+  } catch (const faiss::FaissException& e) {
+    throw Error("faiss: writing a shard of " + file.string() + ": " + first_line(e.what()));
+  }
+}
+
 FaissIndex::FaissIndex(const std::filesystem::path& file) {
+  const auto unreadable = [&](const std::string& why) {
+    return InputError(file.string() + ": not a FAISS index this build can read (" + why +
+                      "); rebuild it with `ralm index build PIPELINE --force`");
+  };
   try {
     index_.reset(faiss::read_index(file.c_str()));
   } catch (const faiss::FaissException& e) {
-    throw InputError(file.string() + ": not a FAISS index this build can read (" + first_line(e.what()) +
-                     "); rebuild it with `ralm index build PIPELINE --force`");
+    throw unreadable(first_line(e.what()));
+  } catch (const std::bad_alloc&) {
+    // A damaged size field: FAISS allocates what the file claims before it
+    // can tell that the file is short.
+    throw unreadable("a size in it is beyond memory");
+  } catch (const std::length_error&) {
+    throw unreadable("a size in it is beyond memory");
   }
 }
 

@@ -48,6 +48,15 @@ class FaissIndex {
 
   std::int64_t size() const;
   std::int64_t dim() const;
+
+  // Writes to `file` an index with this one's training (an IVF's coarse
+  // quantizer, PQ codebooks) holding only `rows` (count x dim, ids 0..count-1):
+  // one shard of this index (shard_files.hpp). Trained once over all the
+  // vectors, every shard assigns a vector to the list and code this index
+  // does. An index without trained parts (Flat storage, HNSW) is rebuilt
+  // over the rows alone.
+  void write_sharing_training(const std::filesystem::path& file, const float* rows, std::int64_t count,
+                              int threads) const;
   // nprobe for an IVF index and efSearch for an HNSW one (0 keeps FAISS's
   // value); a parameter the index has no use for is ignored. Returns a
   // description of what was set, for the log.

@@ -69,8 +69,9 @@ class KnnLmPolicy final : public ContextPolicy, public NeighbourSearch {
   std::vector<PassageId> successors(PassageId id, std::int32_t n) const override;
   void adjust_with(std::span<float> logits, std::span<const Hit> neighbours) const override;
 
-  // Exact search and scores from then on by the shard ranks of an MPI job
-  // (index: Flat only), not by this process's scan.
+  // Searches from then on by the shard ranks of an MPI job, each over its
+  // shard file set (exact or approximate, as the index is); scores stay
+  // this process's exact scan's.
   void use_shard_ranks(std::unique_ptr<mpi_shards::ShardClient> client) { shards_ = std::move(client); }
 
   // The k nearest entries to one key, best first.

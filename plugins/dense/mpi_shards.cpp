@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -31,6 +32,7 @@ struct Header {
 };
 
 constexpr int kRequestTag = 1, kAnswerTag = 2;
+constexpr unsigned kOpenTimeoutMs = 120000;
 
 template <class T>
 void put(std::vector<char>& buf, const T* values, std::size_t count) {
@@ -117,52 +119,78 @@ Job join_job() {
   return job;
 }
 
+void stop_shard_ranks_at_exit(std::int64_t shards) {
+  if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
+  shard_ranks_to_stop = shards;
+}
+
 void leave_job(int status) {
   MPI_Finalize();
   std::_Exit(status);
 }
 
-std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t n, std::int64_t shards, std::int64_t shard) {
-  const std::int64_t first = n * shard / shards, end = n * (shard + 1) / shards;
-  return {first, end - first};
+namespace {
+
+// Rank 0's next request, waited for by polling with short sleeps, not in
+// MPI_Probe: Open MPI's blocking calls spin, and shard ranks sharing a
+// machine with rank 0 (a one-machine job, the tests) would take its cores
+// while idle.
+std::vector<char> next_request() {
+  for (auto pause = std::chrono::microseconds(1);;) {
+    int ready = 0;
+    check(MPI_Iprobe(0, kRequestTag, MPI_COMM_WORLD, &ready, MPI_STATUS_IGNORE), "MPI_Iprobe");
+    if (ready) break;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(100));
+  }
+  return receive_from(0, kRequestTag);
 }
 
-void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::string& fingerprint) {
-  const std::int64_t dim = shard.dim();
+}  // namespace
+
+void serve_shard(const std::function<ServedShard()>& open) {
+  std::optional<ServedShard> shard;
+  std::string refusal;  // why the shard could not be opened
   for (;;) {
-    // Waiting by polling with short sleeps, not in MPI_Probe: Open MPI's
-    // blocking calls spin, and shard ranks sharing a machine with rank 0 (a
-    // one-machine job, the tests) would take its cores while idle.
-    for (auto pause = std::chrono::microseconds(1);;) {
-      int ready = 0;
-      check(MPI_Iprobe(0, kRequestTag, MPI_COMM_WORLD, &ready, MPI_STATUS_IGNORE), "MPI_Iprobe");
-      if (ready) break;
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(100));
-    }
-    const std::vector<char> request = receive_from(0, kRequestTag);
+    const std::vector<char> request = next_request();
     const auto received = std::chrono::steady_clock::now();
     Header h{};
     const char* at = take(request.data(), &h, 1);
     if (h.op == Op::stop) break;
     if (h.op == Op::hello) {
-      // Rank 0 opened a pipeline: is its index the one this rank holds?
+      // Rank 0 opened a pipeline (building what was missing first): open
+      // this rank's shard now, and say whether it holds rank 0's index. A
+      // refusal is 0 and the reason, which rank 0 reports.
+      if (!shard && refusal.empty()) {
+        try {
+          shard = open();
+        } catch (const InputError& e) {
+          refusal = e.what();
+        }
+      }
+      if (!shard) {
+        std::vector<char> answer{0};
+        answer.insert(answer.end(), refusal.begin(), refusal.end());
+        send_answer(answer, received);
+        continue;
+      }
       const std::string theirs(at, request.data() + request.size());
-      const char same = theirs == fingerprint ? 1 : 0;
+      const char same = theirs == shard->fingerprint ? 1 : 0;
       send_answer({&same, 1}, received);
       continue;
     }
-    std::vector<float> queries(static_cast<std::size_t>(h.nq * dim));
+    if (!shard) throw Error("dense: a search reached an MPI shard rank that holds no shard");
+    std::vector<float> queries(static_cast<std::size_t>(h.nq * shard->dim));
     at = take(at, queries.data(), queries.size());
     std::vector<char> answer;
-    const auto hits = shard.search(queries.data(), h.nq, std::min(h.k, shard.size()));
+    const auto hits = shard->search(queries.data(), h.nq, h.k);
     for (const auto& q : hits) {
       const auto count = static_cast<std::int64_t>(q.size());
       put(answer, &count, 1);
     }
     for (const auto& q : hits) {
       for (const Hit& hit : q) {
-        const std::int64_t id = hit.id + first_row;
+        const std::int64_t id = hit.id + shard->first_row;
         put(answer, &id, 1);
         put(answer, &hit.score, 1);
       }
@@ -175,19 +203,30 @@ void serve_shard(const ExactSearch& shard, std::int64_t first_row, const std::st
 ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout_ms,
                          const std::string& fingerprint)
     : shards_(shards), dim_(dim), timeout_ms_(timeout_ms) {
-  // The shard ranks serve until the process ends (`ralm compare` opens one
-  // pipeline after another over the same ranks).
-  if (shard_ranks_to_stop == 0) std::atexit(stop_shard_ranks);
-  shard_ranks_to_stop = shards;
+  stop_shard_ranks_at_exit(shards);
   std::vector<char> hello;
   const Header h{Op::hello, 0, 0};
   put(hello, &h, 1);
   put(hello, fingerprint.data(), fingerprint.size());
   std::lock_guard lock(mutex_);
-  for (const std::vector<char>& answer : exchange(hello)) {
+  // A shard rank opens its file set when greeted (mapping its rows, reading
+  // its FAISS index): longer than a search may take.
+  const unsigned search_timeout_ms = timeout_ms_;
+  timeout_ms_ = std::max(timeout_ms_, kOpenTimeoutMs);
+  const std::vector<std::vector<char>> answers = exchange(hello);
+  timeout_ms_ = search_timeout_ms;
+  times_ = {};  // the greeting is no search
+  for (std::size_t s = 0; s < answers.size(); ++s) {
+    const std::vector<char>& answer = answers[s];
+    if (answer.size() > 1 && answer[0] == 0) {
+      throw InputError("dense: MPI rank " + std::to_string(s + 1) + ": " +
+                       std::string(answer.begin() + 1, answer.end()));
+    }
     if (answer != std::vector<char>{1}) {
-      throw InputError("dense: the MPI shard ranks hold another index than this pipeline's (" + fingerprint +
-                       "); they serve the first sharded index the job opened: run one per job");
+      throw InputError("dense: MPI rank " + std::to_string(s + 1) +
+                       " holds other rows than this pipeline's (" + fingerprint +
+                       "): another index, or a shard set cut from another copy of this one (rebuild the sets "
+                       "with `ralm index build PIPELINE --force`); a job serves one sharded index");
     }
   }
 }

@@ -9,61 +9,83 @@
 #include "filler_index.hpp"
 #include "knnlm_policy.hpp"
 #include "ralm/ralm.hpp"
+#include "shard_search.hpp"
 
 namespace {
 
-// `shards: K` under `mpirun -np K+1` (mpi_shards.hpp): on rank 0, the client
-// through which ranks 1..K search `n` rows of `dim` floats, each its share;
-// on a shard rank, serves its rows (and its share of `filler` rows, scanned,
-// never returned, so the job scans what one process would) and never
-// returns. `what` names the rows in the log ("passages", "entries").
-std::unique_ptr<ralm::dense::mpi_shards::ShardClient> shard_over_ranks(
-    const ralm::Params& p, const float* rows, std::int64_t n, std::int64_t dim, ralm::dense::Metric metric,
-    int threads, std::int64_t filler, const std::string& fingerprint, const std::string& what) {
-  namespace dense = ralm::dense;
+// `shards: K` under `mpirun -np K+1` (mpi_shards.hpp): checks the job's
+// size on every rank (rank 0 alone says what is wrong) and returns it.
+ralm::dense::mpi_shards::Job join_shard_job(const ralm::Params& p) {
   namespace mpi = ralm::dense::mpi_shards;
   const std::int64_t shards = p.get_int("shards");
   const mpi::Job job = mpi::join_job();
   if (job.size != shards + 1) {
-    // Every rank finds this; rank 0 alone says it.
     if (job.rank > 0) mpi::leave_job(2);
     p.fail("shards", std::to_string(shards) + " shards need " + std::to_string(shards + 1) +
                          " MPI ranks (`mpirun -np " + std::to_string(shards + 1) +
                          "`: rank 0 runs the engine); this job has " + std::to_string(job.size));
   }
-  // Rank 0 scores the speculative cache's rows itself: the shard ranks must
-  // hold the same rows and compute with the same kernels to agree with it.
-  const std::string full_fingerprint = fingerprint + " filler=" + std::to_string(filler) +
-                                       " shards=" + std::to_string(shards) +
-                                       " kernels=" + dense::scan_kernels_name(dense::default_scan_kernels());
-  if (job.rank > 0) {
-    const auto [first, count] = mpi::shard_rows(n, shards, job.rank - 1);
-    const std::int64_t filler_rows = mpi::shard_rows(filler, shards, job.rank - 1).second;
-    const float* mine = rows + first * dim;
-    const std::vector<float> with_filler = dense::vectors_with_filler(mine, count, dim, filler_rows);
-    const dense::ExactSearch exact(with_filler.empty() ? mine : with_filler.data(), count + filler_rows, dim,
-                                   metric, dense::default_scan_kernels(), threads, std::int64_t{16} << 20,
-                                   count);
+  if (job.rank == 0) mpi::stop_shard_ranks_at_exit(shards);
+  return job;
+}
+
+// What rank 0 and the shard ranks must agree on: the rows (their sample
+// checksum), what they are of (`identity`), the index, the filler and the
+// kernels (rank 0 scores the speculative cache's rows itself, with the same
+// kernels, to agree with the shards bit for bit).
+std::string shard_fingerprint(const std::string& identity, std::uint64_t rows_checksum, std::int64_t filler,
+                              std::int64_t shards) {
+  namespace dense = ralm::dense;
+  return identity + " rows=" + std::to_string(rows_checksum) + " filler=" + std::to_string(filler) +
+         " shards=" + std::to_string(shards) +
+         " kernels=" + dense::scan_kernels_name(dense::default_scan_kernels());
+}
+
+// A shard rank's life (never returns): at rank 0's greeting, opens shard
+// rank - 1's file set of `sets` and serves it with `options` (its share of
+// `filler` rows, scanned, never returned, so the job scans what one process
+// would). `what` names the rows in the log ("passages", "entries").
+[[noreturn]] void serve_shard_rank(const ralm::dense::mpi_shards::Job& job,
+                                   const ralm::dense::ShardSetSpec& sets,
+                                   ralm::dense::ShardSearchOptions options, std::int64_t filler,
+                                   const std::string& identity, const std::string& what) {
+  namespace dense = ralm::dense;
+  namespace mpi = ralm::dense::mpi_shards;
+  const std::int64_t shard = job.rank - 1;
+  mpi::serve_shard([&]() {
+    options.filler_rows = dense::shard_rows(filler, sets.shards, shard).second;
+    dense::ShardFiles files = dense::open_shard(sets, shard);
+    const std::uint64_t checksum = files.sample_checksum;
+    auto search = std::make_shared<dense::ShardSearch>(std::move(files), options);
     ralm::log_info("dense: MPI rank " + std::to_string(job.rank) + " serves " + what + " " +
-                   std::to_string(first) + ".." + std::to_string(first + count - 1));
-    mpi::serve_shard(exact, first, full_fingerprint);
-  }
-  return std::make_unique<mpi::ShardClient>(shards, dim, static_cast<unsigned>(p.get_int("timeout_ms")),
-                                            full_fingerprint);
+                   std::to_string(search->first_row()) + ".." +
+                   std::to_string(search->first_row() + search->rows() - 1) + " from " +
+                   sets.shard_dir(shard).string());
+    mpi::ServedShard served;
+    served.dim = search->dim();
+    served.first_row = search->first_row();
+    served.search = [search](const float* q, std::int64_t nq, std::int64_t k) {
+      return search->search(q, nq, k);
+    };
+    served.fingerprint = shard_fingerprint(identity, checksum, filler, sets.shards);
+    return served;
+  });
 }
 
 // The retriever of a pipeline with `shards: K`: rank 0's, searching through
-// the shard ranks (the others never return from here).
+// the shard ranks (each serving its own file set).
 std::unique_ptr<ralm::dense::DenseRetriever> sharded_retriever(
     const ralm::Params& p, std::shared_ptr<const ralm::PassageStore> store,
-    ralm::dense::DenseIndexFiles files, const ralm::dense::DenseIndexSpec& spec, std::int64_t filler) {
+    ralm::dense::DenseIndexFiles files, const ralm::dense::DenseIndexSpec& spec, std::int64_t filler,
+    const std::string& identity) {
   namespace dense = ralm::dense;
-  if (!spec.exact())
-    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
-  auto client =
-      shard_over_ranks(p, reinterpret_cast<const float*>(files.vectors->bytes()), store->size(), files.dim,
-                       spec.metric, spec.threads, filler,
-                       spec.dir.string() + " " + spec.encoder_fingerprint() + " " + spec.index, "passages");
+  namespace mpi = ralm::dense::mpi_shards;
+  const auto* rows = reinterpret_cast<const float*>(files.vectors->bytes());
+  const std::int64_t shards = p.get_int("shards");
+  auto client = std::make_unique<mpi::ShardClient>(
+      shards, files.dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+      shard_fingerprint(identity, dense::rows_sample_checksum(rows, store->size(), files.dim), filler,
+                        shards));
   auto retriever = std::make_unique<dense::DenseRetriever>(
       store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
       dense::default_scan_kernels(), 0, p.get_int("candidates"));
@@ -137,6 +159,38 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     }
   }
   const ralm::IndexRequest request = ctx.index_request();
+  spec.shards = p.get_int("shards");
+  const std::string identity = spec.index + " " + ralm::dense::metric_name(spec.metric) + " " +
+                               spec.encoder_fingerprint() + " corpus " + store->manifest().checksum;
+  const bool over_ranks = spec.shards > 1 && request == ralm::IndexRequest::AsConfigured;
+  if (over_ranks) {
+    const ralm::dense::mpi_shards::Job job = join_shard_job(p);
+    // An IVF…,Flat index's filler lives in an index of its own beside the
+    // index (filler_index.hpp), which the shard sets do not cut.
+    const bool filler_refused = p.get_int("filler_vectors") > 0 && !spec.exact();
+    if (job.rank > 0) {
+      if (filler_refused) ralm::dense::mpi_shards::leave_job(2);
+      dense::ShardSearchOptions options;
+      options.metric = spec.metric;
+      options.threads = spec.threads;
+      options.nprobe = p.get_int("nprobe");
+      options.ef_search = p.get_int("efSearch");
+      options.k_factor = p.get_int("k_factor");
+      options.min_candidates = p.get_int("candidates");
+      serve_shard_rank(job, dense::dense_shard_sets(*store, spec), options, p.get_int("filler_vectors"),
+                       identity, "passages");
+    }
+    if (filler_refused)
+      p.fail("filler_vectors", "shards over MPI ranks take filler with index: Flat only, not " + spec.index);
+  }
+  // Under mpirun, rank 0 opens (or builds) the encoder and vectors alone: it
+  // encodes queries and scores the cache's rows, and the shard ranks search,
+  // so its machine needs neither the FAISS index nor the shard sets, which
+  // `ralm index build` writes.
+  if (over_ranks) {
+    spec.shards = 1;
+    spec.index = "Flat";
+  }
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::dense_index_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -172,14 +226,13 @@ std::unique_ptr<ralm::dense::DenseRetriever> make_retriever(const ralm::Params& 
     files.faiss->set_search_parameters(p.get_int("nprobe"), p.get_int("efSearch"));
     filler = 0;
   }
-  const std::int64_t shards = p.get_int("shards");
-  // `ralm index build` writes the one index every shard rank reads its rows of.
-  if (shards == 1 || request != ralm::IndexRequest::AsConfigured) {
+  // `ralm index build` with shards: K writes the index and its K shard sets.
+  if (!over_ranks) {
     return std::make_unique<dense::DenseRetriever>(
         store, std::move(files), spec.metric, p.get_int("k_factor"), spec.threads,
         dense::default_scan_kernels(), filler, p.get_int("candidates"));
   }
-  return sharded_retriever(p, store, std::move(files), spec, filler);
+  return sharded_retriever(p, store, std::move(files), spec, filler, identity);
 }
 
 std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm::BuildContext& ctx) {
@@ -207,6 +260,27 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
     }
   }
   const ralm::IndexRequest request = ctx.index_request();
+  spec.shards = p.get_int("shards");
+  const std::string identity = spec.index + " " + dense::metric_name(spec.metric) + " " +
+                               dense::model_fingerprint(*spec.model) + " corpus " +
+                               store->manifest().checksum;
+  const bool over_ranks = spec.shards > 1 && request == ralm::IndexRequest::AsConfigured;
+  if (over_ranks) {
+    const dense::mpi_shards::Job job = join_shard_job(p);
+    if (job.rank > 0) {
+      dense::ShardSearchOptions options;
+      options.metric = spec.metric;
+      options.threads = spec.threads;
+      options.nprobe = p.get_int("nprobe");
+      options.ef_search = p.get_int("efSearch");
+      // KnnLmPolicy::search's pool: k x k_factor candidates, whatever k.
+      options.min_candidates = p.get_int("k") * p.get_int("k_factor");
+      serve_shard_rank(job, dense::datastore_shard_sets(*store, spec), options, 0, identity, "entries");
+    }
+    // As make_retriever: rank 0 keeps the entries, the shard ranks search.
+    spec.shards = 1;
+    spec.index = "Flat";
+  }
   const bool rebuild = p.get_bool("rebuild") || request == ralm::IndexRequest::Rebuild;
   if (rebuild || !dense::datastore_exists(spec)) {
     if (!rebuild && !p.get_bool("build_if_missing") && request == ralm::IndexRequest::AsConfigured) {
@@ -236,13 +310,12 @@ std::unique_ptr<ralm::dense::KnnLmPolicy> make_knnlm(const ralm::Params& p, ralm
   options.metric = spec.metric;
   options.k_factor = p.get_int("k_factor");
   options.threads = spec.threads;
-  if (p.get_int("shards") == 1 || request != ralm::IndexRequest::AsConfigured) {
-    return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
-  }
-  if (!spec.exact())
-    p.fail("shards", "shards over MPI ranks search index: Flat (exact) only, not " + spec.index);
-  auto client = shard_over_ranks(p, ds.key_rows(), ds.entries, ds.key_dim, spec.metric, spec.threads, 0,
-                                 spec.dir.string() + " " + spec.index, "entries");
+  if (!over_ranks) return std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
+  const std::int64_t shards = p.get_int("shards");
+  auto client = std::make_unique<dense::mpi_shards::ShardClient>(
+      shards, ds.key_dim, static_cast<unsigned>(p.get_int("timeout_ms")),
+      shard_fingerprint(identity, dense::rows_sample_checksum(ds.key_rows(), ds.entries, ds.key_dim), 0,
+                        shards));
   auto policy = std::make_unique<dense::KnnLmPolicy>(store, std::move(ds), options);
   policy->use_shard_ranks(std::move(client));
   return policy;
@@ -325,8 +398,9 @@ RALM_PLUGIN(
                          "rebuild the index even if it exists (`ralm index build --force`)"),
           param::integer("threads", 0, "threads for scans, encoding and FAISS; 0: the engine's").at_least(0),
           param::integer("shards", 1,
-                         "index: Flat: the passages' vectors split over this many MPI ranks (`mpirun -np "
-                         "shards+1 ralm ...`; rank 0 runs the engine); 1: searched in this process")
+                         "the index split over this many MPI ranks (`mpirun -np shards+1 ralm ...`; rank 0 "
+                         "runs the engine), each serving its file set INDEX_DIR/shard-S-of-K/, which `ralm "
+                         "index build` writes; 1: searched in this process")
               .at_least(1),
           param::integer("timeout_ms", 10000, "shards > 1: the longest a shard rank may take to answer")
               .at_least(1),
@@ -378,8 +452,9 @@ RALM_PLUGIN(
           param::boolean("rebuild", false, "rebuild the datastore even if it exists (`--force`)"),
           param::integer("threads", 0, "threads for the scan and FAISS; 0: the engine's").at_least(0),
           param::integer("shards", 1,
-                         "index: Flat: the datastore's entries split over this many MPI ranks (`mpirun -np "
-                         "shards+1 ralm ...`; rank 0 runs the engine); 1: searched in this process")
+                         "the datastore's keys split over this many MPI ranks (`mpirun -np shards+1 ralm "
+                         "...`; rank 0 runs the engine), each serving its file set DATASTORE/shard-S-of-K/, "
+                         "which `ralm datastore build` writes; 1: searched in this process")
               .at_least(1),
           param::integer("timeout_ms", 10000, "shards > 1: the longest a shard rank may take to answer")
               .at_least(1),

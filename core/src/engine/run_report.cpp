@@ -91,6 +91,20 @@ std::string dump_line(const json& j) {
 
 }  // namespace
 
+namespace {
+
+json report_times_json(const RunReport& report) {
+  json times = times_json(report.times);
+  if (const auto& r = report.remote_search) {
+    times["shard_search_s"] = r->slowest_shard_s;
+    times["network_s"] = r->wall_s - r->slowest_shard_s;
+    times["shard_exchanges"] = r->exchanges;
+  }
+  return times;
+}
+
+}  // namespace
+
 json run_summary_json(const RunReport& report) {
   json summary = {{"pipeline", report.pipeline}, {"file", report.file}, {"task", report.task}};
   if (report.task == "perplexity") {
@@ -100,7 +114,7 @@ json run_summary_json(const RunReport& report) {
                     {"perplexity", report.perplexity()},
                     {"tokens_computed", report.computed},
                     {"tokens_per_second", report.tokens_per_second()},
-                    {"times", times_json(report.times)}});
+                    {"times", report_times_json(report)}});
     return summary;
   }
   summary.update({{"requests", report.results.size()},
@@ -109,7 +123,7 @@ json run_summary_json(const RunReport& report) {
                   {"tokens_kept", report.kept},
                   {"prefix_tokens_reused", report.prefix_tokens_reused},
                   {"tokens_per_second", report.tokens_per_second()},
-                  {"times", times_json(report.times)},
+                  {"times", report_times_json(report)},
                   {"speculation", speculation_json(report.speculation)}});
   if (report.task == "qa") summary.update({{"exact_match", report.exact_match()}, {"f1", report.f1()}});
   return summary;

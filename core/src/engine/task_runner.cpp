@@ -75,10 +75,12 @@ RunReport new_report(const PipelineSpec& spec, const std::string& task) {
 
 // Builds the pipeline and runs one request per item through the engine,
 // showing progress: `prompt_of` gives an item's prompt, `book` files its
-// result, in the items' order.
+// result, in the items' order. Returns where the retriever's remote searches
+// spent their time, if it has them.
 template <class Item, class PromptOf, class Book>
-void run_requests(const PipelineSpec& spec, const Registry& registry, const std::vector<Item>& items,
-                  const char* unit, PromptOf prompt_of, Book book) {
+std::optional<Retriever::RemoteSearchTimes> run_requests(const PipelineSpec& spec, const Registry& registry,
+                                                         const std::vector<Item>& items, const char* unit,
+                                                         PromptOf prompt_of, Book book) {
   const BuiltPipeline built = build_pipeline(spec, registry);
   log_thread_layout(built);
   Engine engine(built, EngineSettings::from(spec.engine));
@@ -92,6 +94,7 @@ void run_requests(const PipelineSpec& spec, const Registry& registry, const std:
     progress.advance();
   }
   progress.finish();
+  return built.retriever ? built.retriever->remote_search_times() : std::nullopt;
 }
 
 RunReport run_generate(const PipelineSpec& spec, const Registry& registry, const TaskOverrides& overrides) {
@@ -105,7 +108,7 @@ RunReport run_generate(const PipelineSpec& spec, const Registry& registry, const
   apply_limit(prompts, task_limit(spec, overrides));
 
   RunReport report = new_report(spec, "generate");
-  run_requests(
+  report.remote_search = run_requests(
       spec, registry, prompts, "requests", [](const Prompt& p) { return p.text; },
       [&](const Prompt& p, RequestResult result) {
         result.id = p.id;
@@ -125,7 +128,7 @@ RunReport run_qa(const PipelineSpec& spec, const Registry& registry, const TaskO
                    "has no {question}; write where the question goes, e.g. \"Q: {question}\\nA:\"");
 
   RunReport report = new_report(spec, "qa");
-  run_requests(
+  report.remote_search = run_requests(
       spec, registry, questions, "questions",
       [&](const Question& q) { return qa_prompt(prompt_template, q.question); },
       [&](const Question& q, RequestResult result) {
@@ -180,6 +183,7 @@ RunReport run_perplexity(const PipelineSpec& spec, const Registry& registry, con
     progress.advance();
   }
   progress.finish();
+  if (built.retriever) report.remote_search = built.retriever->remote_search_times();
   if (report.scored == 0) {
     throw InputError(spec.file +
                      ": the held-out text has no tokens to score; check task.text or task.corpus");

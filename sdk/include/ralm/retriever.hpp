@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +42,17 @@ class Retriever : public Component {
 
   // Number of passages in the store.
   virtual std::int64_t size() const = 0;
+
+  // A retriever whose searches other processes answer (an index split over
+  // the ranks of an MPI job) says where their time went, so that a run
+  // report can tell the network from the search; nullopt (the default) for
+  // one that searches in its own process. Cumulative since it was built.
+  struct RemoteSearchTimes {
+    std::int64_t exchanges = 0;  // batches sent and answered
+    double wall_s = 0;           // from sending each batch to holding every answer, summed
+    double slowest_shard_s = 0;  // each batch's slowest remote search, summed
+  };
+  virtual std::optional<RemoteSearchTimes> remote_search_times() const { return std::nullopt; }
 };
 
 }  // namespace ralm

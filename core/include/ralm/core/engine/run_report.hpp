@@ -4,12 +4,14 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ralm/core/engine/perplexity.hpp"
 #include "ralm/core/engine/qa.hpp"
 #include "ralm/core/engine/request_result.hpp"
+#include "ralm/retriever.hpp"
 
 namespace ralm::core {
 
@@ -26,6 +28,9 @@ struct RunReport {
   std::int64_t prefix_tokens_reused = 0;  // copied from the engine's prefix cache instead of computed
   std::int64_t scored = 0;                // perplexity: target tokens scored
   double nll = 0;                         // perplexity: their summed -log p (nats)
+  // Searches answered by other processes (Retriever::remote_search_times()),
+  // over the run; absent when the retriever searches in its own process.
+  std::optional<Retriever::RemoteSearchTimes> remote_search;
 
   void add(RequestResult result);
   void add(DocumentScore score);
@@ -46,7 +51,9 @@ std::size_t identical_outputs(const RunReport& report, const RunReport& referenc
 
 // The task's figures as summary.json holds them: pipeline, file, task, the
 // counts, tokens per second, "times" (each phase in seconds, e.g.
-// "retrieval_s") and, but for perplexity, "speculation" (rounds, steps
+// "retrieval_s"; with remote searches also "shard_search_s", the slowest
+// shard's time per batch summed, and "network_s", the rest of the batches'
+// round trips) and, but for perplexity, "speculation" (rounds, steps
 // speculated and accepted, acceptance, rollbacks, real retrievals); qa adds
 // exact match and F1, perplexity its NLL and perplexity.
 nlohmann::json run_summary_json(const RunReport& report);
