@@ -1,5 +1,5 @@
 // `ralm index build PIPELINE [--force]`: builds the index of the pipeline's
-// retriever, and the datastore of its policy (kNN-LM), ahead of a run, so the
+// retriever and of its draft retriever, and the datastore of its policy (kNN-LM), ahead of a run, so the
 // first request does not pay for it. `ralm datastore build` is the same for
 // the policy alone (cmd_datastore.cpp).
 //
@@ -65,13 +65,15 @@ int build_indexes(const std::vector<std::string>& args, const GlobalOptions& glo
     std::cout << spec.file << ": the " << c->entry->info.traits.keeps << " of " << c->kind << " '"
               << c->plugin << "' is ready";
     if (c->kind == Retriever::kKind) std::cout << " (" << built.retriever->size() << " passages)";
+    if (c->kind == core::kDraftRetrieverSection)
+      std::cout << " (" << built.draft_retriever->size() << " passages)";
     std::cout << " (" << seconds << " s)\n";
   }
   return 0;
 }
 
 int run_index(const std::vector<std::string>& args, const GlobalOptions& global) {
-  return build_indexes(args, global, "index", {"retriever", "policy"});
+  return build_indexes(args, global, "index", {"retriever", core::kDraftRetrieverSection, "policy"});
 }
 
 }  // namespace ralm::cli

@@ -51,7 +51,10 @@ ResultJson speculation_stats_json(const SpeculationStats& s) {
           {"speculated", s.speculated},
           {"accepted", s.accepted},
           {"rollbacks", s.rollbacks},
-          {"real", s.real}};
+          {"real", s.real},
+          {"draft_searches", s.draft_searches},
+          {"draft_speculated", s.draft_speculated},
+          {"draft_accepted", s.draft_accepted}};
 }
 
 std::string dump_json(const ResultJson& json, int indent) {
