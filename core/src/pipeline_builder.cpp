@@ -49,15 +49,17 @@ bool same_passage(const Passage& a, const Passage& b) {
 void check_draft_store(const BuiltPipeline& built, const ComponentSpec& draft) {
   const std::int64_t n = built.draft_retriever->size();
   const std::int64_t expected = built.retriever->size();
-  const bool same =
-      n == expected &&
-      (n == 0 || (same_passage(built.draft_retriever->passage(0), built.retriever->passage(0)) &&
-                  same_passage(built.draft_retriever->passage(n - 1), built.retriever->passage(n - 1))));
-  if (same) return;
-  draft.params.fail("corpus", "the draft retriever must search the retriever's passage store, and its " +
-                                  std::to_string(n) + " passages are not the retriever's " +
-                                  std::to_string(expected) +
-                                  " (or not the same ones); give it the retriever's corpus");
+  std::string differs;
+  if (n != expected) {
+    differs = "it holds " + std::to_string(n) + " passages and the retriever " + std::to_string(expected);
+  } else if (n > 0 &&
+             !(same_passage(built.draft_retriever->passage(0), built.retriever->passage(0)) &&
+               same_passage(built.draft_retriever->passage(n - 1), built.retriever->passage(n - 1)))) {
+    differs = "its passages are not the retriever's";
+  }
+  if (differs.empty()) return;
+  draft.params.fail("corpus", "the draft retriever must search the retriever's passage store, and " +
+                                  differs + "; give it the retriever's corpus");
 }
 
 }  // namespace
