@@ -175,7 +175,7 @@ void check_draft(const PipelineSpec& spec) {
   if (!spec.find(SpeculationScheduler::kKind)) {
     spec.engine.fail("draft", mode +
                                   " drafts passages for speculation, and the pipeline has no `scheduler:` "
-                                  "section; add one (e.g. scheduler: {plugin: os3}), or set draft: off");
+                                  "section; add one, or set draft: off");
   }
 }
 
