@@ -26,20 +26,6 @@ const std::vector<std::string>& top_level_keys() {
   return keys;
 }
 
-// Each component section and the kind of component it names, in build
-// order: the draft retriever is a second retriever, built after the first.
-const std::vector<std::pair<std::string, std::string>>& component_sections() {
-  static const std::vector<std::pair<std::string, std::string>> sections = [] {
-    std::vector<std::pair<std::string, std::string>> all;
-    for (const std::string& kind : component_kinds()) {
-      all.emplace_back(kind, kind);
-      if (kind == Retriever::kKind) all.emplace_back(kind, kDraftRetrieverSection);
-    }
-    return all;
-  }();
-  return sections;
-}
-
 const Value* plugin_of(const Value& section) {
   return section.kind() == Value::Kind::Map ? section.find("plugin") : nullptr;
 }
@@ -212,6 +198,18 @@ Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& over
     apply_override(tree, registry ? use_current_names(o, tree, *registry) : o);
   drop_nulls(tree);
   return tree;
+}
+
+const std::vector<std::pair<std::string, std::string>>& component_sections() {
+  static const std::vector<std::pair<std::string, std::string>> sections = [] {
+    std::vector<std::pair<std::string, std::string>> all;
+    for (const std::string& kind : component_kinds()) {
+      all.emplace_back(kind, kind);
+      if (kind == Retriever::kKind) all.emplace_back(kind, kDraftRetrieverSection);
+    }
+    return all;
+  }();
+  return sections;
 }
 
 const ComponentSpec* PipelineSpec::find(const std::string& kind) const {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ralm/core/registry.hpp"
@@ -46,6 +47,10 @@ Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Ov
 // The section of a retriever that speculation asks for candidates
 // (engine.draft), verified by the pipeline's `retriever:` as the cache is.
 inline constexpr const char* kDraftRetrieverSection = "draft_retriever";
+
+// Each component section as {kind of component, section name}, in build
+// order: the draft retriever is a second retriever, built after the first.
+const std::vector<std::pair<std::string, std::string>>& component_sections();
 
 struct ComponentSpec {
   std::string kind;    // the section: "retriever", or "draft_retriever" for a second retriever
