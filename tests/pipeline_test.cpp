@@ -271,6 +271,18 @@ TEST(PipelineErrors, MissingFilesAndExtendsCycles) {
   EXPECT_NE(error_of(self).find("extends cycle: self.yaml -> self.yaml"), std::string::npos);
 }
 
+TEST(PipelineErrors, ADeviceOrAHugeFileIsRefusedNotReadForever) {
+  TempDir dir;
+  const auto device = dir.write("device.yaml", "extends: /dev/zero\n");
+  EXPECT_EQ(error_of(device), "/dev/zero: not a regular file; a pipeline is a YAML file, name one");
+  const auto folder = dir.write("folder.yaml", "extends: .\n");
+  EXPECT_NE(error_of(folder).find(": not a regular file;"), std::string::npos) << error_of(folder);
+  const auto huge = dir.write("huge.yaml", "# " + std::string((16u << 20) + 1, 'x') + "\n");
+  EXPECT_NE(error_of(huge).find("huge.yaml: 16777220 bytes, more than a pipeline's limit of 16777216"),
+            std::string::npos)
+      << error_of(huge);
+}
+
 TEST(PipelineErrors, DuplicateKeysAreRejected) {
   TempDir dir;
   const auto file = dir.write("p.yaml", std::string(kRetriever) + "  k: 1\n  k: 2\n");

@@ -2,8 +2,9 @@
 # The xapian retriever in pipelines, with `xapian-tcpsrv` servers this test
 # starts on 127.0.0.1 and stops: `ralm index build` writes 3 shards; RaLMSpec
 # (speculation, prefetch, asynchronous verification) over the remote shards
-# gives exactly the outputs of its non-speculative baseline, and the same as
-# over the local shards; a bad host, a port with nothing listening and a shard
+# gives exactly the outputs of its non-speculative baseline, with a batch's
+# queries at once (parallel_queries, the default 8) or one after another,
+# and the same as over the local shards; a bad host, a port with nothing listening and a shard
 # count that does not match the index are one error line each (exit 2); a
 # shard killed mid-run is one line naming it (exit 1), within the timeout.
 #   xapian_pipeline_test.sh RALM SOURCE_DIR
@@ -72,14 +73,17 @@ p2=$port
 remote=", remote: [127.0.0.1:$p0, 127.0.0.1:$p1, 127.0.0.1:$p2], timeout_ms: 3000"
 write_pipeline remote "$remote"
 write_pipeline remote-ralmspec "$remote" "$speculation"
+write_pipeline remote-ralmspec-sequential "$remote, parallel_queries: 1" "$speculation"
 
-for p in local remote remote-ralmspec; do
+for p in local remote remote-ralmspec remote-ralmspec-sequential; do
   "$ralm" run "$work/$p.yaml" > "$work/$p.log" 2>&1 || die "ralm run $p failed: $(tail -n 3 "$work/$p.log")"
 done
 check "remote shards give the local shards' outputs" diff <(outputs local) <(outputs remote)
 check "remote shards give the local shards' passages and scores" diff <(hits local) <(hits remote)
 check "passages were retrieved" test "$(hits local | grep -c '"score"')" -eq 4
 check "RaLMSpec over remote shards gives its baseline's outputs" diff <(outputs remote) <(outputs remote-ralmspec)
+check "RaLMSpec verifying one query after another gives them too" \
+  diff <(outputs remote) <(outputs remote-ralmspec-sequential)
 check "the outputs are not empty" test "$(outputs remote | grep -c '"output_ids":\[[0-9]')" -eq 4
 
 # expect_one_line NAME STATUS PATTERN PIPELINE: `ralm run` exits STATUS with

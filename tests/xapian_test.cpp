@@ -3,10 +3,15 @@
 // 127.0.0.1; score() equals search(); a shard that dies mid-run, a bad host,
 // a port with nothing listening and a shard list that does not match the
 // index each give one clear error, or with partial results a counted search
-// of the others.
+// of the others. A batch runs its queries at once on a pool of connections
+// (parallel_queries): the same rankings as one after another, and the same
+// errors, from every thread at once, as one line, leaving no thread behind;
+// connections a server closed while idle are opened again.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <thread>
 
 #include "ralm/core/corpus/corpus_builder.hpp"
 #include "ralm/error.hpp"
@@ -55,6 +60,29 @@ std::vector<xs::ShardLocation> local_shards(const fs::path& dir, std::int64_t co
 
 xs::ShardLocation remote(unsigned port) {
   return {.path = {}, .host = "127.0.0.1", .port = port};
+}
+
+xs::RetrieverSettings with_parallel_queries(std::int64_t parallel) {
+  xs::RetrieverSettings settings;
+  settings.parallel_queries = parallel;
+  return settings;
+}
+
+// The threads of this process: a batch's threads must all have ended.
+std::int64_t thread_count() {
+  std::int64_t n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
+// queries() repeated to `n`: a batch wider than the pool, so threads take
+// several queries each.
+std::vector<std::string> batch_of(std::size_t n) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(queries()[i % queries().size()]);
+  return out;
 }
 
 class XapianShards : public ::testing::Test {
@@ -137,35 +165,163 @@ TEST_F(XapianShards, ScoreEqualsSearchBitForBit) {
   }
 }
 
-TEST_F(XapianShards, AShardKilledMidRunIsAnErrorNamingIt) {
+// A batch over remote shards, its queries at once (8 threads over 20
+// queries): bit for bit the rankings of one query after another and of one
+// local database, in the same order; score_batch() likewise.
+TEST_F(XapianShards, AParallelBatchOverRemoteShardsRanksAsOneAfterAnother) {
   ShardServer s0(xs::shard_path(three(), 0)), s1(xs::shard_path(three(), 1)), s2(xs::shard_path(three(), 2));
-  xs::RetrieverSettings settings;
-  settings.open.timeout_ms = 2000;
-  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())}, settings);
-  ASSERT_FALSE(r.search(queries(), 3)[0].empty());
-  s1.stop();
-  const auto started = std::chrono::steady_clock::now();
-  try {
-    r.search(queries(), 3);
-    FAIL() << "a search with a dead shard succeeded";
-  } catch (const ralm::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(s1.port())), std::string::npos)
-        << e.what();
+  const std::vector<xs::ShardLocation> where = {remote(s0.port()), remote(s1.port()), remote(s2.port())};
+  xs::XapianRetriever parallel(store_, where, with_parallel_queries(8));
+  xs::XapianRetriever sequential(store_, where, with_parallel_queries(1));
+  xs::XapianRetriever single(store_, local_shards(one(), 1), with_parallel_queries(1));
+  const std::vector<std::string> batch = batch_of(20);
+  const auto got = parallel.search(batch, 10);
+  for (xs::XapianRetriever* other : {&sequential, &single}) {
+    const auto want = other->search(batch, 10);
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t q = 0; q < got.size(); ++q) {
+      ASSERT_EQ(got[q].size(), want[q].size()) << batch[q];
+      for (std::size_t i = 0; i < got[q].size(); ++i) {
+        EXPECT_EQ(got[q][i].id, want[q][i].id) << batch[q] << " rank " << i;
+        EXPECT_EQ(got[q][i].score, want[q][i].score) << batch[q] << " rank " << i;
+      }
+    }
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  std::vector<ralm::PassageId> ids;
+  for (const ralm::Hit& h : got[0])
+    ids.push_back(h.id);
+  ids.push_back(store_->size() - 1);
+  const std::vector<float> scores = parallel.score_batch(batch, ids);
+  ASSERT_EQ(scores.size(), batch.size() * ids.size());
+  for (std::size_t q = 0; q < batch.size(); ++q) {
+    const std::vector<float> row = sequential.score(batch[q], ids);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      EXPECT_EQ(scores[q * ids.size() + i], row[i]) << batch[q] << " id " << ids[i];
+  }
 }
 
-TEST_F(XapianShards, PartialResultsSearchTheShardsLeftAndCountIt) {
+// Asynchronous verification searches on one thread while the request scores
+// its cache on another (sdk/include/ralm/retriever.hpp): both at once, over
+// one pool, give what each gives alone.
+TEST_F(XapianShards, SearchAndScoreFromTwoThreadsAtOnceGiveWhatEachGivesAlone) {
   ShardServer s0(xs::shard_path(three(), 0)), s1(xs::shard_path(three(), 1)), s2(xs::shard_path(three(), 2));
-  xs::RetrieverSettings settings;
+  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())},
+                        with_parallel_queries(4));
+  const std::vector<std::string> batch = batch_of(12);
+  const std::vector<ralm::PassageId> ids = {0, 5, 17, store_->size() - 1};
+  const auto hits = r.search(batch, 5);
+  const std::vector<float> scores = r.score_batch(batch, ids);
+  int searches_differ = 0, scores_differ = 0;
+  {
+    std::jthread searching([&] {
+      for (int i = 0; i < 5; ++i) {
+        const auto again = r.search(batch, 5);
+        for (std::size_t q = 0; q < batch.size(); ++q) {
+          for (std::size_t h = 0; h < again[q].size(); ++h)
+            searches_differ += again[q][h].id != hits[q][h].id || again[q][h].score != hits[q][h].score;
+        }
+      }
+    });
+    for (int i = 0; i < 5; ++i)
+      scores_differ += r.score_batch(batch, ids) != scores;
+  }
+  EXPECT_EQ(searches_differ, 0);
+  EXPECT_EQ(scores_differ, 0);
+}
+
+// A server closes connections idle longer than its --idle-timeout; the
+// pooled connections it closed are opened again, and the batch succeeds.
+TEST_F(XapianShards, ConnectionsTheServersClosedWhileIdleAreOpenedAgain) {
+  ShardServer s0(xs::shard_path(three(), 0), 300), s1(xs::shard_path(three(), 1), 300),
+      s2(xs::shard_path(three(), 2), 300);
+  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())},
+                        with_parallel_queries(4));
+  const std::vector<std::string> batch = batch_of(8);
+  const auto first = r.search(batch, 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const auto again = r.search(batch, 5);
+  ASSERT_EQ(again.size(), first.size());
+  for (std::size_t q = 0; q < first.size(); ++q) {
+    ASSERT_EQ(again[q].size(), first[q].size());
+    for (std::size_t h = 0; h < first[q].size(); ++h)
+      EXPECT_EQ(again[q][h].id, first[q][h].id);
+  }
+  EXPECT_EQ(r.live_shards(), 3);
+}
+
+TEST_F(XapianShards, ParallelQueriesBelowOneIsRefused) {
+  EXPECT_THROW(xs::XapianRetriever(store_, local_shards(one(), 1), with_parallel_queries(0)),
+               ralm::InputError);
+}
+
+void expect_one_error_naming(xs::XapianRetriever& r, const std::vector<std::string>& batch, unsigned port,
+                             std::chrono::seconds within) {
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    r.search(batch, 3);
+    FAIL() << "a search with a dead shard succeeded";
+  } catch (const ralm::Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, within);
+}
+
+void expect_killed_shard_is_one_error(const std::shared_ptr<const ralm::PassageStore>& store,
+                                      const fs::path& three, std::int64_t parallel) {
+  ShardServer s0(xs::shard_path(three, 0)), s1(xs::shard_path(three, 1)), s2(xs::shard_path(three, 2));
+  xs::RetrieverSettings settings = with_parallel_queries(parallel);
+  settings.open.timeout_ms = 2000;
+  xs::XapianRetriever r(store, {remote(s0.port()), remote(s1.port()), remote(s2.port())}, settings);
+  const std::vector<std::string> batch = batch_of(20);
+  ASSERT_FALSE(r.search(batch, 3)[0].empty());
+  const std::int64_t threads = thread_count();
+  s1.stop();
+  expect_one_error_naming(r, batch, s1.port(), std::chrono::seconds(10));
+  // Again, on connections that broke last time: the same one error.
+  expect_one_error_naming(r, batch, s1.port(), std::chrono::seconds(10));
+  EXPECT_EQ(thread_count(), threads);
+}
+
+TEST_F(XapianShards, AShardKilledMidRunIsAnErrorNamingIt) {
+  expect_killed_shard_is_one_error(store_, three(), 1);
+}
+
+TEST_F(XapianShards, AShardKilledMidBatchIsOneErrorFromParallelQueries) {
+  expect_killed_shard_is_one_error(store_, three(), 8);
+}
+
+// A shard that hangs: every thread's round trip waits out the timeout at
+// once, then one probe names it; the threads do not probe one after another.
+TEST_F(XapianShards, AStalledShardIsOneErrorWithinAboutTwoTimeouts) {
+  ShardServer s0(xs::shard_path(three(), 0)), s1(xs::shard_path(three(), 1)), s2(xs::shard_path(three(), 2));
+  xs::RetrieverSettings settings = with_parallel_queries(8);
+  settings.open.timeout_ms = 1000;
+  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())}, settings);
+  const std::vector<std::string> batch = batch_of(16);
+  ASSERT_FALSE(r.search(batch, 3)[0].empty());
+  const std::int64_t threads = thread_count();
+  s1.pause();
+  // Sequential probes by 8 threads would take 8 timeouts and more.
+  expect_one_error_naming(r, batch, s1.port(), std::chrono::seconds(5));
+  EXPECT_EQ(thread_count(), threads);
+}
+
+void expect_partial_results_counted(const std::shared_ptr<const ralm::PassageStore>& store,
+                                    const fs::path& three, std::int64_t parallel) {
+  ShardServer s0(xs::shard_path(three, 0)), s1(xs::shard_path(three, 1)), s2(xs::shard_path(three, 2));
+  xs::RetrieverSettings settings = with_parallel_queries(parallel);
   settings.partial_results = true;
   settings.open.timeout_ms = 2000;
-  xs::XapianRetriever r(store_, {remote(s0.port()), remote(s1.port()), remote(s2.port())}, settings);
+  xs::XapianRetriever r(store, {remote(s0.port()), remote(s1.port()), remote(s2.port())}, settings);
+  const std::vector<std::string> batch = batch_of(20);
+  ASSERT_FALSE(r.search(batch, 5)[0].empty());
   EXPECT_EQ(r.partial_searches(), 0);
   s1.stop();
-  const auto results = r.search(queries(), 5);
+  const auto results = r.search(batch, 5);
   EXPECT_EQ(r.live_shards(), 2);
-  EXPECT_EQ(r.partial_searches(), static_cast<std::int64_t>(queries().size()));
+  EXPECT_EQ(r.partial_searches(), static_cast<std::int64_t>(batch.size()));
   bool any = false;
   for (const auto& hits : results) {
     for (const ralm::Hit& h : hits) {
@@ -174,6 +330,20 @@ TEST_F(XapianShards, PartialResultsSearchTheShardsLeftAndCountIt) {
     }
   }
   EXPECT_TRUE(any);
+  // Scores count too, one per query, and agree with the searches left.
+  const std::vector<ralm::PassageId> ids = {results[0][0].id, results[1][0].id};
+  const std::vector<float> scores = r.score_batch(std::span(batch).first(2), ids);
+  EXPECT_EQ(scores[0], results[0][0].score);
+  EXPECT_EQ(scores[3], results[1][0].score);
+  EXPECT_EQ(r.partial_searches(), static_cast<std::int64_t>(batch.size()) + 2);
+}
+
+TEST_F(XapianShards, PartialResultsSearchTheShardsLeftAndCountIt) {
+  expect_partial_results_counted(store_, three(), 1);
+}
+
+TEST_F(XapianShards, PartialResultsWithParallelQueriesCountEachQueryOnce) {
+  expect_partial_results_counted(store_, three(), 8);
 }
 
 TEST_F(XapianShards, UnreachableShardsAreOneErrorNamingHostAndPort) {

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -107,6 +108,19 @@ std::string one_line(std::string s) {
 
 Value read_yaml_file(const std::filesystem::path& file) {
   const std::string name = file.string();
+  // A device or pipe (`extends: /dev/zero`) would be read forever, and a
+  // multi-megabyte file is no pipeline: both are refused before parsing.
+  if (std::error_code ec; std::filesystem::exists(file, ec) && !std::filesystem::is_regular_file(file, ec)) {
+    throw InputError(name + ": not a regular file; a pipeline is a YAML file, name one");
+  }
+  constexpr std::uintmax_t kMaxPipelineBytes = 16u << 20;
+  if (std::error_code ec; std::filesystem::is_regular_file(file, ec)) {
+    if (const std::uintmax_t bytes = std::filesystem::file_size(file, ec); !ec && bytes > kMaxPipelineBytes) {
+      throw InputError(name + ": " + std::to_string(bytes) + " bytes, more than a pipeline's limit of " +
+                       std::to_string(kMaxPipelineBytes) +
+                       "; name the pipeline's YAML file, not a data file");
+    }
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::error_code ec;

@@ -55,6 +55,7 @@ std::unique_ptr<xs::XapianRetriever> make_retriever(const ralm::Params& p, ralm:
   settings.open.timeout_ms = static_cast<unsigned>(p.get_int("timeout_ms"));
   settings.open.connect_timeout_ms = static_cast<unsigned>(p.get_int("connect_timeout_ms"));
   settings.partial_results = p.get_string("on_shard_failure") == "partial";
+  settings.parallel_queries = p.get_int("parallel_queries");
   return std::make_unique<xs::XapianRetriever>(store, std::move(shards), settings);
 }
 
@@ -82,6 +83,10 @@ RALM_PLUGIN("xapian", "0.1.0", "BM25 through Xapian, over local or remote (xapia
                         "a shard that fails mid-run: `error` (one line naming it) or `partial` (search "
                         "the others, logged and counted)")
               .one_of({"error", "partial"}),
+          param::integer("parallel_queries", 8,
+                         "how many of a batch's queries run at once, each on its own connection to every "
+                         "shard (a batch then costs about one round trip); 1: one after another")
+              .between(1, 64),
           param::boolean("build_if_missing", true,
                          "build the local index on first use when it does not exist"),
           param::boolean("rebuild", false,

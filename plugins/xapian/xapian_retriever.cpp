@@ -1,100 +1,77 @@
 #include "xapian_retriever.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "ralm/error.hpp"
-#include "ralm/log.hpp"
 #include "ralm/text_analysis/analyzer.hpp"
 
 namespace ralm::xapian_shards {
 
 XapianRetriever::XapianRetriever(std::shared_ptr<const PassageStore> store, std::vector<ShardLocation> shards,
                                  RetrieverSettings settings)
-    : store_(std::move(store)), shards_(std::move(shards)), settings_(settings) {
-  if (shards_.empty()) throw InputError("xapian: no shards to search");
-  for (std::int64_t s = 0; s < static_cast<std::int64_t>(shards_.size()); ++s)
-    live_.push_back(s);
-  open_live_shards();
-  if (db_.get_doccount() != static_cast<Xapian::doccount>(store_->size())) {
-    throw InputError("xapian: the " + std::to_string(shards_.size()) + " shards hold " +
-                     std::to_string(db_.get_doccount()) + " passages, " + store_->dir().string() + " has " +
-                     std::to_string(store_->size()) + "; rebuild the index with `ralm index build --force`");
+    : store_(std::move(store)),
+      settings_(settings),
+      connections_(store_, std::move(shards), settings.open, settings.partial_results) {
+  if (connections_.doccount() != static_cast<Xapian::doccount>(store_->size())) {
+    throw InputError("xapian: the " + std::to_string(connections_.shard_count()) + " shards hold " +
+                     std::to_string(connections_.doccount()) + " passages, " + store_->dir().string() +
+                     " has " + std::to_string(store_->size()) +
+                     "; rebuild the index with `ralm index build --force`");
+  }
+  if (settings_.parallel_queries < 1) {
+    throw InputError("xapian: parallel_queries = " + std::to_string(settings_.parallel_queries) +
+                     "; give 1 or more");
   }
 }
 
-std::int64_t XapianRetriever::live_shards() const {
-  std::lock_guard lock(mutex_);
-  return static_cast<std::int64_t>(live_.size());
-}
-
-void XapianRetriever::open_live_shards() {
-  Xapian::Database combined;
-  const auto count = static_cast<std::int64_t>(shards_.size());
-  for (const std::int64_t s : live_)
-    combined.add_database(
-        open_shard(shards_[static_cast<std::size_t>(s)], s, count, *store_, settings_.open));
-  db_ = combined;
-}
-
-std::string XapianRetriever::probe_shards() {
-  std::string failed;
-  std::vector<std::int64_t> answering;
-  const auto count = static_cast<std::int64_t>(shards_.size());
-  for (const std::int64_t s : live_) {
-    const ShardLocation& where = shards_[static_cast<std::size_t>(s)];
+// Threads of our own rather than the kernels' pool: these wait on the
+// network, and a pool shared with the model's matrix products would stall
+// them; a thread costs tens of microseconds, a round trip far more.
+void XapianRetriever::for_each_query(std::size_t n, const QueryTask& task) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
     try {
-      (void)open_shard(where, s, count, *store_, settings_.open).get_doccount();
-      answering.push_back(s);
-    } catch (const Error&) {
-      failed += (failed.empty() ? "" : ", ") + where.name();
+      const ShardConnections::Lease connection = connections_.lease();
+      for (std::size_t i; !stop && (i = next++) < n;)
+        task(*connection, i, stop);
+    } catch (const BatchStopped&) {
+      // The thread whose error stopped the batch reports it.
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      stop = true;
     }
-  }
-  if (settings_.partial_results) live_ = answering;
-  return failed;
-}
-
-// With every shard live, combined document c is passage c - 1 (see
-// shard_index.hpp); with some dropped, Xapian interleaves the live ones.
-PassageId XapianRetriever::passage_of(Xapian::docid combined) const {
-  const auto m = static_cast<std::int64_t>(live_.size()), n = static_cast<std::int64_t>(shards_.size());
-  const std::int64_t c = static_cast<std::int64_t>(combined) - 1;
-  return (c / m) * n + live_[static_cast<std::size_t>(c % m)];
-}
-
-Xapian::MSet XapianRetriever::run(const Xapian::Query& query, Xapian::doccount count) {
-  // A failed search probes every shard: one that does not answer is named
-  // (or, with partial results, dropped); when all answer, the search is
-  // retried once on fresh connections (a shard restarted since the last
-  // search answers again). Each round drops a shard or ends, so this ends.
-  for (int attempt = 0;; ++attempt) {
+  };
+  const std::size_t threads = std::min(n, static_cast<std::size_t>(settings_.parallel_queries));
+  {
+    std::vector<std::jthread> helpers;
     try {
-      Xapian::Enquire enquire(db_);
-      enquire.set_query(query);
-      enquire.set_weighting_scheme(Xapian::BM25Weight(settings_.k1, 0, 1, settings_.b, 0.5));
-      // Every matching document is weighed (check_at_least: all of them):
-      // Xapian 1.4.22's pruning of a database of several shards dropped
-      // documents that belong in the top k (xapian_test's rankings caught
-      // it), and exact rankings are what RaLMSpec's verification compares.
-      Xapian::MSet mset = enquire.get_mset(0, count, db_.get_doccount());
-      return mset;
-    } catch (const Xapian::Error& e) {
-      const std::string failed = probe_shards();
-      if (!failed.empty()) {
-        if (!settings_.partial_results) {
-          throw Error("xapian: shard " + failed + " did not answer (timeout_ms " +
-                      std::to_string(settings_.open.timeout_ms) + "): " + e.get_description() +
-                      "; start it again, or set on_shard_failure: partial to search the others");
-        }
-        if (live_.empty()) throw Error("xapian: no shard answers: " + e.get_description());
-        log_warn("xapian: searching without shard " + failed + " (" + std::to_string(live_.size()) + " of " +
-                 std::to_string(shards_.size()) + " left): " + e.get_description());
-      } else if (attempt > 0) {
-        throw Error("xapian: search failed: " + e.get_description());
-      }
-      open_live_shards();
+      for (std::size_t t = 1; t < threads; ++t)
+        helpers.emplace_back(work);
+    } catch (...) {
+      stop = true;  // the helpers started end at their next query
+      throw;
     }
+    work();
   }
+  if (failure) std::rethrow_exception(failure);
+}
+
+Xapian::MSet XapianRetriever::run(ShardConnection& connection, const Xapian::Query& query,
+                                  Xapian::doccount count, std::atomic<bool>& stop) {
+  const Xapian::BM25Weight weighting(settings_.k1, 0, 1, settings_.b, 0.5);
+  return connections_.run(connection, query, weighting, count, stop);
+}
+
+void XapianRetriever::count_if_partial(const ShardConnection& connection) {
+  if (static_cast<std::int64_t>(connection.live.size()) < connections_.shard_count()) ++partial_searches_;
 }
 
 Xapian::Query XapianRetriever::parse(std::string_view text) const {
@@ -114,14 +91,15 @@ Xapian::Query XapianRetriever::parse(std::string_view text) const {
 // to the lower id. Two weights that round to one float could come back in
 // the other order, or one of them beyond k, so the search goes on while the
 // k-th float ties with the last weight fetched.
-std::vector<Hit> XapianRetriever::top_k(const Xapian::Query& query, std::int64_t k) {
+std::vector<Hit> XapianRetriever::top_k(ShardConnection& connection, const Xapian::Query& query,
+                                        std::int64_t k, std::atomic<bool>& stop) {
   auto count = static_cast<Xapian::doccount>(k);
   for (;;) {
-    const Xapian::MSet mset = run(query, count);
+    const Xapian::MSet mset = run(connection, query, count, stop);
     std::vector<Hit> hits;
     hits.reserve(mset.size());
     for (auto it = mset.begin(); it != mset.end(); ++it)
-      hits.push_back({passage_of(*it), static_cast<float>(it.get_weight())});
+      hits.push_back({connections_.passage_of(connection, *it), static_cast<float>(it.get_weight())});
     const bool more = mset.size() == count && static_cast<std::int64_t>(hits.size()) >= k &&
                       hits.back().score == hits[static_cast<std::size_t>(k - 1)].score;
     if (!more || count >= static_cast<Xapian::doccount>(size())) {
@@ -140,16 +118,15 @@ std::vector<std::vector<Hit>> XapianRetriever::search(std::span<const std::strin
   std::vector<Xapian::Query> parsed;
   for (const std::string& q : queries)
     parsed.push_back(parse(q));
-  std::lock_guard lock(mutex_);
-  std::vector<std::vector<Hit>> results;
-  for (const Xapian::Query& q : parsed) {
-    results.push_back(top_k(q, k));
-    if (live_.size() < shards_.size()) ++partial_searches_;
-  }
+  std::vector<std::vector<Hit>> results(parsed.size());
+  for_each_query(parsed.size(), [&](ShardConnection& connection, std::size_t i, std::atomic<bool>& stop) {
+    results[i] = top_k(connection, parsed[i], k, stop);
+    count_if_partial(connection);
+  });
   return results;
 }
 
-std::vector<float> XapianRetriever::score(std::string_view query, std::span<const PassageId> ids) {
+Xapian::Query XapianRetriever::restrict_to(const Xapian::Query& query, std::span<const PassageId> ids) const {
   std::vector<Xapian::Query> filter;
   for (const PassageId id : ids) {
     if (id < 0 || id >= size()) {
@@ -158,22 +135,41 @@ std::vector<float> XapianRetriever::score(std::string_view query, std::span<cons
     }
     filter.emplace_back("Q" + std::to_string(id));
   }
-  const Xapian::Query restricted(Xapian::Query::OP_FILTER, parse(query),
-                                 Xapian::Query(Xapian::Query::OP_OR, filter.begin(), filter.end()));
+  return Xapian::Query(Xapian::Query::OP_FILTER, query,
+                       Xapian::Query(Xapian::Query::OP_OR, filter.begin(), filter.end()));
+}
+
+std::vector<float> XapianRetriever::score_row(ShardConnection& connection, const Xapian::Query& restricted,
+                                              std::span<const PassageId> ids, std::atomic<bool>& stop) {
   std::unordered_map<PassageId, float> found;
-  {
-    std::lock_guard lock(mutex_);
-    const Xapian::MSet mset = run(restricted, static_cast<Xapian::doccount>(ids.size()));
-    for (auto it = mset.begin(); it != mset.end(); ++it)
-      found[passage_of(*it)] = static_cast<float>(it.get_weight());
-    if (live_.size() < shards_.size()) ++partial_searches_;
-  }
+  const Xapian::MSet mset = run(connection, restricted, static_cast<Xapian::doccount>(ids.size()), stop);
+  for (auto it = mset.begin(); it != mset.end(); ++it)
+    found[connections_.passage_of(connection, *it)] = static_cast<float>(it.get_weight());
+  count_if_partial(connection);
   std::vector<float> out;
   out.reserve(ids.size());
   for (const PassageId id : ids) {
     const auto it = found.find(id);
     out.push_back(it == found.end() ? 0.0f : it->second);
   }
+  return out;
+}
+
+std::vector<float> XapianRetriever::score(std::string_view query, std::span<const PassageId> ids) {
+  const std::string text(query);
+  return score_batch({&text, 1}, ids);
+}
+
+std::vector<float> XapianRetriever::score_batch(std::span<const std::string> queries,
+                                                std::span<const PassageId> ids) {
+  std::vector<Xapian::Query> restricted;
+  for (const std::string& q : queries)
+    restricted.push_back(restrict_to(parse(q), ids));
+  std::vector<float> out(queries.size() * ids.size());
+  for_each_query(restricted.size(), [&](ShardConnection& connection, std::size_t i, std::atomic<bool>& stop) {
+    const std::vector<float> row = score_row(connection, restricted[i], ids, stop);
+    std::copy(row.begin(), row.end(), out.begin() + static_cast<std::ptrdiff_t>(i * ids.size()));
+  });
   return out;
 }
 

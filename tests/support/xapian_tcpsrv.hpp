@@ -1,7 +1,8 @@
 // A `xapian-tcpsrv` serving one shard database on 127.0.0.1, for the tests
 // and the benchmark: started on a free port, ready once a client can open
 // the shard, and stopped (with every process it forked for a connection, as
-// a machine going down would) on destruction.
+// a machine going down would) on destruction; paused, it stalls like a
+// machine that hangs.
 #pragma once
 
 #include <netinet/in.h>
@@ -36,7 +37,9 @@ inline unsigned free_port() {
 // One `xapian-tcpsrv` serving a shard on 127.0.0.1, stopped on destruction.
 class ShardServer {
  public:
-  explicit ShardServer(const std::filesystem::path& db) : port_(free_port()) {
+  // `idle_timeout_ms`: how long the server keeps an idle connection (0: its
+  // default, 60 s).
+  explicit ShardServer(const std::filesystem::path& db, unsigned idle_timeout_ms = 0) : port_(free_port()) {
     pid_ = ::fork();
     if (pid_ > 0) ::setpgid(pid_, pid_);
     if (pid_ == 0) {
@@ -46,6 +49,11 @@ class ShardServer {
       const std::string port = std::to_string(port_);
       // Its log (a line per connection) would drown the caller's output.
       ::freopen("/dev/null", "w", stdout);
+      const std::string idle = std::to_string(idle_timeout_ms);
+      if (idle_timeout_ms > 0) {
+        ::execlp("xapian-tcpsrv", "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port.c_str(),
+                 "--idle-timeout", idle.c_str(), db.c_str(), static_cast<char*>(nullptr));
+      }
       ::execlp("xapian-tcpsrv", "xapian-tcpsrv", "--interface", "127.0.0.1", "--port", port.c_str(),
                db.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
@@ -67,6 +75,11 @@ class ShardServer {
   ShardServer& operator=(const ShardServer&) = delete;
 
   unsigned port() const { return port_; }
+  // Stops the server and its connections' processes without closing their
+  // sockets, as a machine that hangs would: clients wait for their timeout.
+  void pause() {
+    if (pid_ > 0) ::kill(-pid_, SIGSTOP);
+  }
   void stop() {
     if (pid_ <= 0) return;
     ::kill(-pid_, SIGKILL);

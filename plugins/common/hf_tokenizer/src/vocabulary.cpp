@@ -12,7 +12,10 @@ Vocabulary Vocabulary::from_json(const JsonField& field) {
   const auto limit = static_cast<std::int64_t>(field.value().size()) + kMaxUnusedIds;
   for (const auto& [token, id] : field.value().items()) {
     // The path is built only for an error: a vocabulary has 100,000s of entries.
-    const auto at = [&] { return JsonField(id, field.path() + "[\"" + token + "\"]", field.source()); };
+    // (Captured by name: clang 14 cannot capture a structured binding.)
+    const auto at = [&, &token = token, &id = id] {
+      return JsonField(id, field.path() + "[\"" + token + "\"]", field.source());
+    };
     if (!id.is_number_integer() || id.get<std::int64_t>() < 0)
       at().fail("must be an id (a non-negative integer)");
     if (id.get<std::int64_t>() >= limit) {
