@@ -14,7 +14,7 @@ namespace ralm::core {
 // policies, choosing tokens), so the parts add up to `total` exactly.
 struct PhaseTimes {
   double retrieval = 0;     // retriever calls: real searches and passage text
-  double cache = 0;         // speculation: ranking the speculative cache, and its passages' text
+  double cache = 0;         // speculation: cache ranking, draft searches, passage text
   double prefill = 0;       // model evaluations of more than one token
   double decode = 0;        // one-token model evaluations
   double verification = 0;  // speculation: batched retrievals that check speculated steps
