@@ -112,8 +112,11 @@ TEST(DraftCli, EveryDraftModeGivesTheBaselinesOutputs) {
     }
   }
   EXPECT_GT(draft_accepted, 0);
-  // engine.draft: off is RaLMSpec as before: no draft is built or searched.
-  const auto off = w.run({"run", "draft.yaml", "--set", "engine.draft=off"});
+  // engine.draft: off is RaLMSpec as before: no draft is built (its missing
+  // index is not even looked for) or searched.
+  const auto off =
+      w.run({"run", "draft.yaml", "--set", "engine.draft=off", "--set", "draft_retriever.index_dir=nowhere",
+             "--set", "draft_retriever.build_if_missing=false"});
   ASSERT_EQ(off.exit_code, 0) << off.err;
   expect_same_outputs(w.outputs("draft"), baseline, "off");
   EXPECT_FALSE(w.summary("draft")["speculation"].contains("draft"));
