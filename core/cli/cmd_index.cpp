@@ -1,9 +1,10 @@
 // `ralm index build PIPELINE [--force] [--shards K]`: builds the index of the
-// pipeline's retriever, and the datastore of its policy (kNN-LM), ahead of a
-// run, so the first request does not pay for it. `ralm datastore build` is
-// the same for the policy alone (cmd_datastore.cpp). --shards K is
-// `--set SECTION.shards=K` for each section built whose component takes a
-// `shards` setting: such a component writes its index in K shards.
+// pipeline's retriever and of its draft retriever, and the datastore of its
+// policy (kNN-LM), ahead of a run, so the first request does not pay for it.
+// `ralm datastore build` is the same for the policy alone (cmd_datastore.cpp).
+// --shards K is `--set SECTION.shards=K` for each section built whose
+// component takes a `shards` setting: such a component writes its index in K
+// shards.
 //
 // A component that keeps something on disk says what (ComponentTraits::keeps)
 // when it registers; this command builds the pipeline asking those components
@@ -34,6 +35,8 @@ core::PipelineSpec with_shards(const core::PipelineSpec& spec, const po::variabl
   }
   const std::size_t set_by_hand = overrides.size();
   for (const std::string& section : sections) {
+    // The draft is the local copy speculation asks first: never split.
+    if (section == core::kDraftRetrieverSection) continue;
     const core::ComponentSpec* c = spec.find(section);
     if (!c) continue;
     const auto& params = c->entry->info.params;
@@ -99,13 +102,15 @@ int build_indexes(const std::vector<std::string>& args, const GlobalOptions& glo
     std::cout << spec.file << ": the " << c->entry->info.traits.keeps << " of " << c->kind << " '"
               << c->plugin << "' is ready";
     if (c->kind == Retriever::kKind) std::cout << " (" << built.retriever->size() << " passages)";
+    if (c->kind == core::kDraftRetrieverSection)
+      std::cout << " (" << built.draft_retriever->size() << " passages)";
     std::cout << " (" << seconds << " s)\n";
   }
   return 0;
 }
 
 int run_index(const std::vector<std::string>& args, const GlobalOptions& global) {
-  return build_indexes(args, global, "index", {"retriever", "policy"});
+  return build_indexes(args, global, "index", {"retriever", core::kDraftRetrieverSection, "policy"});
 }
 
 }  // namespace ralm::cli

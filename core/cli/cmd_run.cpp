@@ -31,7 +31,10 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
     const core::BuiltPipeline built = core::build_pipeline(spec, registry);
     core::log_thread_layout(built);
     print_pipeline(std::cout, spec);
-    std::cout << "built " << spec.components.size() << " component(s); dry run: nothing generated\n";
+    // A draft retriever left unbuilt (engine.draft: off) is not counted.
+    const int count = !!built.model + !!built.retriever + !!built.draft_retriever + !!built.policy +
+                      !!built.scheduler + !!built.trainer;
+    std::cout << "built " << count << " component(s); dry run: nothing generated\n";
     return 0;
   }
   core::TaskOverrides overrides;

@@ -3,6 +3,7 @@
 #include "ralm/core/compare.hpp"
 #include "ralm/core/engine_params.hpp"
 #include "ralm/core/param_validation.hpp"
+#include "ralm/core/pipeline.hpp"
 #include "ralm/core/task_params.hpp"
 
 namespace ralm::core {
@@ -26,15 +27,15 @@ const RegistryEntry* find_component(const Registry& registry, const std::string&
 
 void use_current_names(Value& tree, const Value& base, const Registry& registry) {
   if (tree.kind() != Value::Kind::Map) return;
-  for (const std::string& kind : component_kinds()) {
-    Value* section = tree.find(kind);
+  for (const auto& [kind, name] : component_sections()) {
+    Value* section = tree.find(name);
     if (!section || section->kind() != Value::Kind::Map) continue;
     Value* own = section->find("plugin");
-    const Value* plugin = own ? own : section_key(base, kind, "plugin");
+    const Value* plugin = own ? own : section_key(base, name, "plugin");
     const RegistryEntry* entry = plugin ? find_component(registry, kind, *plugin) : nullptr;
     if (!entry) continue;  // validation reports a missing or unknown plugin
     if (own) *own = Value::string(entry->info.name, own->where());
-    use_current_param_names(*section, entry->info.params, kind);
+    use_current_param_names(*section, entry->info.params, name);
   }
   if (Value* engine = tree.find("engine")) use_current_param_names(*engine, engine_param_specs(), "engine");
   if (Value* compare = tree.find("compare"))

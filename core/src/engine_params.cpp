@@ -35,6 +35,11 @@ const ParamSpecs& engine_param_specs() {
                      "speculative kNN-LM: each entry a search finds puts this many entries after it in the "
                      "cache")
           .at_least(1),
+      param::string("draft", "off",
+                    "speculation: where speculated passages come from besides the cache: off (the cache "
+                    "alone), only (the draft_retriever's top prefetch), with_cache (both); candidates are "
+                    "ranked by the retriever's score()")
+          .one_of({"off", "only", "with_cache"}),
       param::boolean("shared_cache", false,
                      "speculation: one cache for every request of the run instead of one per request"),
       // Serving: `ralm run` and `compare` measure one request at a time (1);

@@ -10,6 +10,8 @@
 #include "ralm/core/task_params.hpp"
 #include "ralm/core/yaml_reader.hpp"
 #include "ralm/error.hpp"
+#include "ralm/retriever.hpp"
+#include "ralm/speculation_scheduler.hpp"
 
 namespace ralm::core {
 
@@ -18,9 +20,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string>& top_level_keys() {
-  static const std::vector<std::string> keys = {"extends",   "name",   "description", "model",
-                                                "retriever", "policy", "scheduler",   "trainer",
-                                                "engine",    "task",   "compare"};
+  static const std::vector<std::string> keys = {
+      "extends", "name",      "description", "model",  "retriever", kDraftRetrieverSection,
+      "policy",  "scheduler", "trainer",     "engine", "task",      "compare"};
   return keys;
 }
 
@@ -145,6 +147,24 @@ std::string string_field(const Value& tree, const std::string& key) {
   return v->str();
 }
 
+// engine.draft needs what it speculates with and what it speculates for;
+// the draft's passage store is checked once both retrievers are built
+// (pipeline_builder.cpp).
+void check_draft(const PipelineSpec& spec) {
+  const std::string mode = spec.engine.get_string("draft");
+  if (mode == "off") return;
+  if (!spec.find(kDraftRetrieverSection)) {
+    spec.engine.fail("draft", mode +
+                                  " needs a `draft_retriever:` section (a cheap retriever over the "
+                                  "retriever's passage store); add one, or set draft: off");
+  }
+  if (!spec.find(SpeculationScheduler::kKind)) {
+    spec.engine.fail("draft", mode +
+                                  " drafts passages for speculation, and the pipeline has no `scheduler:` "
+                                  "section; add one, or set draft: off");
+  }
+}
+
 }  // namespace
 
 Override parse_override(const std::string& text, const std::string& option) {
@@ -180,6 +200,18 @@ Value load_pipeline_tree(const fs::path& file, const std::vector<Override>& over
   return tree;
 }
 
+const std::vector<std::pair<std::string, std::string>>& component_sections() {
+  static const std::vector<std::pair<std::string, std::string>> sections = [] {
+    std::vector<std::pair<std::string, std::string>> all;
+    for (const std::string& kind : component_kinds()) {
+      all.emplace_back(kind, kind);
+      if (kind == Retriever::kKind) all.emplace_back(kind, kDraftRetrieverSection);
+    }
+    return all;
+  }();
+  return sections;
+}
+
 const ComponentSpec* PipelineSpec::find(const std::string& kind) const {
   for (const ComponentSpec& c : components) {
     if (c.kind == kind) return &c;
@@ -202,33 +234,33 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
   if (spec.name.empty()) spec.name = fs::path(file).stem().string();
   spec.description = string_field(tree, "description");
 
-  for (const std::string& kind : component_kinds()) {
-    const Value* section = tree.find(kind);
+  for (const auto& [kind, section_name] : component_sections()) {
+    const Value* section = tree.find(section_name);
     if (!section) continue;
     if (section->kind() != Value::Kind::Map) {
-      throw InputError(section->where().str() + ": " + kind +
+      throw InputError(section->where().str() + ": " + section_name +
                        ": expected a map with a `plugin:` key, found a " + kind_name(section->kind()));
     }
     const std::vector<std::string> available = registry.names(kind);
     const Value* plugin = section->find("plugin");
     if (!plugin) {
-      throw InputError(section->where().str() + ": " + kind + ": missing `plugin:`; the " + kind +
+      throw InputError(section->where().str() + ": " + section_name + ": missing `plugin:`; the " + kind +
                        " plugins are: " + join_names(available, "none (check --plugin-path)"));
     }
     const std::string name = plugin->str();
     const RegistryEntry* entry = find_component(registry, kind, *plugin);
     if (!entry) {
-      throw InputError(plugin->where().str() + ": " + kind + ".plugin: unknown " + kind + " plugin '" + name +
-                       "'" + did_you_mean(name, available) +
+      throw InputError(plugin->where().str() + ": " + section_name + ".plugin: unknown " + kind +
+                       " plugin '" + name + "'" + did_you_mean(name, available) +
                        "; available: " + join_names(available, "none (check --plugin-path)"));
     }
     ComponentSpec c;
-    c.kind = kind;
+    c.kind = section_name;
     c.plugin = entry->info.name;
     c.entry = entry;
     c.where = section->where();
-    c.params = Params(kind, validate_params(*section, entry->info.params, kind,
-                                            kind + " plugin '" + c.plugin + "'", {"plugin"}));
+    c.params = Params(section_name, validate_params(*section, entry->info.params, section_name,
+                                                    kind + " plugin '" + c.plugin + "'", {"plugin"}));
     spec.components.push_back(std::move(c));
   }
 
@@ -236,6 +268,7 @@ PipelineSpec validate_pipeline(const Value& tree, const std::string& file, const
   const Value* engine = tree.find("engine");
   spec.engine = Params(
       "engine", validate_params(engine ? *engine : empty, engine_param_specs(), "engine", "the engine"));
+  check_draft(spec);
   const Value* compare = tree.find("compare");
   spec.compare = Params("compare", validate_params(compare ? *compare : empty, compare_param_specs(),
                                                    "compare", "`ralm compare`"));

@@ -39,6 +39,29 @@ std::shared_ptr<Interface> build(const ComponentSpec& c, const Registry& registr
   }
 }
 
+bool same_passage(const Passage& a, const Passage& b) {
+  return a.title == b.title && a.text == b.text;
+}
+
+// A draft's speculation is only ever accepted when its ids mean the
+// retriever's passages: the same store, which its size and its first and
+// last passages stand for.
+void check_draft_store(const BuiltPipeline& built, const ComponentSpec& draft) {
+  const std::int64_t n = built.draft_retriever->size();
+  const std::int64_t expected = built.retriever->size();
+  std::string differs;
+  if (n != expected) {
+    differs = "it holds " + std::to_string(n) + " passages and the retriever " + std::to_string(expected);
+  } else if (n > 0 &&
+             !(same_passage(built.draft_retriever->passage(0), built.retriever->passage(0)) &&
+               same_passage(built.draft_retriever->passage(n - 1), built.retriever->passage(n - 1)))) {
+    differs = "its passages are not the retriever's";
+  }
+  if (differs.empty()) return;
+  draft.params.fail("corpus", "the draft retriever must search the retriever's passage store, and " +
+                                  differs + "; give it the retriever's corpus");
+}
+
 }  // namespace
 
 BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry,
@@ -48,11 +71,20 @@ BuiltPipeline build_pipeline(const PipelineSpec& spec, const Registry& registry,
   built.threads = threads > 0 ? static_cast<int>(threads)
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   PipelineBuildContext ctx(built, index_requests);
+  const bool drafting = spec.engine.get_string("draft") != "off";
   for (const ComponentSpec& c : spec.components) {
+    if (c.kind == kDraftRetrieverSection && !drafting && !index_requests.contains(c.kind)) {
+      log_info("draft_retriever: not built, engine.draft is off");
+      continue;
+    }
     log_debug("building " + c.kind + " '" + c.plugin + "'");
     ctx.building(c.kind);
     if (c.kind == Model::kKind) built.model = build<Model>(c, registry, ctx);
     if (c.kind == Retriever::kKind) built.retriever = build<Retriever>(c, registry, ctx);
+    if (c.kind == kDraftRetrieverSection) {
+      built.draft_retriever = build<Retriever>(c, registry, ctx);
+      if (built.retriever) check_draft_store(built, c);
+    }
     if (c.kind == ContextPolicy::kKind) built.policy = build<ContextPolicy>(c, registry, ctx);
     if (c.kind == SpeculationScheduler::kKind)
       built.scheduler = build<SpeculationScheduler>(c, registry, ctx);

@@ -18,7 +18,15 @@ struct PendingStep {
   std::string query;
   bool needs_verification = true;  // false for a blank query, which keeps the previous passages
   std::vector<Hit> speculated;
-  double seconds = 0;  // wall time of the step: cache lookup and model
+  bool from_draft = false;  // a speculated passage came from the draft retriever alone
+  double seconds = 0;       // wall time of the step: cache lookup and model
+};
+
+// A speculative step's passages, and whether the draft retriever supplied
+// one the cache did not hold.
+struct Speculated {
+  std::vector<Hit> hits;
+  bool from_draft = false;
 };
 
 bool same_passages(const std::vector<Hit>& a, const std::vector<Hit>& b) {
@@ -32,6 +40,7 @@ class PassageSpeculator final : public Speculator {
                     SpeculativeCache& cache, RequestResult& result)
       : gen_(gen),
         retriever_(*pipeline.retriever),
+        draft_(settings.speculation.draft == DraftMode::off ? nullptr : pipeline.draft_retriever.get()),
         settings_(settings),
         cache_(cache),
         result_(result),
@@ -41,7 +50,10 @@ class PassageSpeculator final : public Speculator {
   }
 
   bool done() const override { return gen_.done(); }
-  bool cache_ready() const override { return cache_.size() >= static_cast<std::size_t>(settings_.top_k); }
+  // A draft retriever can answer from the first step on.
+  bool cache_ready() const override {
+    return draft_ || cache_.size() >= static_cast<std::size_t>(settings_.top_k);
+  }
   std::size_t pending() const override { return pending_.size(); }
 
   // A retrieval the baseline would do. When the cache could have answered,
@@ -62,7 +74,7 @@ class PassageSpeculator final : public Speculator {
     std::vector<Hit> guess;
     if (cache_ready()) {
       const auto t0 = Clock::now();
-      guess = cache_.top(retriever_, record.query, settings_.top_k);
+      guess = speculated_passages(record.query).hits;
       result_.times.cache += seconds_since(t0);
       round.stride = 1;
     }
@@ -87,8 +99,13 @@ class PassageSpeculator final : public Speculator {
     step.before = gen_.checkpoint();
     step.query = gen_.query();
     step.needs_verification = !is_blank_query(step.query);
-    step.speculated =
-        step.needs_verification ? cache_.top(retriever_, step.query, settings_.top_k) : gen_.last_hits();
+    if (step.needs_verification) {
+      Speculated speculated = speculated_passages(step.query);
+      step.speculated = std::move(speculated.hits);
+      step.from_draft = speculated.from_draft;
+    } else {
+      step.speculated = gen_.last_hits();
+    }
     RetrievalRecord record{gen_.position(), step.query, step.speculated, step.needs_verification};
     const auto passages = gen_.passages(step.speculated);
     result_.times.cache += seconds_since(start);
@@ -127,9 +144,11 @@ class PassageSpeculator final : public Speculator {
       if (!step.needs_verification) continue;
       ++j.examined;
       j.step_seconds += step.seconds;
+      result_.speculation.draft_speculated += step.from_draft ? 1 : 0;
       const std::vector<Hit> truth = top(v.truth[j.agreed]);
       if (!same_passages(step.speculated, truth)) break;
       ++j.accepted;
+      result_.speculation.draft_accepted += step.from_draft ? 1 : 0;
       // The record shows what the retriever said (equal ids; and equal scores
       // for a retriever whose score() honours its contract).
       result_.retrievals[step.before.records].hits = truth;
@@ -155,6 +174,42 @@ class PassageSpeculator final : public Speculator {
   }
 
  private:
+  // The top_k passages a speculative step takes for `query`: of the cache's
+  // passages, the draft retriever's top `fetch_`, or both (engine.draft),
+  // ranked by the retriever's own score(). That is the ranking the
+  // verification's search gives, so a step is right whenever the true top_k
+  // is among the candidates, whichever of the two offered them.
+  Speculated speculated_passages(const std::string& query) {
+    if (!draft_) return {cache_.top(retriever_, query, settings_.top_k), false};
+    const auto t0 = Clock::now();
+    const std::vector<Hit> drafted = draft_->search(std::span(&query, 1), fetch_)[0];
+    result_.speculation.draft_seconds += seconds_since(t0);
+    ++result_.speculation.draft_searches;
+    std::vector<PassageId> ids;
+    for (const Hit& h : drafted)
+      ids.push_back(h.id);
+    Speculated out;
+    if (settings_.speculation.draft == DraftMode::only) {
+      const std::vector<float> scores = retriever_.score(query, ids);
+      for (std::size_t i = 0; i < ids.size(); ++i)
+        out.hits.push_back({ids[i], scores[i]});
+      rank_hits(out.hits, settings_.top_k);
+      out.from_draft = !out.hits.empty();
+      return out;
+    }
+    std::vector<PassageId> draft_only;
+    for (const PassageId id : ids) {
+      if (!cache_.contains(id)) draft_only.push_back(id);
+    }
+    out.hits =
+        cache_.top([&](std::span<const PassageId> candidates) { return retriever_.score(query, candidates); },
+                   settings_.top_k, ids);
+    out.from_draft = std::any_of(out.hits.begin(), out.hits.end(), [&](const Hit& h) {
+      return std::find(draft_only.begin(), draft_only.end(), h.id) != draft_only.end();
+    });
+    return out;
+  }
+
   // Every step before the first pending one is final.
   void publish_settled() {
     gen_.publish(pending_.empty() ? gen_.generated_count() : pending_.front().before.generated);
@@ -170,6 +225,7 @@ class PassageSpeculator final : public Speculator {
 
   Generation& gen_;
   Retriever& retriever_;
+  Retriever* draft_;  // null: speculation from the cache alone
   const EngineSettings& settings_;
   SpeculativeCache& cache_;
   RequestResult& result_;

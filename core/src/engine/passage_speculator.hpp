@@ -5,7 +5,10 @@
 // retriever would have said for each step's query; the steps agree up to the
 // first mismatch, where the request is restored to that step's checkpoint and
 // continues with the true passages. Every real search's top `prefetch`
-// passages go into the cache. The rounds themselves are
+// passages go into the cache. With engine.draft, the pipeline's draft
+// retriever (a cheap approximate index over the same passages) offers its
+// top `prefetch` for each speculative step too, or instead of the cache; the
+// verification is unchanged, so outputs are too. The rounds themselves are
 // speculation_rounds.hpp's.
 #pragma once
 

@@ -29,6 +29,10 @@ EngineSettings EngineSettings::from(const Params& engine) {
   s.speculation.cache_capacity = static_cast<std::int32_t>(engine.get_int("cache_capacity"));
   s.speculation.shared_cache = engine.get_bool("shared_cache");
   s.speculation.successors = static_cast<std::int32_t>(engine.get_int("successors"));
+  const std::string draft = engine.get_string("draft");
+  s.speculation.draft = draft == "only"         ? DraftMode::only
+                        : draft == "with_cache" ? DraftMode::with_cache
+                                                : DraftMode::off;
   s.max_batch = static_cast<std::int32_t>(engine.get_int("max_batch"));
   s.max_queue = static_cast<std::int32_t>(engine.get_int("max_queue"));
   s.prefill_chunk = static_cast<std::int32_t>(engine.get_int("prefill_chunk"));
@@ -70,6 +74,17 @@ RequestLoop::RequestLoop(const BuiltPipeline& pipeline, EngineSettings settings)
       throw InputError("engine.cache_capacity (" + std::to_string(capacity) + ") is below the policy's k (" +
                        std::to_string(neighbours->top_k()) +
                        "): the speculative cache could never stand in for a search; raise it or set 0");
+    }
+  }
+  if (settings_.speculation.draft != DraftMode::off) {
+    if (!pipeline_.draft_retriever) {
+      throw InputError(
+          "engine.draft is on and the pipeline has no draft retriever: add a `draft_retriever:` section");
+    }
+    if (!pipeline_.scheduler || !pipeline_.policy->uses_passages()) {
+      throw InputError(
+          "engine.draft drafts passages for RaLMSpec, and this pipeline speculates no passages (it needs a "
+          "`scheduler:` and a policy that uses passages); set engine.draft: off");
     }
   }
   if (settings_.speculation.shared_cache) {

@@ -22,6 +22,10 @@ SpeculationStats& SpeculationStats::operator+=(const SpeculationStats& o) {
   accepted += o.accepted;
   rollbacks += o.rollbacks;
   real += o.real;
+  draft_searches += o.draft_searches;
+  draft_seconds += o.draft_seconds;
+  draft_speculated += o.draft_speculated;
+  draft_accepted += o.draft_accepted;
   return *this;
 }
 

@@ -47,11 +47,18 @@ ResultJson phase_times_json(const PhaseTimes& times) {
 }
 
 ResultJson speculation_stats_json(const SpeculationStats& s) {
-  return {{"rounds", s.rounds},
-          {"speculated", s.speculated},
-          {"accepted", s.accepted},
-          {"rollbacks", s.rollbacks},
-          {"real", s.real}};
+  ResultJson json = {{"rounds", s.rounds},
+                     {"speculated", s.speculated},
+                     {"accepted", s.accepted},
+                     {"rollbacks", s.rollbacks},
+                     {"real", s.real}};
+  // Only a pipeline with engine.draft searches a draft retriever.
+  if (s.draft_searches > 0) {
+    json.update({{"draft_searches", s.draft_searches},
+                 {"draft_speculated", s.draft_speculated},
+                 {"draft_accepted", s.draft_accepted}});
+  }
+  return json;
 }
 
 std::string dump_json(const ResultJson& json, int indent) {

@@ -66,9 +66,28 @@ json times_json(const PhaseTimes& t) {
   return times;
 }
 
+double ratio(std::int64_t part, std::int64_t whole) {
+  return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+// Acceptance split by where a speculated step's passages came from, so that
+// a run shows what the draft retriever bought over the cache alone.
 json speculation_json(const SpeculationStats& s) {
-  return {{"rounds", s.rounds},       {"speculated_steps", s.speculated}, {"accepted_steps", s.accepted},
-          {"rollbacks", s.rollbacks}, {"real_retrievals", s.real},        {"acceptance", s.acceptance()}};
+  json j = {{"rounds", s.rounds},       {"speculated_steps", s.speculated}, {"accepted_steps", s.accepted},
+            {"rollbacks", s.rollbacks}, {"real_retrievals", s.real},        {"acceptance", s.acceptance()}};
+  if (s.draft_searches > 0) {
+    const std::int64_t cache_speculated = s.speculated - s.draft_speculated;
+    const std::int64_t cache_accepted = s.accepted - s.draft_accepted;
+    j["draft"] = {{"searches", s.draft_searches},
+                  {"search_s", s.draft_seconds},
+                  {"speculated_steps", s.draft_speculated},
+                  {"accepted_steps", s.draft_accepted},
+                  {"acceptance", ratio(s.draft_accepted, s.draft_speculated)}};
+    j["cache"] = {{"speculated_steps", cache_speculated},
+                  {"accepted_steps", cache_accepted},
+                  {"acceptance", ratio(cache_accepted, cache_speculated)}};
+  }
+  return j;
 }
 
 json retrievals_json(const std::vector<RetrievalRecord>& records) {

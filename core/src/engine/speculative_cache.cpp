@@ -1,5 +1,7 @@
 #include "ralm/core/engine/speculative_cache.hpp"
 
+#include <algorithm>
+
 namespace ralm::core {
 
 void SpeculativeCache::touch(PassageId id) {
@@ -51,10 +53,20 @@ std::vector<Hit> SpeculativeCache::top(Retriever& retriever, const std::string& 
 }
 
 std::vector<Hit> SpeculativeCache::top(const Scorer& score, std::int64_t k) {
+  return top(score, k, {});
+}
+
+std::vector<Hit> SpeculativeCache::top(const Scorer& score, std::int64_t k,
+                                       std::span<const PassageId> extra) {
   std::vector<PassageId> ids;
   {
     std::lock_guard lock(mutex_);
     ids.assign(order_.begin(), order_.end());
+    for (const PassageId id : extra) {
+      if (where_.count(id) == 0 &&
+          std::find(ids.begin() + static_cast<std::ptrdiff_t>(order_.size()), ids.end(), id) == ids.end())
+        ids.push_back(id);
+    }
   }
   if (ids.empty() || k <= 0) return {};
   const std::vector<float> scores = score(ids);

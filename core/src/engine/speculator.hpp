@@ -39,7 +39,8 @@ class Speculator {
   // Whether the request has decided its last step (it may still have steps
   // pending verification).
   virtual bool done() const = 0;
-  // Whether the cache holds enough to stand in for a search.
+  // Whether the cache holds enough to stand in for a search (a draft
+  // retriever always can).
   virtual bool cache_ready() const = 0;
   // One step with a real search, as the baseline runs it. Returns what the
   // scheduler should learn from it (nothing when the step needed no search).

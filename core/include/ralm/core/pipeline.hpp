@@ -6,6 +6,7 @@
 //   model:     {plugin: NAME, ...}  # each section names a registered component
 //   retriever: {plugin: NAME, ...}
 //   policy:    {plugin: NAME, ...}
+//   draft_retriever: {plugin: NAME, ...}  # optional: speculation's cheap second retriever
 //   scheduler: {plugin: NAME, ...}  # optional: absent means no speculation
 //   engine:    {stride: 4, ...}
 //   task:      {kind: generate, prompts: prompts.jsonl}
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ralm/core/registry.hpp"
@@ -42,8 +44,16 @@ Override parse_override(const std::string& text, const std::string& option = "--
 Value load_pipeline_tree(const std::filesystem::path& file, const std::vector<Override>& overrides = {},
                          const Registry* registry = nullptr);
 
+// The section of a retriever that speculation asks for candidates
+// (engine.draft), verified by the pipeline's `retriever:` as the cache is.
+inline constexpr const char* kDraftRetrieverSection = "draft_retriever";
+
+// Each component section as {kind of component, section name}, in build
+// order: the draft retriever is a second retriever, built after the first.
+const std::vector<std::pair<std::string, std::string>>& component_sections();
+
 struct ComponentSpec {
-  std::string kind;    // "retriever"
+  std::string kind;    // the section: "retriever", or "draft_retriever" for a second retriever
   std::string plugin;  // the registered name, the current one even where the file wrote a former one
   const RegistryEntry* entry = nullptr;
   Params params;  // validated, defaults filled in
@@ -54,7 +64,7 @@ struct PipelineSpec {
   std::string file;
   std::string name;  // `name:`, or the file's stem
   std::string description;
-  std::vector<ComponentSpec> components;  // in build order: model, retriever, policy, scheduler
+  std::vector<ComponentSpec> components;  // in build order: model, retriever, draft_retriever, policy, ...
   Params engine;
   std::string task_kind;  // empty: the pipeline has no task
   Params task;

@@ -17,6 +17,7 @@ namespace ralm::core {
 struct BuiltPipeline {
   std::shared_ptr<Model> model;                     // null when the pipeline has none
   std::shared_ptr<Retriever> retriever;             // likewise
+  std::shared_ptr<Retriever> draft_retriever;       // null unless engine.draft is on (or its index is built)
   std::shared_ptr<ContextPolicy> policy;            // likewise
   std::shared_ptr<SpeculationScheduler> scheduler;  // null: no speculation
   std::shared_ptr<Trainer> trainer;                 // null unless a training config
@@ -26,6 +27,10 @@ struct BuiltPipeline {
 // Runs each component's factory. An InputError from a factory passes through
 // (it already names the file and key); any other failure becomes an Error
 // naming the section and plugin.
+//
+// A `draft_retriever:` is built only when engine.draft uses it or
+// `index_requests` names it, and must search the retriever's passage store
+// (the same size and passages), else an InputError says so.
 //
 // `index_requests` tells the component of a section (by kind: "retriever",
 // "policy") that keeps an index on disk what to do with it (`ralm index

@@ -40,6 +40,12 @@ namespace ralm::core {
 
 class SpeculativeCache;
 
+// Where a speculative step's candidate passages come from (engine.draft):
+// the speculative cache alone (RaLMSpec's), the draft retriever's top
+// `prefetch` alone, or both. The candidates are ranked by the retriever's
+// score() either way, and verification is the same.
+enum class DraftMode { off, only, with_cache };
+
 // RaLMSpec's knobs; used only when the pipeline has a scheduler.
 struct SpeculationSettings {
   // Each real search fetches this many passages into the speculative cache
@@ -54,6 +60,8 @@ struct SpeculationSettings {
   // Speculative kNN-LM: the entries after each neighbour found go into the
   // cache (RaLMSpec's 10).
   std::int32_t successors = 10;
+  // Whether speculation also asks the pipeline's draft retriever.
+  DraftMode draft = DraftMode::off;
 };
 
 struct EngineSettings {

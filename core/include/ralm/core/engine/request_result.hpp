@@ -14,7 +14,7 @@ namespace ralm::core {
 // policies, choosing tokens), so the parts add up to `total` exactly.
 struct PhaseTimes {
   double retrieval = 0;     // retriever calls: real searches and passage text
-  double cache = 0;         // speculation: ranking the speculative cache, and its passages' text
+  double cache = 0;         // speculation: cache ranking, draft searches, passage text
   double prefill = 0;       // model evaluations of more than one token
   double decode = 0;        // one-token model evaluations
   double verification = 0;  // speculation: batched retrievals that check speculated steps
@@ -39,6 +39,14 @@ struct SpeculationStats {
   std::int64_t accepted = 0;    // of those, the steps whose passages were right
   std::int64_t rollbacks = 0;   // rounds that rolled back at a mismatch
   std::int64_t real = 0;        // real retrievals: the cache too small, or the scheduler fell back
+  // With a draft retriever (engine.draft): its searches and their time (part
+  // of the `cache` phase), and the speculated steps that took a passage only
+  // the draft offered (the cache did not hold it), with how many of those
+  // were right; the other speculated steps the cache alone could have served.
+  std::int64_t draft_searches = 0;
+  double draft_seconds = 0;
+  std::int64_t draft_speculated = 0;
+  std::int64_t draft_accepted = 0;
 
   SpeculationStats& operator+=(const SpeculationStats& o);
   double acceptance() const { return speculated > 0 ? static_cast<double>(accepted) / speculated : 0.0; }

@@ -39,6 +39,9 @@ class SpeculativeCache {
   // The same with any scoring: `score(ids)` gives one score per id.
   using Scorer = std::function<std::vector<float>(std::span<const PassageId>)>;
   std::vector<Hit> top(const Scorer& score, std::int64_t k);
+  // The best k of the cached passages and `extra` (a draft retriever's
+  // candidates) together, each scored once; only those returned are inserted.
+  std::vector<Hit> top(const Scorer& score, std::int64_t k, std::span<const PassageId> extra);
 
   std::size_t size() const;
   std::int64_t evictions() const;
