@@ -5,9 +5,7 @@
 // retrieval equals the loop without speculation.
 #include <gtest/gtest.h>
 
-#include "dense_index_files.hpp"
-#include "dense_retriever.hpp"
-#include "engine_fixture.hpp"
+#include "dense_fixture.hpp"
 #include "fixed_scheduler.hpp"
 #include "os3_scheduler.hpp"
 #include "prepend_policy.hpp"
@@ -17,6 +15,7 @@
 namespace {
 
 using namespace ralm;
+using test::dense_retriever;
 using test::Fixture;
 using test::settings;
 using test::TempDir;
@@ -26,21 +25,6 @@ const std::vector<std::string> kPrompts = {
     "the kernel schedules each thread and process; a page table maps memory",
     "a router forwards every network packet; the parser reads a grammar token by token",
 };
-
-// A dense retriever over the fixture's passages: `Flat` is the exact scan;
-// an IVF index probing one list of four is a draft that often misses.
-std::shared_ptr<Retriever> dense_retriever(const Fixture& f, const std::string& index) {
-  dense::DenseIndexSpec spec;
-  spec.lsa.dim = 16;
-  spec.lsa.min_df = 1;
-  spec.index = index;
-  spec.threads = 1;
-  spec.dir = f.corpus.store->dir() / spec.default_folder_name();
-  if (!dense::dense_index_exists(spec)) dense::build_dense_index(*f.corpus.store, spec, false);
-  auto files = dense::open_dense_index(*f.corpus.store, spec);
-  if (files.faiss) files.faiss->set_search_parameters(/*nprobe=*/1, /*efSearch=*/0);
-  return std::make_shared<dense::DenseRetriever>(f.corpus.store, std::move(files), spec.metric, 1, 1);
-}
 
 void expect_same_request(const core::RequestResult& spec, const core::RequestResult& base,
                          const std::string& where) {

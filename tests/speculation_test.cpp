@@ -11,9 +11,7 @@
 #include <thread>
 
 #include "append_policy.hpp"
-#include "dense_index_files.hpp"
-#include "dense_retriever.hpp"
-#include "engine_fixture.hpp"
+#include "dense_fixture.hpp"
 #include "fixed_scheduler.hpp"
 #include "none_policy.hpp"
 #include "os3_scheduler.hpp"
@@ -27,6 +25,7 @@
 namespace {
 
 using namespace ralm;
+using test::dense_retriever;
 using test::Fixture;
 using test::settings;
 using test::TempDir;
@@ -185,23 +184,6 @@ INSTANTIATE_TEST_SUITE_P(Policies, SpeculationEquivalence,
                            std::erase(name, '-');
                            return name;
                          });
-
-// Dense retrieval over the same corpus: the exact scan (Flat) and an
-// approximate FAISS index probing one list in four, so that approximate
-// results differ from exact ones and speculation must agree with the
-// approximate retriever's own ranking, not with the truth.
-std::shared_ptr<Retriever> dense_retriever(const Fixture& f, const std::string& index) {
-  dense::DenseIndexSpec spec;
-  spec.lsa.dim = 16;
-  spec.lsa.min_df = 1;
-  spec.index = index;
-  spec.threads = 1;
-  spec.dir = f.corpus.store->dir() / spec.default_folder_name();
-  if (!dense::dense_index_exists(spec)) dense::build_dense_index(*f.corpus.store, spec, false);
-  auto files = dense::open_dense_index(*f.corpus.store, spec);
-  if (files.faiss) files.faiss->set_search_parameters(/*nprobe=*/1, /*efSearch=*/0);
-  return std::make_shared<dense::DenseRetriever>(f.corpus.store, std::move(files), spec.metric, 1, 1);
-}
 
 class DenseSpeculationEquivalence : public testing::TestWithParam<std::string> {};
 
