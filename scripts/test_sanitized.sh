@@ -6,7 +6,9 @@
 #      for RALM_FUZZ_CI_SECONDS).
 #   2. TSan in build-tsan/, only the tests of concurrent code: the llama
 #      thread pool, the engine's continuous batcher and asynchronous
-#      verification, the server (in-process and `ralm serve` over curl).
+#      verification (with and without a draft retriever), the Xapian
+#      retriever's parallel queries, the server (in-process and `ralm serve`
+#      over curl).
 # Any sanitizer report fails the run. tests/sanitizers/ holds the few
 # suppressions, each for an uninstrumented library's internals, and says why.
 #
@@ -50,12 +52,15 @@ if [[ $which == all || $which == tsan ]]; then
   tsan=$root/build-tsan
   configure "$tsan" thread
   cmake --build "$tsan" --parallel "$(nproc)" \
-    --target llama_kernels_test engine_api_test speculation_test knnlm_speculation_test server_test ralm
+    --target llama_kernels_test engine_api_test speculation_test draft_speculation_test knnlm_speculation_test \
+    xapian_test server_test ralm
   built=$SECONDS
   "$tsan/bin/llama_kernels_test" --gtest_filter='LlamaThreadPool.*:LlamaKernels.RowsPerCallAndThreadsNeverChangeABit'
   "$tsan/bin/engine_api_test"
   "$tsan/bin/speculation_test"
+  "$tsan/bin/draft_speculation_test"
   "$tsan/bin/knnlm_speculation_test"
+  "$tsan/bin/xapian_test"
   "$tsan/bin/server_test"
   bash "$root/tests/serve_test.sh" "$tsan/bin/ralm" "$root"
   say "TSan: built in $((built - start)) s, tested in $((SECONDS - built)) s"
