@@ -30,10 +30,10 @@ die() {
 
 # Under ASan (scripts/test_sanitized.sh) the allocator keeps freed memory in
 # quarantine (256 MB) and every thread a fake stack: the sanitizer's memory,
-# not the server's. A 16 MB quarantine and real stacks leave the bound below
+# not the server's. A 1 MB quarantine and real stacks leave the bounds below
 # measuring the server's own growth.
 if [[ -n ${ASAN_OPTIONS:-} ]]; then
-  export ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16:detect_stack_use_after_return=0
+  export ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=1:thread_local_quarantine_size_kb=64:detect_stack_use_after_return=0
 fi
 source "$(dirname "${BASH_SOURCE[0]}")/serve_fixture.sh"
 write_tiny_pipeline 6
