@@ -3,7 +3,7 @@
 # RALM_SANITIZERS=asan, then again under ASan + UBSan: the whole suite with
 # the fuzz harnesses' replays and short runs; =all adds TSan over the
 # concurrent code (scripts/test_sanitized.sh). Both pass; ASan + UBSan is
-# not the default yet because it takes a clean clone's CI from 8.5 to 26
+# not the default yet because it takes a clean clone's CI from 10 to 26
 # minutes on two cores, past "well under 30" (docs/RELIABILITY.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
