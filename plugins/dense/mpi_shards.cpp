@@ -211,10 +211,11 @@ ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout
   std::lock_guard lock(mutex_);
   // A shard rank opens its file set when greeted (mapping its rows, reading
   // its FAISS index): longer than a search may take.
-  const unsigned search_timeout_ms = timeout_ms_;
-  timeout_ms_ = std::max(timeout_ms_, kOpenTimeoutMs);
-  const std::vector<std::vector<char>> answers = exchange(hello);
-  timeout_ms_ = search_timeout_ms;
+  const unsigned open_timeout_ms = std::max(timeout_ms_, kOpenTimeoutMs);
+  const std::vector<std::vector<char>> answers =
+      exchange(hello, open_timeout_ms,
+               "the greeting, when a shard rank opens its shard set, within " +
+                   std::to_string(open_timeout_ms / 1000) + " s");
   times_ = {};  // the greeting is no search
   for (std::size_t s = 0; s < answers.size(); ++s) {
     const std::vector<char>& answer = answers[s];
@@ -231,7 +232,8 @@ ShardClient::ShardClient(std::int64_t shards, std::int64_t dim, unsigned timeout
   }
 }
 
-std::vector<std::vector<char>> ShardClient::exchange(const std::vector<char>& request) {
+std::vector<std::vector<char>> ShardClient::exchange(const std::vector<char>& request, unsigned timeout_ms,
+                                                     const std::string& awaited) {
   if (!finalize_at_exit) throw Error("dense: an MPI shard rank stopped answering earlier in this run");
   const auto n = static_cast<std::size_t>(shards_);
   std::vector<MPI_Request> sends(n);
@@ -247,7 +249,7 @@ std::vector<std::vector<char>> ShardClient::exchange(const std::vector<char>& re
   std::vector<std::vector<char>> answers(n);
   std::vector<bool> done(n, false);
   std::size_t left = n;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(1);
   while (left > 0) {
     bool progressed = false;
@@ -270,7 +272,7 @@ std::vector<std::vector<char>> ShardClient::exchange(const std::vector<char>& re
         if (!done[s]) missing += (missing.empty() ? "" : ", ") + std::to_string(s + 1);
       }
       throw Error("dense: MPI rank " + missing + " (of shards 1.." + std::to_string(shards_) +
-                  ") did not answer within timeout_ms " + std::to_string(timeout_ms_) +
+                  ") did not answer " + awaited +
                   "; is it alive and reachable? (mpirun's output names a rank that died)");
     }
     if (progressed) {
@@ -302,7 +304,7 @@ std::vector<std::vector<Hit>> ShardClient::search(const float* queries, std::int
   std::vector<std::vector<char>> answers;
   {
     std::lock_guard lock(mutex_);
-    answers = exchange(request);
+    answers = exchange(request, timeout_ms_, "within timeout_ms " + std::to_string(timeout_ms_));
   }
   std::vector<std::vector<Hit>> merged(static_cast<std::size_t>(nq));
   for (const std::vector<char>& answer : answers) {

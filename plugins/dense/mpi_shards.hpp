@@ -101,8 +101,11 @@ class ShardClient {
 
  private:
   // Sends `request` to every shard rank (one buffer, not a copy per rank)
-  // and returns each one's answer.
-  std::vector<std::vector<char>> exchange(const std::vector<char>& request);
+  // and returns each one's answer, waiting at most `timeout_ms`: a rank that
+  // does not answer is an Error naming it and `awaited` (what it did not
+  // answer, and within what).
+  std::vector<std::vector<char>> exchange(const std::vector<char>& request, unsigned timeout_ms,
+                                          const std::string& awaited);
 
   std::int64_t shards_, dim_;
   unsigned timeout_ms_;
