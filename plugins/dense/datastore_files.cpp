@@ -210,36 +210,17 @@ std::vector<float> model_probe(Model& model) {
   return std::vector<float>(last, last + std::min(dim, kProbeValues));
 }
 
-namespace {
-
-// The shard sets' folders and files, all but their identity (which needs
-// the model and the corpus): enough to tell whether they exist.
-ShardSetSpec shard_layout(const DatastoreSpec& spec) {
-  ShardSetSpec sets;
-  sets.dir = spec.dir;
-  sets.rows_file = "keys.f32";
-  sets.rebuild_hint = "build them with `ralm datastore build PIPELINE` (--force to rebuild) with shards: " +
-                      std::to_string(spec.shards) + " in the pipeline";
-  sets.shards = spec.shards;
-  if (!spec.exact()) {
-    sets.index = spec.index;
-    sets.faiss_folder = spec.faiss_dir().filename().string();
-  }
-  return sets;
-}
-
-}  // namespace
-
 bool datastore_exists(const DatastoreSpec& spec) {
   recover_writer_leftovers(spec.dir);
   if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
   if (!spec.exact() && !fs::exists(spec.faiss_dir() / "meta.json")) return false;
-  return spec.shards <= 1 || shard_sets_exist(shard_layout(spec));
+  return spec.shards <= 1 ||
+         shard_sets_exist(shard_layout(spec, "keys.f32", "ralm datastore build PIPELINE"));
 }
 
 ShardSetSpec datastore_shard_sets(const PassageStore& store, const DatastoreSpec& spec) {
-  ShardSetSpec sets = shard_layout(spec);
+  ShardSetSpec sets = shard_layout(spec, "keys.f32", "ralm datastore build PIPELINE");
   sets.identity = {{"of", kDatastoreFormat},
                    {"corpus_checksum", store.manifest().checksum},
                    {"model", model_fingerprint(*spec.model)},

@@ -41,36 +41,16 @@ fs::path DenseIndexSpec::faiss_dir() const {
   return dir / ("faiss-" + key + "-" + metric_name(metric));
 }
 
-namespace {
-
-// The shard sets' folders and files, all but their identity (which needs
-// the corpus): enough to tell whether they exist.
-ShardSetSpec shard_layout(const DenseIndexSpec& spec) {
-  ShardSetSpec sets;
-  sets.dir = spec.dir;
-  sets.rows_file = "vectors.f32";
-  sets.rebuild_hint = "build them with `ralm index build PIPELINE` (--force to rebuild) with shards: " +
-                      std::to_string(spec.shards) + " in the pipeline";
-  sets.shards = spec.shards;
-  if (!spec.exact()) {
-    sets.index = spec.index;
-    sets.faiss_folder = spec.faiss_dir().filename().string();
-  }
-  return sets;
-}
-
-}  // namespace
-
 bool dense_index_exists(const DenseIndexSpec& spec) {
   recover_writer_leftovers(spec.dir);
   if (!spec.exact()) recover_writer_leftovers(spec.faiss_dir());
   if (!fs::exists(spec.dir / "meta.json")) return false;
   if (!spec.exact() && !fs::exists(spec.faiss_dir() / "meta.json")) return false;
-  return spec.shards <= 1 || shard_sets_exist(shard_layout(spec));
+  return spec.shards <= 1 || shard_sets_exist(shard_layout(spec, "vectors.f32", "ralm index build PIPELINE"));
 }
 
 ShardSetSpec dense_shard_sets(const PassageStore& store, const DenseIndexSpec& spec) {
-  ShardSetSpec sets = shard_layout(spec);
+  ShardSetSpec sets = shard_layout(spec, "vectors.f32", "ralm index build PIPELINE");
   sets.identity = {{"of", kDenseFormat},
                    {"corpus_checksum", store.manifest().checksum},
                    {"passages", store.size()},

@@ -25,6 +25,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "faiss_index.hpp"
 #include "ralm/mapped_file.hpp"
@@ -49,6 +50,25 @@ struct ShardSetSpec {
 
   std::filesystem::path shard_dir(std::int64_t shard) const;
 };
+
+// The shard sets' folders and files of an index or datastore spec (dir,
+// shards, exact(), index, faiss_dir()), all but their identity, which needs
+// the corpus or the model: enough to tell whether they exist.
+template <class Spec>
+ShardSetSpec shard_layout(const Spec& spec, std::string rows_file, const std::string& build_command) {
+  ShardSetSpec sets;
+  sets.dir = spec.dir;
+  sets.rows_file = std::move(rows_file);
+  sets.rebuild_hint = "build them with `" + build_command +
+                      "` (--force to rebuild) with shards: " + std::to_string(spec.shards) +
+                      " in the pipeline";
+  sets.shards = spec.shards;
+  if (!spec.exact()) {
+    sets.index = spec.index;
+    sets.faiss_folder = spec.faiss_dir().filename().string();
+  }
+  return sets;
+}
 
 // Rows [first, first + count) of n held by shard `shard` of `shards`.
 std::pair<std::int64_t, std::int64_t> shard_rows(std::int64_t n, std::int64_t shards, std::int64_t shard);
