@@ -10,12 +10,14 @@
 #include "os3_scheduler.hpp"
 #include "prepend_policy.hpp"
 #include "ralm/error.hpp"
+#include "request_expectations.hpp"
 #include "synthetic_corpus.hpp"
 
 namespace {
 
 using namespace ralm;
 using test::dense_retriever;
+using test::expect_same_request;
 using test::Fixture;
 using test::settings;
 using test::TempDir;
@@ -25,17 +27,6 @@ const std::vector<std::string> kPrompts = {
     "the kernel schedules each thread and process; a page table maps memory",
     "a router forwards every network packet; the parser reads a grammar token by token",
 };
-
-void expect_same_request(const core::RequestResult& spec, const core::RequestResult& base,
-                         const std::string& where) {
-  ASSERT_EQ(spec.output, base.output) << where;
-  ASSERT_EQ(spec.retrievals.size(), base.retrievals.size()) << where;
-  for (std::size_t i = 0; i < base.retrievals.size(); ++i) {
-    EXPECT_EQ(spec.retrievals[i].position, base.retrievals[i].position) << where;
-    EXPECT_EQ(spec.retrievals[i].query, base.retrievals[i].query) << where;
-    EXPECT_EQ(spec.retrievals[i].hits, base.retrievals[i].hits) << where << " retrieval " << i;
-  }
-}
 
 std::string mode_name(core::DraftMode mode) {
   return mode == core::DraftMode::only ? "only" : mode == core::DraftMode::with_cache ? "with_cache" : "off";

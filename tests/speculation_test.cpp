@@ -19,6 +19,7 @@
 #include "ralm/core/compare_table.hpp"
 #include "ralm/core/engine/run_report.hpp"
 #include "ralm/core/engine/speculative_cache.hpp"
+#include "request_expectations.hpp"
 #include "scripted_scheduler.hpp"
 #include "synthetic_corpus.hpp"
 
@@ -26,6 +27,7 @@ namespace {
 
 using namespace ralm;
 using test::dense_retriever;
+using test::expect_same_request;
 using test::Fixture;
 using test::settings;
 using test::TempDir;
@@ -99,17 +101,6 @@ std::vector<std::pair<std::string, std::shared_ptr<ContextPolicy>>> policies_und
           {"prepend-reuse", std::make_shared<policies::PrependPolicy>(1, true)},
           {"append", std::make_shared<policies::AppendPolicy>(std::nullopt)},
           {"append-marks", std::make_shared<policies::AppendPolicy>(policies::MarkingTokens{260, 261})}};
-}
-
-void expect_same_request(const core::RequestResult& spec, const core::RequestResult& base,
-                         const std::string& where) {
-  ASSERT_EQ(spec.output, base.output) << where;
-  ASSERT_EQ(spec.retrievals.size(), base.retrievals.size()) << where;
-  for (std::size_t i = 0; i < base.retrievals.size(); ++i) {
-    EXPECT_EQ(spec.retrievals[i].position, base.retrievals[i].position) << where;
-    EXPECT_EQ(spec.retrievals[i].query, base.retrievals[i].query) << where;
-    EXPECT_EQ(spec.retrievals[i].hits, base.retrievals[i].hits) << where << " retrieval " << i;
-  }
 }
 
 // Runs every prompt through `spec_base` with each scheduler variant,
