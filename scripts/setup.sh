@@ -15,7 +15,7 @@ ralm_packages=(
   libfaiss-dev libeigen3-dev libpcre2-dev libutf8proc-dev
   libcpp-httplib-dev curl jq chromium gnuplot-nox
   libxapian-dev xapian-tools libopenmpi-dev openmpi-bin
-  clang libclang-rt-dev libomp-dev
+  clang libclang-rt-dev libomp-dev lld
 )
 
 ralm_say() { echo "ralmkit: $*" >&2; }

@@ -58,13 +58,28 @@ if [[ $which == all || $which == tsan ]]; then
     --target llama_kernels_test engine_api_test speculation_test draft_speculation_test knnlm_speculation_test \
     xapian_test server_test ralm
   built=$SECONDS
-  "$tsan/bin/llama_kernels_test" --gtest_filter='LlamaThreadPool.*:LlamaKernels.RowsPerCallAndThreadsNeverChangeABit'
-  "$tsan/bin/engine_api_test"
-  "$tsan/bin/speculation_test"
-  "$tsan/bin/draft_speculation_test"
-  "$tsan/bin/knnlm_speculation_test"
-  "$tsan/bin/xapian_test"
-  "$tsan/bin/server_test"
-  bash "$root/tests/serve_test.sh" "$tsan/bin/ralm" "$root"
+  # A run per core at a time (the longest first), each one's output kept
+  # apart and shown only if it fails.
+  tsan_runs=(
+    "'$tsan/bin/speculation_test'"
+    "'$tsan/bin/draft_speculation_test'"
+    "'$tsan/bin/knnlm_speculation_test'"
+    "bash '$root/tests/serve_test.sh' '$tsan/bin/ralm' '$root'"
+    "'$tsan/bin/xapian_test'"
+    "'$tsan/bin/engine_api_test'"
+    "'$tsan/bin/server_test'"
+    "'$tsan/bin/llama_kernels_test' --gtest_filter='LlamaThreadPool.*:LlamaKernels.RowsPerCallAndThreadsNeverChangeABit'"
+  )
+  printf '%s\0' "${tsan_runs[@]}" | xargs -0 -n 1 -P "$(nproc)" bash -c '
+    log=$(mktemp)
+    if bash -c "$0" > "$log" 2>&1; then
+      echo "ralmkit: TSan passed: $0" >&2
+      rm -f "$log"
+    else
+      echo "ralmkit: TSan FAILED: $0" >&2
+      cat "$log" >&2
+      rm -f "$log"
+      exit 1
+    fi'
   say "TSan: built in $((built - start)) s, tested in $((SECONDS - built)) s"
 fi

@@ -20,16 +20,18 @@ using nlohmann::json;
 
 namespace {
 
-const char* kRebuild = "rebuild it with `ralm datastore build PIPELINE --force` (or delete the folder)";
+const char* kRebuildDatastore =
+    "rebuild it with `ralm datastore build PIPELINE --force` (or delete the folder)";
 constexpr std::size_t kProbeValues = 8;
 
-json read_meta(const fs::path& file) {
-  return read_index_meta(file, kRebuild);
+json read_datastore_meta(const fs::path& file) {
+  return read_index_meta(file, kRebuildDatastore);
 }
 
-void expect(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
-            const std::string& what, const std::string& holder = "the pipeline asks for") {
-  expect_index_meta(file, meta, key, wanted, what, kRebuild, holder);
+void expect_datastore_field(const fs::path& file, const json& meta, const std::string& key,
+                            const json& wanted, const std::string& what,
+                            const std::string& holder = "the pipeline asks for") {
+  expect_index_meta(file, meta, key, wanted, what, kRebuildDatastore, holder);
 }
 
 bool probes_agree(const std::vector<float>& a, const std::vector<float>& b) {
@@ -43,21 +45,23 @@ void check_common(const fs::path& file, const json& meta, const char* format, co
                   const DatastoreSpec& spec, const std::string& fingerprint,
                   const std::vector<float>& probe) {
   const std::string corpus = "the pipeline's corpus " + store.dir().string() + " has";
-  expect(file, meta, "format", format, "format");
-  expect(file, meta, "version", kDatastoreVersion, "format version");
-  expect(file, meta, "corpus_checksum", store.manifest().checksum, "the corpus checksum", corpus);
-  expect(file, meta, "model", fingerprint, "the model", "the pipeline's model is");
+  expect_datastore_field(file, meta, "format", format, "format");
+  expect_datastore_field(file, meta, "version", kDatastoreVersion, "format version");
+  expect_datastore_field(file, meta, "corpus_checksum", store.manifest().checksum, "the corpus checksum",
+                         corpus);
+  expect_datastore_field(file, meta, "model", fingerprint, "the model", "the pipeline's model is");
   if (!meta.contains("probe") || !probes_agree(meta.at("probe").get<std::vector<float>>(), probe)) {
     throw InputError(file.string() +
                      ": built with other weights of this model's shape (its probe keys differ from the "
                      "pipeline model's); " +
-                     kRebuild);
+                     kRebuildDatastore);
   }
-  expect(file, meta, "max_tokens", spec.max_tokens, "max_tokens");
-  expect(file, meta, "exclude_document_step", spec.exclude_document_step, "exclude_document_step");
-  expect(file, meta, "exclude_validation_permille", spec.exclude_validation_permille,
-         "exclude_validation_permille");
-  expect(file, meta, "max_passages", spec.max_passages, "max_passages");
+  expect_datastore_field(file, meta, "max_tokens", spec.max_tokens, "max_tokens");
+  expect_datastore_field(file, meta, "exclude_document_step", spec.exclude_document_step,
+                         "exclude_document_step");
+  expect_datastore_field(file, meta, "exclude_validation_permille", spec.exclude_validation_permille,
+                         "exclude_validation_permille");
+  expect_datastore_field(file, meta, "max_passages", spec.max_passages, "max_passages");
 }
 
 bool included(const PassageStore& store, const DatastoreSpec& spec, PassageId id) {
@@ -152,7 +156,7 @@ void build_entries(const PassageStore& store, const DatastoreSpec& spec, bool re
 }
 
 void build_faiss(const DatastoreSpec& spec, bool rebuild) {
-  const json dmeta = read_meta(spec.dir / "meta.json");
+  const json dmeta = read_datastore_meta(spec.dir / "meta.json");
   const std::int64_t dim = dmeta.at("key_dim"), n = dmeta.at("entries");
   const MappedFile keys(spec.dir / "keys.f32");
   StagingDirectory staging(spec.faiss_dir(), rebuild);
@@ -243,7 +247,7 @@ void build_datastore(const PassageStore& store, const DatastoreSpec& spec, bool 
   if (spec.shards <= 1) return;
   const ShardSetSpec sets = datastore_shard_sets(store, spec);
   if (!rebuild && shard_sets_exist(sets)) return;
-  const json meta = read_meta(spec.dir / "meta.json");
+  const json meta = read_datastore_meta(spec.dir / "meta.json");
   const std::int64_t dim = meta.at("key_dim"), n = meta.at("entries");
   const MappedFile keys(spec.dir / "keys.f32");
   std::unique_ptr<FaissIndex> trained;
@@ -257,19 +261,19 @@ Datastore open_datastore(const PassageStore& store, const DatastoreSpec& spec) {
   const std::string fingerprint = model_fingerprint(model);
   const std::vector<float> probe = model_probe(model);
   const fs::path meta_file = spec.dir / "meta.json";
-  const json meta = read_meta(meta_file);
+  const json meta = read_datastore_meta(meta_file);
   check_common(meta_file, meta, kDatastoreFormat, store, spec, fingerprint, probe);
   Datastore ds;
   try {
     ds.entries = meta.at("entries");
     ds.key_dim = meta.at("key_dim");
   } catch (const json::exception& e) {
-    throw InputError(meta_file.string() + ": malformed (" + e.what() + "); " + kRebuild);
+    throw InputError(meta_file.string() + ": malformed (" + e.what() + "); " + kRebuildDatastore);
   }
   if (ds.key_dim != model.info().key_dim) {
     throw InputError(meta_file.string() + ": keys of width " + std::to_string(ds.key_dim) +
                      ", but the pipeline's model gives keys of width " +
-                     std::to_string(model.info().key_dim) + "; " + kRebuild);
+                     std::to_string(model.info().key_dim) + "; " + kRebuildDatastore);
   }
   ds.keys = std::make_unique<MappedFile>(spec.dir / "keys.f32");
   ds.values = std::make_unique<MappedFile>(spec.dir / "values.i32");
@@ -283,18 +287,19 @@ Datastore open_datastore(const PassageStore& store, const DatastoreSpec& spec) {
   if (ds.key_dim <= 0 || !fits(*ds.keys, static_cast<std::size_t>(ds.key_dim) * 4) || !fits(*ds.values, 4) ||
       !fits(*ds.successors, 8)) {
     throw InputError(meta_file.string() + ": entries " + std::to_string(ds.entries) +
-                     " disagree with the sizes of keys.f32, values.i32 and successors.i64; " + kRebuild);
+                     " disagree with the sizes of keys.f32, values.i32 and successors.i64; " +
+                     kRebuildDatastore);
   }
   if (!spec.exact()) {
     const fs::path faiss_meta_file = spec.faiss_dir() / "meta.json";
-    const json fmeta = read_meta(faiss_meta_file);
+    const json fmeta = read_datastore_meta(faiss_meta_file);
     check_common(faiss_meta_file, fmeta, kDatastoreFaissFormat, store, spec, fingerprint, probe);
-    expect(faiss_meta_file, fmeta, "index", spec.index, "index");
-    expect(faiss_meta_file, fmeta, "metric", metric_name(spec.metric), "metric");
+    expect_datastore_field(faiss_meta_file, fmeta, "index", spec.index, "index");
+    expect_datastore_field(faiss_meta_file, fmeta, "metric", metric_name(spec.metric), "metric");
     ds.faiss = std::make_unique<FaissIndex>(spec.faiss_dir() / "faiss.index");
     if (ds.faiss->size() != ds.entries || ds.faiss->dim() != ds.key_dim) {
       throw InputError(spec.faiss_dir().string() + ": the FAISS index disagrees with its meta.json; " +
-                       kRebuild);
+                       kRebuildDatastore);
     }
   }
   return ds;

@@ -60,25 +60,25 @@ ShardSetSpec dense_shard_sets(const PassageStore& store, const DenseIndexSpec& s
 
 namespace {
 
-const char* kRebuild = "rebuild it with `ralm index build PIPELINE --force` (or delete the folder)";
+const char* kRebuildIndex = "rebuild it with `ralm index build PIPELINE --force` (or delete the folder)";
 
-json read_meta(const fs::path& file) {
-  return read_index_meta(file, kRebuild);
+json read_dense_meta(const fs::path& file) {
+  return read_index_meta(file, kRebuildIndex);
 }
 
-void expect(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
-            const std::string& what, const std::string& holder = "the pipeline asks for") {
-  expect_index_meta(file, meta, key, wanted, what, kRebuild, holder);
+void expect_index_field(const fs::path& file, const json& meta, const std::string& key, const json& wanted,
+                        const std::string& what, const std::string& holder = "the pipeline asks for") {
+  expect_index_meta(file, meta, key, wanted, what, kRebuildIndex, holder);
 }
 
 void check_common(const fs::path& file, const json& meta, const char* format, const PassageStore& store,
                   const DenseIndexSpec& spec) {
   const std::string corpus = "the pipeline's corpus " + store.dir().string() + " has";
-  expect(file, meta, "format", format, "format");
-  expect(file, meta, "version", kDenseVersion, "format version");
-  expect(file, meta, "corpus_checksum", store.manifest().checksum, "the corpus checksum", corpus);
-  expect(file, meta, "passages", store.size(), "a passage count of", corpus);
-  expect(file, meta, "encoder", spec.encoder_fingerprint(), "encoder");
+  expect_index_field(file, meta, "format", format, "format");
+  expect_index_field(file, meta, "version", kDenseVersion, "format version");
+  expect_index_field(file, meta, "corpus_checksum", store.manifest().checksum, "the corpus checksum", corpus);
+  expect_index_field(file, meta, "passages", store.size(), "a passage count of", corpus);
+  expect_index_field(file, meta, "encoder", spec.encoder_fingerprint(), "encoder");
 }
 
 void build_vectors(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild) {
@@ -124,7 +124,7 @@ void build_vectors(const PassageStore& store, const DenseIndexSpec& spec, bool r
 }
 
 void build_faiss(const PassageStore& store, const DenseIndexSpec& spec, bool rebuild) {
-  const json vmeta = read_meta(spec.dir / "meta.json");
+  const json vmeta = read_dense_meta(spec.dir / "meta.json");
   const std::int64_t dim = vmeta.at("dim");
   const MappedFile vectors(spec.dir / "vectors.f32");
   StagingDirectory staging(spec.faiss_dir(), rebuild);
@@ -155,7 +155,7 @@ void build_dense_index(const PassageStore& store, const DenseIndexSpec& spec, bo
   if (spec.shards <= 1) return;
   const ShardSetSpec sets = dense_shard_sets(store, spec);
   if (!rebuild && shard_sets_exist(sets)) return;
-  const json meta = read_meta(spec.dir / "meta.json");
+  const json meta = read_dense_meta(spec.dir / "meta.json");
   const std::int64_t dim = meta.at("dim");
   const MappedFile vectors(spec.dir / "vectors.f32");
   std::unique_ptr<FaissIndex> trained;
@@ -167,12 +167,12 @@ void build_dense_index(const PassageStore& store, const DenseIndexSpec& spec, bo
 DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec& spec) {
   DenseIndexFiles files;
   const fs::path meta_file = spec.dir / "meta.json";
-  const json meta = read_meta(meta_file);
+  const json meta = read_dense_meta(meta_file);
   check_common(meta_file, meta, kDenseFormat, store, spec);
   try {
     files.dim = meta.at("dim");
   } catch (const json::exception& e) {
-    throw InputError(meta_file.string() + ": malformed (" + e.what() + "); " + kRebuild);
+    throw InputError(meta_file.string() + ": malformed (" + e.what() + "); " + kRebuildIndex);
   }
   if (spec.encoder == "model") {
     files.encoder = std::make_unique<ModelEncoder>(spec.model, spec.max_tokens);
@@ -184,18 +184,18 @@ DenseIndexFiles open_dense_index(const PassageStore& store, const DenseIndexSpec
   files.vectors = std::make_unique<MappedFile>(spec.dir / "vectors.f32");
   if (files.encoder->dim() != files.dim ||
       files.vectors->size() != static_cast<std::size_t>(store.size() * files.dim) * sizeof(float)) {
-    throw InputError(spec.dir.string() + ": the encoder, vectors and meta.json disagree; " + kRebuild);
+    throw InputError(spec.dir.string() + ": the encoder, vectors and meta.json disagree; " + kRebuildIndex);
   }
   if (!spec.exact()) {
     const fs::path faiss_meta_file = spec.faiss_dir() / "meta.json";
-    const json fmeta = read_meta(faiss_meta_file);
+    const json fmeta = read_dense_meta(faiss_meta_file);
     check_common(faiss_meta_file, fmeta, kFaissFormat, store, spec);
-    expect(faiss_meta_file, fmeta, "index", spec.index, "index");
-    expect(faiss_meta_file, fmeta, "metric", metric_name(spec.metric), "metric");
+    expect_index_field(faiss_meta_file, fmeta, "index", spec.index, "index");
+    expect_index_field(faiss_meta_file, fmeta, "metric", metric_name(spec.metric), "metric");
     files.faiss = std::make_unique<FaissIndex>(spec.faiss_dir() / "faiss.index");
     if (files.faiss->size() != store.size() || files.faiss->dim() != files.dim) {
       throw InputError(spec.faiss_dir().string() + ": the FAISS index disagrees with its meta.json; " +
-                       kRebuild);
+                       kRebuildIndex);
     }
   }
   return files;

@@ -179,11 +179,11 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::filesystem::path& dir, std:
   const auto file = dir / "tokenizer.model";
   if (std::filesystem::exists(file))
     return std::make_unique<SentencePieceTokenizer>(file, vocab_size, bos, eos);
-  const auto json = dir / "tokenizer.json";
-  if (std::filesystem::exists(json)) {
-    auto tokenizer = hf::load_tokenizer_json(json);
+  const auto json_file = dir / "tokenizer.json";
+  if (std::filesystem::exists(json_file)) {
+    auto tokenizer = hf::load_tokenizer_json(json_file);
     if (tokenizer->vocab_size() > vocab_size) {
-      throw InputError(json.string() + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+      throw InputError(json_file.string() + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
                        " ids but config.json's vocab_size is " + std::to_string(vocab_size));
     }
     // config.json names the ids generation starts and stops with.
