@@ -108,6 +108,34 @@ TEST(LlamaArchitectures, Qwen2WindowAppliesFromMaxWindowLayers) {
   EXPECT_LT(d, kTolerance);
 }
 
+TEST(LlamaArchitectures, ACountOrIdThatIsNoIntegerOfItsSizeIsOneErrorNamingIt) {
+  // Found by fuzz_llama_config under UBSan: a float past int's range, read
+  // as an int, was undefined behaviour rather than an error.
+  const std::pair<const char*, nlohmann::json> bad[] = {
+      {"eos_token_id", nlohmann::json::array({2.6e28, 3})},
+      {"bos_token_id", 1.5},
+      {"vocab_size", 4294967296LL},
+      {"max_position_embeddings", 1e300},
+      {"max_window_layers", 2.5},
+  };
+  for (const auto& [field, value] : bad) {
+    TempDir tmp;
+    const fs::path dir = edited_copy("qwen2", tmp, [&](nlohmann::json& j) {
+      j[field] = value;
+      j["use_sliding_window"] = true;  // so that max_window_layers is read
+      j["sliding_window"] = 8;
+    });
+    try {
+      read_llama_config(dir);
+      ADD_FAILURE() << field << " = " << value.dump() << " was read";
+    } catch (const ralm::InputError& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("config.json: " + std::string(field)), std::string::npos) << message;
+      EXPECT_NE(message.find("must be an integer"), std::string::npos) << message;
+    }
+  }
+}
+
 // Each path the plugin evaluates by, each row against the float64 logits.
 void check_every_path(const fs::path& dir, const fs::path& logits_file) {
   const auto tokens = fixture_tokens();

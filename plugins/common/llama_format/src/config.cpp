@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -73,6 +74,32 @@ std::int64_t LlamaConfig::parameter_count() const {
 
 namespace {
 
+// A count, id or size of config.json: a JSON integer that fits Int. Read
+// with nlohmann's get<Int>(), a float out of Int's range is undefined
+// behaviour and a larger integer wraps silently.
+template <class Int>
+Int integer_field(const json& value, const std::string& field, const std::string& name) {
+  using limits = std::numeric_limits<Int>;
+  const bool fits =
+      value.is_number_unsigned() ? value.get<std::uint64_t>() <= static_cast<std::uint64_t>(limits::max())
+      : value.is_number_integer()
+          ? value.get<std::int64_t>() >= limits::min() && value.get<std::int64_t>() <= limits::max()
+          : false;
+  if (!fits)
+    throw InputError(name + ": " + field + " is " + value.dump() + "; it must be an integer from " +
+                     std::to_string(limits::min()) + " to " + std::to_string(limits::max()));
+  return static_cast<Int>(value.get<std::int64_t>());
+}
+
+// The integer field `key` of `object` (reported as `field`), or `absent`
+// when it is missing or null.
+template <class Int>
+Int integer_field_or(const json& object, const char* key, const std::string& field, Int absent,
+                     const std::string& name) {
+  if (!object.contains(key) || object[key].is_null()) return absent;
+  return integer_field<Int>(object[key], field, name);
+}
+
 // The architecture config.json declares: its model_type, or without one its
 // architectures list; nullopt when neither names one of the family.
 std::optional<Architecture> declared_architecture(const json& config) {
@@ -105,8 +132,8 @@ void read_rope_scaling(const json& scaling, const std::string& field, const std:
     c.rope_scaling.factor = scaling.at("factor").get<double>();
     c.rope_scaling.low_freq_factor = scaling.value("low_freq_factor", 1.0);
     c.rope_scaling.high_freq_factor = scaling.value("high_freq_factor", 4.0);
-    c.rope_scaling.original_max_position_embeddings =
-        scaling.value("original_max_position_embeddings", std::int64_t{8192});
+    c.rope_scaling.original_max_position_embeddings = integer_field_or<std::int64_t>(
+        scaling, "original_max_position_embeddings", field + ".original_max_position_embeddings", 8192, name);
   } else if (type == "linear") {
     // transformers' linear scaling divides every frequency by the factor.
     c.rope_scaling.linear_factor = scaling.at("factor").get<double>();
@@ -139,7 +166,8 @@ std::vector<bool> qwen2_windowed_layers(const json& j, std::int32_t layers, cons
     }
     return windowed;
   }
-  const std::int64_t first = j.value("max_window_layers", std::int64_t{28});
+  const std::int64_t first =
+      integer_field_or<std::int64_t>(j, "max_window_layers", "max_window_layers", 28, name);
   for (std::size_t l = 0; l < windowed.size(); ++l)
     windowed[l] = static_cast<std::int64_t>(l) >= first;
   return windowed;
@@ -183,9 +211,12 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
   }
   LlamaConfig c;
   c.architecture = *arch;
-  auto need = [&](const char* field) -> const json& {
+  auto need = [&](const char* field) -> std::int32_t {
     if (!j.contains(field) || j[field].is_null()) throw InputError(name + ": missing field " + field);
-    return j[field];
+    return integer_field<std::int32_t>(j[field], field, name);
+  };
+  auto optional = [&](const char* field, std::int32_t absent) {
+    return integer_field_or<std::int32_t>(j, field, field, absent, name);
   };
   // Settings the plugin does not compute: refused by name, never ignored.
   auto refuse_true = [&](const char* field, const char* what) {
@@ -205,28 +236,26 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
       refuse_true("attention_bias", "biases on q, k, v and o");
       refuse_true("mlp_bias", "biases on the feed-forward products");
     }
-    c.vocab_size = need("vocab_size").get<std::int32_t>();
-    c.hidden_size = need("hidden_size").get<std::int32_t>();
-    c.intermediate_size = need("intermediate_size").get<std::int32_t>();
-    c.num_layers = need("num_hidden_layers").get<std::int32_t>();
-    c.num_heads = need("num_attention_heads").get<std::int32_t>();
+    c.vocab_size = need("vocab_size");
+    c.hidden_size = need("hidden_size");
+    c.intermediate_size = need("intermediate_size");
+    c.num_layers = need("num_hidden_layers");
+    c.num_heads = need("num_attention_heads");
     // Absent, LlamaConfig makes it num_attention_heads; Qwen2Config and
     // MistralConfig have other defaults (32, 8), so those must say it.
-    c.num_kv_heads = c.architecture == Architecture::llama ? j.value("num_key_value_heads", c.num_heads)
-                                                           : need("num_key_value_heads").get<std::int32_t>();
-    if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-      c.head_dim = j["head_dim"].get<std::int32_t>();
-    } else {
-      c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
-    }
-    c.max_position_embeddings = j.value("max_position_embeddings", 2048);
+    c.num_kv_heads = c.architecture == Architecture::llama ? optional("num_key_value_heads", c.num_heads)
+                                                           : need("num_key_value_heads");
+    c.head_dim = optional("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+    c.max_position_embeddings = optional("max_position_embeddings", 2048);
     c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
     c.qkv_bias = c.architecture == Architecture::qwen2;  // Qwen2Attention: q, k, v with bias, o without
-    if (j.contains("bos_token_id") && j["bos_token_id"].is_number()) c.bos_token_id = j["bos_token_id"];
-    if (j.contains("eos_token_id") && j["eos_token_id"].is_number()) c.eos_token_id = j["eos_token_id"];
+    if (j.contains("bos_token_id") && j["bos_token_id"].is_number())
+      c.bos_token_id = integer_field<std::int32_t>(j["bos_token_id"], "bos_token_id", name);
+    if (j.contains("eos_token_id") && j["eos_token_id"].is_number())
+      c.eos_token_id = integer_field<std::int32_t>(j["eos_token_id"], "eos_token_id", name);
     if (j.contains("eos_token_id") && j["eos_token_id"].is_array() && !j["eos_token_id"].empty()) {
-      c.eos_token_id = j["eos_token_id"][0];
+      c.eos_token_id = integer_field<std::int32_t>(j["eos_token_id"][0], "eos_token_id[0]", name);
     }
     // The rotary base has three spellings: Llama 2's top-level rope_theta,
     // transformers 5's rope_parameters.rope_theta, and Llama 3's rope_theta
@@ -253,7 +282,7 @@ LlamaConfig read_llama_config(const std::filesystem::path& dir) {
       if (!w.is_number_integer() || w.get<std::int64_t>() <= 0)
         throw InputError(name + ": sliding_window is " + w.dump() +
                          "; it must be a positive number of positions, or null for none");
-      c.sliding_window = w.get<std::int32_t>();
+      c.sliding_window = integer_field<std::int32_t>(w, "sliding_window", name);
       c.windowed_layers = c.architecture == Architecture::qwen2
                               ? qwen2_windowed_layers(j, c.num_layers, name)
                               : std::vector<bool>(static_cast<std::size_t>(std::max(c.num_layers, 0)), true);
