@@ -29,7 +29,7 @@ endif()
 # kernels' files (matrix products, attention, quantized and dense dot
 # products) add RALM_HOT_KERNEL_OPTIONS to their own flags, which leaves
 # them without it: they read no input, and a counter on every edge of their
-# loops made the sanitized suite's model runs half as slow again.
+# loops made the sanitized tests that run the model take half as long again.
 set(RALM_HOT_KERNEL_OPTIONS)
 if(RALM_FUZZ)
   add_compile_options(-fsanitize=fuzzer-no-link)

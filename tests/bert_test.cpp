@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -222,6 +223,17 @@ std::string input_error(const fs::path& dir) {
     return e.what();
   }
   return "no InputError";
+}
+
+TEST(BertModel, APadTokenIdPastInt32IsAnErrorNotAnOverflow) {
+  // RoBERTa's positions start after pad_token_id; the largest JSON integer
+  // plus one overflowed.
+  const TempDir tmp;
+  const fs::path dir = copy_checkpoint(tmp, "roberta-f32");
+  edit_config(dir, [](json& c) { c["pad_token_id"] = std::numeric_limits<std::int64_t>::max(); });
+  const std::string message = input_error(dir);
+  EXPECT_NE(message.find("config.json: field pad_token_id is not an integer from 0 to"), std::string::npos)
+      << message;
 }
 
 TEST(BertModel, BadCheckpointsAreInputErrorsNamingFileAndField) {

@@ -1,6 +1,7 @@
 #include "bert_config.hpp"
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "ralm/error.hpp"
@@ -83,8 +84,10 @@ BertConfig read_bert_config(const std::filesystem::path& dir) {
                      " is not supported; the bert encoder reads DPR encoders without a projection (0)");
   }
   if (c.model_type == "roberta" || c.model_type == "xlm-roberta") {
-    if (j.contains("pad_token_id") && !j["pad_token_id"].is_number_integer())
-      throw InputError(name + ": field pad_token_id is not an integer");
+    if (j.contains("pad_token_id") &&
+        !(j["pad_token_id"].is_number_integer() && j["pad_token_id"].get<std::int64_t>() >= 0 &&
+          j["pad_token_id"].get<std::int64_t>() <= std::numeric_limits<std::int32_t>::max()))
+      throw InputError(name + ": field pad_token_id is not an integer from 0 to 2147483647");
     const std::int64_t pad = j.contains("pad_token_id") ? j["pad_token_id"].get<std::int64_t>() : 1;
     c.position_offset = pad + 1;
     if (c.max_tokens() < 1) {

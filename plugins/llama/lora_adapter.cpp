@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -134,8 +135,9 @@ LoraAdapter read_peft_adapter(const fs::path& dir, const LlamaConfig& c) {
     if (peft_type != "LORA")
       throw InputError(cf + ": peft_type " + j["peft_type"].dump() +
                        " is not supported; only LORA adapters load");
-    if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<std::int64_t>() <= 0)
-      throw InputError(cf + ": r must be a positive integer");
+    if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<std::int64_t>() <= 0 ||
+        j["r"].get<std::int64_t>() > std::numeric_limits<std::int32_t>::max())
+      throw InputError(cf + ": r must be a positive integer of 32 bits");
     a.r = j["r"].get<std::int32_t>();
     if (!j.contains("lora_alpha") || !j["lora_alpha"].is_number())
       throw InputError(cf + ": lora_alpha is missing or not a number");
