@@ -118,7 +118,9 @@ TEST(LlamaArchitectures, ACountOrIdThatIsNoIntegerOfItsSizeIsOneErrorNamingIt) {
       {"max_position_embeddings", 1e300},
       {"max_window_layers", 2.5},
   };
-  for (const auto& [field, value] : bad) {
+  for (const auto& entry : bad) {
+    const std::string field = entry.first;
+    const nlohmann::json value = entry.second;
     TempDir tmp;
     const fs::path dir = edited_copy("qwen2", tmp, [&](nlohmann::json& j) {
       j[field] = value;
@@ -130,7 +132,7 @@ TEST(LlamaArchitectures, ACountOrIdThatIsNoIntegerOfItsSizeIsOneErrorNamingIt) {
       ADD_FAILURE() << field << " = " << value.dump() << " was read";
     } catch (const ralm::InputError& e) {
       const std::string message = e.what();
-      EXPECT_NE(message.find("config.json: " + std::string(field)), std::string::npos) << message;
+      EXPECT_NE(message.find("config.json: " + field), std::string::npos) << message;
       EXPECT_NE(message.find("must be an integer"), std::string::npos) << message;
     }
   }
